@@ -1,0 +1,179 @@
+"""Image-quality metrics with explicit conventions, and the W2S evaluation mode.
+
+Conventions (the same everywhere in the project, CLI and widgets):
+
+* ``rmse`` is the root of the mean squared difference, in the images' units.
+* ``psnr`` = ``10 log10(data_range**2 / mse)``; ``data_range`` is the reference's
+  ``max - min`` unless given.
+* ``ssim`` is scikit-image's: 7 x 7 uniform window, K1 = 0.01, K2 = 0.03, sample covariance,
+  the same ``data_range``. Stacks are measured plane by plane (last two axes) and averaged.
+
+The W2S mode (:func:`w2s_metrics`) puts everything in the units of the paper's tables: the
+prediction is z-scored with the mean and standard deviation of the clean LR image (``avg400``),
+and a SIM reference is mapped by ``a * SIM + b``, fitted by least squares so that its 2 x 2 mean
+downsampling matches the z-scored clean LR (the W2S release does this per image). A reference of
+the clean LR's own size (denoising) is z-scored like the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import W2SInputError
+
+SSIM_WINDOW = 7
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def _as_float(image: Any, what: str) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "uifb":
+        raise W2SInputError(f"{what}: pixel type {arr.dtype} is not a number type")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise W2SInputError(f"{what} contains NaN or infinite values")
+    return arr
+
+
+def _pair(pred: Any, ref: Any) -> tuple[np.ndarray, np.ndarray]:
+    p, r = _as_float(pred, "the prediction"), _as_float(ref, "the reference")
+    if p.shape != r.shape:
+        raise W2SInputError(
+            f"the prediction {p.shape} and the reference {r.shape} have different shapes"
+        )
+    if p.ndim < 2:
+        raise W2SInputError(f"metrics need 2-D images, got shape {p.shape}")
+    return p, r
+
+
+def _range(ref: np.ndarray, data_range: float | None) -> float:
+    if data_range is None:
+        data_range = float(ref.max() - ref.min())
+    if not data_range > 0:
+        raise W2SInputError(
+            "the reference is constant (max = min): PSNR and SSIM need a data range; give one"
+        )
+    return float(data_range)
+
+
+def rmse(pred: Any, ref: Any) -> float:
+    """Root-mean-square error between two images of the same shape."""
+    p, r = _pair(pred, ref)
+    return float(np.sqrt(np.mean((p - r) ** 2)))
+
+
+def psnr(pred: Any, ref: Any, data_range: float | None = None) -> float:
+    """Peak signal-to-noise ratio in dB (``inf`` for identical images)."""
+    p, r = _pair(pred, ref)
+    mse = float(np.mean((p - r) ** 2))
+    dr = _range(r, data_range)
+    return math.inf if mse == 0 else float(10.0 * np.log10(dr**2 / mse))
+
+
+def ssim(pred: Any, ref: Any, data_range: float | None = None) -> float:
+    """Structural similarity, scikit-image conventions (7 x 7 window, K1 0.01, K2 0.03)."""
+    p, r = _pair(pred, ref)
+    return _ssim(p, r, _range(r, data_range))
+
+
+def _ssim(p: np.ndarray, r: np.ndarray, dr: float) -> float:
+    from skimage.metrics import structural_similarity
+
+    if min(p.shape[-2:]) < SSIM_WINDOW:
+        raise W2SInputError(
+            f"SSIM needs images of at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels, got {p.shape}"
+        )
+    planes = p.reshape(-1, *p.shape[-2:]), r.reshape(-1, *r.shape[-2:])
+    values = [
+        structural_similarity(
+            rp, pp, win_size=SSIM_WINDOW, K1=SSIM_K1, K2=SSIM_K2, data_range=dr,
+            gaussian_weights=False, use_sample_covariance=True,
+        )  # fmt: skip
+        for pp, rp in zip(*planes, strict=True)
+    ]
+    return float(np.mean(values))
+
+
+def compare(pred: Any, ref: Any, data_range: float | None = None) -> dict[str, float]:
+    """RMSE, PSNR and SSIM in one call: ``{"rmse", "psnr", "ssim", "data_range"}``."""
+    p, r = _pair(pred, ref)
+    dr = _range(r, data_range)
+    mse = float(np.mean((p - r) ** 2))
+    return {
+        "rmse": math.sqrt(mse),
+        "psnr": math.inf if mse == 0 else float(10.0 * np.log10(dr**2 / mse)),
+        "ssim": _ssim(p, r, dr),
+        "data_range": dr,
+    }
+
+
+def downsample_mean(image: np.ndarray, factor: int = 2) -> np.ndarray:
+    """Mean over ``factor x factor`` blocks of the last two axes (sizes must divide)."""
+    y, x = image.shape[-2:]
+    if y % factor or x % factor:
+        raise W2SInputError(f"image size {y} x {x} is not divisible by {factor}")
+    shaped = image.reshape(*image.shape[:-2], y // factor, factor, x // factor, factor)
+    return shaped.mean(axis=(-3, -1))
+
+
+def affine_fit(source: Any, target: Any) -> tuple[float, float]:
+    """Least-squares ``(a, b)`` such that ``a * source + b`` best matches ``target``."""
+    s, t = _pair(source, target)
+    s, t = s.ravel(), t.ravel()
+    sc = s - s.mean()
+    var = float(sc @ sc)
+    if var == 0:
+        raise W2SInputError("cannot match a constant image affinely")
+    a = float(sc @ (t - t.mean())) / var
+    return a, float(t.mean() - a * s.mean())
+
+
+def match_affine(ref: Any, target: Any) -> np.ndarray:
+    """``ref`` mapped affinely onto ``target``'s intensities (least squares, same shape)."""
+    a, b = affine_fit(ref, target)
+    return a * np.asarray(ref, dtype=np.float64) + b
+
+
+def zscore_stats(clean_lr: Any) -> tuple[float, float]:
+    """Mean and standard deviation of the clean LR image: the W2S normalisation."""
+    c = _as_float(clean_lr, "the clean image")
+    sd = float(c.std())
+    if sd == 0:
+        raise W2SInputError("the clean image is constant; it cannot define a z-score")
+    return float(c.mean()), sd
+
+
+def w2s_reference(ref: Any, clean_lr: Any) -> np.ndarray:
+    """A reference in W2S units: z-scored clean LR, or a SIM image matched to it.
+
+    A reference twice the clean LR's size (the SIM image) is mapped by ``a * ref + b`` fitted so
+    that its 2 x 2 mean downsampling matches the z-scored clean LR; a reference of the clean
+    LR's size is z-scored with the clean LR's statistics.
+    """
+    mu, sd = zscore_stats(clean_lr)
+    c = (_as_float(clean_lr, "the clean image") - mu) / sd
+    r = _as_float(ref, "the reference")
+    if r.shape == c.shape:
+        return (r - mu) / sd
+    if r.shape[-2:] == (2 * c.shape[-2], 2 * c.shape[-1]):
+        a, b = affine_fit(downsample_mean(r, 2), c)
+        return a * r + b
+    raise W2SInputError(
+        f"the reference {r.shape} is neither the clean image's size {c.shape} nor twice it"
+    )
+
+
+def w2s_metrics(
+    pred: Any, ref: Any, clean_lr: Any, data_range: float | None = None
+) -> dict[str, float]:
+    """RMSE / PSNR / SSIM in the W2S convention (see the module docstring).
+
+    ``pred`` is in the LR image's units (ADU): a denoised LR image or an x2 SR/JDSR output.
+    """
+    mu, sd = zscore_stats(clean_lr)
+    reference = w2s_reference(ref, clean_lr)
+    return compare((_as_float(pred, "the prediction") - mu) / sd, reference, data_range)

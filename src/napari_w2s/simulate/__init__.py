@@ -1,0 +1,1 @@
+"""W2S-like simulated data with known ground truth."""
