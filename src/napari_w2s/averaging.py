@@ -14,7 +14,10 @@ cancel) and returns a :class:`NoiseLevels`; :func:`noise_levels` runs it to the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Sequence
+import functools
+import os
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,10 +201,14 @@ def iter_noise_levels(
             prefix[name] = len(idx)
         else:
             subset[name] = np.asarray(idx)
-    sums: dict[str, np.ndarray] = {}
-    subset_acc = {name: np.zeros(frame_shape, acc_dtype) for name in subset}
     total = np.zeros(frame_shape, acc_dtype)
-    cuts = sorted(set(prefix.values()))
+    sums = {name: np.zeros(frame_shape, acc_dtype) for name in prefix}
+    snapshots: dict[int, list[np.ndarray]] = {}
+    for name, n in prefix.items():
+        snapshots.setdefault(n, []).append(sums[name])
+    subset_acc = {name: np.zeros(frame_shape, acc_dtype) for name in subset}
+    bands = _row_bands(frame_shape)
+    pool = _pool() if len(bands) > 1 else None
 
     for start in range(0, n_frames, block_frames):
         stop = min(n_frames, start + block_frames)
@@ -213,14 +220,10 @@ def iter_noise_levels(
             inside = idx[(idx >= start) & (idx < stop)] - start
             for i in inside:
                 np.add(subset_acc[name], block[i], out=subset_acc[name], casting="unsafe")
-        for i in range(stop - start):
-            np.add(total, block[i], out=total, casting="unsafe")
-            done = start + i + 1
-            if cuts and done == cuts[0]:
-                cuts.pop(0)
-                for name, n in prefix.items():
-                    if n == done:
-                        sums[name] = total.copy()
+        if pool is None:
+            _accumulate(block, start, total, snapshots, bands[0])
+        else:  # numpy releases the GIL: row bands add up in parallel
+            list(pool.map(lambda band: _accumulate(block, start, total, snapshots, band), bands))
         yield stop
 
     sums.update(subset_acc)
@@ -232,6 +235,39 @@ def iter_noise_levels(
     if dtype.kind == "f" and not all(np.isfinite(img).all() for img in images.values()):
         raise W2SInputError("the stack contains NaN or infinite values; clean or mask them first")
     return NoiseLevels(images=images, frames=frames, clean=clean, n_frames=n_frames, notes=notes)
+
+
+def _row_bands(frame_shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
+    """Split frames into row bands, one per worker thread (one band for small frames)."""
+    rows = frame_shape[-2]
+    n = min(_threads(), rows) if int(np.prod(frame_shape)) >= 2**16 else 1
+    edges = np.linspace(0, rows, n + 1).astype(int)
+    lead = (slice(None),) * (len(frame_shape) - 2)
+    return [(*lead, slice(a, b), slice(None)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_threads(), thread_name_prefix="w2s-average")
+
+
+def _accumulate(
+    block: np.ndarray,
+    start: int,
+    total: np.ndarray,
+    snapshots: dict[int, list[np.ndarray]],
+    band: tuple[slice, ...],
+) -> None:
+    """Add the frames of ``block`` to ``total`` in one row band, snapshotting prefix sums."""
+    acc = total[band]
+    for i in range(block.shape[0]):
+        np.add(acc, block[i][band], out=acc, casting="unsafe")
+        for target in snapshots.get(start + i + 1, ()):
+            target[band] = acc
 
 
 def noise_levels(
@@ -274,8 +310,3 @@ def run_generator(
             return stop.value
         if progress is not None:
             progress(done, total)
-
-
-def levels_from_names(names: Iterable[str]) -> tuple[int, ...]:
-    """``["avg1", "avg16"]`` to ``(1, 16)``."""
-    return tuple(int(n[3:]) for n in names if n.startswith("avg") and n[3:].isdigit())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +92,44 @@ def _lazy_pages(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
     """A dask array over the pages of a compressed TIFF, one page per chunk."""
     import dask.array as da
 
-    page_shape = shape[-2:]
-    lead = shape[:-2]
+    pages = TiffPages(path, shape, dtype)
+    chunks = (1,) * (len(shape) - 2) + tuple(shape[-2:])
+    return da.from_array(pages, chunks=chunks, asarray=False, fancy=False, lock=False,
+                         name=f"tiff-pages-{path}-{path.stat().st_mtime_ns}")  # fmt: skip
 
-    def read_page(block_id: tuple[int, ...] | None = None) -> np.ndarray:
+
+class TiffPages:
+    """Array-like view of a TIFF series that decodes pages on demand.
+
+    Each thread keeps its own open file (its page index parsed once), so dask's threads decode
+    pages in parallel. Pickles by path, so it also travels to Dask workers.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
+        self._local = threading.local()
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "shape": self.shape, "dtype": self.dtype}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], state["shape"], state["dtype"])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
         import tifffile
 
-        index = int(np.ravel_multi_index(block_id[: len(lead)], lead)) if lead else 0
-        return tifffile.imread(path, key=index, series=0).reshape((1,) * len(lead) + page_shape)
-
-    chunks = tuple((1,) * s for s in lead) + tuple((s,) for s in page_shape)
-    arr = da.map_blocks(read_page, dtype=dtype, chunks=chunks, meta=np.empty((0,) * len(shape), dtype))
-    return arr
+        key = key if isinstance(key, tuple) else (key,)
+        lead = self.shape[:-2]
+        lead_key, rest = key[: len(lead)], key[len(lead) :]
+        index = np.arange(int(np.prod(lead)) if lead else 1).reshape(lead)[lead_key]
+        tif = getattr(self._local, "tif", None)
+        if tif is None:
+            tif = self._local.tif = tifffile.TiffFile(self.path)
+        flat = np.atleast_1d(index).ravel().tolist()
+        data = tif.asarray(key=flat, series=0, maxworkers=1)
+        data = data.reshape(np.shape(index) + self.shape[-2:])
+        return data[(Ellipsis, *rest)] if rest else data
 
 
 def _pixel_size(tif: Any) -> tuple[float, float] | None:
