@@ -153,3 +153,19 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert all(2.0 < b - a < 4.0 for a, b in zip(psnrs, psnrs[1:])), psnrs
     assert (tmp_path / "demo" / "avg300.tif").exists()
     assert json.loads((tmp_path / "demo" / "demo_report.json").read_text()) == report
+
+
+def test_simulate_writes_the_w2s_layout(tmp_path, capsys):
+    out = tmp_path / "ds"
+    code, stdout, err = run(capsys, "simulate", str(out), "--fovs", "2", "--size", "32",
+                            "--frames", "20", "--channels", "1", "--seed", "4", "--json")
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["split"] == {"train": [1], "test": [2]}
+    assert np.load(out / "Image002" / "wf_channel0.npy").shape == (20, 32, 32)
+    truth = json.loads((out / "Image001" / "truth_channel0.json").read_text())
+    assert truth["noise"]["a_adu"] > 0 and "psf_fwhm_nm" in truth
+    code, _, err = run(capsys, "simulate", str(out), "--size", "32", "--frames", "20")
+    assert code == 2 and "already holds" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "simulate", str(tmp_path / "x"), "--size", "33")
+    assert code == 2 and "even size" in err

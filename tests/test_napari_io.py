@@ -71,3 +71,25 @@ def test_writer_roundtrip(make_napari_viewer, tmp_path):
     np.testing.assert_array_equal(np.asarray(back.data), data)
     assert back.pixel_size == pytest.approx((0.032, 0.032))
     assert read_provenance(out)["method"] == "dncnn"
+
+
+@pytest.mark.gui
+def test_sample_data_opens_with_overlaid_sim(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-w2s", "simulated-w2s")
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["widefield (simulated)", "avg400 (clean)", "SIM (simulated)"]
+    wf, clean, sim = viewer.layers
+    assert wf.data.shape == (400, 256, 256) and wf.data.dtype == np.uint16
+    assert sim.data.shape == (512, 512)
+    assert tuple(sim.scale) == pytest.approx((0.032, 0.032))
+    assert tuple(sim.translate) == pytest.approx((-0.016, -0.016))
+    np.testing.assert_allclose(clean.data, wf.data.mean(axis=0), rtol=1e-5)
+    # the same frames every time (fixed seed)
+    assert int(wf.data[249].sum()) == int(make_sample_again()[0][0][249].sum())
+
+
+def make_sample_again():
+    from napari_w2s._sample_data import make_sample
+
+    return make_sample()

@@ -14,15 +14,13 @@ cancel) and returns a :class:`NoiseLevels`; :func:`noise_levels` runs it to the 
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ._parallel import n_threads, thread_pool
 from .errors import W2SInputError
 
 W2S_LEVELS: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -208,7 +206,7 @@ def iter_noise_levels(
         snapshots.setdefault(n, []).append(sums[name])
     subset_acc = {name: np.zeros(frame_shape, acc_dtype) for name in subset}
     bands = _row_bands(frame_shape)
-    pool = _pool() if len(bands) > 1 else None
+    pool = thread_pool() if len(bands) > 1 else None
 
     for start in range(0, n_frames, block_frames):
         stop = min(n_frames, start + block_frames)
@@ -240,19 +238,10 @@ def iter_noise_levels(
 def _row_bands(frame_shape: tuple[int, ...]) -> list[tuple[slice, ...]]:
     """Split frames into row bands, one per worker thread (one band for small frames)."""
     rows = frame_shape[-2]
-    n = min(_threads(), rows) if int(np.prod(frame_shape)) >= 2**16 else 1
+    n = min(n_threads(), rows) if int(np.prod(frame_shape)) >= 2**16 else 1
     edges = np.linspace(0, rows, n + 1).astype(int)
     lead = (slice(None),) * (len(frame_shape) - 2)
     return [(*lead, slice(a, b), slice(None)) for a, b in zip(edges[:-1], edges[1:])]
-
-
-def _threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(_threads(), thread_name_prefix="w2s-average")
 
 
 def _accumulate(

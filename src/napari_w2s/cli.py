@@ -162,6 +162,37 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------- simulate
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .simulate.dataset import iter_write_dataset
+
+    t0 = time.perf_counter()
+    total = args.fovs * args.channels * args.frames
+    gen = iter_write_dataset(args.out_dir, fovs=args.fovs, size=args.size, frames=args.frames,
+                             channels=args.channels, seed=args.seed, processed=args.processed)  # fmt: skip
+    with tqdm(total=total, desc="simulating", unit="frame", file=sys.stderr, leave=False,
+              disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
+        while True:
+            try:
+                done, _ = next(gen)
+            except StopIteration as stop:
+                summary = stop.value
+                break
+            bar.update(done - bar.n)
+    seconds = time.perf_counter() - t0
+    if args.json:
+        _print_json({"out_dir": str(args.out_dir), "seconds": round(seconds, 2), **summary})
+    else:
+        split = summary["split"]
+        print(f"{args.fovs} fields of view x {args.channels} channels, {args.frames} frames of "
+              f"{args.size} x {args.size} -> {args.out_dir} in {seconds:.1f} s")
+        print(f"split: train {split['train']}, test {split['test']}"
+              + ("; processed layout written" if args.processed else ""))  # fmt: skip
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
@@ -189,9 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("demo", cmd_demo, "Run the main job end to end on the embedded simulated sample.")
     p.add_argument("--out", default="w2s-demo", help="output folder (default: ./w2s-demo)")
-    p.add_argument("--size", type=int, default=128, help="widefield image size in pixels")
+    p.add_argument("--size", type=int, default=256, help="widefield image size in pixels")
     p.add_argument("--frames", type=int, default=400, help="frames in the stack")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: the fixed seed of the napari sample)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("simulate", cmd_simulate,
+            "Write a simulated W2S-like data set (raw layout, truth JSON, optional processed).")  # fmt: skip
+    p.add_argument("out_dir", help="output folder (created; must not hold a data set already)")
+    p.add_argument("--fovs", type=int, default=2, help="fields of view (default 2)")
+    p.add_argument("--size", type=int, default=512, help="widefield size in pixels (default 512)")
+    p.add_argument("--frames", type=int, default=400, help="frames per stack (default 400)")
+    p.add_argument("--channels", type=int, default=3, help="channels (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--processed", action="store_true",
+                   help="also write the processed layout {train,test}/avgN/NNN_C.npy")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("average", cmd_average,

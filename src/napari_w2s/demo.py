@@ -1,6 +1,7 @@
 """``w2s demo``: the main job end to end on the embedded sample.
 
-Steps: make a simulated widefield stack with its SIM reference, write it as OME-TIFF, make the
+Steps: simulate a widefield stack with its SIM reference (the embedded default, see
+:mod:`napari_w2s.simulate`), write it as OME-TIFF, make the
 W2S noise levels by frame averaging, and measure every level against the clean average (plain
 PSNR/SSIM and W2S-unit RMSE). Each later part of the project (restoration, estimation) adds its
 step here.
@@ -13,29 +14,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from .errors import W2SInputError
-
-
-def demo_sample(size: int = 128, frames: int = 400, seed: int = 0) -> dict[str, np.ndarray]:
-    """A small widefield stack (uint16 ADU) with its clean image and a SIM-like reference."""
-    from .simulate.quick import quick_sample
-
-    return quick_sample(size=size, frames=frames, seed=seed)
 
 
 def run_demo(
     out: Path,
-    size: int = 128,
+    size: int = 256,
     frames: int = 400,
-    seed: int = 0,
+    seed: int | None = None,
     log: Callable[[str], None] | None = print,
 ) -> dict:
     """Run the demo into folder ``out``; returns the report (also written as JSON)."""
     from .analysis.metrics import compare, w2s_metrics
     from .averaging import noise_levels
     from .io import write_ome_tiff
+    from .simulate import SAMPLE_SEED, sample
 
     if size < 16 or size % 2:
         raise W2SInputError(f"--size {size}: use an even size of at least 16 pixels")
@@ -44,16 +37,25 @@ def run_demo(
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    sample = demo_sample(size=size, frames=frames, seed=seed)
-    px = float(sample["pixel_size_um"])
-    stack_path = write_ome_tiff(out / "widefield.ome.tif", sample["stack"], "TYX", (px, px),
-                                {"method": "simulated", "seed": seed}, name="widefield")  # fmt: skip
-    sim_path = write_ome_tiff(out / "sim.ome.tif", sample["sim"], "YX", (px / 2, px / 2),
-                              {"method": "simulated SIM reference", "seed": seed}, name="sim")  # fmt: skip
+    s = sample(size=size, frames=frames, seed=SAMPLE_SEED if seed is None else seed)
+    seed = int(s.view.seed_sequence.entropy)
+    px = float(s.pixel_size_um)
+    truth = s.view.truth_record()
+    stack_path = write_ome_tiff(out / "widefield.ome.tif", s.stack, "TYX", (px, px),
+                                {"method": "napari-w2s simulator", "seed": seed}, name="widefield")  # fmt: skip
+    sim_path = write_ome_tiff(out / "sim.ome.tif", s.sim, "YX", (px / 2, px / 2),
+                              {"method": "napari-w2s simulator, SIM reference", "seed": seed},
+                              name="sim")  # fmt: skip
+    (out / "truth.json").write_text(json.dumps(truth, indent=2, default=str))
+    noise = truth["noise"]
     say(f"simulated {frames} x {size} x {size} widefield stack -> {stack_path}")
+    say(f"  true noise of one frame: variance = {noise['a_adu']:.2f} * mean {noise['b_adu']:+.1f}"
+        f" ADU^2 (a = {noise['a_unit']:.4f} on the [0, 1] scale)")
+    say(f"  PSF FWHM: widefield {truth['psf_fwhm_nm']['widefield']:.0f} nm, "
+        f"SIM {truth['psf_fwhm_nm']['sim']:.0f} nm")
     say(f"SIM reference {2 * size} x {2 * size} -> {sim_path}")
 
-    levels = noise_levels(sample["stack"])
+    levels = noise_levels(s.stack)
     for note in levels.notes:
         say(f"note: {note}")
     clean = levels[levels.clean]
@@ -72,6 +74,7 @@ def run_demo(
         "size": size,
         "frames": frames,
         "seed": seed,
+        "truth": {"noise": noise, "psf_fwhm_nm": truth["psf_fwhm_nm"]},
         "levels_vs_clean": rows,
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -1,0 +1,188 @@
+"""Write a simulated data set in the W2S layouts (raw, and optionally processed).
+
+Raw layout, per field of view ``ImageNNN`` and channel ``C``:
+
+* ``wf_channelC.npy``: frames x H x W uint16 raw widefield frames;
+* ``sim_channelC.npy``: 2H x 2W float32 SIM reference;
+* ``truth_channelC.json``: every parameter used, the true noise ``a``/``b`` of one raw frame
+  (ADU and [0, 1] scale), PSF widths, photon numbers, seeds;
+* ``kernel_channelC.npy``: the true LR-from-HR blur kernel (36 x 36 HR pixels, sum 1).
+
+and ``w2s_sim.json`` at the top (version, seed, sizes, split). With ``processed=True`` also the
+processed layout, ``{train,test}/{avg1,..,avg16,avgT,sim}/NNN_C.npy``, normalised the W2S way:
+one global z-score of all raw frames for the LR images, and each SIM image mapped by the affine
+fit that makes its 2 x 2 mean match its normalised clean LR image.
+
+Frames are drawn and written in blocks; every file is written under a temporary name and renamed
+when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Generator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..errors import W2SInputError
+from .view import ViewParams, draw_params, simulate_view
+
+BLOCK_FRAMES = 16
+SIMULATOR_VERSION = 1
+
+
+def split_fovs(n: int) -> dict[str, list[int]]:
+    """W2S-like split by field of view: the first two thirds train, the rest test."""
+    if n == 1:
+        return {"train": [], "test": [1]}
+    n_train = min(n - 1, max(1, round(n * 2 / 3)))
+    return {"train": list(range(1, n_train + 1)), "test": list(range(n_train + 1, n + 1))}
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    raise TypeError(type(obj).__name__)
+
+
+def iter_write_dataset(
+    out_dir: str | Path,
+    fovs: int = 2,
+    size: int = 512,
+    frames: int = 400,
+    channels: int = 3,
+    seed: int = 0,
+    processed: bool = False,
+    base: ViewParams | None = None,
+) -> Generator[tuple[int, int], None, dict]:
+    """Simulate and write a data set; yields ``(frames_done, frames_total)``, returns a summary."""
+    if fovs < 1 or channels < 1:
+        raise W2SInputError("--fovs and --channels must be at least 1")
+    if size < 16 or size % 2:
+        raise W2SInputError(f"--size {size}: use an even size of at least 16 pixels")
+    if frames < 2:
+        raise W2SInputError(f"--frames {frames}: a stack needs at least 2 frames")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise W2SInputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.glob("Image*/wf_channel*.npy")):
+        raise W2SInputError(f"{out}: already holds a W2S data set; choose an empty folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise W2SInputError(f"{out}: cannot create the folder ({err.strerror})") from err
+
+    base = replace(base or ViewParams(), size=size, frames=frames)
+    total = fovs * channels * frames
+    done = 0
+    sums = np.zeros(2)  # sum and sum of squares of all raw frames (global z-score)
+    count = 0
+    views: list[dict] = []
+    for fov in range(1, fovs + 1):
+        folder = out / f"Image{fov:03d}"
+        folder.mkdir(exist_ok=True)
+        for c in range(channels):
+            ss = np.random.SeedSequence(seed, spawn_key=(fov, c))
+            prng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(fov, c, 99)))
+            view = simulate_view(draw_params(prng, base, c), channel=c, seed=ss)
+            wf_path = folder / f"wf_channel{c}.npy"
+            tmp = folder / f".wf_channel{c}.npy.partial-{os.getpid()}"
+            try:
+                arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16,
+                                                shape=(frames, size, size))  # fmt: skip
+                for start in range(0, frames, BLOCK_FRAMES):
+                    stop = min(frames, start + BLOCK_FRAMES)
+                    block = view.frames(start, stop)
+                    arr[start:stop] = block
+                    b = block.astype(np.float64)
+                    sums += (b.sum(), (b * b).sum())
+                    done += stop - start
+                    yield done, total
+                arr.flush()
+                del arr
+                os.replace(tmp, wf_path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            count += frames * size * size
+            _atomic_save(folder / f"sim_channel{c}.npy", view.sim)
+            _atomic_save(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
+            record = view.truth_record()
+            record.update(fov=fov, channel=c, kernel_file=f"kernel_channel{c}.npy",
+                          excitation_nm=[488, 561, 640][c % 3])  # fmt: skip
+            _atomic_json(folder / f"truth_channel{c}.json", record)
+            views.append({"fov": fov, "channel": c, "folder": folder.name,
+                          "a_unit": record["noise"]["a_unit"]})  # fmt: skip
+
+    mean = sums[0] / count
+    std = float(np.sqrt(max(sums[1] / count - mean**2, 1e-12)))
+    summary = {
+        "version": SIMULATOR_VERSION,
+        "software": f"napari-w2s {__version__}",
+        "seed": seed,
+        "fovs": fovs,
+        "size": size,
+        "frames": frames,
+        "channels": channels,
+        "split": split_fovs(fovs),
+        "normalisation": {"mean": float(mean), "std": std},
+        "base_params": base.to_dict(),
+        "views": views,
+    }
+    if processed:
+        write_processed(out, summary)
+    _atomic_json(out / "w2s_sim.json", summary)
+    return summary
+
+
+def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+    """The processed layout from the raw one, with the W2S global z-score and SIM affine map."""
+    from ..analysis.metrics import affine_fit, downsample_mean
+    from ..averaging import noise_levels
+
+    mean, std = summary["normalisation"]["mean"], summary["normalisation"]["std"]
+    for split, fov_list in summary["split"].items():
+        for fov in fov_list:
+            folder = out / f"Image{fov:03d}"
+            for c in range(summary["channels"]):
+                wf = np.load(folder / f"wf_channel{c}.npy", mmap_mode="r")
+                lv = noise_levels(wf, levels)
+                name = f"{fov:03d}_{c}"
+                for level, image in lv.images.items():
+                    target = out / split / level
+                    target.mkdir(parents=True, exist_ok=True)
+                    _atomic_save(target / f"{name}.npy", ((image - mean) / std).astype(np.float32))
+                clean = (lv[lv.clean] - mean) / std
+                sim = np.load(folder / f"sim_channel{c}.npy").astype(np.float64)
+                a, b = affine_fit(downsample_mean(sim), clean)
+                (out / split / "sim").mkdir(parents=True, exist_ok=True)
+                _atomic_save(out / split / "sim" / f"{name}.npy", (a * sim + b).astype(np.float32))
+
+
+def write_dataset(out_dir: str | Path, **kwargs: Any) -> dict:
+    """:func:`iter_write_dataset` run to the end."""
+    from ..averaging import run_generator
+
+    return run_generator(iter_write_dataset(out_dir, **kwargs), total=0)
