@@ -162,6 +162,111 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------- estimation
+def _read_2d(path: str, what: str) -> Any:
+    image, _ = _read_image(path, what)
+    if image.ndim != 2:
+        raise W2SInputError(
+            f"{path}: the {what} has shape {image.shape}; give one 2-D image (e.g. avg1.tif), "
+            "not a stack"
+        )
+    return image
+
+
+def _parse_clip(text: str) -> Any:
+    if text == "auto":
+        return "auto"
+    if text == "none":
+        return None
+    try:
+        lo, hi = (None if v.strip() in ("", "none") else float(v) for v in text.split(","))
+    except ValueError:
+        raise W2SInputError(f"--clip must be auto, none or LO,HI, got {text!r}") from None
+    return lo, hi
+
+
+def cmd_estimate_noise(args: argparse.Namespace) -> int:
+    from .analysis.noise import estimate_noise, estimate_noise_paired
+
+    image = _read_2d(args.image, "image")
+    clip = _parse_clip(args.clip)
+    t0 = time.perf_counter()
+    if args.clean:
+        clean = _read_2d(args.clean, "clean image")
+        frames = None
+        if args.frames:
+            try:
+                frames = tuple(int(v) for v in args.frames.split(","))
+                n, total = frames
+            except ValueError:
+                raise W2SInputError(f"--frames must be n,N, got {args.frames!r}") from None
+            frames = (n, total)
+        est = estimate_noise_paired(image, clean, clip=clip, frames=frames)
+    else:
+        est = estimate_noise(image, clip=clip)
+    seconds = time.perf_counter() - t0
+    lo, hi = float(image.min()), float(image.max())
+    a01, b01 = est.rescaled(lo, hi)
+    gat_a, gat_sigma2, gat_offset = est.gat_params()
+    report = {
+        "a": est.a,
+        "b": est.b,
+        "method": est.method,
+        "n_level_sets": int(est.used.sum()),
+        "clip": [v if math.isfinite(v) else None for v in est.clip],
+        "a_01": a01,
+        "b_01": b01,
+        "image_min": lo,
+        "image_max": hi,
+        "gat": {"a": gat_a, "sigma2": gat_sigma2, "offset": gat_offset},
+        "notes": list(est.notes),
+        "seconds": round(seconds, 3),
+    }
+    if args.json:
+        _print_json(report)
+    else:
+        for note in est.notes:
+            print(f"note: {note}", file=sys.stderr)
+        print(f"a = {est.a:.6g}   b = {est.b:.6g}   (variance = a * mean + b, image units; "
+              f"{est.method}, {report['n_level_sets']} level sets)")  # fmt: skip
+        print(f"on the [0, 1] scale (min {lo:.6g} .. max {hi:.6g}): a = {a01:.4g}, b = {b01:.4g}")
+    return EXIT_OK
+
+
+def cmd_estimate_kernel(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .analysis.kernel import estimate_kernel
+
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.suffix != ".npy":
+            raise W2SInputError(f"{out}: the kernel is written as .npy; give a name ending .npy")
+        if not out.parent.is_dir():
+            raise W2SInputError(f"{out.parent}: no such folder")
+    lr = _read_2d(args.lr_clean, "clean LR image")
+    hr = _read_2d(args.hr, "HR image")
+    t0 = time.perf_counter()
+    est = estimate_kernel(lr, hr, size=args.size, upsample=args.upsample, reg=args.reg,
+                          lam=args.lam)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    if out is not None:
+        tmp = out.with_name(f".{out.stem}.tmp.npy")
+        np.save(tmp, est.kernel.astype(np.float64))
+        tmp.replace(out)
+    report = est.to_dict()
+    report.update({"out": str(out) if out else None, "seconds": round(seconds, 3)})
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"FWHM {est.fwhm_px:.2f} px   sigma {est.sigma_px:.2f} px   energy within 6 px "
+              f"{est.energy_r6:.1%}, within 12 px {est.energy_r12:.1%}   "
+              f"({est.kernel.shape[0]} x {est.kernel.shape[1]} HR px, {est.upsample})")  # fmt: skip
+        if out:
+            print(f"kernel -> {out}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
@@ -190,6 +295,129 @@ def cmd_simulate(args: argparse.Namespace) -> int:
               f"{args.size} x {args.size} -> {args.out_dir} in {seconds:.1f} s")
         print(f"split: train {split['train']}, test {split['test']}"
               + ("; processed layout written" if args.processed else ""))  # fmt: skip
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- restore
+def cmd_restore(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .geometry import upsampled_geometry
+    from .io import read_stack, write_ome_tiff
+    from .restore.engine import iter_restore, resolve
+
+    stack = read_stack(args.input, axes=args.axes, channel=args.channel)
+    out = Path(args.out)
+    if out.is_dir():
+        out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
+    elif not out.parent.is_dir():
+        raise W2SInputError(f"{out.parent}: the output folder does not exist")
+    tile = None if args.tile is None else int(args.tile)
+    pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
+                       noise_level=args.noise_level)  # fmt: skip
+    t0 = time.perf_counter()
+    gen = iter_restore(pipeline, stack.data)
+    with tqdm(total=None, desc=args.method, unit="%", file=sys.stderr, leave=False,
+              disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
+        while True:
+            try:
+                rec = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
+            bar.n = round(100 * frac, 1)
+            bar.refresh()
+    seconds = time.perf_counter() - t0
+    pixel = stack.pixel_size
+    if pixel is not None and pipeline.scale > 1:
+        pixel = upsampled_geometry(pixel, factor=pipeline.scale)[0]
+    provenance = {"method": pipeline.method, "pipeline": pipeline.describe(),
+                  "source": str(Path(args.input).resolve()), "seconds": round(seconds, 3)}  # fmt: skip
+    path = write_ome_tiff(out, result, stack.axes, pixel, provenance, name=args.method)
+    if args.json:
+        _print_json({"out": str(path), "shape": list(result.shape), "scale": pipeline.scale,
+                     "seconds": round(seconds, 3), "pipeline": pipeline.describe()})  # fmt: skip
+    else:
+        print(f"{args.method}: {stack.shape} -> {result.shape} in {seconds:.2f} s -> {path}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import get_spec, list_models, parameter_count
+    from .restore import classical
+    from .restore.zoo import shipped
+
+    cards = shipped()
+    rows = []
+    for name in list_models():
+        spec = get_spec(name)
+        mine = [c for c in cards if c["name"] == name]
+        rows.append({
+            "name": name, "task": spec.task, "architecture": spec.architecture,
+            "params_full": parameter_count(name, "full"),
+            "params_shipped": mine[0]["params"] if mine else None,
+            "weights": bool(mine),
+            "levels": sorted(c["noise_level"] for c in mine),
+            "description": spec.description,
+        })  # fmt: skip
+    for name in classical.METHODS:
+        rows.append({"name": name, "task": "sr" if name == "bicubic" else "denoise",
+                     "architecture": "classical", "params_full": 0, "params_shipped": 0,
+                     "weights": True, "levels": ["any"],
+                     "description": classical.DESCRIPTIONS.get(name, "")})  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'name':<12} {'task':<8} {'params (paper)':>14} {'shipped':>9}  levels")
+        for r in rows:
+            shipped_params = f"{r['params_shipped']:,}" if r["params_shipped"] else "-"
+            print(f"{r['name']:<12} {r['task']:<8} {r['params_full']:>14,} {shipped_params:>9}  "
+                  f"{', '.join(r['levels']) or '-'}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .training.trainer import TrainConfig, iter_train
+
+    levels = None
+    if args.level and args.level != "blind":
+        levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.level.split(",")]
+    cfg = TrainConfig(model=args.model, data=args.data, out=args.out, levels=levels,
+                      config=args.config, iterations=args.iterations, batch=args.batch,
+                      patch=args.patch, lr=args.lr, loss_form=args.loss_form,
+                      features=args.features, texture=not args.no_texture, device=args.device,
+                      seed=args.seed, threads=args.threads)  # fmt: skip
+    gen = iter_train(cfg, resume=args.resume)
+    with tqdm(total=cfg.iterations, desc=f"training {cfg.model}", unit="it", file=sys.stderr,
+              disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
+        while True:
+            try:
+                rec = next(gen)
+            except StopIteration as stop:
+                weights = stop.value
+                break
+            bar.n = rec["iteration"]
+            bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{rec['lr']:.1e}")
+            if not sys.stderr.isatty() and not args.json:
+                print(f"iteration {rec['iteration']}/{rec['iterations']} loss {rec['loss']:.5f} "
+                      f"{rec['it_per_s']:.2f} it/s", flush=True)  # fmt: skip
+    from .models.weights import read_card
+
+    card = read_card(weights)
+    if args.json:
+        _print_json({"weights": str(weights), "card": str(weights.with_suffix(".json")),
+                     "metrics": card.metrics, "wall_time_s": card.training["wall_time_s"]})  # fmt: skip
+    else:
+        print(f"weights -> {weights}")
+        print(f"model card -> {weights.with_suffix('.json')}")
+        for level, m in card.metrics.items():
+            if isinstance(m, dict):
+                print(f"  held-out {level}: RMSE {m['rmse']:.4f}  SSIM {m['ssim']:.4f}")
     return EXIT_OK
 
 
@@ -238,6 +466,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the processed layout {train,test}/avgN/NNN_C.npy")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
+    p = add("restore", cmd_restore,
+            "Denoise, super-resolve or both (JDSR) an image or stack with any method.")  # fmt: skip
+    p.add_argument("input", help="TIFF / OME-TIFF / .npy image or stack (each plane is restored)")
+    p.add_argument("--method", default="jdsr",
+                   help="jdsr (default), dncnn, rcan, dncnn+rcan, pure-let, bicubic, ... (w2s models)")  # fmt: skip
+    p.add_argument("--out", required=True, help="output file (.ome.tif) or an existing folder")
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
+    p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
+    p.add_argument("--noise-level", default=None,
+                   help="prefer the model trained for this level (e.g. avg1) if one is shipped")  # fmt: skip
+    p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX")
+    p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("models", cmd_models, "List the methods, their parameters and the shipped weights.")
+    p.add_argument("--json", action="store_true", help="print one JSON array")
+
+    p = add("train", cmd_train,
+            "Train a model on a W2S-layout data set (real or simulated); resumable.")  # fmt: skip
+    p.add_argument("--model", required=True, help="method name, e.g. jdsr, dncnn, rcan (w2s models)")
+    p.add_argument("--data", required=True, help="data set folder (processed or raw W2S layout)")
+    p.add_argument("--out", required=True, help="folder for checkpoints, weights and model card")
+    p.add_argument("--level", default="blind",
+                   help="noise level(s) of the input, e.g. avg1 or 1,2 (default: blind = all)")  # fmt: skip
+    p.add_argument("--config", default="compact", choices=["compact", "full"],
+                   help="compact (CPU-sized, default) or full (the paper's configuration)")  # fmt: skip
+    p.add_argument("--iterations", type=int, default=20000, help="training iterations")
+    p.add_argument("--batch", type=int, default=16, help="batch size (paper: 16 JDSR, 128 denoisers)")
+    p.add_argument("--patch", type=int, default=64, help="LR patch size (paper: 64)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default by task)")
+    p.add_argument("--loss-form", default="paper", choices=["paper", "released"],
+                   help="JDSR loss as in the paper (default) or the authors' released code")  # fmt: skip
+    p.add_argument("--features", default="random-quarter",
+                   help="feature net of the perceptual/texture losses: random, random-quarter, or "
+                        "a torchvision VGG19 state dict file")  # fmt: skip
+    p.add_argument("--no-texture", action="store_true", help="drop the texture loss term")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.*")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
     p = add("average", cmd_average,
             "Make noise levels by frame averaging (W2S: avg1 = frame 249, avgN = frames 0..N-1).")  # fmt: skip
     p.add_argument("stack", help="TIFF / OME-TIFF / .npy stack (T, Y, X) or a W2S ImageNNN folder")
@@ -261,6 +533,33 @@ def build_parser() -> argparse.ArgumentParser:
                         "reference affinely matched to it, as in the paper's tables")  # fmt: skip
     p.add_argument("--data-range", type=float, default=None,
                    help="PSNR/SSIM data range (default: reference max - min)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("estimate-noise", cmd_estimate_noise,
+            "Poisson-Gaussian noise (variance = a * mean + b) of one image, or of a noisy image "
+            "against its clean version.")  # fmt: skip
+    p.add_argument("image", help="one 2-D image (e.g. avg1.tif)")
+    p.add_argument("--clean", default=None,
+                   help="clean image of the same view (e.g. avg400): paired estimate")  # fmt: skip
+    p.add_argument("--frames", default=None,
+                   help="with --clean: n,N when IMAGE averages n of the N frames of CLEAN "
+                        "(W2S: 1,400 for avg1) to correct for the shared frames")  # fmt: skip
+    p.add_argument("--clip", default="auto",
+                   help="clipping levels: auto (detect saturation / zero), none, or LO,HI")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("estimate-kernel", cmd_estimate_kernel,
+            "Blur kernel between a clean LR image and its x2 HR (SIM) reference (W2S Eq. 2).")
+    p.add_argument("lr_clean", metavar="LR_CLEAN", help="the clean LR image (e.g. avg400)")
+    p.add_argument("hr", metavar="HR", help="the HR reference, twice the LR size (SIM)")
+    p.add_argument("--size", type=int, default=36, help="kernel size in HR pixels (default 36)")
+    p.add_argument("--upsample", default="bicubic", choices=["bicubic", "bilinear"],
+                   help="LR upsampling (bicubic as the paper; bilinear as the authors' code)")  # fmt: skip
+    p.add_argument("--reg", type=float, default=1e-4,
+                   help="regularisation relative to the data (lambda = reg * N * var(HR))")  # fmt: skip
+    p.add_argument("--lam", type=float, default=None,
+                   help="absolute lambda in HR units squared (overrides --reg)")  # fmt: skip
+    p.add_argument("--out", default=None, help="write the kernel to this .npy file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

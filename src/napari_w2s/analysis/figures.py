@@ -1,0 +1,84 @@
+"""Figures like the W2S paper's Fig. 2, as matplotlib ``Figure`` objects (no pyplot state).
+
+Each function returns a :class:`matplotlib.figure.Figure`; save it with ``fig.savefig(path)``
+or put it in a Qt canvas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def noise_fit_figure(estimate: Any, title: str | None = None):
+    """Level-set points (mean, std) and the fitted curve of a :class:`NoiseEstimate`."""
+    fig = _figure(5.0, 3.6)
+    ax = fig.add_subplot()
+    used = np.asarray(estimate.used, bool)
+    ax.scatter(estimate.means[used], estimate.stds[used], s=12, c="C0", label="level sets")
+    if (~used).any():
+        ax.scatter(estimate.means[~used], estimate.stds[~used], s=12, facecolors="none",
+                   edgecolors="C7", label="not fitted")  # fmt: skip
+    ax.plot(estimate.curve_mean, estimate.curve_std, "C3-",
+            label=f"fit: var = {estimate.a:.3g} y {estimate.b:+.3g}")  # fmt: skip
+    ax.set_xlabel("mean intensity y")
+    ax.set_ylabel("noise standard deviation")
+    ax.set_title(title or f"noise estimate ({estimate.method})")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def kernels_figure(kernels: Mapping[str, Any], max_radius: int | None = None):
+    """Kernels side by side (images, each scaled to its own peak) and their radial profiles.
+
+    ``kernels`` maps a label to a 2-D kernel (e.g. ``{"bicubic": ..., "Gaussian sigma 2": ...,
+    "estimated": ...}``), as in the paper's Fig. 2b.
+    """
+    from .kernel import radial_profile
+
+    names = list(kernels)
+    n = len(names)
+    fig = _figure(2.4 * n + 3.2, 2.8)
+    grid = fig.add_gridspec(1, n + 1, width_ratios=[1] * n + [1.4])
+    prof_ax = fig.add_subplot(grid[0, n])
+    for i, name in enumerate(names):
+        k = np.asarray(kernels[name], dtype=np.float64)
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(k, cmap="magma", vmin=0, vmax=float(k.max()))
+        ax.set_title(name, fontsize="small")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        r, p = radial_profile(k / k.sum())
+        if max_radius is not None:
+            keep = r <= max_radius
+            r, p = r[keep], p[keep]
+        prof_ax.plot(r, p / p.max(), label=name)
+    prof_ax.set_xlabel("radius (HR px)")
+    prof_ax.set_ylabel("profile / peak")
+    prof_ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+    prof_ax.legend(fontsize="x-small")
+    return fig
+
+
+def noise_bar_figure(values: Mapping[str, float] | Sequence[tuple[str, float]],
+                     ylabel: str = "Poisson parameter a", log: bool = True):  # fmt: skip
+    """Bar chart of the noise parameter ``a`` of several images or levels (paper Fig. 2a)."""
+    items = list(values.items()) if isinstance(values, Mapping) else list(values)
+    fig = _figure(max(3.0, 0.8 * len(items) + 1.5), 3.2)
+    ax = fig.add_subplot()
+    labels = [str(k) for k, _ in items]
+    heights = [float(v) for _, v in items]
+    ax.bar(range(len(items)), heights, color="C0")
+    ax.set_xticks(range(len(items)), labels, rotation=30, ha="right")
+    if log and all(h > 0 for h in heights):
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    return fig

@@ -1,0 +1,640 @@
+"""Poisson-Gaussian noise estimation: from one image (Foi et al. 2008) or from a noisy-clean pair.
+
+The noise model is the one of the W2S paper (section 3.3): a pixel ``z`` with expectation ``y``
+has variance ``sigma^2(y) = a * y + b``. Both estimators return ``a`` and ``b`` **in the image's
+own units, offset included**: for a camera with gain ``g`` (ADU per photon), offset ``o`` and
+read-noise variance ``r``, ``a = g`` and ``b = r - g * o`` (so ``b`` is often negative).
+
+Single image (:func:`estimate_noise`), written from Foi, Trimeche, Katkovnik and Egiazarian,
+"Practical Poissonian-Gaussian noise modeling and fitting for single-image raw-data", IEEE TIP
+17(10), 2008:
+
+1. one level of an orthonormal 2-D wavelet transform (Daubechies ``db2`` by default, two
+   vanishing moments, so smooth signal leaks very little into the details); the approximation
+   coefficients divided by 2 are local means, the diagonal detail coefficients are noise samples
+   with the local noise standard deviation;
+2. smooth positions only: the gradient and the Laplacian of the (3 x 3 smoothed) approximation
+   must stay within ``edge_threshold`` noise standard deviations of what noise alone gives, then
+   the smooth set is eroded (3 x 3) so that positions next to an edge go too;
+3. the smooth positions are partitioned into intensity level sets (equal-width intervals of the
+   local mean, merged until each holds ``min_count`` positions);
+4. per level set a mean (of the local means) and a robust standard deviation of the details:
+   a MAD-based scale rejects outliers beyond 4 scales, and the root mean square of the kept
+   coefficients is the estimate. (The MAD itself is not a consistent estimate of the standard
+   deviation of *clipped* data, whose distribution is not normal; the rms is.);
+5. an initial weighted least-squares fit of ``std^2 = a * mean + b`` on the level sets away from
+   any clipping level;
+6. the final maximum-likelihood fit of the **clipped** model: observed values are
+   ``clip(z, lo, hi)`` and the level-set means and standard deviations are compared with the
+   expectation and standard deviation of a clipped normal variable (closed form). Each level
+   set's unknown underlying expectation is profiled out by inverting the clipped expectation
+   (the level-set means have a standard error of ``sigma / (2 sqrt(n))``, negligible against
+   ``sigma``), and each level-set standard deviation is taken as normal with variance
+   ``sigma~^2 / (2 n)``.
+
+Clipping levels are detected (``clip="auto"``): the image's maximum (minimum) is taken as a
+clipping level when at least 0.1 % of the pixels sit exactly on it and it holds at least three
+times as many pixels as the next value, which Poisson counts never do. They can be given
+(``clip=(lo, hi)``, either may be ``None``) or switched off (``clip=None``).
+
+Paired (:func:`estimate_noise_paired`): with a clean reference of the same view (W2S has the
+average of 400 frames), the residual ``noisy - clean`` is binned by intensity, a robust variance
+is taken per bin and ``var = a * mean + b`` is fitted by iteratively re-weighted least squares
+with rejection of outlying bins. Bins with saturated pixels are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import W2SInputError
+
+MIN_SIZE = 32
+_OUTLIER_SCALES = 4.0
+# std of a standard normal truncated to +-4: rms of the kept coefficients is this times sigma
+_TRUNC_STD = math.sqrt(
+    1.0 - 2 * 4.0 * math.exp(-8.0) / math.sqrt(2 * math.pi) / math.erf(4 / math.sqrt(2))
+)
+_MAD_TO_STD = 1.482602218505602
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseEstimate:
+    """Poisson-Gaussian noise parameters: variance ``a * mean + b`` in the image's units.
+
+    Attributes
+    ----------
+    a, b : float
+        The fitted model (final fit: maximum likelihood of the clipped model for the single-image
+        estimator, weighted least squares for the paired one).
+    method : str
+        ``"single-image"`` (Foi et al. 2008) or ``"paired"``.
+    means, stds, counts : ndarray
+        The level-set points: mean intensity, noise standard deviation, number of samples.
+    used : ndarray of bool
+        Which level sets entered the final fit.
+    clip : tuple of float
+        The clipping levels ``(lo, hi)`` of the model, ``-inf`` / ``inf`` where there is none.
+    initial : tuple of float
+        ``(a, b)`` of the initial least-squares fit.
+    curve_mean, curve_std : ndarray
+        The fitted curve for plotting: the standard deviation the model predicts for an observed
+        mean (clipping included), over the range of the level sets.
+    notes : tuple of str
+        Warnings about the estimate's reliability (e.g. level sets over a narrow range).
+    """
+
+    a: float
+    b: float
+    method: str
+    means: np.ndarray
+    stds: np.ndarray
+    counts: np.ndarray
+    used: np.ndarray
+    clip: tuple[float, float]
+    initial: tuple[float, float]
+    curve_mean: np.ndarray = field(repr=False)
+    curve_std: np.ndarray = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    def variance(self, mean: Any) -> np.ndarray:
+        """Model variance ``max(a * mean + b, 0)`` at the given (unclipped) expectation."""
+        return np.maximum(self.a * np.asarray(mean, dtype=np.float64) + self.b, 0.0)
+
+    def std(self, mean: Any) -> np.ndarray:
+        """Model standard deviation ``sqrt(max(a * mean + b, 0))`` (no clipping)."""
+        return np.sqrt(self.variance(mean))
+
+    def rescaled(self, lo: float, hi: float) -> tuple[float, float]:
+        """``(a, b)`` after mapping the intensities ``lo .. hi`` linearly onto ``0 .. 1``.
+
+        With ``lo, hi`` the image's minimum and maximum this is the [0, 1] scale on which the
+        W2S paper reports ``a`` (its Fig. 2a).
+        """
+        return rescale_params(self.a, self.b, lo, hi)
+
+    def gat_params(self) -> tuple[float, float, float]:
+        """``(a, sigma2, offset)`` for :func:`napari_w2s.analysis.vst.gat`.
+
+        The variance law ``a z + b`` is written ``a (z - offset) + sigma2`` with ``sigma2 >= 0``:
+        a negative ``b`` (an offset larger than the read noise) becomes an offset ``-b / a``
+        with no Gaussian part, a positive one a Gaussian variance with no offset. The forward
+        transform is the same either way.
+        """
+        if self.b >= 0 or self.a <= 0:
+            return self.a, max(self.b, 0.0), 0.0
+        return self.a, 0.0, -self.b / self.a
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers as plain Python objects (JSON-ready apart from infinities)."""
+        return {
+            "a": self.a,
+            "b": self.b,
+            "method": self.method,
+            "n_level_sets": int(self.used.sum()),
+            "clip": [self.clip[0], self.clip[1]],
+            "initial": list(self.initial),
+            "notes": list(self.notes),
+            "level_sets": {
+                "mean": self.means.tolist(),
+                "std": self.stds.tolist(),
+                "count": self.counts.tolist(),
+                "used": self.used.tolist(),
+            },
+        }
+
+
+def rescale_params(a: float, b: float, lo: float, hi: float) -> tuple[float, float]:
+    """Noise parameters of ``(z - lo) / (hi - lo)`` given those of ``z``.
+
+    With ``u = (z - o) / s``: ``var(u) = (a / s) u + (b + a o) / s^2``.
+    """
+    s = float(hi) - float(lo)
+    if not s > 0:
+        raise W2SInputError("the intensity range to rescale to is empty (hi <= lo)")
+    return a / s, (b + a * lo) / s**2
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _as_image(image: Any, what: str) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "uifb":
+        raise W2SInputError(f"{what}: pixel type {arr.dtype} is not a number type")
+    if arr.ndim != 2:
+        raise W2SInputError(f"{what} must be one 2-D image, got shape {arr.shape}")
+    if min(arr.shape) < MIN_SIZE:
+        raise W2SInputError(
+            f"{what} is too small ({arr.shape[0]} x {arr.shape[1]}); noise estimation needs at "
+            f"least {MIN_SIZE} x {MIN_SIZE} pixels"
+        )
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise W2SInputError(f"{what} contains NaN or infinite values")
+    if arr.max() == arr.min():
+        raise W2SInputError(f"{what} is constant: there is no noise to estimate")
+    return arr
+
+
+def detect_clipping(image: Any, min_fraction: float = 1e-3) -> tuple[float, float]:
+    """Clipping levels ``(lo, hi)`` of an image, ``-inf`` / ``inf`` where there is none.
+
+    The maximum (minimum) is a clipping level when at least ``min_fraction`` of the pixels sit
+    exactly on it and it holds at least three times as many pixels as the next distinct value
+    (a Poisson count of 0 is as frequent as a count of 1 at a mean of 1: not clipping).
+    """
+    z = np.asarray(image, dtype=np.float64).ravel()
+    n = z.size
+    out = []
+    for side in (-1, 1):
+        ext = z.max() if side > 0 else z.min()
+        on = int(np.count_nonzero(z == ext))
+        rest = z[z != ext]
+        clipped = False
+        if rest.size and on >= max(min_fraction * n, 4):
+            nxt = rest.max() if side > 0 else rest.min()
+            clipped = on >= 3 * int(np.count_nonzero(rest == nxt))
+        out.append(float(ext) if clipped else side * math.inf)
+    return out[0], out[1]
+
+
+def _resolve_clip(z: np.ndarray, clip: Any) -> tuple[float, float]:
+    if clip is None:
+        return -math.inf, math.inf
+    if isinstance(clip, str):
+        if clip != "auto":
+            raise W2SInputError(f"clip must be 'auto', None or (lo, hi), got {clip!r}")
+        return detect_clipping(z)
+    lo, hi = clip
+    lo = -math.inf if lo is None else float(lo)
+    hi = math.inf if hi is None else float(hi)
+    if not lo < hi:
+        raise W2SInputError(f"the clipping levels must satisfy lo < hi, got ({lo}, {hi})")
+    return lo, hi
+
+
+_SQRT2PI = math.sqrt(2 * math.pi)
+
+
+def clipped_normal_moments(mu: Any, sigma: Any, lo: float = -math.inf, hi: float = math.inf):
+    """Expectation and standard deviation of ``clip(X, lo, hi)``, ``X ~ N(mu, sigma^2)``.
+
+    Closed form with ``alpha = (lo - mu) / sigma``, ``beta = (hi - mu) / sigma`` (computed
+    about ``mu`` to avoid cancellation)::
+
+        m  = alpha Phi(alpha) + beta Q(beta) + phi(alpha) - phi(beta)
+        s2 = alpha^2 Phi(alpha) + beta^2 Q(beta) + Phi(beta) - Phi(alpha)
+             + alpha phi(alpha) - beta phi(beta)
+        E = mu + sigma m,   Var = sigma^2 (s2 - m^2)
+    """
+    from scipy.special import ndtr
+
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.maximum(np.asarray(sigma, dtype=np.float64), 1e-300)
+    al = np.clip((lo - mu) / sigma, -40.0, 40.0)
+    be = np.clip((hi - mu) / sigma, -40.0, 40.0)
+    pa, qb = ndtr(al), ndtr(-be)
+    fa, fb = np.exp(-0.5 * al * al) / _SQRT2PI, np.exp(-0.5 * be * be) / _SQRT2PI
+    m = al * pa + be * qb + fa - fb
+    s2 = al * al * pa + be * be * qb + (1.0 - qb - pa) + al * fa - be * fb
+    return mu + sigma * m, sigma * np.sqrt(np.maximum(s2 - m * m, 0.0))
+
+
+def _robust_std(d: np.ndarray) -> tuple[float, int]:
+    """Outlier-rejected rms about 0 (see the module docstring); returns (std, n kept)."""
+    ad = np.abs(d)
+    scale = _MAD_TO_STD * float(np.median(ad))
+    if scale == 0.0:  # more than half exactly zero: clipped; mean |d| of a normal is 0.798 s
+        scale = 1.2533141373155 * float(ad.mean())
+    if scale == 0.0:
+        return 0.0, int(d.size)
+    kept = d[ad <= _OUTLIER_SCALES * scale]
+    return float(np.sqrt(np.mean(kept * kept)) / _TRUNC_STD), int(kept.size)
+
+
+def _level_edges(v: np.ndarray, n_levels: int, min_count: int) -> np.ndarray:
+    """Equal-width intervals over the bulk of ``v``, merged until each holds ``min_count``."""
+    lo, hi = np.quantile(v, [0.0005, 0.9995])
+    if not hi > lo:
+        lo, hi = float(v.min()), float(v.max())
+    edges = np.linspace(lo, hi, n_levels + 1)
+    edges[0], edges[-1] = v.min(), np.nextafter(v.max(), np.inf)
+    counts = np.histogram(v, edges)[0]
+    merged, acc = [edges[0]], 0
+    for right, c in zip(edges[1:], counts, strict=True):
+        acc += c
+        if acc >= min_count:
+            merged.append(right)
+            acc = 0
+    if acc and len(merged) > 1:  # leftovers join the last interval
+        merged[-1] = edges[-1]
+    return np.asarray(merged)
+
+
+def _wls_line(x, y, w) -> tuple[float, float]:
+    """Weighted least-squares ``y = a x + b``."""
+    W = w.sum()
+    xm, ym = (w * x).sum() / W, (w * y).sum() / W
+    sxx = (w * (x - xm) ** 2).sum()
+    if sxx <= 0:
+        return 0.0, float(ym)
+    a = float((w * (x - xm) * (y - ym)).sum() / sxx)
+    return a, float(ym - a * xm)
+
+
+def _invert_clipped_mean(target, a, b, lo, hi, floor, span):
+    """Per level set, the expectation ``y`` whose clipped mean equals ``target`` (bisection)."""
+    if not (math.isfinite(lo) or math.isfinite(hi)):
+        return target
+    left, right = target - span, target + span
+    for _ in range(48):
+        mid = 0.5 * (left + right)
+        m, _ = clipped_normal_moments(mid, np.sqrt(np.maximum(a * mid + b, floor)), lo, hi)
+        below = m < target
+        left = np.where(below, mid, left)
+        right = np.where(below, right, mid)
+    return 0.5 * (left + right)
+
+
+def _ml_fit(y, s, n, lo, hi, a0, b0):
+    """Maximum-likelihood ``(a, b)`` of the clipped model; see the module docstring."""
+    from scipy.optimize import minimize
+
+    floor = 1e-6 * float(np.median(s) ** 2) + 1e-300
+    span = 10.0 * float(s.max()) + 1e-12
+    # parametrise by the log-variance at a low anchor intensity and the log of the slope
+    # relative to it: well conditioned, variance positive there, a >= 0
+    y1, y2 = np.quantile(y, [0.1, 0.9])
+    if not y2 > y1:
+        y1, y2 = float(y.min()), float(y.max()) + 1e-12
+    unit = 1.0 / (y2 - y1)
+
+    def unpack(p):
+        v1 = math.exp(p[0])
+        a = v1 * unit * math.exp(p[1])
+        return a, v1 - a * y1
+
+    def nll(p):
+        a, b = unpack(p)
+        yt = _invert_clipped_mean(y, a, b, lo, hi, floor, span)
+        _, st = clipped_normal_moments(yt, np.sqrt(np.maximum(a * yt + b, floor)), lo, hi)
+        st = np.maximum(st, 1e-12 * span)
+        return float(np.sum(2 * np.log(st) + n * (s - st) ** 2 / st**2))
+
+    v1 = max(a0 * y1 + b0, 10 * floor, 1e-3 * float(np.median(s) ** 2))
+    p0 = [math.log(v1), math.log(max(a0 / (v1 * unit), 1e-3))]
+    res = minimize(nll, p0, method="Nelder-Mead",
+                   options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 600})  # fmt: skip
+    return unpack(res.x)
+
+
+# ---------------------------------------------------------------------------------- single image
+def estimate_noise(
+    image: Any,
+    *,
+    clip: Any = "auto",
+    wavelet: str = "db2",
+    n_levels: int = 48,
+    min_count: int = 64,
+    edge_threshold: float = 3.0,
+) -> NoiseEstimate:
+    """Poisson-Gaussian parameters ``(a, b)`` of one image (Foi et al. 2008, clipped model).
+
+    Parameters
+    ----------
+    image : array_like, 2-D
+        One raw or averaged image (not a stack), in any units.
+    clip : "auto", None or (lo, hi)
+        Clipping levels of the data (saturation, zero). ``"auto"`` detects them (see
+        :func:`detect_clipping`); ``None`` fits the unclipped model.
+    wavelet : str
+        An orthonormal PyWavelets wavelet for the one-level transform.
+    n_levels : int
+        Number of equal-width intensity intervals before merging.
+    min_count : int
+        Minimum number of smooth positions per level set.
+    edge_threshold : float
+        Smoothness tests, in noise standard deviations (see the module docstring).
+
+    Returns
+    -------
+    NoiseEstimate
+        ``a``, ``b`` (variance ``a * mean + b`` in the image's units), the level-set points
+        and the fitted curve.
+
+    Raises
+    ------
+    W2SInputError
+        An image that is not 2-D, smaller than 32 x 32, constant or not finite, or too
+        structured to leave enough smooth positions.
+    """
+    import pywt
+
+    z = _as_image(image, "the image")
+    lo_z, hi_z = _resolve_clip(z, clip)
+    off, scale = float(z.min()), float(z.max() - z.min())
+    u = (z - off) / scale
+    lo, hi = (lo_z - off) / scale, (hi_z - off) / scale
+    u = u[: u.shape[0] // 2 * 2, : u.shape[1] // 2 * 2]
+    try:
+        cA, (cH, cV, cD) = pywt.dwt2(u, wavelet, mode="periodization")
+    except ValueError as err:
+        raise W2SInputError(f"wavelet {wavelet!r}: {err}") from err
+    A, d = cA / 2.0, cD  # local means; noise samples with the local noise std
+    B = _ring_mean(A)  # binning variable: independent of the noise of A at the centre
+    M = _noise_weighted_mean(u, wavelet)  # the mean whose a * M + b is var(cD) exactly
+
+    # preliminary noise level per intensity (a robust MAD, edges only inflate it)
+    qs = np.quantile(B, np.linspace(0, 1, 17))
+    idx = np.clip(np.searchsorted(qs, B.ravel(), side="right") - 1, 0, 15)
+    pre_x, pre_s = [], []
+    for k in range(16):
+        sel = idx == k
+        if sel.sum() >= 16:
+            pre_x.append(float(np.median(B.ravel()[sel])))
+            pre_s.append(_MAD_TO_STD * float(np.median(np.abs(d.ravel()[sel]))))
+    pre_s = np.asarray(pre_s)
+    positive = pre_s[pre_s > 0]
+    if positive.size == 0:
+        raise W2SInputError("the image has no measurable noise (wavelet details are all zero)")
+    sigma = np.interp(B, pre_x, np.maximum(pre_s, 0.05 * float(np.median(positive))))
+
+    fit = None
+    for _ in range(2):  # second pass: smoothness judged against the fitted noise level
+        smooth = _smooth_positions(A, cH, cV, sigma, edge_threshold)
+        y, s, n = _level_sets(B[smooth], M[smooth], d[smooth], n_levels, min_count)
+        informative = s > 0  # a standard deviation of exactly 0: saturated, no information
+        far = informative & (y - 3 * s > lo) & (y + 3 * s < hi)
+        if far.sum() < 2:
+            far = informative
+        if far.sum() < 2:
+            if fit is not None:
+                break
+            raise W2SInputError(
+                "fewer than 2 intensity level sets with measurable noise; the image is too flat, "
+                "too structured or too saturated for noise estimation"
+            )
+        a0, b0 = _wls_line(y[far], s[far] ** 2, n[far] / np.maximum(s[far], 1e-300) ** 4)
+        a1, b1 = _ml_fit(y[informative], s[informative], n[informative], lo, hi, a0, b0)
+        fit = (y, s, n, informative, a0, b0, a1, b1)
+        floor = 1e-4 * float(np.median(s[informative]) ** 2)
+        sigma = np.sqrt(np.maximum(a1 * B + b1, floor))
+    y, s, n, informative, a0, b0, a1, b1 = fit
+
+    # curve for plotting: observed mean and std of the clipped model over the level sets' range
+    floor = 1e-6 * float(np.median(s[informative]) ** 2)
+    span = max(float(y.max() - y.min()), 1e-12)
+    yt = np.linspace(y.min() - 0.05 * span, y.max() + 0.05 * span, 200)
+    cm, cs = clipped_normal_moments(yt, np.sqrt(np.maximum(a1 * yt + b1, floor)), lo, hi)
+    notes = []
+    p1, p99 = np.percentile(u, [1, 99])
+    covered = float(y[informative].max() - y[informative].min()) / max(float(p99 - p1), 1e-12)
+    if covered < 0.25:
+        notes.append(
+            f"the smooth level sets cover only {100 * covered:.0f}% of the image's intensity "
+            "range, so a is poorly determined; a paired estimate with a clean image is safer"
+        )
+    return NoiseEstimate(
+        notes=tuple(notes),
+        a=float(scale * a1),
+        b=float(scale**2 * b1 - scale * a1 * off),
+        method="single-image",
+        means=off + scale * y,
+        stds=scale * s,
+        counts=n.astype(np.int64),
+        used=informative,
+        clip=(lo_z, hi_z),
+        initial=(float(scale * a0), float(scale**2 * b0 - scale * a0 * off)),
+        curve_mean=off + scale * cm,
+        curve_std=scale * cs,
+    )
+
+
+def _noise_weighted_mean(u: np.ndarray, wavelet: str) -> np.ndarray:
+    """``sum_k g_k^2 z_k`` over the support of each diagonal detail coefficient.
+
+    The diagonal detail is ``sum_k g_k z_k`` (``g`` the 2-D high-pass taps, ``sum g_k^2 = 1``),
+    so its variance is ``sum_k g_k^2 (a y_k + b) = a E[M] + b`` for any signal shape: pairing
+    the details with ``M`` rather than with the approximation removes the bias that curvature
+    (peaks, ridges) would give the level-set means.
+    """
+    import pywt
+
+    w = pywt.Wavelet(wavelet)
+    g2 = (np.asarray(w.dec_hi) ** 2).tolist()
+    bank = [g2, list(w.dec_hi), g2[::-1], list(w.rec_hi)]
+    cM, _ = pywt.dwt2(u, pywt.Wavelet("noise-weights", filter_bank=bank), mode="periodization")
+    return cM
+
+
+def _ring_mean(A: np.ndarray) -> np.ndarray:
+    """Mean of the 8 neighbours (3 x 3 without the centre), reflective borders."""
+    from scipy import ndimage as ndi
+
+    return (9.0 * ndi.uniform_filter(A, 3, mode="reflect") - A) / 8.0
+
+
+def _smooth_positions(A, cH, cV, sigma, threshold) -> np.ndarray:
+    """Smooth positions: no edge in the approximation, no structure in the H / V details.
+
+    ``sigma`` is the noise standard deviation of the wavelet coefficients at each position.
+    Edge test (Foi et al.): the gradient and the Laplacian of the approximation within
+    ``threshold`` times their noise-only standard deviation. Structure test: the local (3 x 3)
+    mean of ``(cH^2 + cV^2) / 2``, whose noise is independent of the diagonal details, within
+    ``1 + threshold * sqrt(2 / 18)`` times the noise variance (signal that reaches the diagonal
+    details reaches the horizontal and vertical ones first). Then a 3 x 3 erosion.
+    """
+    from scipy import ndimage as ndi
+
+    sA = sigma / 2.0  # noise std of A = cA / 2
+    gy, gx = np.gradient(A)  # central differences: noise std sA / sqrt(2)
+    lap = ndi.laplace(A, mode="reflect")  # noise std sA * sqrt(20)
+    edge = np.maximum(np.abs(gx), np.abs(gy)) * math.sqrt(2.0) > threshold * sA
+    edge |= np.abs(lap) > threshold * math.sqrt(20.0) * sA
+    energy = ndi.uniform_filter((cH * cH + cV * cV) / 2.0, 3, mode="reflect")
+    edge |= energy > (1.0 + threshold * math.sqrt(2.0 / 18.0)) * sigma**2
+    smooth = ~edge
+    smooth[:2, :] = smooth[-2:, :] = False
+    smooth[:, :2] = smooth[:, -2:] = False
+    return ndi.binary_erosion(smooth, structure=np.ones((3, 3), bool))
+
+
+def _level_sets(b, a_vals, d, n_levels, min_count):
+    """Level sets by the binning variable ``b``: mean of ``a_vals``, robust std of ``d``."""
+    if b.size < 3 * min_count:
+        raise W2SInputError(
+            f"only {b.size} smooth positions in the image; noise estimation needs at least "
+            f"{3 * min_count} (the image is too small or too structured)"
+        )
+    edges = _level_edges(b, n_levels, min_count)
+    which = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, len(edges) - 2)
+    means, stds, counts = [], [], []
+    for k in range(len(edges) - 1):
+        sel = which == k
+        if sel.sum() < min_count // 2:
+            continue
+        s, n = _robust_std(d[sel])
+        means.append(float(a_vals[sel].mean()))
+        stds.append(s)
+        counts.append(n)
+    return np.asarray(means), np.asarray(stds), np.asarray(counts, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------- paired
+def estimate_noise_paired(
+    noisy: Any,
+    clean: Any,
+    *,
+    clip: Any = "auto",
+    n_bins: int = 64,
+    min_count: int = 200,
+    frames: tuple[int, int] | None = None,
+) -> NoiseEstimate:
+    """Poisson-Gaussian parameters from a noisy image and a clean reference of the same view.
+
+    Parameters
+    ----------
+    noisy, clean : array_like, 2-D, same shape
+        The noisy image and its clean version (e.g. W2S ``avg1`` and ``avg400``), same units.
+    clip : "auto", None or (lo, hi)
+        Clipping levels of the noisy image; bins where more than 0.1 % of the noisy pixels are
+        clipped (or the clean image reaches a clipping level) are left out.
+    n_bins : int
+        Equal-width intensity bins of the clean image before merging.
+    min_count : int
+        Minimum number of pixels per bin.
+    frames : (n, N), optional
+        The noisy image is the mean of ``n`` frames and the clean one the mean of ``N`` frames
+        that include them (the W2S protocol): the residual variance is then ``(1 - n / N)``
+        times the noisy image's and is corrected. Without it the clean image's own noise is
+        neglected.
+
+    Returns
+    -------
+    NoiseEstimate
+        ``a``, ``b`` in the images' units and the binned points (mean of the noisy image per
+        bin, standard deviation of the residual).
+    """
+    z = _as_image(noisy, "the noisy image")
+    c = _as_image(clean, "the clean image")
+    if z.shape != c.shape:
+        raise W2SInputError(
+            f"the noisy image {z.shape} and the clean image {c.shape} have different shapes"
+        )
+    factor = 1.0
+    if frames is not None:
+        nf, nc = frames
+        if not (0 < nf < nc):
+            raise W2SInputError(f"frames must be (n, N) with 0 < n < N, got {frames}")
+        factor = 1.0 / (1.0 - nf / nc)
+    lo, hi = _resolve_clip(z, clip)
+    zr, cr = z.ravel(), c.ravel()
+    cclip = (cr <= lo) | (cr >= hi)
+    edges = _level_edges(cr, n_bins, min_count)
+    which = np.clip(np.searchsorted(edges, cr, side="right") - 1, 0, len(edges) - 2)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(len(edges)))
+    means, stds, counts, ok = [], [], [], []
+    r = zr - cr
+    for k in range(len(edges) - 1):
+        sl = order[bounds[k] : bounds[k + 1]]
+        if sl.size < min_count // 2:
+            continue
+        rk = r[sl]
+        med = float(np.median(rk))
+        scale = _MAD_TO_STD * float(np.median(np.abs(rk - med)))
+        keep = np.abs(rk - med) <= 5.0 * scale if scale > 0 else np.ones(rk.size, bool)
+        rk = rk[keep]
+        var = float(rk.var(ddof=1)) if rk.size > 1 else 0.0
+        means.append(float(zr[sl][keep].mean()))
+        stds.append(math.sqrt(var * factor))
+        counts.append(int(rk.size))
+        ok.append(var > 0 and not cclip[sl].any())
+    x, s = np.asarray(means), np.asarray(stds)
+    n, used = np.asarray(counts, dtype=np.float64), np.asarray(ok, dtype=bool)
+    if used.sum() < 2:
+        raise W2SInputError(
+            "fewer than 2 usable intensity bins; the clean image is too flat or the noisy "
+            "image too saturated for a paired noise estimate"
+        )
+    # initial fit away from the clipping levels, then ML of the clipped model (as for one
+    # image), repeated without bins more than 5 standard errors off (outliers)
+    far = used & (x - 3 * s > lo) & (x + 3 * s < hi)
+    if far.sum() < 2:
+        far = used
+    v = s**2
+    a0, b0 = _wls_line(x[far], v[far], n[far] / np.maximum(v[far], 1e-300) ** 2)
+    off, sc = float(np.min(x)), float(np.ptp(x)) or 1.0
+    xu, su, lou, hiu = (x - off) / sc, s / sc, (lo - off) / sc, (hi - off) / sc
+    a0u, b0u = a0 / sc, (b0 + a0 * off) / sc**2
+    fit = used
+    for _ in range(3):
+        au, bu = _ml_fit(xu[fit], su[fit], n[fit], lou, hiu, a0u, b0u)
+        yt = _invert_clipped_mean(xu, au, bu, lou, hiu, 1e-300, 10.0 * float(su.max()))
+        _, st = clipped_normal_moments(yt, np.sqrt(np.maximum(au * yt + bu, 1e-300)), lou, hiu)
+        z_res = np.abs(su - st) / np.maximum(st, 1e-300) * np.sqrt(2.0 * n)
+        new_fit = used & (z_res < 5.0)
+        if new_fit.sum() < 2 or (new_fit == fit).all():
+            break
+        fit = new_fit
+    a, b = sc * au, sc**2 * bu - sc * au * off
+    used = fit
+    span = max(float(x.max() - x.min()), 1e-12)
+    yt = np.linspace(x.min() - 0.05 * span, x.max() + 0.05 * span, 200)
+    cm, cs = clipped_normal_moments(yt, np.sqrt(np.maximum(a * yt + b, 0.0)), lo, hi)
+    return NoiseEstimate(
+        a=float(a),
+        b=float(b),
+        method="paired",
+        means=x,
+        stds=s,
+        counts=n.astype(np.int64),
+        used=used,
+        clip=(lo, hi),
+        initial=(float(a0), float(b0)),
+        curve_mean=cm,
+        curve_std=cs,
+    )

@@ -1,0 +1,109 @@
+"""`w2s estimate-noise` and `w2s estimate-kernel`: JSON, numbers, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_w2s.analysis import _synthetic as S
+from napari_w2s.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def noisy_clean(tmp_path_factory):
+    d = tmp_path_factory.mktemp("noise")
+    rng = np.random.default_rng(0)
+    y = 110 + 400 * S.blobs((192, 192), rng)
+    z = S.poisson_gaussian(y, 2.0, -191.0, rng, offset=100.0)
+    tifffile.imwrite(d / "avg1.tif", z.astype(np.float32))
+    np.save(d / "avg400.npy", y.astype(np.float32))
+    return d
+
+
+def test_estimate_noise_json(noisy_clean, capsys):
+    code, out, err = run(capsys, "estimate-noise", str(noisy_clean / "avg1.tif"), "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert set(r) >= {"a", "b", "method", "n_level_sets", "a_01", "b_01", "clip"}
+    assert r["method"] == "single-image" and r["n_level_sets"] >= 10
+    assert r["a"] == pytest.approx(2.0, rel=0.15)
+    assert r["a_01"] == pytest.approx(r["a"] / (r["image_max"] - r["image_min"]))
+
+
+def test_estimate_noise_paired_and_text(noisy_clean, capsys):
+    code, out, _ = run(capsys, "estimate-noise", str(noisy_clean / "avg1.tif"), "--clean",
+                       str(noisy_clean / "avg400.npy"), "--json")  # fmt: skip
+    assert code == 0
+    r = json.loads(out)
+    assert r["method"] == "paired" and r["a"] == pytest.approx(2.0, rel=0.03)
+    assert r["b"] == pytest.approx(-191.0, rel=0.1)
+    code, out, _ = run(capsys, "estimate-noise", str(noisy_clean / "avg1.tif"))
+    assert code == 0 and out.startswith("a = ") and "[0, 1] scale" in out
+
+
+def test_estimate_kernel_writes_npy(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    hr = 0.5 * S.filaments((192, 192), rng, n=20, blur=0.7) + 0.5 * S.blobs((192, 192), rng)
+    true = S.gaussian_kernel(41, 3.0)
+    np.save(tmp_path / "hr.npy", hr)
+    np.save(tmp_path / "lr.npy", S.blur_and_downsample(hr, true))
+    code, out, err = run(capsys, "estimate-kernel", str(tmp_path / "lr.npy"),
+                         str(tmp_path / "hr.npy"), "--size", "24", "--out",
+                         str(tmp_path / "k.npy"), "--json")  # fmt: skip
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["fwhm_px"] == pytest.approx(2.3548 * 3.0, rel=0.10)
+    assert r["size"] == 24 and r["upsample"] == "bicubic"
+    k = np.load(tmp_path / "k.npy")
+    assert k.shape == (24, 24) and k.sum() == pytest.approx(1.0)
+    code, out, _ = run(capsys, "estimate-kernel", str(tmp_path / "lr.npy"),
+                       str(tmp_path / "hr.npy"), "--upsample", "bilinear")  # fmt: skip
+    assert code == 0 and out.startswith("FWHM")
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "flat.npy", np.ones((64, 64)))
+    np.save(tmp_path / "stack.npy", rng.random((3, 64, 64)))
+    np.save(tmp_path / "img.npy", rng.random((64, 64)))
+    np.save(tmp_path / "small.npy", rng.random((16, 16)))
+    np.save(tmp_path / "other.npy", rng.random((64, 48)))
+    cases = [
+        (["estimate-noise", str(tmp_path / "missing.tif")], "no such file"),
+        (["estimate-noise", str(tmp_path / "flat.npy")], "constant"),
+        (["estimate-noise", str(tmp_path / "stack.npy")], "not a stack"),
+        (["estimate-noise", str(tmp_path / "small.npy")], "too small"),
+        (["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "other.npy")],
+         "different shapes"),
+        (["estimate-noise", str(tmp_path / "img.npy"), "--clip", "x"], "--clip"),
+        (["estimate-kernel", str(tmp_path / "img.npy"), str(tmp_path / "img.npy")], "twice"),
+        (["estimate-kernel", str(tmp_path / "small.npy"), str(tmp_path / "img.npy"), "--out",
+          str(tmp_path / "k.txt")], ".npy"),
+    ]  # fmt: skip
+    for argv, match in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert match in err and err.count("\n") == 1, (argv, err)
+
+
+@pytest.mark.parametrize("sub", ["estimate-noise", "estimate-kernel"])
+def test_help(sub, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([sub, "--help"])
+    assert exc.value.code == 0 and "usage: w2s" in capsys.readouterr().out
+
+
+def test_argument_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate-kernel", "a.npy", "b.npy", "--upsample", "nearest"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "invalid choice" in err and err.count("\n") == 1
