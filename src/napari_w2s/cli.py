@@ -378,6 +378,31 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------- benchmark
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from .averaging import run_generator
+    from .benchmark import DENOISERS, JDSR, SR, iter_benchmark
+
+    def pick(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+        return default if not value else tuple(v.strip() for v in value.split(",") if v.strip())
+
+    levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.levels.split(",")] \
+        if args.levels else None  # fmt: skip
+    t0 = time.perf_counter()
+    report = run_generator(iter_benchmark(
+        args.data, args.out, views=args.views, levels=levels,
+        denoisers=pick(args.denoisers, DENOISERS), sr=pick(args.sr, SR),
+        jdsr=pick(args.jdsr, JDSR), device=args.device,
+        log=None if args.json else (lambda m: print(m, file=sys.stderr))), total=0)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    if args.json:
+        _print_json({"out": args.out, "seconds": round(seconds, 1), "claims": report["claims"]})
+    else:
+        print((Path(args.out) / "benchmark.md").read_text())
+        print(f"written to {args.out} (benchmark.md, .csv, .json) in {seconds:.0f} s")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
@@ -484,6 +509,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("models", cmd_models, "List the methods, their parameters and the shipped weights.")
     p.add_argument("--json", action="store_true", help="print one JSON array")
+
+    p = add("benchmark", cmd_benchmark,
+            "The paper's Tables 1-3 and its claims on the test split of a W2S-layout data set.")  # fmt: skip
+    p.add_argument("--data", required=True, help="data set folder (processed or raw W2S layout)")
+    p.add_argument("--out", required=True, help="output folder (benchmark.md, .csv, .json)")
+    p.add_argument("--views", type=int, default=6, help="test views to use (default 6)")
+    p.add_argument("--levels", default=None, help="noise levels, e.g. 1,2,4 (default: all)")
+    p.add_argument("--denoisers", default=None, help="comma-separated (default: all six + vst-nlm)")
+    p.add_argument("--sr", default=None, help="comma-separated SR methods (default: all + bicubic)")
+    p.add_argument("--jdsr", default=None, help="comma-separated JDSR models (default: all)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("train", cmd_train,
             "Train a model on a W2S-layout data set (real or simulated); resumable.")  # fmt: skip

@@ -1,0 +1,1 @@
+"""Restoration: device choice, tiled inference engine, classical denoisers, pipelines."""

@@ -1,0 +1,100 @@
+"""Which device runs a model, and how (precision, memory layout).
+
+``auto`` picks CUDA, then Apple MPS, then the CPU. On CUDA, inference and training use automatic
+mixed precision (bfloat16 where the GPU supports it, else float16 with loss scaling in training);
+on the CPU, float32 with channels-last memory layout, which measured 1.4x faster than contiguous
+on the build machine (bfloat16 is many times slower on CPUs without native support). MPS runs
+float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from ..errors import W2SInputError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can run, best first (``cpu`` is always last)."""
+    import torch
+
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+def choose_device(preference: str = "auto") -> Any:
+    """A ``torch.device`` for ``preference`` (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+
+    Asking for a device the machine does not have is a user error with a clear message.
+    """
+    import torch
+
+    pref = (preference or "auto").strip().lower()
+    available = available_devices()
+    if pref == "auto":
+        return torch.device(available[0])
+    kind = pref.split(":")[0]
+    if kind not in DEVICES:
+        raise W2SInputError(f"unknown device {preference!r}: use one of {', '.join(DEVICES)}")
+    if kind not in available:
+        raise W2SInputError(
+            f"device {preference!r} is not available on this machine (available: "
+            f"{', '.join(available)})"
+        )
+    if kind == "cuda" and ":" in pref:
+        index = int(pref.split(":")[1])
+        if index >= torch.cuda.device_count():
+            raise W2SInputError(
+                f"device {preference!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return torch.device(pref)
+
+
+def amp_dtype(device: Any) -> Any | None:
+    """The autocast dtype for ``device``: bf16 or fp16 on CUDA, None (float32) elsewhere."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: Any, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA (a no-op context elsewhere or when disabled)."""
+    import torch
+
+    dtype = amp_dtype(device)
+    if not enabled or dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def prepare_module(module: Any, device: Any) -> Any:
+    """Move a model to ``device`` in its preferred memory layout (channels-last on CPU and CUDA)."""
+    import torch
+
+    module = module.to(device)
+    if device.type in ("cpu", "cuda"):
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def describe(device: Any) -> str:
+    """A short human description, e.g. ``cuda (NVIDIA H100, bf16 autocast)`` or ``cpu (2 threads)``."""
+    import torch
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        dtype = "bf16" if amp_dtype(device) == torch.bfloat16 else "fp16"
+        return f"cuda ({name}, {dtype} autocast)"
+    if device.type == "mps":
+        return "mps (Apple GPU, float32)"
+    return f"cpu ({torch.get_num_threads()} threads, float32 channels-last)"

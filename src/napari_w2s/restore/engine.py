@@ -1,0 +1,250 @@
+"""Restoration steps and pipelines: deep models (tiled, any device) and classical methods.
+
+A *step* turns a 2-D image in the user's units into a restored image in the same units, either
+the same size (denoising) or twice the size (SR, JDSR). Every step has ``iter_run(image)``, a
+generator yielding ``(done, total)`` work units (tiles) and returning the result, so callers
+show progress and can stop between tiles. A *pipeline* chains steps (``dncnn+rcan``).
+
+Method strings (``docs/cli.md``): a registered model name (``jdsr``, ``dncnn``, ``rcan``, ...),
+a classical method (``pure-let``, ``vst-nlm``, ``vst-bm3d``, ``vst-epll``, ``bicubic``) or a
+sequence joined by ``+``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import W2SInputError
+from .tiling import iter_tiled
+
+DEFAULT_OVERLAP = 48
+SIZE_MULTIPLE = 8
+
+
+class Step(Protocol):
+    name: str
+    scale: int
+
+    def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]: ...
+
+    def describe(self) -> dict: ...
+
+
+def _check_image(image: Any) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise W2SInputError(f"a restoration step takes one 2-D image, got shape {arr.shape}")
+    if arr.dtype.kind not in "uif":
+        raise W2SInputError(f"pixel type {arr.dtype} is not a number type")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise W2SInputError("the image contains NaN or infinite values")
+    if min(arr.shape) < 8:
+        raise W2SInputError(f"the image ({arr.shape[0]} x {arr.shape[1]}) is too small to restore")
+    return arr
+
+
+def auto_tile(device: Any, config: dict, scale: int) -> tuple[int, int]:
+    """(tile, batch) from the memory available on ``device`` and the model's width.
+
+    Inference keeps a few feature maps alive at once; we budget 24 maps of the model's widest
+    layer at the output resolution, in float32, per input pixel.
+    """
+    import torch
+
+    width = int(config.get("num_feat", 64)) + 4 * int(config.get("growth", 0))
+    bytes_per_px = 24 * width * 4 * scale * scale
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = 0.5 * free
+    elif device.type == "mps":
+        budget = 2e9
+    else:
+        budget = min(0.25 * _available_ram(), 2e9)
+    tile = int(np.sqrt(budget / bytes_per_px))
+    tile = int(np.clip(tile // 16 * 16, 64, 1024))
+    batch = 4 if device.type == "cuda" and tile >= 512 else 1
+    return tile, batch
+
+
+def _available_ram() -> float:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4e9
+
+
+@dataclass
+class ModelStep:
+    """A trained network with its card, on a device, run tile by tile."""
+
+    model: Any
+    card: Any
+    device: Any
+    weights: Path
+    tile: int | None = None  # None: automatic; 0: whole image
+    overlap: int = DEFAULT_OVERLAP
+    name: str = ""
+    scale: int = 1
+    timings: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.card.name
+        self.scale = int(self.card.scale)
+
+    def describe(self) -> dict:
+        from .device import describe
+
+        return {"method": self.name, "weights": self.weights.name, "task": self.card.task,
+                "noise_level": self.card.noise_level, "config": self.card.config,
+                "device": describe(self.device), "tile": self.tile, "overlap": self.overlap}  # fmt: skip
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        from .device import autocast
+
+        norm = self.card.normalisation
+        mean, std = float(norm.get("mean", 0.0)), float(norm.get("std", 1.0))
+        x = torch.from_numpy((batch[:, None] - mean) / std).to(self.device)
+        pad_h = (-x.shape[-2]) % SIZE_MULTIPLE
+        pad_w = (-x.shape[-1]) % SIZE_MULTIPLE
+        if pad_h or pad_w:
+            mode = "reflect" if min(x.shape[-2:]) > max(pad_h, pad_w) else "replicate"
+            x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        if self.device.type in ("cpu", "cuda"):
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device):
+            y = self.model(x)
+            y = y[-1] if isinstance(y, (list, tuple)) else y
+        s = self.scale
+        y = y[..., : s * batch.shape[-2], : s * batch.shape[-1]]
+        return y[:, 0].float().cpu().numpy() * std + mean
+
+    def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
+        image = _check_image(image)
+        tile, batch = (self.tile, 1) if self.tile is not None else auto_tile(
+            self.device, self.card.config, self.scale)  # fmt: skip
+        t0 = time.perf_counter()
+        result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch)
+        self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}
+        return result
+
+
+@dataclass
+class Pipeline:
+    """Steps applied one after the other (``dncnn+rcan``)."""
+
+    steps: list
+    method: str
+
+    @property
+    def scale(self) -> int:
+        return int(np.prod([s.scale for s in self.steps]))
+
+    def describe(self) -> dict:
+        return {"method": self.method, "steps": [s.describe() for s in self.steps]}
+
+    def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
+        """Yields ``(done, total)`` over all steps' work units (each step counts its own)."""
+        out = image
+        n = len(self.steps)
+        for i, step in enumerate(self.steps):
+            gen = step.iter_run(out)
+            while True:
+                try:
+                    done, total = next(gen)
+                except StopIteration as stop:
+                    out = stop.value
+                    break
+                # report progress as a fraction spread evenly over the steps
+                yield i * 1000 + int(1000 * done / max(total, 1)), n * 1000
+        return out
+
+    def run(self, image: np.ndarray) -> np.ndarray:
+        from ..averaging import run_generator
+
+        return run_generator(self.iter_run(image), total=0)
+
+
+def resolve(
+    method: str,
+    device: str = "auto",
+    tile: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    weights: str | None = None,
+    noise_level: str | None = None,
+    noise: tuple[float, float] | None = None,
+) -> Pipeline:
+    """Build the pipeline of a method string.
+
+    ``weights`` (a ``.safetensors`` file with its card) replaces the shipped weights of a
+    single-model method; ``noise_level`` (``avg1`` ...) prefers a per-level model where one is
+    shipped (else the noise-blind one); ``noise`` = ``(a, b)`` gives classical methods the noise
+    parameters instead of estimating them from the image.
+    """
+    from ..models.weights import load_model
+    from . import classical
+    from .device import choose_device, prepare_module
+    from .zoo import find_weights
+
+    parts = [p.strip().lower() for p in str(method).split("+") if p.strip()]
+    if not parts:
+        raise W2SInputError("no method given")
+    if weights and len(parts) > 1:
+        raise W2SInputError("--weights applies to a single model, not to a sequence")
+    dev = None
+    steps: list = []
+    for part in parts:
+        if part in classical.METHODS:
+            steps.append(classical.ClassicalStep(part, noise=noise))
+            continue
+        from ..models import get_spec
+
+        get_spec(part)  # unknown names: one clear message listing the valid ones
+        path = Path(weights) if weights else find_weights(part, noise_level)
+        model, card = load_model(path)
+        if card.name != part and not weights:
+            raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")
+        dev = dev or choose_device(device)
+        steps.append(ModelStep(prepare_module(model, dev), card, dev, Path(path), tile, overlap,
+                               name=part))  # fmt: skip
+    for a, b in zip(steps, steps[1:]):
+        if a.scale > 1 and b.scale > 1:
+            raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")
+    return Pipeline(steps, "+".join(parts))
+
+
+def iter_restore(
+    pipeline: Pipeline, data: np.ndarray, frame_axes: int = 0
+) -> Generator[dict, None, np.ndarray]:
+    """Restore every 2-D plane of ``data`` (shape ``(..., Y, X)``); yields progress dicts.
+
+    Each dict has ``plane``, ``planes``, ``done``, ``total`` (units of the current plane).
+    """
+    arr = np.asarray(data) if not hasattr(data, "compute") else data
+    lead = tuple(arr.shape[:-2])
+    planes = int(np.prod(lead)) if lead else 1
+    s = pipeline.scale
+    out = np.empty((*lead, arr.shape[-2] * s, arr.shape[-1] * s), np.float32)
+    for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
+        plane = np.asarray(arr[index], dtype=np.float32)
+        gen = pipeline.iter_run(plane)
+        while True:
+            try:
+                done, total = next(gen)
+            except StopIteration as stop:
+                out[index] = stop.value
+                break
+            yield {"plane": p, "planes": planes, "done": done, "total": total}
+    return out

@@ -1,0 +1,1 @@
+"""Training: patch data sets from W2S layouts, losses, the resumable training loop."""

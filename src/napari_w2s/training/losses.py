@@ -1,0 +1,184 @@
+"""Losses: pixel, perceptual, texture (feature covariance), relativistic average GAN.
+
+The perceptual and texture losses compare features of a VGG19-shaped network. ImageNet weights
+cannot be downloaded at run time, so the extractor takes:
+
+* ``"random"``: VGG19 with fixed random weights (seeded He initialisation), which are known to
+  capture texture statistics;
+* ``"random-quarter"``: the same shape with a quarter of the channels (16x fewer operations),
+  the default for CPU training of compact models;
+* a path to a torchvision-format VGG19 state dict (``features.N.weight`` keys) for users who have
+  the ImageNet weights (loaded with ``weights_only=True``).
+
+Forms (method facts section 6):
+
+* ``paper`` (default): ``L1 + 0.05 * perceptual + 0.05 * texture``; perceptual = mean squared
+  distance of conv5_4 features, texture = mean squared distance of their channel covariance
+  (mean removed, divided by the number of positions, no square root).
+* ``released``: ``MSE + 0.01 * sum of feature MSE at conv1_2, conv2_2, conv3_4, conv4_4, conv5_4
+  + 0.01 * covariance MSE at conv5_4`` (the authors' code).
+
+Grey images are repeated to three channels before the extractor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import W2SInputError
+
+# VGG19 "E" configuration: conv widths, "M" = max-pool
+_VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+          512, 512, 512, 512]  # fmt: skip
+# index of each named layer's conv output (before ReLU) in torchvision's vgg19().features
+LAYERS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
+
+
+class VGGFeatures(nn.Module):
+    """VGG19 convolutional trunk returning pre-activation features of chosen layers (frozen)."""
+
+    def __init__(self, layers: tuple[str, ...] = ("conv5_4",), width: float = 1.0,
+                 weights: str = "random", seed: int = 0) -> None:  # fmt: skip
+        super().__init__()
+        self.layers = tuple(layers)
+        last = max(LAYERS[name] for name in self.layers)
+        modules: list[nn.Module] = []
+        in_ch = 3
+        for v in _VGG19:
+            if v == "M":
+                modules.append(nn.MaxPool2d(2, 2))
+            else:
+                out = max(4, int(v * width))
+                modules += [nn.Conv2d(in_ch, out, 3, padding=1), nn.ReLU(inplace=False)]
+                in_ch = out
+        self.features = nn.Sequential(*modules[: last + 1])
+        if weights == "random":
+            gen = torch.Generator().manual_seed(seed)
+            for m in self.features:
+                if isinstance(m, nn.Conv2d):
+                    fan_in = m.in_channels * 9
+                    with torch.no_grad():
+                        m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                        m.bias.zero_()
+        else:
+            self._load(weights)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def _load(self, path: str) -> None:
+        from ..models.weights import load_state_dict
+
+        state = load_state_dict(path)
+        state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+        own = self.features.state_dict()
+        try:
+            self.features.load_state_dict({k: state[k] for k in own}, strict=True)
+        except (KeyError, RuntimeError) as err:
+            raise W2SInputError(f"{path}: not a torchvision VGG19 state dict ({err})") from err
+
+    def train(self, mode: bool = True) -> VGGFeatures:  # always frozen, always eval
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        out = {}
+        wanted = {LAYERS[n]: n for n in self.layers}
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in wanted:
+                out[wanted[i]] = x
+        return out
+
+
+def covariance(feat: torch.Tensor) -> torch.Tensor:
+    """Channel covariance per image: mean removed, divided by the number of positions."""
+    b, c, h, w = feat.shape
+    f = feat.reshape(b, c, h * w)
+    f = f - f.mean(dim=2, keepdim=True)
+    return f @ f.transpose(1, 2) / (h * w)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of each term; ``feature_weights`` is ``random``, ``random-quarter`` or a path."""
+
+    pixel: str = "l1"  # "l1" or "mse"
+    perceptual: float = 0.0
+    texture: float = 0.0
+    form: str = "paper"  # "paper" or "released"
+    gan: float = 0.0
+    feature_weights: str = "random-quarter"
+
+    @classmethod
+    def for_model(cls, name: str, form: str = "paper", features: str = "random-quarter",
+                  texture: bool = True) -> LossConfig:  # fmt: skip
+        """The paper's loss of a method (facts sections 4-6)."""
+        from ..models import get_spec
+
+        spec = get_spec(name)
+        if spec.task == "denoise":
+            return cls(pixel="mse")
+        if spec.task == "jdsr" and name != "care":
+            w = 0.01 if form == "released" else 0.05
+            return cls(pixel="mse" if form == "released" else "l1", perceptual=w,
+                       texture=w if texture else 0.0, form=form, feature_weights=features)  # fmt: skip
+        if name == "esrgan":
+            return cls(pixel="mse", perceptual=1.0, gan=0.005, feature_weights=features)
+        if name == "epsr":
+            return cls(pixel="mse", perceptual=1.0, gan=0.04, feature_weights=features)
+        return cls(pixel="l1" if name != "care" else "mse")
+
+
+class RestorationLoss(nn.Module):
+    """The training loss of a restoration model (without the GAN term, see :func:`gan_losses`)."""
+
+    def __init__(self, config: LossConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.extractor: VGGFeatures | None = None
+        if config.perceptual > 0 or config.texture > 0:
+            layers = (tuple(LAYERS) if config.form == "released" else ("conv5_4",))
+            if config.feature_weights in ("random", "random-quarter"):
+                width = 0.25 if config.feature_weights == "random-quarter" else 1.0
+                self.extractor = VGGFeatures(layers, width=width, weights="random")
+            else:
+                self.extractor = VGGFeatures(layers, weights=config.feature_weights)
+
+    def forward(self, pred: Any, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        preds = pred if isinstance(pred, (list, tuple)) else [pred]  # SRFBN: one per step
+        c = self.config
+        pix = F.l1_loss if c.pixel == "l1" else F.mse_loss
+        total = sum(pix(p, target) for p in preds)
+        parts = {"pixel": float(total.detach())}
+        if self.extractor is not None:
+            fp = self.extractor(preds[-1].float())
+            with torch.no_grad():
+                ft = self.extractor(target.float())
+            if c.perceptual > 0:
+                per = sum(F.mse_loss(fp[k], ft[k]) for k in fp)
+                total = total + c.perceptual * per
+                parts["perceptual"] = float(per.detach())
+            if c.texture > 0:
+                tex = F.mse_loss(covariance(fp["conv5_4"]), covariance(ft["conv5_4"]))
+                total = total + c.texture * tex
+                parts["texture"] = float(tex.detach())
+        return total, parts
+
+
+def gan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Relativistic average GAN: (generator loss, discriminator loss) from raw logits."""
+    real_rel = d_real - d_fake.mean()
+    fake_rel = d_fake - d_real.mean()
+    ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_real)
+    g = (F.binary_cross_entropy_with_logits(real_rel, zeros)
+         + F.binary_cross_entropy_with_logits(fake_rel, ones)) / 2  # fmt: skip
+    d = (F.binary_cross_entropy_with_logits(real_rel, ones)
+         + F.binary_cross_entropy_with_logits(fake_rel, zeros)) / 2  # fmt: skip
+    return g, d

@@ -1,0 +1,118 @@
+"""Training: pairs from both layouts, patches, losses, a short resumable run with a model card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from napari_w2s import W2SInputError
+from napari_w2s.averaging import run_generator
+from napari_w2s.models.weights import load_model, read_card
+from napari_w2s.simulate import write_dataset
+from napari_w2s.training.data import PatchSampler, load_pairs
+from napari_w2s.training.losses import LossConfig, RestorationLoss, covariance, gan_losses
+from napari_w2s.training.trainer import TrainConfig, iter_train
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train") / "ds"
+    write_dataset(root, fovs=3, size=64, frames=20, channels=1, seed=1, processed=True)
+    return root
+
+
+def test_pairs_for_each_task(dataset):
+    d = load_pairs(dataset, "train", "denoise", ["avg1"])
+    assert list(d.inputs) == ["avg1"] and d.inputs["avg1"].shape == (2, 64, 64)
+    assert d.target.shape == (2, 64, 64) and d.scale == 1
+    j = load_pairs(dataset, "train", "jdsr")
+    assert list(j.inputs) == ["avg1", "avg2", "avg4", "avg8", "avg16"]
+    assert j.target.shape == (2, 128, 128) and j.inputs["avg1"].dtype == np.float32
+    s = load_pairs(dataset, "test", "sr")
+    assert list(s.inputs) == ["avg20"] and s.views == ["003_0"]
+    # the processed data is z-scored: the clean images have mean about 0 and std about 1
+    assert abs(float(j.inputs["avg16"].mean())) < 0.5
+    with pytest.raises(W2SInputError, match="no level avg64"):
+        load_pairs(dataset, "train", "jdsr", ["avg64"])
+
+
+def test_raw_layout_gives_the_same_pairs(dataset, tmp_path):
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(dataset, raw, ignore=shutil.ignore_patterns("train", "test"))
+    a = load_pairs(raw, "test", "denoise", ["avg2"])
+    b = load_pairs(dataset, "test", "denoise", ["avg2"])
+    # the raw path z-scores with the split's own clean statistics: same up to an affine map
+    x, y = a.inputs["avg2"].ravel(), b.inputs["avg2"].ravel()
+    assert np.corrcoef(x, y)[0, 1] > 0.9999
+
+
+def test_patch_sampler_augments_pairs_identically(dataset):
+    pairs = load_pairs(dataset, "train", "jdsr", ["avg16"])
+    sampler = PatchSampler(pairs, patch=32, stride=16, seed=3)
+    x, y = sampler.batch(8)
+    assert x.shape == (8, 1, 32, 32) and y.shape == (8, 1, 64, 64)
+    # the SIM target downsampled correlates with its input patch (same place, same flips)
+    down = y.reshape(8, 1, 32, 2, 32, 2).mean(axis=(3, 5))
+    corr = [np.corrcoef(x[i].ravel(), down[i].ravel())[0, 1] for i in range(8)]
+    flipped = [np.corrcoef(x[i].ravel(), down[i, :, ::-1].ravel())[0, 1] for i in range(8)]
+    assert np.median(corr) > 0.8 and np.median(flipped) < 0.5, (corr, flipped)
+
+
+def test_losses():
+    torch.manual_seed(0)
+    t = torch.rand(2, 1, 64, 64)
+    loss = RestorationLoss(LossConfig(pixel="l1", perceptual=0.05, texture=0.05))
+    same, parts = loss(t, t)
+    assert float(same) == pytest.approx(0.0, abs=1e-7)
+    worse, parts = loss(t + 0.1 * torch.randn_like(t), t)
+    assert parts["pixel"] > 0.05 and parts["perceptual"] > 0 and parts["texture"] > 0
+    f = torch.randn(1, 3, 4, 5)
+    cov = covariance(f)[0]
+    flat = f[0].reshape(3, -1)
+    expected = np.cov(flat.numpy(), bias=True)
+    np.testing.assert_allclose(cov.numpy(), expected, rtol=1e-5, atol=1e-6)
+    g, d = gan_losses(torch.tensor([5.0, 5.0]), torch.tensor([-5.0, -5.0]))
+    assert float(d) < 0.01 < float(g)  # the discriminator wins: the generator loss is high
+
+
+def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
+    def run(iterations, resume):
+        cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "run"),
+                          levels=["avg1"], iterations=iterations, batch=4, patch=32,
+                          log_every=2, checkpoint_every=2, eval_views=1, command="pytest")
+        records = []
+        gen = iter_train(cfg, resume=resume)
+        while True:
+            try:
+                records.append(next(gen))
+            except StopIteration as stop:
+                return stop.value, records
+
+    path, recs = run(4, resume=False)
+    assert [r["iteration"] for r in recs] == [2, 4]
+    card = read_card(path)
+    assert card.name == "dncnn" and card.noise_level == "avg1" and card.training["iterations"] == 4
+    assert card.metrics["avg1"]["rmse"] > 0 and len(card.sha256) == 64
+    model, _ = load_model(path)
+    assert sum(p.numel() for p in model.parameters()) == card.params
+    # resume to 6 iterations: continues from the checkpoint of iteration 4
+    path2, recs2 = run(6, resume=True)
+    assert [r["iteration"] for r in recs2] == [6]
+    meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert meta["iteration"] == 6
+
+
+def test_corrupted_weights_are_refused(dataset, tmp_path):
+    cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "w"), levels=["avg1"],
+                      iterations=1, batch=2, patch=32, eval_views=1, command="pytest")
+    path = run_generator(iter_train(cfg), total=1)
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(W2SInputError, match="do not match their model card"):
+        load_model(path)
