@@ -142,7 +142,7 @@ def test_help(sub, capsys):
 
 
 def test_demo_end_to_end(tmp_path, capsys):
-    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"), "--size", "48",
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path / "demo"), "--size", "96",
                        "--frames", "300", "--json")
     assert code == 0
     report = json.loads(out)
@@ -152,6 +152,11 @@ def test_demo_end_to_end(tmp_path, capsys):
     # each doubling of averaged frames gains about 3 dB (variance halves)
     assert all(2.0 < b - a < 4.0 for a, b in zip(psnrs, psnrs[1:])), psnrs
     assert (tmp_path / "demo" / "avg300.tif").exists()
+    noise = report["noise_estimates"]
+    assert noise["paired"]["a"] == pytest.approx(noise["true"]["a"], rel=0.1)
+    assert report["kernel"]["correlation_with_truth"] > 0.95
+    bicubic = next(r for r in report["restoration_avg1_vs_sim"] if r["method"] == "bicubic")
+    assert 0 < bicubic["ssim"] < 1 and (tmp_path / "demo" / bicubic["file"]).exists()
     assert json.loads((tmp_path / "demo" / "demo_report.json").read_text()) == report
 
 
