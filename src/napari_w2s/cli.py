@@ -313,8 +313,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     elif not out.parent.is_dir():
         raise W2SInputError(f"{out.parent}: the output folder does not exist")
     tile = None if args.tile is None else int(args.tile)
+    level = _noise_level(args.noise_level, args.method, stack)
     pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
-                       noise_level=args.noise_level)  # fmt: skip
+                       noise_level=level)  # fmt: skip
     t0 = time.perf_counter()
     gen = iter_restore(pipeline, stack.data)
     with tqdm(total=None, desc=args.method, unit="%", file=sys.stderr, leave=False,
@@ -334,13 +335,113 @@ def cmd_restore(args: argparse.Namespace) -> int:
         pixel = upsampled_geometry(pixel, factor=pipeline.scale)[0]
     provenance = {"method": pipeline.method, "pipeline": pipeline.describe(),
                   "source": str(Path(args.input).resolve()), "seconds": round(seconds, 3)}  # fmt: skip
-    path = write_ome_tiff(out, result, stack.axes, pixel, provenance, name=args.method)
+    if out.suffix.lower() == ".npy":
+        path = _save_npy(out, result)
+    else:
+        path = write_ome_tiff(out, result, stack.axes, pixel, provenance, name=args.method)
     if args.json:
         _print_json({"out": str(path), "shape": list(result.shape), "scale": pipeline.scale,
                      "seconds": round(seconds, 3), "pipeline": pipeline.describe()})  # fmt: skip
     else:
         print(f"{args.method}: {stack.shape} -> {result.shape} in {seconds:.2f} s -> {path}")
     return EXIT_OK
+
+
+def _noise_level(value: str | None, method: str, stack) -> str | None:
+    """``auto``: estimate the noise of the first plane and pick the nearest W2S level."""
+    if value is None or value == "blind":
+        return None
+    if value != "auto":
+        level = value if value.startswith("avg") else f"avg{value}"
+        if level not in {f"avg{n}" for n in (1, 2, 4, 8, 16)}:
+            raise W2SInputError(f"--noise-level {value!r}: use auto, 1, 2, 4, 8 or 16")
+        return level
+    import numpy as np
+
+    from .restore.engine import auto_noise_level
+    from .restore.zoo import shipped
+
+    frame_a = [c["training"].get("frame_noise_a") for c in shipped()
+               if c["name"] in method.split("+") and c["training"].get("frame_noise_a")]  # fmt: skip
+    if not frame_a:
+        return None  # no per-level model knows its training noise: the noise-blind one is used
+    first = np.asarray(stack.data[(0,) * (len(stack.shape) - 2)], dtype=np.float64)
+    return auto_noise_level(first, float(frame_a[0]))
+
+
+def _save_npy(out: Path, result) -> Path:
+    import os
+
+    import numpy as np
+
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, result)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------- batch
+EXIT_SOME_FAILED = 3
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .batch import iter_batch
+
+    level = args.noise_level
+    if level in (None, "blind"):
+        level = None
+    elif (level if level.startswith("avg") else f"avg{level}") not in {
+            f"avg{n}" for n in (1, 2, 4, 8, 16)}:  # fmt: skip
+        raise W2SInputError(f"--noise-level {level!r}: use 1, 2, 4, 8 or 16 (or blind)")
+    gen = iter_batch(args.in_dir, args.pattern, args.out_dir, args.method, device=args.device,
+                     tile=args.tile, recursive=args.recursive, workers=args.workers,
+                     scheduler=args.scheduler, overwrite=args.overwrite, weights=args.weights,
+                     noise_level=level)  # fmt: skip
+    bar = None
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                report = stop.value
+                break
+            if ev["event"] == "start":
+                if not args.json:
+                    where = f" on {args.scheduler}" if args.scheduler else ""
+                    skipped = (f", {ev['skipped']} skipped (already done; --overwrite restores "
+                               "them again)") if ev["skipped"] else ""  # fmt: skip
+                    cleaned = (f", {ev['cleaned']} stale temporary file(s) of an interrupted run "
+                               "removed") if ev["cleaned"] else ""  # fmt: skip
+                    print(f"{ev['n_files']} file(s): {ev['todo']} to restore with {args.method}"
+                          f"{where}{skipped}{cleaned}", flush=True)  # fmt: skip
+                bar = tqdm(total=ev["todo"], desc=f"batch {args.method}", unit="file",
+                           file=sys.stderr, leave=False,
+                           disable=args.json or not sys.stderr.isatty())  # fmt: skip
+            elif ev["event"] == "result" and ev["status"] != "skipped":
+                if bar is not None:
+                    bar.update(1)
+                if ev["status"] == "failed":
+                    print(f"w2s batch: failed: {ev['rel']}: {ev['message']}", file=sys.stderr)
+                elif not args.json:
+                    line = f"[{ev['completed']}/{ev['n_files']}] {ev['rel']} -> {ev['out']} " \
+                           f"({ev['seconds']:.2f} s)"
+                    (bar.write(line, file=sys.stdout) if bar is not None and not bar.disable
+                     else print(line, flush=True))  # fmt: skip
+    finally:
+        gen.close()
+        if bar is not None:
+            bar.close()
+    if args.json:
+        _print_json({**report.to_dict(), "report": report.report})
+    else:
+        print(f"{report.summary()}; report: {report.report}")
+    return EXIT_OK if report.ok else EXIT_SOME_FAILED
 
 
 # ---------------------------------------------------------------------------------- models
@@ -502,7 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
     p.add_argument("--noise-level", default=None,
-                   help="prefer the model trained for this level (e.g. avg1) if one is shipped")  # fmt: skip
+                   help="auto, 1, 2, 4, 8 or 16: prefer the model trained for that level if one "
+                        "is shipped (auto estimates it); default: the noise-blind model")  # fmt: skip
     p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX")
     p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -598,6 +700,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="absolute lambda in HR units squared (overrides --reg)")  # fmt: skip
     p.add_argument("--out", default=None, help="write the kernel to this .npy file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = add("batch", cmd_batch,
+            "Restore every matching file of a folder (locally or on a Dask cluster); resumable.")  # fmt: skip
+    p.add_argument("in_dir", metavar="IN_DIR", help="folder of TIFF / OME-TIFF / .npy files")
+    p.add_argument("out_dir", metavar="OUT_DIR",
+                   help="output folder (created); gets NAME_METHOD.ome.tif and batch_report.json")  # fmt: skip
+    p.add_argument("--method", required=True,
+                   help="jdsr, dncnn, rcan, dncnn+rcan, pure-let, bicubic, ... (w2s models)")  # fmt: skip
+    p.add_argument("--pattern", default="*",
+                   help="glob on file names, e.g. '*.tif' or 'cell_*' (default: every .tif, .tiff "
+                        "and .npy)")  # fmt: skip
+    p.add_argument("--recursive", action="store_true",
+                   help="also match in sub-folders; outputs keep the sub-folder")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1, help="files restored at once here (threads)")
+    p.add_argument("--scheduler", default=None,
+                   help="a Dask scheduler, tcp://HOST:PORT: every file is a task on that cluster "
+                        "(needs napari-w2s[distributed]; paths must be visible to the workers)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="restore again files whose output exists (default: skip them)")  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
+    p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
+    p.add_argument("--noise-level", default=None,
+                   help="prefer the model trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print one JSON object (the report)")
     return parser
 
 

@@ -53,13 +53,16 @@ def _check_image(image: Any) -> np.ndarray:
 def auto_tile(device: Any, config: dict, scale: int) -> tuple[int, int]:
     """(tile, batch) from the memory available on ``device`` and the model's width.
 
-    Inference keeps a few feature maps alive at once; we budget 24 maps of the model's widest
-    layer at the output resolution, in float32, per input pixel.
+    Inference keeps a few feature maps alive at once: we budget 12 maps of the widest layer at
+    the input resolution (dense blocks concatenate ``num_feat + 4 growth`` channels) and 6 maps
+    of ``num_feat`` channels at the output resolution, float32, per input pixel. An image that
+    fits is not tiled at all (the caller compares its size with the tile).
     """
     import torch
 
-    width = int(config.get("num_feat", 64)) + 4 * int(config.get("growth", 0))
-    bytes_per_px = 24 * width * 4 * scale * scale
+    feat = int(config.get("num_feat", config.get("base_feat", 64)))
+    widest = feat + 4 * int(config.get("growth", 0))
+    bytes_per_px = 4 * (12 * widest + 6 * feat * scale * scale)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         budget = 0.5 * free
@@ -68,7 +71,7 @@ def auto_tile(device: Any, config: dict, scale: int) -> tuple[int, int]:
     else:
         budget = min(0.25 * _available_ram(), 2e9)
     tile = int(np.sqrt(budget / bytes_per_px))
-    tile = int(np.clip(tile // 16 * 16, 64, 1024))
+    tile = int(np.clip(tile // 16 * 16, 64, 2048))
     batch = 4 if device.type == "cuda" and tile >= 512 else 1
     return tile, batch
 
@@ -175,6 +178,20 @@ class Pipeline:
         from ..averaging import run_generator
 
         return run_generator(self.iter_run(image), total=0)
+
+
+def auto_noise_level(image: np.ndarray, frame_a: float, levels=(1, 2, 4, 8, 16)) -> str:
+    """The W2S level whose noise is nearest (in log scale) to the image's estimated noise.
+
+    ``frame_a`` is the Poisson factor ``a`` of one raw frame of the training data (ADU), recorded
+    in the model cards; an image that averages N frames has ``a / N``.
+    """
+    from ..analysis.noise import estimate_noise
+
+    est = estimate_noise(np.asarray(image, dtype=np.float64))
+    n = frame_a / max(est.a, 1e-12)
+    best = min(levels, key=lambda lv: abs(np.log(lv) - np.log(max(n, 1e-6))))
+    return f"avg{best}"
 
 
 def resolve(

@@ -230,11 +230,21 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
             "device": describe(device),
             "wall_time_s": round(wall, 1),
             "config_name": cfg.config,
+            "frame_noise_a": _frame_noise_a(cfg.data),
         },
         metrics=metrics,
     )
     path = save_model(model, out / f"{name}.safetensors", card)
     return path
+
+
+def _frame_noise_a(data: str) -> float | None:
+    """Median Poisson factor ``a`` (ADU) of one raw frame in a simulated data set's truth."""
+    import json
+
+    values = [json.loads(p.read_text())["noise"]["a_adu"]
+              for p in Path(data).glob("Image*/truth_channel*.json")]  # fmt: skip
+    return float(np.median(values)) if values else None
 
 
 def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any) -> dict:

@@ -1,0 +1,428 @@
+"""What the dock widgets share: settings, workers with progress, layer choices, plots, methods.
+
+Nothing here imports torch or the maths at module import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import traceback
+from collections.abc import Callable, Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QStandardItem, QStandardItemModel
+from qtpy.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+log = logging.getLogger("napari_w2s.widgets")
+
+SETTINGS_ENV = "NAPARI_W2S_SETTINGS"
+
+
+# ---------------------------------------------------------------------------------- settings
+def settings_path() -> Path:
+    """The JSON file of the widgets' settings (``$NAPARI_W2S_SETTINGS`` overrides it)."""
+    env = os.environ.get(SETTINGS_ENV)
+    if env:
+        return Path(env)
+    try:
+        from platformdirs import user_config_dir
+
+        base = Path(user_config_dir("napari-w2s", appauthor=False))
+    except ImportError:  # pragma: no cover - platformdirs comes with napari
+        base = Path.home() / ".config" / "napari-w2s"
+    return base / "widgets.json"
+
+
+def load_settings() -> dict:
+    try:
+        data = json.loads(settings_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def get_setting(key: str, default: Any = None) -> Any:
+    return load_settings().get(key, default)
+
+
+def set_settings(**values: Any) -> None:
+    """Merge ``values`` into the settings file (silently skipped where it cannot be written)."""
+    path = settings_path()
+    data = load_settings()
+    data.update(values)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+        os.replace(tmp, path)
+    except OSError as err:  # a read-only home must not break the widget
+        log.warning("could not save napari-w2s settings to %s: %s", path, err)
+
+
+# ---------------------------------------------------------------------------------- messages
+def user_error(exc: BaseException) -> None:
+    """A napari notification for an exception: one line for user mistakes, logged bugs."""
+    from napari.utils.notifications import show_error
+
+    from ..errors import W2SInputError
+
+    if isinstance(exc, W2SInputError):
+        show_error(str(exc))
+        return
+    log.error("napari-w2s: %s", "".join(traceback.format_exception(exc)))
+    show_error(f"napari-w2s: unexpected {type(exc).__name__}: {exc}")
+
+
+def warn(message: str) -> None:
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
+
+
+def info(message: str) -> None:
+    from napari.utils.notifications import show_info
+
+    show_info(message)
+
+
+# ---------------------------------------------------------------------------------- workers
+class Job:
+    """A generator run in a napari thread worker, with progress bars and a cooperative cancel.
+
+    ``func(*args)`` must be a generator function; whatever it yields goes to ``on_yield`` (in the
+    main thread), its return value to ``on_done``. Errors become notifications
+    (:func:`user_error`). ``cancel()`` stops it at its next ``yield``: ``on_done`` is then never
+    called, so nothing is added.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Generator],
+        *args: Any,
+        on_yield: Callable[[Any], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_finish: Callable[[], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        from napari.qt.threading import create_worker
+
+        self.worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
+        self.cancelled = False
+        self.failed = False
+        self.finished = False
+        self.result: Any = None
+        self._on_done = on_done
+        self._on_error = on_error
+        if on_yield is not None:
+            self.worker.yielded.connect(on_yield)
+        self.worker.returned.connect(self._returned)
+        self.worker.errored.connect(self._errored)
+        self.worker.finished.connect(self._finished)
+        self._on_finish = on_finish
+
+    def start(self) -> Job:
+        self.worker.start()
+        return self
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.worker.quit()
+
+    def _returned(self, value: Any) -> None:
+        self.result = value
+        if self.cancelled or self._on_done is None:
+            return
+        try:
+            self._on_done(value)
+        except Exception as exc:  # turning results into layers: a bug, but no dead UI
+            self.failed = True
+            user_error(exc)
+
+    def _errored(self, exc: BaseException) -> None:
+        self.failed = True
+        (self._on_error or user_error)(exc)
+
+    def _finished(self) -> None:
+        self.finished = True
+        if self._on_finish is not None:
+            self._on_finish()
+
+
+class Bars:
+    """Two ``napari.utils.progress`` bars, outer (planes / files) over inner (tiles).
+
+    The inner bar is deliberately not ``nest_under`` the outer one: napari 0.9.2 deletes a
+    nested group together with its bars and its ``maybe_hide_progress_indicator`` then touches a
+    half-destroyed bar (a segmentation fault on the next bar, reproduced in the widget tests).
+    Two plain bars, one under the other, show the same information safely.
+    """
+
+    def __init__(self, outer_desc: str, outer_total: int, inner_desc: str | None = None) -> None:
+        from napari.utils import progress
+
+        self.outer = progress(total=max(int(outer_total), 1), desc=outer_desc)
+        self.inner = None
+        if inner_desc is not None:
+            self.inner = progress(total=1, desc=f"{outer_desc}: {inner_desc}")
+        self._outer_n = 0
+
+    def set_outer(self, n: int, total: int | None = None) -> None:
+        if total is not None and total != self.outer.total:
+            self.outer.total = max(int(total), 1)
+        if n != self._outer_n:
+            self.outer.update(int(n) - self._outer_n)
+            self._outer_n = int(n)
+
+    def set_inner(self, done: int, total: int) -> None:
+        if self.inner is None:
+            return
+        if self.inner.total != total:
+            self.inner.total = max(int(total), 1)
+        self.inner.n = int(done)
+        self.inner.refresh()
+
+    def close(self) -> None:
+        from qtpy.QtWidgets import QApplication
+
+        if self.inner is not None:
+            self.inner.close()
+        self.outer.close()
+        QApplication.processEvents()  # let the activity dialog remove them now
+
+
+def run_cancel_row(run_text: str = "Run") -> tuple[QWidget, QPushButton, QPushButton]:
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    run = QPushButton(run_text)
+    cancel = QPushButton("Cancel")
+    cancel.setEnabled(False)
+    lay.addWidget(run)
+    lay.addWidget(cancel)
+    return row, run, cancel
+
+
+def wrap_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    label.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Minimum)
+    return label
+
+
+# ---------------------------------------------------------------------------------- layers
+class LayerCombo(QComboBox):
+    """Image layers of the viewer (optionally filtered), refreshed by ``reset_choices``."""
+
+    def __init__(self, viewer: Any, accept: Callable[[Any], bool] | None = None,
+                 optional: str | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.viewer = viewer
+        self.accept = accept or (lambda layer: True)
+        self.optional = optional
+        self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(14)
+        self.reset_choices()
+
+    def layers(self) -> list:
+        from napari.layers import Image
+
+        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and self.accept(ly)]
+
+    def reset_choices(self, *_: Any) -> None:
+        current = self.currentText()
+        self.blockSignals(True)
+        self.clear()
+        if self.optional is not None:
+            self.addItem(self.optional)
+        for layer in self.layers():
+            self.addItem(layer.name)
+        index = self.findText(current)
+        if index >= 0:
+            self.setCurrentIndex(index)
+        self.blockSignals(False)
+
+    def value(self):
+        """The chosen layer, or ``None``."""
+        name = self.currentText()
+        if not name or name == self.optional:
+            return None
+        for layer in self.layers():
+            if layer.name == name:
+                return layer
+        return None
+
+    def set_value(self, name: str) -> None:
+        self.reset_choices()
+        index = self.findText(name)
+        if index >= 0:
+            self.setCurrentIndex(index)
+
+
+def plane_of(viewer: Any, layer: Any) -> tuple[Any, tuple[int, ...]]:
+    """The 2-D plane of ``layer`` that the viewer shows (index of the leading axes too)."""
+    data = layer.data
+    if data.ndim == 2:
+        return data, ()
+    point = layer.world_to_data(viewer.dims.point)
+    lead = tuple(
+        int(min(max(round(float(point[i])), 0), data.shape[i] - 1)) for i in range(data.ndim - 2)
+    )
+    return data[lead], lead
+
+
+def leading_geometry(layer: Any, keep_leading: bool = True) -> tuple[tuple, tuple]:
+    """The layer's (scale, translate), or only their last two (YX) entries."""
+    scale, translate = tuple(layer.scale), tuple(layer.translate)
+    if not keep_leading:
+        scale, translate = scale[-2:], translate[-2:]
+    return tuple(float(s) for s in scale), tuple(float(t) for t in translate)
+
+
+_AVG = re.compile(r"\bavg(\d+)\b")
+
+
+def level_from_name(name: str) -> str | None:
+    """``"avg4"`` from a layer name such as ``avg4`` or ``avg4 (test)``; ``None`` otherwise."""
+    match = _AVG.search(name)
+    return f"avg{match.group(1)}" if match else None
+
+
+# ---------------------------------------------------------------------------------- methods
+GROUP_TITLES = {
+    "denoise": "Denoise (deep)",
+    "sr": "Super-resolution x2 (deep)",
+    "jdsr": "Joint denoising + SR (JDSR)",
+    "classical": "Classical",
+    "sequences": "Sequences (denoise, then SR)",
+}
+
+
+def method_groups() -> dict[str, list[str]]:
+    """Method strings by group (torch-free: the registry and classical list are plain data)."""
+    from ..models import list_models
+    from ..restore.classical import METHODS
+
+    denoisers = list_models("denoise")
+    srs = list_models("sr")
+    sequences = [f"{d}+{s}" for d in denoisers[:1] for s in srs[:1]]  # dncnn+rcan
+    sequences += [f"{d}+{s}" for d in ("pure-let", "vst-nlm", "vst-epll") for s in ("bicubic",)]
+    sequences += [f"{d}+{s}" for d in denoisers[:1] for s in ("bicubic",)]
+    return {
+        "jdsr": list_models("jdsr"),
+        "denoise": denoisers,
+        "sr": srs,
+        "classical": list(METHODS),
+        "sequences": sequences,
+    }
+
+
+def shipped_cards() -> list[dict]:
+    from ..restore.zoo import shipped
+
+    try:
+        return shipped()
+    except (OSError, ValueError) as err:  # a broken card must not break the widget
+        log.warning("could not read the shipped model cards: %s", err)
+        return []
+
+
+def missing_weights(method: str, cards: Iterable[dict]) -> list[str]:
+    """The deep parts of ``method`` that have no shipped weights."""
+    from ..restore.classical import METHODS
+
+    names = {c.get("name") for c in cards}
+    parts = [p.strip() for p in method.split("+") if p.strip()]
+    return [p for p in parts if p not in METHODS and p not in names]
+
+
+class MethodCombo(QComboBox):
+    """Methods grouped under non-selectable headers; methods without weights are marked."""
+
+    def __init__(self, groups: dict[str, list[str]] | None = None,
+                 cards: list[dict] | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.groups = groups or method_groups()
+        self.cards = shipped_cards() if cards is None else cards
+        model = QStandardItemModel(self)
+        for key, methods in self.groups.items():
+            header = QStandardItem(GROUP_TITLES.get(key, key))
+            header.setFlags(Qt.NoItemFlags)
+            font = header.font()
+            font.setBold(True)
+            header.setFont(font)
+            model.appendRow(header)
+            for m in methods:
+                missing = missing_weights(m, self.cards)
+                item = QStandardItem(f"   {m}" + ("   (no weights)" if missing else ""))
+                item.setData(m, Qt.UserRole)
+                model.appendRow(item)
+        self.setModel(model)
+        self.set_method("bicubic")
+
+    def method(self) -> str:
+        return str(self.currentData(Qt.UserRole) or "")
+
+    def methods(self) -> list[str]:
+        return [m for ms in self.groups.values() for m in ms]
+
+    def set_method(self, method: str) -> bool:
+        for i in range(self.count()):
+            if self.itemData(i, Qt.UserRole) == method:
+                self.setCurrentIndex(i)
+                return True
+        return False
+
+
+def device_choices() -> list[str]:
+    """``auto`` and the devices this machine has (imports torch: call it once, lazily)."""
+    from ..restore.device import available_devices
+
+    return ["auto", *available_devices()]
+
+
+def describe_device(choice: str) -> str:
+    from ..restore.device import choose_device, describe
+
+    return describe(choose_device(choice))
+
+
+# ---------------------------------------------------------------------------------- plots
+class PlotCanvas(QWidget):
+    """A matplotlib Qt canvas that shows a :class:`~matplotlib.figure.Figure` from the core."""
+
+    def __init__(self, height: int = 260) -> None:
+        super().__init__()
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.canvas = None
+        self.figure = None
+        self.setMinimumHeight(height)
+        self.hide()
+
+    def show_figure(self, figure: Any) -> None:
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
+        if self.canvas is not None:
+            self._layout.removeWidget(self.canvas)
+            self.canvas.setParent(None)
+            self.canvas.deleteLater()
+        self.figure = figure
+        self.canvas = FigureCanvasQTAgg(figure)
+        self.canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self._layout.addWidget(self.canvas)
+        self.show()
+        self.canvas.draw_idle()

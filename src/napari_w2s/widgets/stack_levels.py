@@ -1,0 +1,230 @@
+"""Dock widget "Stack & noise levels": average a stack of frames into ``avgN`` image layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._common import (
+    Bars,
+    Job,
+    LayerCombo,
+    get_setting,
+    info,
+    run_cancel_row,
+    set_settings,
+    user_error,
+    wrap_label,
+)
+
+W2S_TEXT = "1,2,4,8,16"
+
+
+def _levels_job(data: Any, levels: tuple[int, ...], mode: str, seed: int | None):
+    """Worker body: the core's streaming average, frames done yielded."""
+    from ..averaging import iter_noise_levels
+
+    return (yield from iter_noise_levels(data, levels, mode=mode, seed=seed))
+
+
+class StackLevelsWidget(QWidget):
+    """Pick a stack (a layer, a file or a W2S folder), make W2S or custom noise levels."""
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.job: Job | None = None
+        self.bars: Bars | None = None
+        self.added: list = []
+
+        self.layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim >= 3)
+        open_row = QWidget()
+        row = QHBoxLayout(open_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.open_file = QPushButton("Open file…")
+        self.open_folder = QPushButton("Open W2S folder…")
+        row.addWidget(self.open_file)
+        row.addWidget(self.open_folder)
+
+        self.levels_kind = QComboBox()
+        self.levels_kind.addItems(["W2S levels (1, 2, 4, 8, 16)", "custom levels"])
+        self.levels_text = QLineEdit(W2S_TEXT)
+        self.levels_text.setEnabled(False)
+        self.levels_text.setToolTip("numbers of frames to average, e.g. 1,3,10,50")
+        self.mode = QComboBox()
+        self.mode.addItems(["w2s", "first", "random"])
+        self.mode.setToolTip("w2s: avg1 = frame 249, avgN = frames 0..N-1; first: every level "
+                             "from frame 0; random: N distinct frames drawn with the seed")  # fmt: skip
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(0)
+        self.seed.setEnabled(False)
+        self.add_clean = QCheckBox("also add the clean average (all frames)")
+        self.add_clean.setChecked(True)
+        run_row, self.run_button, self.cancel_button = run_cancel_row("Make levels")
+        self.bar = QProgressBar()
+        self.bar.setFormat("%v / %m frames")
+        self.status = wrap_label("Choose a stack of frames (T, Y, X).")
+
+        form = QFormLayout()
+        form.addRow("stack", self.layer)
+        form.addRow("", open_row)
+        form.addRow("levels", self.levels_kind)
+        form.addRow("", self.levels_text)
+        form.addRow("mode", self.mode)
+        form.addRow("seed", self.seed)
+        form.addRow("", self.add_clean)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(run_row)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+
+        self.levels_kind.currentIndexChanged.connect(self._levels_kind_changed)
+        self.mode.currentTextChanged.connect(lambda m: self.seed.setEnabled(m == "random"))
+        self.open_file.clicked.connect(self._choose_file)
+        self.open_folder.clicked.connect(self._choose_folder)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    # napari calls this when layers change
+    def reset_choices(self, *_: Any) -> None:
+        self.layer.reset_choices()
+
+    def _levels_kind_changed(self, index: int) -> None:
+        self.levels_text.setEnabled(index == 1)
+        if index == 0:
+            self.levels_text.setText(W2S_TEXT)
+
+    # ------------------------------------------------------------------ open
+    def _choose_file(self) -> None:
+        start = get_setting("last_stack_folder", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a stack", start, "Stacks (*.tif *.tiff *.npy);;All files (*)")  # fmt: skip
+        if path:
+            self.open_path(path)
+
+    def _choose_folder(self) -> None:
+        start = get_setting("last_stack_folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Open a W2S folder", start)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> list:
+        """Open a file or W2S folder with the napari-w2s reader; select the first stack."""
+        from ..errors import W2SInputError
+
+        path = Path(path)
+        set_settings(last_stack_folder=str(path if path.is_dir() else path.parent))
+        try:
+            layers = self.viewer.open(str(path), plugin="napari-w2s")
+        except W2SInputError as exc:
+            user_error(exc)
+            return []
+        except Exception as exc:  # napari wraps reader errors; report them as one line
+            cause = exc.__cause__ if isinstance(exc.__cause__, W2SInputError) else exc
+            user_error(cause if isinstance(cause, W2SInputError) else
+                       W2SInputError(f"{path}: napari-w2s cannot read it ({exc})"))  # fmt: skip
+            return []
+        stacks = [ly for ly in layers if ly.data.ndim >= 3]
+        if stacks:
+            self.layer.set_value(stacks[0].name)
+        return layers
+
+    # ------------------------------------------------------------------ run
+    def levels(self) -> tuple[int, ...]:
+        from ..averaging import W2S_LEVELS, parse_levels
+
+        if self.levels_kind.currentIndex() == 0:
+            return W2S_LEVELS
+        return parse_levels(self.levels_text.text())
+
+    def run(self) -> Job | None:
+        from ..errors import W2SInputError
+
+        layer = self.layer.value()
+        try:
+            if layer is None:
+                raise W2SInputError("choose a stack layer of frames (T, Y, X) first, or open one")
+            if layer.rgb or layer.data.ndim != 3:
+                raise W2SInputError(
+                    f"layer {layer.name!r} has shape {tuple(layer.data.shape)}; noise levels need "
+                    "a single stack of frames (T, Y, X)")  # fmt: skip
+            levels = self.levels()
+        except W2SInputError as exc:
+            user_error(exc)
+            return None
+        mode = self.mode.currentText()
+        seed = self.seed.value() if mode == "random" else None
+        n = int(layer.data.shape[0])
+        self._source = layer
+        self.bar.setRange(0, n)
+        self.bar.setValue(0)
+        self.bars = Bars(f"averaging {layer.name}", n)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"averaging {n} frames of {layer.name} …")
+        self.job = Job(_levels_job, layer.data, levels, mode, seed, on_yield=self._progress,
+                       on_done=self._add_layers, on_finish=self._finished)  # fmt: skip
+        return self.job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.setText("cancelled: no layer added")
+
+    def _progress(self, done: int) -> None:
+        self.bar.setValue(int(done))
+        if self.bars is not None:
+            self.bars.set_outer(int(done))
+
+    def _finished(self) -> None:
+        if self.bars is not None:
+            self.bars.close()
+            self.bars = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _add_layers(self, result: Any) -> None:
+        source = self._source
+        scale = tuple(float(s) for s in source.scale[1:])
+        translate = tuple(float(t) for t in source.translate[1:])
+        self.added = []
+        for name, image in result.images.items():
+            is_clean = name == result.clean
+            if is_clean and not self.add_clean.isChecked():
+                continue
+            frames = result.frames[name]
+            meta = {
+                "axes": "YX",
+                "source": source.metadata.get("source") or source.name,
+                "frames": frames,
+                "provenance": {"operation": "noise level", "level": name, "source_layer":
+                               source.name, "n_frames": len(frames), "mode": self.mode.currentText(),
+                               "frames": frames if len(frames) <= 16 else
+                               f"{frames[0]}..{frames[-1]}"},
+            }  # fmt: skip
+            layer = self.viewer.add_image(
+                image, name=f"{name} (clean)" if is_clean else name, scale=scale,
+                translate=translate, colormap="gray", metadata=meta, visible=not is_clean)  # fmt: skip
+            self.added.append(layer)
+        for note in result.notes:
+            info(note)
+        self.status.setText(
+            f"added {', '.join(ly.name for ly in self.added)} from {source.name} "
+            f"({result.n_frames} frames)")  # fmt: skip

@@ -1,0 +1,365 @@
+"""The dock widgets end to end, headless, through the manifest (``add_plugin_dock_widget``)."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+import pytest
+
+from napari_w2s.analysis.metrics import compare, w2s_metrics
+
+pytestmark = pytest.mark.gui
+
+PLUGIN = "napari-w2s"
+PX = 0.064  # the sample's LR pixel (um)
+
+
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path, monkeypatch):
+    """Widgets save their settings here, never in the user's config folder."""
+    monkeypatch.setenv("NAPARI_W2S_SETTINGS", str(tmp_path / "settings" / "widgets.json"))
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    """Messages of ``show_error`` / ``show_warning`` calls (instead of popping them up)."""
+    import napari.utils.notifications as notifications
+
+    seen: list[str] = []
+    monkeypatch.setattr(notifications, "show_error", lambda msg: seen.append(str(msg)))
+    monkeypatch.setattr(notifications, "show_warning", lambda msg: seen.append(str(msg)))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """The sample's layer data, made once per module (the manifest path is tested once)."""
+    from napari_w2s._sample_data import make_sample
+
+    return make_sample()
+
+
+def add_sample(viewer, sample, frames: int | None = None):
+    for data, kwargs, _ in sample:
+        if data.ndim == 3 and frames is not None:
+            data = data[:frames]
+        viewer.add_image(data, **kwargs)
+
+
+def dock(viewer, name):
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    return widget
+
+
+def wait(qtbot, job, timeout=60_000):
+    assert job is not None, "the widget did not start a job"
+    qtbot.waitUntil(lambda: job.finished, timeout=timeout)
+    assert not job.failed
+
+
+def restore(qtbot, widget, layer_name, method, **options):
+    widget.layer.set_value(layer_name)
+    assert widget.method.set_method(method), method
+    for key, value in options.items():
+        getattr(widget, key).setChecked(value)
+    job = widget.run()
+    wait(qtbot, job)
+    return widget.result_layer
+
+
+def test_all_widgets_open_through_the_manifest(make_napari_viewer):
+    viewer = make_napari_viewer()
+    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch"]
+    widgets = [dock(viewer, n) for n in names]
+    assert [type(w).__name__ for w in widgets] == ["StackLevelsWidget", "RestoreWidget",
+                                                   "AnalysisWidget", "MetricsWidget", "BatchWidget"]
+    devices = [widgets[1].device.itemText(i) for i in range(widgets[1].device.count())]
+    assert devices[0] == "auto" and devices[-1] == "cpu"
+    assert widgets[1].device_label.text().startswith("runs on: ")
+
+
+def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "simulated-w2s")
+    stack = viewer.layers["widefield (simulated)"]
+    clean = viewer.layers["avg400 (clean)"].data
+    sim = viewer.layers["SIM (simulated)"]
+
+    # noise levels: avg1 is frame 249, avgN the first N frames, with the stack's YX scale
+    levels = dock(viewer, "Stack & noise levels")
+    levels.layer.set_value(stack.name)
+    wait(qtbot, levels.run())
+    for name in ("avg1", "avg2", "avg4", "avg8", "avg16"):
+        assert tuple(viewer.layers[name].scale) == pytest.approx((PX, PX))
+        assert viewer.layers[name].data.shape == (256, 256)
+    np.testing.assert_array_equal(viewer.layers["avg1"].data, stack.data[249].astype(np.float32))
+    np.testing.assert_allclose(viewer.layers["avg16"].data, stack.data[:16].mean(0), rtol=1e-6)
+
+    # restore: bicubic x2 gets half the scale and the translate that overlays LR and HR
+    rw = dock(viewer, "Restore")
+    up = restore(qtbot, rw, "avg1", "bicubic")
+    assert up.data.shape == (512, 512)
+    assert tuple(up.scale) == pytest.approx((PX / 2, PX / 2))
+    assert tuple(up.translate) == pytest.approx((-PX / 4, -PX / 4))
+    assert tuple(up.translate) == pytest.approx(tuple(sim.translate))
+    assert up.metadata["method"] == "bicubic" and up.metadata["seconds"] >= 0
+    assert up.metadata["provenance"]["source_layer"] == "avg1"
+
+    # a denoiser before the upsampling: closer to SIM (W2S units) than bicubic of the input
+    den = restore(qtbot, rw, "avg1", "pure-let+bicubic")
+    assert den.name == "avg1 pure-let+bicubic" and den.data.shape == (512, 512)
+    assert tuple(den.scale) == pytest.approx(tuple(sim.scale))
+    err_in = w2s_metrics(up.data, sim.data, clean)["rmse"]
+    err_out = w2s_metrics(den.data, sim.data, clean)["rmse"]
+    assert err_out < 0.8 * err_in
+
+    # a denoiser alone keeps the LR geometry and beats its input against the clean image
+    lr = restore(qtbot, rw, "avg1", "vst-nlm")
+    assert tuple(lr.scale) == pytest.approx((PX, PX)) and tuple(lr.translate) == (0.0, 0.0)
+    assert (w2s_metrics(lr.data, clean, clean)["rmse"]
+            < 0.5 * w2s_metrics(viewer.layers["avg1"].data, clean, clean)["rmse"])
+
+    # metrics: the table holds the core's numbers, in W2S units and plain
+    mw = dock(viewer, "Metrics")
+    mw.select([up.name, den.name])
+    mw.reference.set_value(sim.name)
+    mw.w2s.setChecked(True)
+    mw.clean.set_value("avg400 (clean)")
+    wait(qtbot, mw.compute())
+    assert mw.table.rowCount() == 2
+    table = {mw.table.item(r, 0).text(): mw.table.item(r, 1).value for r in range(2)}
+    for layer in (up, den):
+        want = w2s_metrics(layer.data, sim.data, clean)
+        assert table[layer.name] == pytest.approx(want["rmse"], rel=1e-9)
+        row = next(r for r in mw.rows if r["layer"] == layer.name)
+        assert row["psnr"] == pytest.approx(want["psnr"])
+        assert row["ssim"] == pytest.approx(want["ssim"])
+    mw.table.sortItems(1)  # sortable by RMSE: the denoised one first
+    assert mw.table.item(0, 0).text() == den.name
+    out = mw.export_csv(tmp_path / "m.csv")
+    rows = list(csv.DictReader(open(out)))
+    assert {r["layer"] for r in rows} == {up.name, den.name}
+    assert float(rows[0]["rmse"]) == pytest.approx(mw.rows[0]["rmse"], rel=1e-12)
+
+    mw.w2s.setChecked(False)
+    mw.select([lr.name])
+    mw.reference.set_value("avg400 (clean)")
+    wait(qtbot, mw.compute())
+    assert mw.rows[0]["rmse"] == pytest.approx(compare(lr.data, clean)["rmse"], rel=1e-9)
+    assert mw.rows[0]["mode"] == "plain"
+
+
+def test_jdsr_beats_bicubic(make_napari_viewer, qtbot, sample):
+    from napari_w2s.restore.zoo import shipped
+
+    if not any(c["name"] == "jdsr" for c in shipped()):
+        pytest.skip("no jdsr weights shipped yet")
+    viewer = make_napari_viewer()
+    add_sample(viewer, sample, frames=2)
+    viewer.add_image(sample[0][0][249].astype(np.float32), name="avg1", scale=(PX, PX))
+    rw = dock(viewer, "Restore")
+    out = restore(qtbot, rw, "avg1", "jdsr")
+    bic = restore(qtbot, rw, "avg1", "bicubic")
+    sim, clean = viewer.layers["SIM (simulated)"].data, sample[1][0]
+    assert out.data.shape == (512, 512) and tuple(out.scale) == pytest.approx((PX / 2, PX / 2))
+    assert out.metadata["model"] and out.metadata["parameters"]["device"] == "auto"
+    assert w2s_metrics(out.data, sim, clean)["rmse"] < w2s_metrics(bic.data, sim, clean)["rmse"]
+
+
+def test_cancel_leaves_no_layer(make_napari_viewer, qtbot, sample):
+    viewer = make_napari_viewer()
+    viewer.add_image(sample[0][0][:30], name="stack", scale=(1.0, PX, PX))
+    rw = dock(viewer, "Restore")
+    rw.layer.set_value("stack")
+    rw.method.set_method("pure-let")  # 16 cycle spins per frame, 30 frames: seconds of work
+    seen = []
+    job = rw.run()
+    job.worker.yielded.connect(lambda rec: seen.append(rec) or (len(seen) == 4 and rw.cancel()))
+    qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+    assert job.cancelled and rw.result_layer is None
+    assert [ly.name for ly in viewer.layers] == ["stack"]
+    assert max(r.get("plane", 0) for r in seen) < 3  # it stopped within a few tiles
+    assert "cancelled" in rw.status.text() and rw.run_button.isEnabled()
+
+    # the levels widget cancels too
+    lw = dock(viewer, "Stack & noise levels")
+    lw.layer.set_value("stack")
+    job = lw.run()
+    lw.cancel()
+    qtbot.waitUntil(lambda: job.finished, timeout=30_000)
+    assert [ly.name for ly in viewer.layers] == ["stack"]
+
+
+def test_bad_selections_give_notifications(make_napari_viewer, qtbot, sample, errors):
+    viewer = make_napari_viewer()
+    rw = dock(viewer, "Restore")
+    assert rw.run() is None and "choose an image layer" in errors[-1]
+
+    viewer.add_image(sample[1][0], name="clean", scale=(PX, PX))
+    viewer.add_image(sample[2][0], name="sim", scale=(PX / 2, PX / 2))
+    lw = dock(viewer, "Stack & noise levels")
+    assert lw.run() is None and "stack layer" in errors[-1]
+    lw.levels_kind.setCurrentIndex(1)
+    lw.levels_text.setText("1,two")
+    viewer.add_image(sample[0][0][:4], name="short")
+    lw.layer.set_value("short")
+    assert lw.run() is None and "whole numbers" in errors[-1]
+    lw.levels_text.setText("1,8")
+    job = lw.run()  # avg8 from a 4-frame stack: the core's message, through the worker
+    qtbot.waitUntil(lambda: job.finished, timeout=10_000)
+    assert job.failed and "needs 8 frames but the stack has 4" in errors[-1]
+
+    from napari_w2s.restore.zoo import shipped
+
+    if not any(c["name"] == "dncnn" for c in shipped()):
+        rw.layer.set_value("clean")
+        rw.method.set_method("dncnn")
+        assert rw.run() is None and "no trained weights for dncnn" in errors[-1]
+
+    mw = dock(viewer, "Metrics")
+    mw.select(["clean"])
+    mw.reference.set_value("sim")
+    assert mw.compute() is None
+    assert "'clean' is (256, 256) but the reference 'sim' is (512, 512)" in errors[-1]
+    assert mw.table.rowCount() == 0
+
+    aw = dock(viewer, "Analysis")
+    aw.lr_layer.set_value("sim")
+    aw.hr_layer.set_value("clean")
+    assert aw.estimate_kernel() is None and "must be exactly twice" in errors[-1]
+    assert len(viewer.layers) == 3
+
+
+def test_analysis_noise_and_kernel(make_napari_viewer, qtbot, sample):
+    from napari_w2s.analysis import estimate_kernel, estimate_noise
+
+    viewer = make_napari_viewer()
+    frame = sample[0][0][249].astype(np.float32)
+    viewer.add_image(frame, name="avg1", scale=(PX, PX))
+    viewer.add_image(sample[1][0], **sample[1][1])
+    viewer.add_image(sample[2][0], **sample[2][1])
+    aw = dock(viewer, "Analysis")
+    aw.noise_layer.set_value("avg1")
+    wait(qtbot, aw.estimate_noise())
+    want = estimate_noise(frame)
+    assert aw.noise_estimate.a == pytest.approx(want.a)
+    assert aw.noise_estimate.b == pytest.approx(want.b)
+    assert f"a = <b>{want.a:.4g}</b>" in aw.noise_result.text()
+    assert viewer.layers["avg1"].metadata["noise"]["a"] == pytest.approx(want.a)
+    assert aw.noise_plot.figure is not None and aw.noise_plot.isVisibleTo(aw)
+
+    assert aw.lr_layer.currentText() == "avg400 (clean)"  # guessed from the names
+    assert aw.hr_layer.currentText() == "SIM (simulated)"
+    wait(qtbot, aw.estimate_kernel())
+    k = estimate_kernel(sample[1][0], sample[2][0], size=36)
+    assert aw.kernel_layer.data.shape == (36, 36)
+    np.testing.assert_allclose(aw.kernel_layer.data, k.kernel, rtol=1e-5, atol=1e-7)
+    assert f"FWHM <b>{k.fwhm_px:.2f} HR px</b>" in aw.kernel_result.text()
+    assert len(aw.kernel_plot.figure.axes) == 4  # three kernels and the radial profiles
+
+
+def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):
+    from qtpy.QtCore import QTimer
+
+    viewer = make_napari_viewer()
+    viewer.add_image(sample[0][0][:6], name="stack", scale=(1.0, PX, PX))
+    rw = dock(viewer, "Restore")
+    rw.layer.set_value("stack")
+    rw.method.set_method("pure-let")
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    job = rw.run()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    timer.stop()
+    assert not job.failed and rw.result_layer.data.shape == (6, 256, 256)
+    gaps = np.diff(ticks)
+    print(f"\n{len(ticks)} ticks, longest gap {1000 * gaps.max():.0f} ms, "
+          f"median {1000 * np.median(gaps):.1f} ms")
+    assert len(ticks) > 20
+    assert gaps.max() < 0.2
+
+
+def test_settings_persist(make_napari_viewer, tmp_path):
+    from napari_w2s.widgets import _common
+
+    viewer = make_napari_viewer()
+    rw = dock(viewer, "Restore")
+    rw.method.set_method("vst-nlm")
+    rw.device.setCurrentIndex(rw.device.findText("cpu"))
+    assert _common.settings_path() == tmp_path / "settings" / "widgets.json"
+    assert _common.get_setting("restore_method") == "vst-nlm"
+
+    from napari_w2s.widgets.restore import RestoreWidget
+
+    again = RestoreWidget(viewer)
+    assert again.method.method() == "vst-nlm" and again.device.currentText() == "cpu"
+    again.deleteLater()
+
+
+def test_batch_folder(make_napari_viewer, qtbot, tmp_path):
+    import tifffile
+
+    from napari_w2s.io import read_provenance, read_stack
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        tifffile.imwrite(src / f"cell{i}.tif", rng.integers(100, 900, (2, 40, 48), np.uint16),
+                         ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.1,
+                                             "PhysicalSizeY": 0.1})  # fmt: skip
+    (src / "notes.txt").write_text("not an image")
+    before = {p.name: p.stat().st_mtime_ns for p in src.iterdir()}
+
+    viewer = make_napari_viewer()
+    bw = dock(viewer, "Batch")
+    bw.input_dir.setText(str(src))
+    bw.output_dir.setText(str(dst))
+    bw.pattern.setText("*.tif")
+    bw.method.set_method("bicubic")
+    wait(qtbot, bw.run())
+    assert [bw.files.item(r, 1).text() for r in range(2)] == ["done", "done"]
+    out = read_stack(dst / "cell0_bicubic.ome.tif")
+    assert out.shape == (2, 80, 96) and out.pixel_size == pytest.approx((0.05, 0.05))
+    assert read_provenance(dst / "cell0_bicubic.ome.tif")["method"] == "bicubic"
+    assert bw.report.counts()["done"] == 2 and (dst / "w2s-batch-report.json").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in src.iterdir()} == before  # inputs untouched
+    assert not [p for p in dst.iterdir() if "partial" in p.name]
+
+    wait(qtbot, bw.run())  # again: everything is already done
+    assert [bw.files.item(r, 1).text() for r in range(2)] == ["skipped", "skipped"]
+
+    # a fresh widget remembers the folders
+    from napari_w2s.widgets.batch import BatchWidget
+
+    again = BatchWidget(viewer)
+    assert again.input_dir.text() == str(src) and again.output_dir.text() == str(dst)
+    again.deleteLater()
+
+
+def test_batch_runner_without_qt(tmp_path):
+    from napari_w2s.errors import W2SInputError
+    from napari_w2s.widgets._batch_runner import iter_batch, run_batch
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        np.save(src / f"f{i}.npy", np.full((3, 32, 32), 100 + i, np.float32))
+    np.save(src / "bad.npy", np.zeros((2, 2), np.float32))
+    with pytest.raises(W2SInputError, match="must differ"):
+        run_batch(src, "*.npy", src, "bicubic")
+    # closing the generator (a cancel) at a tile leaves no partial file
+    gen = iter_batch(src, "f*.npy", tmp_path / "out", "bicubic")
+    events = [next(gen) for _ in range(4)]
+    assert events[0]["event"] == "start" and len(events[0]["files"]) == 3
+    gen.close()
+    assert list((tmp_path / "out").iterdir()) == []
+    report = run_batch(src, "*.npy", tmp_path / "out", "bicubic")
+    status = {f.path.rsplit("/", 1)[-1]: f.status for f in report.files}
+    assert status == {"bad.npy": "failed", "f0.npy": "done", "f1.npy": "done", "f2.npy": "done"}
+    assert "too small" in next(f.message for f in report.files if f.status == "failed")
