@@ -56,6 +56,13 @@ def read_tiff(path: Path) -> tuple[Any, str, tuple[float, float] | None, dict]:
             else:
                 # touch the first page so that an undecodable file fails here, with a message
                 series.pages[0].asarray()
+                # and refuse a file cut short: a later page's data would run past its end
+                size = path.stat().st_size
+                for page in series.pages:
+                    ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts)]
+                    if ends and max(ends) > size:
+                        problems.messages.append(f"page {page.index} runs past the end of the file")
+                        break
     except Exception as err:  # tifffile raises many types on corrupt input
         raise W2SInputError(f"{path}: not a readable TIFF ({type(err).__name__}: {err})") from err
     finally:
@@ -127,7 +134,11 @@ class TiffPages:
         if tif is None:
             tif = self._local.tif = tifffile.TiffFile(self.path)
         flat = np.atleast_1d(index).ravel().tolist()
-        data = tif.asarray(key=flat, series=0, maxworkers=1)
+        try:
+            data = tif.asarray(key=flat, series=0, maxworkers=1)
+        except Exception as err:  # a damaged page: decoders raise many types
+            raise W2SInputError(f"{self.path}: the TIFF is damaged (page {flat[0]}: "
+                                f"{type(err).__name__}: {err})") from err  # fmt: skip
         data = data.reshape(np.shape(index) + self.shape[-2:])
         return data[(Ellipsis, *rest)] if rest else data
 

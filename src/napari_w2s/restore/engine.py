@@ -230,6 +230,8 @@ def resolve(
 
         get_spec(part)  # unknown names: one clear message listing the valid ones
         path = Path(weights) if weights else find_weights(part, noise_level)
+        if not path.is_file():  # else a card without its weights gives a FileNotFoundError
+            raise W2SInputError(f"{path}: weights file not found")
         model, card = load_model(path)
         if card.name != part and not weights:
             raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")

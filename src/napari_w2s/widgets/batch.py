@@ -35,7 +35,7 @@ from ._common import (
 
 
 def batch_job(input_dir: str, pattern: str, output_dir: str, method: str, device: str):
-    from ._batch_runner import iter_batch
+    from ..batch import iter_batch
 
     return (yield from iter_batch(input_dir, pattern, output_dir, method, device=device))
 
@@ -107,7 +107,7 @@ class BatchWidget(QWidget):
 
     def run(self) -> Job | None:
         from ..errors import W2SInputError
-        from ._batch_runner import plan
+        from ..batch import plan
 
         method = self.method.method()
         src, dst = self.input_dir.text().strip(), self.output_dir.text().strip()

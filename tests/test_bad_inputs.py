@@ -1,0 +1,419 @@
+"""The bad-input catalogue of docs/batch.md, one test per row.
+
+Each bad input gets one clear message (the CLI: exit 2 and one line on stderr, no traceback; a
+batch: a ``failed`` entry in the report, the other files still done) and nothing is written
+that should not be (no output, no partial file). Unusual but valid inputs (uint8, uint32,
+float, negative values, odd sizes, images smaller than a tile) must work.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_w2s.cli import main
+from napari_w2s.restore.classical import bicubic_x2
+
+GOOD = "good.npy"
+
+
+def noisy(shape=(96, 88), seed=0, gain=2.0, offset=100.0) -> np.ndarray:
+    """Smooth structure, Poisson noise with gain ``gain``, plus ``offset`` (float64)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : shape[-2], 0 : shape[-1]]
+    clean = 60 + 30 * np.sin(yy / 15 + seed) * np.cos(xx / 17)
+    return gain * rng.poisson(np.broadcast_to(clean, shape)) + offset
+
+
+def cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def user_error(capsys, match, *argv):
+    """Exit 2 with one line on stderr containing ``match``."""
+    code, _, err = cli(capsys, *argv)
+    assert code == 2, err
+    assert err.count("\n") == 1 and match in err and "Traceback" not in err, err
+    return err
+
+
+def nothing_partial(folder):
+    return [p.name for p in folder.rglob("*") if ".partial-" in p.name or p.name.startswith(".w2s")]
+
+
+def batch_one(tmp_path, capsys, make, method="bicubic", extra=()):
+    """A folder with one good file and the bad one (``make(folder) -> name``); run `w2s batch`.
+
+    Returns ``(exit code, {rel: entry}, out folder)``.
+    """
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir(exist_ok=True)
+    np.save(src / GOOD, noisy().astype(np.uint16))
+    name = make(src)
+    code, out, err = cli(capsys, "batch", src, dst, "--method", method, "--json", *extra)
+    entries = {f["rel"]: f for f in json.loads(out)["files"]}
+    assert entries[GOOD]["status"] == "done"  # the others still processed
+    assert "Traceback" not in err and nothing_partial(dst) == []
+    return code, entries, dst, name
+
+
+def assert_failed(tmp_path, capsys, make, match, method="bicubic"):
+    code, entries, dst, name = batch_one(tmp_path, capsys, make, method)
+    assert code == 3
+    entry = entries[name]
+    assert entry["status"] == "failed" and match in entry["message"], entry
+    assert not os.path.exists(entry["out"])
+    return entry
+
+
+def assert_done(tmp_path, capsys, make, method="bicubic", extra=()):
+    code, entries, dst, name = batch_one(tmp_path, capsys, make, method, extra)
+    assert code == 0 and entries[name]["status"] == "done", entries[name]
+    return tifffile.imread(entries[name]["out"]), entries[name]
+
+
+# ------------------------------------------------------------------------------ broken files
+def test_empty_file(tmp_path, capsys):
+    def make(d):
+        (d / "empty.tif").touch()
+        return "empty.tif"
+
+    assert_failed(tmp_path, capsys, make, "the file is empty")
+    user_error(capsys, "the file is empty", "restore", tmp_path / "in" / "empty.tif",
+               "--method", "bicubic", "--out", tmp_path)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_truncated_tiff(tmp_path, capsys, compression):
+    def make(d):
+        tifffile.imwrite(d / "full.tif", noisy((4, 64, 64)).astype(np.uint16),
+                         photometric="minisblack", compression=compression)
+        data = (d / "full.tif").read_bytes()
+        (d / "full.tif").unlink()
+        (d / "cut.tif").write_bytes(data[: len(data) - 3000])
+        return "cut.tif"
+
+    assert_failed(tmp_path, capsys, make, "truncated or damaged")
+
+
+def test_corrupt_tiff_data(tmp_path, capsys):
+    def make(d):
+        tifffile.imwrite(d / "z.tif", noisy((4, 64, 64)).astype(np.uint16),
+                         photometric="minisblack", compression="zlib")
+        data = bytearray((d / "z.tif").read_bytes())
+        data[-3000:-2000] = b"\x00" * 1000  # the last page's compressed data
+        (d / "z.tif").write_bytes(bytes(data))
+        return "z.tif"
+
+    assert_failed(tmp_path, capsys, make, "the TIFF is damaged")
+
+
+def test_corrupt_tiff_header(tmp_path, capsys):
+    def make(d):
+        (d / "header.tif").write_bytes(b"II*\x00" + b"\x00" * 40)
+        return "header.tif"
+
+    assert_failed(tmp_path, capsys, make, "not a readable TIFF")
+
+
+@pytest.mark.parametrize("name", ["notes.tif", "notes.npy"])
+def test_non_image_file_with_an_image_extension(tmp_path, capsys, name):
+    def make(d):
+        (d / name).write_text("exposure 100 ms, 400 frames\n" * 20)
+        return name
+
+    assert_failed(tmp_path, capsys, make, "not a readable")
+
+
+def test_rgb(tmp_path, capsys):
+    def make(d):
+        rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)
+        tifffile.imwrite(d / "photo.tif", rgb, photometric="rgb")
+        return "photo.tif"
+
+    assert_failed(tmp_path, capsys, make, "RGB image")
+
+
+# ------------------------------------------------------------------------------ valid pixel types
+@pytest.mark.parametrize("dtype", ["uint8", "uint32", "float32", "float64"])
+def test_pixel_types_work_and_keep_their_units(tmp_path, capsys, dtype):
+    image = noisy(gain=1.0, offset=40.0 if dtype == "uint8" else 1000.0)
+    assert image.max() < 256 or dtype != "uint8"
+
+    def make(d):
+        tifffile.imwrite(d / f"{dtype}.tif", image.astype(dtype), photometric="minisblack")
+        return f"{dtype}.tif"
+
+    out, _ = assert_done(tmp_path, capsys, make)
+    assert out.dtype == np.float32 and out.shape == (192, 176)
+    np.testing.assert_allclose(out, bicubic_x2(image.astype(np.float32)), rtol=1e-5, atol=1e-3)
+
+
+def test_negative_values_work_with_a_denoiser(tmp_path, capsys):
+    """Background-subtracted data (negative values): PURE-LET denoises in the same units."""
+    image = noisy(offset=-160.0)
+    assert image.min() < 0
+    clean = noisy(offset=-160.0, gain=0.0) + 2 * (
+        60 + 30 * np.sin(np.mgrid[0:96, 0:88][0] / 15) * np.cos(np.mgrid[0:96, 0:88][1] / 17))
+
+    def make(d):
+        np.save(d / "negative.npy", image.astype(np.float32))
+        return "negative.npy"
+
+    out, _ = assert_done(tmp_path, capsys, make, method="pure-let")
+    assert abs(out.mean() - image.mean()) < 1.0  # same units, no shift
+    assert np.sqrt(np.mean((out - clean) ** 2)) < 0.6 * np.sqrt(np.mean((image - clean) ** 2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf(tmp_path, capsys, bad):
+    def make(d):
+        stack = noisy((3, 64, 64))
+        stack[2, 5, 5] = bad  # in the last plane: the first two are restored, then refused
+        np.save(d / "holes.npy", stack)
+        return "holes.npy"
+
+    assert_failed(tmp_path, capsys, make, "NaN or infinite")
+    np.save(tmp_path / "h.npy", np.where(np.eye(20) > 0, bad, 1.0) + np.zeros((30, 20, 20)))
+    user_error(capsys, "NaN or infinite", "average", tmp_path / "h.npy", "--out", tmp_path / "lv")
+    assert not (tmp_path / "lv").exists() or not any((tmp_path / "lv").iterdir())
+
+
+# ------------------------------------------------------------------------------ shapes
+def test_single_frame_where_a_stack_is_needed(tmp_path, capsys):
+    np.save(tmp_path / "frame.npy", noisy())
+    user_error(capsys, "no frames to average", "average", tmp_path / "frame.npy", "--out",
+               tmp_path / "lv")
+    assert not (tmp_path / "lv").exists()
+
+
+def test_fewer_frames_than_a_level_needs(tmp_path, capsys):
+    np.save(tmp_path / "short.npy", noisy((20, 16, 16)))
+    user_error(capsys, "needs 64", "average", tmp_path / "short.npy", "--levels", "1,64", "--out",
+               tmp_path / "lv")
+    assert not (tmp_path / "lv").exists() or not any((tmp_path / "lv").iterdir())
+
+
+def test_stack_of_1_by_1_pixels(tmp_path, capsys):
+    def make(d):
+        np.save(d / "pixel.npy", np.arange(30, dtype=np.uint16).reshape(30, 1, 1))
+        return "pixel.npy"
+
+    assert_failed(tmp_path, capsys, make, "too small to restore")
+    # averaging a 1 x 1 stack is well defined: it works
+    code, _, _ = cli(capsys, "average", tmp_path / "in" / "pixel.npy", "--levels", "1,2",
+                     "--out", tmp_path / "lv")
+    assert code == 0 and tifffile.imread(tmp_path / "lv" / "avg2.tif").shape == (1, 1)
+
+
+def test_image_smaller_than_a_tile(tmp_path, capsys):
+    image = noisy((40, 36))
+
+    def make(d):
+        np.save(d / "small.npy", image)
+        return "small.npy"
+
+    out, _ = assert_done(tmp_path, capsys, make, extra=("--tile", "256"))
+    np.testing.assert_allclose(out, bicubic_x2(image.astype(np.float32)), rtol=1e-6)
+
+
+def test_odd_sizes(tmp_path, capsys):
+    image = noisy((2, 33, 47))
+
+    def make(d):
+        tifffile.imwrite(d / "odd.ome.tif", image.astype(np.uint16), ome=True,
+                         metadata={"axes": "TYX"})
+        return "odd.ome.tif"
+
+    out, _ = assert_done(tmp_path, capsys, make)
+    assert out.shape == (2, 66, 94)
+
+
+def test_sim_reference_of_the_wrong_size_for_metrics(tmp_path, capsys):
+    clean = noisy((32, 32))
+    np.save(tmp_path / "clean.npy", clean)
+    np.save(tmp_path / "pred.npy", clean)
+    np.save(tmp_path / "sim.npy", noisy((50, 50)))  # neither 32 x 32 nor 64 x 64
+    user_error(capsys, "neither the clean image's size", "metrics", tmp_path / "pred.npy",
+               tmp_path / "sim.npy", "--clean", tmp_path / "clean.npy")
+    user_error(capsys, "different shapes", "metrics", tmp_path / "pred.npy", tmp_path / "sim.npy")
+
+
+# ------------------------------------------------------------------------------ output folder
+def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy())
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores the mode bits: simulate the refusal
+            def refuse(folder):
+                raise PermissionError(errno.EACCES, "Permission denied")
+
+            monkeypatch.setattr("napari_w2s.batch._probe_write", refuse)
+        user_error(capsys, "cannot write in the output folder", "batch", src, ro, "--method",
+                   "bicubic")
+        user_error(capsys, "cannot write in the output folder", "batch", src, ro / "sub",
+                   "--method", "bicubic")
+        assert list(ro.iterdir()) in ([], [ro / "sub"])
+    finally:
+        ro.chmod(0o755)
+
+
+def test_missing_output_folder(tmp_path, capsys):
+    np.save(tmp_path / "img.npy", noisy())
+    # w2s restore does not create folders: a typo in --out is reported
+    user_error(capsys, "does not exist", "restore", tmp_path / "img.npy", "--method", "bicubic",
+               "--out", tmp_path / "nope" / "x.ome.tif")
+    # w2s batch creates OUT_DIR (and its parents) ...
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy())
+    code, _, _ = cli(capsys, "batch", src, tmp_path / "new" / "deep", "--method", "bicubic")
+    assert code == 0 and (tmp_path / "new" / "deep" / "good_bicubic.ome.tif").is_file()
+    # ... unless a file stands in the way
+    (tmp_path / "afile").write_text("x")
+    user_error(capsys, "cannot create the output folder", "batch", src, tmp_path / "afile" / "o",
+               "--method", "bicubic")
+    user_error(capsys, "is a file, not a folder", "batch", src, tmp_path / "afile", "--method",
+               "bicubic")
+
+
+def test_full_disk(tmp_path, capsys, monkeypatch):
+    """The writer fails with ENOSPC after writing part of the file: that file fails, the rest are
+    not attempted, and no partial file is left."""
+    import tifffile as tf
+
+    calls = []
+
+    def full(path, *args, **kwargs):
+        calls.append(path)
+        with open(path, "wb") as fh:
+            fh.write(b"II*\x00partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tf, "imwrite", full)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(4):
+        np.save(src / f"f{i}.npy", noisy(seed=i))
+    code, out, err = cli(capsys, "batch", src, dst, "--method", "bicubic", "--json")
+    assert code == 3
+    files = json.loads(out)["files"]
+    assert all(f["status"] == "failed" for f in files)
+    assert "No space left on device" in files[0]["message"]
+    assert all("disk is full" in f["message"] for f in files[1:])
+    assert len(calls) == 1
+    assert sorted(p.name for p in dst.iterdir()) == ["batch_report.json"]
+    monkeypatch.undo()
+    np.save(tmp_path / "one.npy", noisy())
+    monkeypatch.setattr(tf, "imwrite", full)
+    user_error(capsys, "No space left on device", "restore", tmp_path / "one.npy", "--method",
+               "bicubic", "--out", dst / "one.ome.tif")
+    assert sorted(p.name for p in dst.iterdir()) == ["batch_report.json"]
+
+
+# ------------------------------------------------------------------------------ methods, weights
+@pytest.fixture(scope="module")
+def card_and_weights(tmp_path_factory):
+    import torch
+
+    from napari_w2s.models import build_model, get_spec
+    from napari_w2s.models.weights import ModelCard, save_model
+
+    torch.manual_seed(0)
+    spec = get_spec("dncnn")
+    card = ModelCard(name="dncnn", architecture=spec.architecture, config=spec.config("compact"),
+                     task="denoise", scale=1, noise_level="blind",
+                     normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0})
+    path = save_model(build_model("dncnn", "compact").eval(),
+                      tmp_path_factory.mktemp("w") / "dncnn.safetensors", card)
+    return path.read_bytes(), path.with_suffix(".json").read_text()
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing", "weights file not found"),
+    ("no card", "no model card"),
+    ("corrupted", "do not match their model card"),
+    ("corrupted, no checksum", "cannot read the weights"),
+    ("bad card", "not a valid model card"),
+])
+def test_missing_or_corrupted_weights(tmp_path, capsys, card_and_weights, case, match):
+    weights, card = card_and_weights
+    w = tmp_path / "w.safetensors"
+    if case != "missing":
+        w.write_bytes(weights[:100] + b"\x00" * 64 if "corrupted" in case else weights)
+    if case != "no card":
+        c = json.loads(card)
+        if case == "corrupted, no checksum":
+            c["sha256"] = ""
+        w.with_suffix(".json").write_text("{not json" if case == "bad card" else json.dumps(c))
+    np.save(tmp_path / "img.npy", noisy())
+    out = tmp_path / "out"
+    out.mkdir()
+    user_error(capsys, match, "restore", tmp_path / "img.npy", "--method", "dncnn", "--weights",
+               w, "--out", out)
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / "img.npy", noisy())
+    user_error(capsys, match, "batch", src, out / "b", "--method", "dncnn", "--weights", w)
+    assert list(out.iterdir()) == []
+
+
+def test_unknown_method(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy())
+    user_error(capsys, "unknown model 'bm4d'", "batch", src, tmp_path / "out", "--method", "bm4d")
+    assert not (tmp_path / "out").exists()  # checked before any work
+    user_error(capsys, "unknown model 'bm4d'", "restore", src / GOOD, "--method", "bm4d", "--out",
+               tmp_path)
+
+
+def test_bad_batch_arguments(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "readme.txt").write_text("x")
+    out = tmp_path / "out"
+    user_error(capsys, "the input folder does not exist", "batch", tmp_path / "nope", out,
+               "--method", "bicubic")
+    user_error(capsys, "other file(s) match", "batch", src, out, "--method", "bicubic")
+    np.save(src / GOOD, noisy())
+    user_error(capsys, "matches '*.tif'", "batch", src, out, "--method", "bicubic", "--pattern",
+               "*.tif")
+    user_error(capsys, "must differ from the input folder", "batch", src, src, "--method",
+               "bicubic")
+    user_error(capsys, "--workers must be at least 1", "batch", src, out, "--method", "bicubic",
+               "--workers", "0")
+    assert not out.exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(src), str(out)])  # --method is required
+    assert exc.value.code == 2 and "--method" in capsys.readouterr().err
+
+
+def test_scheduler_without_the_distributed_package(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_distributed(name, *args, **kwargs):
+        if name == "distributed" or name.startswith("distributed."):
+            raise ImportError("No module named 'distributed'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy())
+    user_error(capsys, "pip install 'napari-w2s[distributed]'", "batch", src, tmp_path / "out",
+               "--method", "bicubic", "--scheduler", "tcp://127.0.0.1:8786")
+    assert not (tmp_path / "out").exists()
