@@ -24,6 +24,7 @@ def ship(run: Path) -> None:
         if sha256_file(weights) != card.sha256:
             raise SystemExit(f"{weights}: sha256 does not match its card")
         shutil.copy2(weights, ZOO / weights.name)
+        (ZOO / weights.name).chmod(0o644)
         shutil.copy2(weights.with_suffix(".json"), ZOO / weights.with_suffix(".json").name)
         print(f"shipped {weights.name}", file=sys.stderr)
 

@@ -83,6 +83,7 @@ def save_model(model: Any, path: str | Path, card: ModelCard) -> Path:
         card.sha256 = sha256_file(tmp)
         card.params = int(sum(v.numel() for k, v in state.items() if "running_" not in k
                               and "num_batches" not in k))  # fmt: skip
+        os.chmod(tmp, 0o644)  # readable by everyone once installed (safetensors writes 0600)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
