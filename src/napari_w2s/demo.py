@@ -27,7 +27,7 @@ def _restore_step(out: Path, avg1, clean, sim, px: float, say) -> list[dict]:
     from .restore.zoo import shipped
 
     names = {c["name"] for c in shipped()}
-    methods = ["bicubic"]
+    methods = ["bicubic", "pure-let+bicubic"]
     if "dncnn" in names:
         methods.append("dncnn+bicubic")
     if {"dncnn", "rcan"} <= names:
@@ -40,10 +40,34 @@ def _restore_step(out: Path, avg1, clean, sim, px: float, say) -> list[dict]:
         name = f"avg1_{method.replace('+', '_')}.ome.tif"
         write_ome_tiff(out / name, result, "YX", (px / 2, px / 2),
                        {"method": method, "source": "avg1"}, name=method)  # fmt: skip
-        rows.append({"method": method, "rmse": m["rmse"], "ssim": m["ssim"], "file": name})
-    if len(methods) == 1:
-        say("note: no trained weights are shipped; only bicubic upsampling was run")
+        rows.append({"method": method, "rmse": m["rmse"], "ssim": m["ssim"], "file": name,
+                     "image": result})  # fmt: skip
+    if not names:
+        say("note: no trained weights are shipped; only classical methods were run")
+    _figure(out / "demo_figure.png", avg1, clean, sim, rows)
+    for r in rows:
+        del r["image"]
     return rows
+
+
+def _figure(path: Path, avg1, clean, sim, rows: list[dict]) -> None:
+    """Crops of the input, the references and every restoration, side by side."""
+    from matplotlib.figure import Figure
+
+    n = min(96, avg1.shape[0] // 2)
+    y0 = (avg1.shape[0] - n) // 2
+    lr, hr = slice(y0, y0 + n), slice(2 * y0, 2 * (y0 + n))
+    panels = [("avg1 (input)", avg1[lr, lr]), ("clean avg400", clean[lr, lr]),
+              ("SIM reference", sim[hr, hr])]  # fmt: skip
+    panels += [(f"{r['method']}\nRMSE {r['rmse']:.3f}", r["image"][hr, hr]) for r in rows]
+    fig = Figure(figsize=(2.2 * len(panels), 2.6), dpi=100, layout="constrained")
+    for ax, (title, img) in zip(fig.subplots(1, len(panels)), panels, strict=True):
+        lo, hi = np.percentile(img, [0.5, 99.8])
+        ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.savefig(path)
 
 
 def run_demo(
