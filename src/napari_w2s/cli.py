@@ -516,7 +516,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, data=args.data, out=args.out, levels=levels,
                       config=args.config, iterations=args.iterations, batch=args.batch,
                       patch=args.patch, lr=args.lr, loss_form=args.loss_form,
-                      features=args.features, texture=not args.no_texture, device=args.device,
+                      features=args.features, texture=not args.no_texture,
+                      perceptual=not args.no_perceptual, device=args.device,
                       seed=args.seed, threads=args.threads)  # fmt: skip
     gen = iter_train(cfg, resume=args.resume)
     with tqdm(total=cfg.iterations, desc=f"training {cfg.model}", unit="it", file=sys.stderr,
@@ -643,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feature net of the perceptual/texture losses: random, random-quarter, or "
                         "a torchvision VGG19 state dict file")  # fmt: skip
     p.add_argument("--no-texture", action="store_true", help="drop the texture loss term")
+    p.add_argument("--no-perceptual", action="store_true", help="drop the perceptual loss term")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")

@@ -118,7 +118,7 @@ class LossConfig:
 
     @classmethod
     def for_model(cls, name: str, form: str = "paper", features: str = "random-quarter",
-                  texture: bool = True) -> LossConfig:  # fmt: skip
+                  texture: bool = True, perceptual: bool = True) -> LossConfig:  # fmt: skip
         """The paper's loss of a method (facts sections 4-6)."""
         from ..models import get_spec
 
@@ -127,8 +127,9 @@ class LossConfig:
             return cls(pixel="mse")
         if spec.task == "jdsr" and name != "care":
             w = 0.01 if form == "released" else 0.05
-            return cls(pixel="mse" if form == "released" else "l1", perceptual=w,
-                       texture=w if texture else 0.0, form=form, feature_weights=features)  # fmt: skip
+            return cls(pixel="mse" if form == "released" else "l1",
+                       perceptual=w if perceptual else 0.0, texture=w if texture else 0.0,
+                       form=form, feature_weights=features)  # fmt: skip
         if name == "esrgan":
             return cls(pixel="mse", perceptual=1.0, gan=0.005, feature_weights=features)
         if name == "epsr":

@@ -52,6 +52,7 @@ class TrainConfig:
     loss_form: str = "paper"
     features: str = "random-quarter"
     texture: bool = True
+    perceptual: bool = True
     device: str = "auto"
     seed: int = 0
     threads: int | None = None
@@ -106,7 +107,8 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     model = build_model(cfg.model, cfg.config).to(device)
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
-    loss_cfg = LossConfig.for_model(cfg.model, cfg.loss_form, cfg.features, cfg.texture)
+    loss_cfg = LossConfig.for_model(cfg.model, cfg.loss_form, cfg.features, cfg.texture,
+                                    cfg.perceptual)  # fmt: skip
     criterion = RestorationLoss(loss_cfg).to(device)
     lr = cfg.lr or DEFAULT_LR[spec.task]
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
