@@ -54,3 +54,4 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     rows = (tmp_path / "benchmark.csv").read_text().splitlines()
     assert rows[0] == "table,row,col,rmse,ssim,seconds,note" and len(rows) > 10
     assert json.loads((tmp_path / "benchmark.json").read_text())["views"] == 1
+    assert (tmp_path / "benchmark_crops.png").stat().st_size > 5_000

@@ -139,9 +139,13 @@ def iter_benchmark(
                [f"{d}+{s}" for d in denoisers[:1] for s in sr[:1]] + list(jdsr), lv)  # fmt: skip
     acc: dict[tuple[str, str, str], list] = {}
 
+    crops: dict[str, np.ndarray] = {}  # the first view at the top level, for the figure
+
     def add(table: Table, row: str, col: str, pred, target, seconds: float) -> None:
         r, s = _score(pred, target)
         acc.setdefault((table.title, row, col), []).append((r, s, seconds))
+        if len(acc[(table.title, row, col)]) == 1 and col == top and pred is not None:
+            crops.setdefault(row, pred)
 
     for i in range(n):
         target_lr, target_hr = dn.target[i], js.target[i]
@@ -175,6 +179,7 @@ def iter_benchmark(
         say(f"view {i + 1}/{n} done")
         yield i + 1, n
 
+    crops_figure(out / "benchmark_crops.png", crops, dn.target[0], js.target[0], top)
     tables = [t1, t2, t3]
     for t in tables:
         for r in t.rows:
@@ -195,7 +200,9 @@ def iter_benchmark(
               "tables": {t.title: {f"{r} | {c}": vars(cell) for (r, c), cell in t.cells.items()}
                          for t in tables}}  # fmt: skip
     md = ["# Benchmark", "", f"Data: `{data}`, test split, {n} views; RMSE/SSIM in W2S units.",
-          "", *(t.markdown() + "\n" for t in tables), "## Claims of the paper", ""]  # fmt: skip
+          "", *(t.markdown() + "\n" for t in tables),
+          f"![crops of the first test view at {top}](benchmark_crops.png)", "",
+          "## Claims of the paper", ""]  # fmt: skip
     md += [f"- **{c['status']}**: {c['claim']} ({c['evidence']})" for c in claims]
     (out / "benchmark.md").write_text("\n".join(md) + "\n")
     with open(out / "benchmark.csv", "w", newline="") as fh:
@@ -205,6 +212,29 @@ def iter_benchmark(
             writer.writerows(t.csv_rows())
     (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str))
     return report
+
+
+def crops_figure(path: Path, crops: dict, clean: np.ndarray, sim: np.ndarray, level: str) -> None:
+    """A grid of the same crop of every result on the first view (like the paper's Fig. 3-5)."""
+    from matplotlib.figure import Figure
+
+    h = clean.shape[0]
+    n = min(64, h // 2)
+    y0 = (h - n) // 2
+    panels = [("clean LR", clean, 1), *((k, v, v.shape[0] // h) for k, v in crops.items()),
+              ("SIM", sim, 2)]  # fmt: skip
+    cols = min(6, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(2.0 * cols, 2.2 * rows), dpi=100, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, (name, img, f) in zip(axes, panels, strict=False):
+        crop = img[f * y0 : f * (y0 + n), f * y0 : f * (y0 + n)]
+        lo, hi = np.percentile(crop, [0.5, 99.8])
+        ax.imshow(crop, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(name if name in ("clean LR", "SIM") else f"{name} ({level})", fontsize=8)
+    fig.savefig(path)
 
 
 def _get(t: Table, r: str, c: str) -> Cell:
