@@ -206,14 +206,15 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     save_checkpoint(cfg.iterations)
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device)
-    name = f"{cfg.model}-{cfg.level_name}-{cfg.config}"
+    level = "clean" if spec.task == "sr" else cfg.level_name  # SR models see the clean LR only
+    name = f"{cfg.model}-{level}-{cfg.config}"
     card = ModelCard(
         name=cfg.model,
         architecture=spec.architecture,
         config=spec.config(cfg.config),
         task=spec.task,
         scale=spec.scale,
-        noise_level=cfg.level_name,
+        noise_level=level,
         normalisation=pairs.normalisation,
         description=spec.description,
         training={
