@@ -32,7 +32,7 @@ def _restore_step(out: Path, avg1, clean, sim, px: float, say) -> list[dict]:
         methods.append("dncnn+bicubic")
     if {"dncnn", "rcan"} <= names:
         methods.append("dncnn+rcan")
-    methods += [m for m in ("jdsr-rcan", "jdsr") if m in names]
+    methods += [m for m in ("care", "jdsr-rcan", "jdsr") if m in names]
     rows = []
     for method in methods:
         result = resolve(method).run(avg1)
