@@ -3,7 +3,7 @@
 For each architecture's compact configuration (random weights; speed does not depend on them):
 
 * throughput in megapixels/s on a 512 x 512 input, through the engine (``resolve`` + tiling
-  with automatic tile size, channels-last, ``inference_mode``) and through a plain untiled fp32
+  with automatic tile size, the memory layout the engine probes as faster, ``inference_mode``) and through a plain untiled fp32
   eager forward of the same network (NCHW, ``no_grad``): ratio engine / plain (goal >= 1);
 * achieved FLOP/s (2 x multiply-accumulates / time) as a fraction of this machine's float32
   matmul FLOP/s, measured in the same run;
@@ -109,7 +109,9 @@ def main() -> None:
                     model(x)  # noqa: B023
 
             t_plain = best(plain)
-            pipe.steps[0].model = model.to(memory_format=torch.channels_last)
+            cl = getattr(model, "w2s_channels_last", False)
+            pipe.steps[0].model = model.to(
+                memory_format=torch.channels_last if cl else torch.contiguous_format)
             flops = 2 * count_macs(name, "compact", args.size)
             row = {"model": name, "engine_mps": mp / t_engine, "plain_mps": mp / t_plain,
                    "ratio": t_plain / t_engine, "gflops": flops / t_engine / 1e9,

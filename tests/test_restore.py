@@ -53,6 +53,16 @@ def test_tile_grid_covers_everything():
     assert TileGrid(20, 32, 8).starts() == [0]
 
 
+def test_balanced_tiles():
+    from napari_w2s.restore.tiling import balanced_tile
+
+    assert balanced_tile(512, 496, 48) == 280  # two tiles, not two nearly whole images
+    assert balanced_tile(512, 1024, 48) == 512
+    assert balanced_tile(1000, 256, 32) <= 256
+    grid = TileGrid(1000, balanced_tile(1000, 256, 32), 32).starts()
+    assert len(grid) == len(TileGrid(1000, 256, 32).starts())
+
+
 def test_blending_is_exact_for_a_pointwise_map(image):
     """A per-pixel function must come out identical whatever the tiling: no seams at all."""
     gen = iter_tiled(image, lambda b: np.repeat(np.repeat(b * 2.0, 2, axis=1), 2, axis=2),

@@ -77,13 +77,34 @@ def autocast(device: Any, enabled: bool = True) -> contextlib.AbstractContextMan
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
-def prepare_module(module: Any, device: Any) -> Any:
-    """Move a model to ``device`` in its preferred memory layout (channels-last on CPU and CUDA)."""
+def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
+    """Move a model to ``device`` in its faster memory layout.
+
+    On CUDA: channels-last. On the CPU, channels-last is faster for most architectures (1.3-2x
+    measured) but slower for some with dense concatenations, so both layouts are timed once on
+    a small ``probe x probe`` input and the faster one is kept (``module.w2s_channels_last``).
+    """
+    import time
+
     import torch
 
     module = module.to(device)
-    if device.type in ("cpu", "cuda"):
-        module = module.to(memory_format=torch.channels_last)
+    use_cl = device.type == "cuda"
+    if device.type == "cpu" and probe:
+        x = torch.rand(1, 1, probe, probe)
+        times = {}
+        for cl in (True, False):
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            m = module.to(memory_format=fmt)
+            xi = x.contiguous(memory_format=fmt)
+            with torch.inference_mode():
+                m(xi)
+                t0 = time.perf_counter()
+                m(xi)
+            times[cl] = time.perf_counter() - t0
+        use_cl = times[True] <= times[False]
+    module = module.to(memory_format=torch.channels_last if use_cl else torch.contiguous_format)
+    module.w2s_channels_last = use_cl
     return module
 
 

@@ -50,13 +50,15 @@ def _check_image(image: Any) -> np.ndarray:
     return arr
 
 
-def auto_tile(device: Any, config: dict, scale: int) -> tuple[int, int]:
+def auto_tile(device: Any, config: dict, scale: int, shape: tuple[int, int] | None = None
+              ) -> tuple[int, int]:  # fmt: skip
     """(tile, batch) from the memory available on ``device`` and the model's width.
 
     Inference keeps a few feature maps alive at once: we budget 12 maps of the widest layer at
     the input resolution (dense blocks concatenate ``num_feat + 4 growth`` channels) and 6 maps
-    of ``num_feat`` channels at the output resolution, float32, per input pixel. An image that
-    fits is not tiled at all (the caller compares its size with the tile).
+    of ``num_feat`` channels at the output resolution, float32, per input pixel. An image of
+    ``shape`` whose pixels fit the budget is not tiled at all (tile 0): tiles just smaller than
+    the image would repeat the overlaps for nothing.
     """
     import torch
 
@@ -70,8 +72,10 @@ def auto_tile(device: Any, config: dict, scale: int) -> tuple[int, int]:
         budget = 2e9
     else:
         budget = min(0.25 * _available_ram(), 2e9)
-    tile = int(np.sqrt(budget / bytes_per_px))
-    tile = int(np.clip(tile // 16 * 16, 64, 2048))
+    max_pixels = budget / bytes_per_px
+    if shape is not None and shape[0] * shape[1] <= 1.25 * max_pixels:  # the budget is cautious
+        return 0, 1
+    tile = int(np.clip(int(np.sqrt(max_pixels)) // 16 * 16, 64, 2048))
     batch = 4 if device.type == "cuda" and tile >= 512 else 1
     return tile, batch
 
@@ -125,7 +129,7 @@ class ModelStep:
         if pad_h or pad_w:
             mode = "reflect" if min(x.shape[-2:]) > max(pad_h, pad_w) else "replicate"
             x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        if self.device.type in ("cpu", "cuda"):
+        if getattr(self.model, "w2s_channels_last", False):
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast(self.device):
             y = self.model(x)
@@ -137,7 +141,7 @@ class ModelStep:
     def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
         image = _check_image(image)
         tile, batch = (self.tile, 1) if self.tile is not None else auto_tile(
-            self.device, self.card.config, self.scale)  # fmt: skip
+            self.device, self.card.config, self.scale, image.shape)  # fmt: skip
         t0 = time.perf_counter()
         result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch)
         self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}

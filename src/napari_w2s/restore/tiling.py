@@ -38,6 +38,18 @@ class TileGrid:
         return sorted(set(starts))
 
 
+def balanced_tile(size: int, max_tile: int, overlap: int, multiple: int = 8) -> int:
+    """The smallest tile (a multiple of ``multiple``, at most ``max_tile``) that covers ``size``
+    with as few tiles as ``max_tile`` needs: a 512-pixel image with a 496-pixel limit gets two
+    tiles of 280 per axis rather than two of 496 overlapping by 480."""
+    if max_tile >= size:
+        return size
+    step = max(1, max_tile - overlap)
+    n = -(-(size - overlap) // step)
+    tile = -(-(size + (n - 1) * overlap) // n)
+    return min(max_tile, -(-tile // multiple) * multiple)
+
+
 def _ramp(n: int, overlap: int, lead: bool, trail: bool) -> np.ndarray:
     """1-D weight over a tile of ``n``: 0 on the outer quarter of the overlap, a raised-cosine
     ramp over its middle half, 1 inside; only on sides that have a neighbouring tile."""
@@ -86,7 +98,7 @@ def iter_tiled(
         out = infer(image[None].astype(np.float32, copy=False))[0]
         yield 1, 1
         return out
-    th, tw = min(tile, h), min(tile, w)
+    th, tw = balanced_tile(h, tile, overlap), balanced_tile(w, tile, overlap)
     ys = TileGrid(h, th, overlap).starts()
     xs = TileGrid(w, tw, overlap).starts()
     origins = [(y, x) for y in ys for x in xs]
