@@ -73,7 +73,8 @@ class _Runner:
         self.mean, self.std = float(norm["mean"]), float(norm["std"])
         self.device = device
         self.pipelines: dict[str, object] = {}
-        self.failed: dict[str, str] = {}
+        self.failed: dict[str, str] = {}  # methods that cannot run at all (no weights)
+        self.errors: dict[str, list[str]] = {}  # per-image failures
 
     def get(self, method: str):
         if method in self.failed:
@@ -93,7 +94,11 @@ class _Runner:
         if pipe is None:
             return None, 0.0
         t0 = time.perf_counter()
-        out = pipe.run(image_z * self.std + self.mean)
+        try:
+            out = pipe.run(image_z * self.std + self.mean)
+        except W2SInputError as err:  # e.g. no bm3d package, or too few smooth pixels here
+            self.errors.setdefault(method, []).append(str(err))
+            return None, 0.0
         return (out - self.mean) / self.std, time.perf_counter() - t0
 
 
@@ -194,6 +199,12 @@ def iter_benchmark(
                     method = r.split("+")[0] if r in runner.failed or "+" in r else r
                     note = runner.failed.get(method) or runner.failed.get(c, "")
                     t.cells[(r, c)] = Cell(note=note)
+    for method, errs in runner.errors.items():
+        for t in tables:
+            for (r, c), cell in t.cells.items():
+                if method in (r, c) or method in r.split("+"):
+                    cell.note = cell.note or (f"{method}: {len(errs)} image(s) failed, e.g. "
+                                              f"{errs[0]}")  # fmt: skip
     claims = check_claims(t1, t2, t3, denoisers, sr, jdsr, top)
     report = {"data": str(data), "views": n, "levels": lv,
               "normalisation": dn.normalisation, "claims": claims,
