@@ -33,6 +33,11 @@ def test_wheel_contains_the_manifest(wheel):
     assert shipped == (ROOT / "napari.yaml").read_text()
     assert "napari_w2s/_reader.py" in names and "napari_w2s/io/tiff.py" in names
     assert not any(n.startswith("tests/") for n in names)
+    # package data: the EPLL prior and the shipped weights with their cards
+    assert "napari_w2s/restore/gmm_prior.npz" in names
+    weights = [n for n in names if n.startswith("napari_w2s/models/zoo/") and n.endswith(".safetensors")]
+    assert "napari_w2s/models/zoo/jdsr-blind-compact.safetensors" in weights
+    assert all(w.replace(".safetensors", ".json") in names for w in weights)
 
 
 def test_wheel_metadata(wheel):
