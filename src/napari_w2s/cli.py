@@ -336,7 +336,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     provenance = {"method": pipeline.method, "pipeline": pipeline.describe(),
                   "source": str(Path(args.input).resolve()), "seconds": round(seconds, 3)}  # fmt: skip
     if out.suffix.lower() == ".npy":
-        path = _save_npy(out, result)
+        from .io import save_npy
+
+        path = save_npy(out, result)
     else:
         path = write_ome_tiff(out, result, stack.axes, pixel, provenance, name=args.method)
     if args.json:
@@ -367,21 +369,6 @@ def _noise_level(value: str | None, method: str, stack) -> str | None:
         return None  # no per-level model knows its training noise: the noise-blind one is used
     first = np.asarray(stack.data[(0,) * (len(stack.shape) - 2)], dtype=np.float64)
     return auto_noise_level(first, float(frame_a[0]))
-
-
-def _save_npy(out: Path, result) -> Path:
-    import os
-
-    import numpy as np
-
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, result)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
 
 
 # ---------------------------------------------------------------------------------- batch

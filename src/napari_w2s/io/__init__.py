@@ -1,7 +1,7 @@
 """Reading widefield stacks and W2S data sets, writing OME-TIFF with provenance."""
 
 from .stack import Stack, canonical_axes, is_readable_path, read_stack
-from .tiff import read_provenance, write_ome_tiff
+from .tiff import read_provenance, save_npy, write_ome_tiff
 from .w2s_layout import (
     HR_PIXEL_UM,
     LR_PIXEL_UM,
@@ -28,6 +28,7 @@ __all__ = [
     "read_provenance",
     "read_stack",
     "read_w2s_view_stack",
+    "save_npy",
     "view_channels",
     "write_ome_tiff",
 ]

@@ -302,6 +302,19 @@ def write_ome_tiff(
     return path
 
 
+def save_npy(path: str | Path, array: Any) -> Path:
+    """Write a ``.npy`` file atomically (temporary name in the same folder, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(array))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _iter_planes(data: Any):
     lead = data.shape[:-2]
     for index in np.ndindex(*lead):

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import W2SInputError
+from ..io.tiff import save_npy
 from .view import ViewParams, draw_params, simulate_view
 
 BLOCK_FRAMES = 16
@@ -42,16 +43,6 @@ def split_fovs(n: int) -> dict[str, list[int]]:
         return {"train": [], "test": [1]}
     n_train = min(n - 1, max(1, round(n * 2 / 3)))
     return {"train": list(range(1, n_train + 1)), "test": list(range(n_train + 1, n + 1))}
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
@@ -127,8 +118,8 @@ def iter_write_dataset(
             finally:
                 tmp.unlink(missing_ok=True)
             count += frames * size * size
-            _atomic_save(folder / f"sim_channel{c}.npy", view.sim)
-            _atomic_save(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
+            save_npy(folder / f"sim_channel{c}.npy", view.sim)
+            save_npy(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
             record = view.truth_record()
             record.update(fov=fov, channel=c, kernel_file=f"kernel_channel{c}.npy",
                           excitation_nm=[488, 561, 640][c % 3])  # fmt: skip
@@ -173,12 +164,12 @@ def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = (1, 2, 4
                 for level, image in lv.images.items():
                     target = out / split / level
                     target.mkdir(parents=True, exist_ok=True)
-                    _atomic_save(target / f"{name}.npy", ((image - mean) / std).astype(np.float32))
+                    save_npy(target / f"{name}.npy", ((image - mean) / std).astype(np.float32))
                 clean = (lv[lv.clean] - mean) / std
                 sim = np.load(folder / f"sim_channel{c}.npy").astype(np.float64)
                 a, b = affine_fit(downsample_mean(sim), clean)
                 (out / split / "sim").mkdir(parents=True, exist_ok=True)
-                _atomic_save(out / split / "sim" / f"{name}.npy", (a * sim + b).astype(np.float32))
+                save_npy(out / split / "sim" / f"{name}.npy", (a * sim + b).astype(np.float32))
 
 
 def write_dataset(out_dir: str | Path, **kwargs: Any) -> dict:
