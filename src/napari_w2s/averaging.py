@@ -291,11 +291,10 @@ def run_generator(
     total: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """Drive a progress-yielding generator to the end and return its return value."""
-    while True:
-        try:
-            done = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if progress is not None:
-            progress(done, total)
+    """Drive a progress-yielding generator to the end and return its return value.
+
+    ``progress(done, total)`` sees every yielded count.
+    """
+    from ._generators import drain
+
+    return drain(gen, None if progress is None else lambda done: progress(done, total))

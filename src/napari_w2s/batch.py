@@ -820,14 +820,7 @@ def run_batch(
     >>> report.counts()  # doctest: +SKIP
     {'done': 12, 'skipped': 0, 'failed': 1, 'pending': 0}
     """
-    gen = iter_batch(input_dir, pattern, output_dir, method, device, tile, **options)
-    try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            if on_event is not None:
-                on_event(ev)
-    finally:
-        gen.close()
+    from ._generators import drain
+
+    return drain(iter_batch(input_dir, pattern, output_dir, method, device, tile, **options),
+                 on_event)  # fmt: skip

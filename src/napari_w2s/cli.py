@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from ._generators import drain
 from .errors import W2SInputError
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -279,13 +280,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                              channels=args.channels, seed=args.seed, processed=args.processed)  # fmt: skip
     with tqdm(total=total, desc="simulating", unit="frame", file=sys.stderr, leave=False,
               disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
-        while True:
-            try:
-                done, _ = next(gen)
-            except StopIteration as stop:
-                summary = stop.value
-                break
-            bar.update(done - bar.n)
+        summary = drain(gen, lambda item: bar.update(item[0] - bar.n))
     seconds = time.perf_counter() - t0
     if args.json:
         _print_json({"out_dir": str(args.out_dir), "seconds": round(seconds, 2), **summary})
@@ -320,15 +315,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     gen = iter_restore(pipeline, stack.data)
     with tqdm(total=None, desc=args.method, unit="%", file=sys.stderr, leave=False,
               disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
-        while True:
-            try:
-                rec = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
+
+        def show(rec: dict) -> None:
             frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
             bar.n = round(100 * frac, 1)
             bar.refresh()
+
+        result = drain(gen, show)
     seconds = time.perf_counter() - t0
     pixel = stack.pixel_size
     if pixel is not None and pipeline.scale > 1:
@@ -468,7 +461,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- benchmark
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from .averaging import run_generator
     from .benchmark import DENOISERS, JDSR, SR, iter_benchmark
 
     def pick(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -477,11 +469,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.levels.split(",")] \
         if args.levels else None  # fmt: skip
     t0 = time.perf_counter()
-    report = run_generator(iter_benchmark(
+    report = drain(iter_benchmark(
         args.data, args.out, views=args.views, levels=levels,
         denoisers=pick(args.denoisers, DENOISERS), sr=pick(args.sr, SR),
         jdsr=pick(args.jdsr, JDSR), device=args.device,
-        log=None if args.json else (lambda m: print(m, file=sys.stderr))), total=0)  # fmt: skip
+        log=None if args.json else (lambda m: print(m, file=sys.stderr))))  # fmt: skip
     seconds = time.perf_counter() - t0
     if args.json:
         _print_json({"out": args.out, "seconds": round(seconds, 1), "claims": report["claims"]})
@@ -509,17 +501,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     gen = iter_train(cfg, resume=args.resume)
     with tqdm(total=cfg.iterations, desc=f"training {cfg.model}", unit="it", file=sys.stderr,
               disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
-        while True:
-            try:
-                rec = next(gen)
-            except StopIteration as stop:
-                weights = stop.value
-                break
+
+        def show(rec: dict) -> None:
             bar.n = rec["iteration"]
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{rec['lr']:.1e}")
             if not sys.stderr.isatty() and not args.json:
                 print(f"iteration {rec['iteration']}/{rec['iterations']} loss {rec['loss']:.5f} "
                       f"{rec['it_per_s']:.2f} it/s", flush=True)  # fmt: skip
+
+        weights = drain(gen, show)
     from .models.weights import read_card
 
     card = read_card(weights)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import checked_image
 from ..errors import W2SInputError
 
 DEFAULT_SIZE = 36
@@ -142,14 +143,7 @@ def upsample2(image: Any, method: str = "bicubic") -> np.ndarray:
 
 # ---------------------------------------------------------------------------------- estimation
 def _as_image(image: Any, what: str) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype.kind not in "uifb":
-        raise W2SInputError(f"{what}: pixel type {arr.dtype} is not a number type")
-    if arr.ndim != 2:
-        raise W2SInputError(f"{what} must be one 2-D image, got shape {arr.shape}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise W2SInputError(f"{what} contains NaN or infinite values")
+    arr = checked_image(image, what, ndim=2)
     if arr.max() == arr.min():
         raise W2SInputError(f"{what} is constant: it carries no information about the blur")
     return arr

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import checked_image
 from ..errors import W2SInputError
 
 SSIM_WINDOW = 7
@@ -29,18 +30,8 @@ SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
 
-def _as_float(image: Any, what: str) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype.kind not in "uifb":
-        raise W2SInputError(f"{what}: pixel type {arr.dtype} is not a number type")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise W2SInputError(f"{what} contains NaN or infinite values")
-    return arr
-
-
 def _pair(pred: Any, ref: Any) -> tuple[np.ndarray, np.ndarray]:
-    p, r = _as_float(pred, "the prediction"), _as_float(ref, "the reference")
+    p, r = checked_image(pred, "the prediction"), checked_image(ref, "the reference")
     if p.shape != r.shape:
         raise W2SInputError(
             f"the prediction {p.shape} and the reference {r.shape} have different shapes"
@@ -140,7 +131,7 @@ def match_affine(ref: Any, target: Any) -> np.ndarray:
 
 def zscore_stats(clean_lr: Any) -> tuple[float, float]:
     """Mean and standard deviation of the clean LR image: the W2S normalisation."""
-    c = _as_float(clean_lr, "the clean image")
+    c = checked_image(clean_lr, "the clean image")
     sd = float(c.std())
     if sd == 0:
         raise W2SInputError("the clean image is constant; it cannot define a z-score")
@@ -155,8 +146,8 @@ def w2s_reference(ref: Any, clean_lr: Any) -> np.ndarray:
     LR's size is z-scored with the clean LR's statistics.
     """
     mu, sd = zscore_stats(clean_lr)
-    c = (_as_float(clean_lr, "the clean image") - mu) / sd
-    r = _as_float(ref, "the reference")
+    c = (checked_image(clean_lr, "the clean image") - mu) / sd
+    r = checked_image(ref, "the reference")
     if r.shape == c.shape:
         return (r - mu) / sd
     if r.shape[-2:] == (2 * c.shape[-2], 2 * c.shape[-1]):
@@ -176,4 +167,4 @@ def w2s_metrics(
     """
     mu, sd = zscore_stats(clean_lr)
     reference = w2s_reference(ref, clean_lr)
-    return compare((_as_float(pred, "the prediction") - mu) / sd, reference, data_range)
+    return compare((checked_image(pred, "the prediction") - mu) / sd, reference, data_range)

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import checked_image
 from ..errors import W2SInputError
 
 MIN_SIZE = 32
@@ -161,19 +162,12 @@ def rescale_params(a: float, b: float, lo: float, hi: float) -> tuple[float, flo
 
 # ---------------------------------------------------------------------------------- helpers
 def _as_image(image: Any, what: str) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype.kind not in "uifb":
-        raise W2SInputError(f"{what}: pixel type {arr.dtype} is not a number type")
-    if arr.ndim != 2:
-        raise W2SInputError(f"{what} must be one 2-D image, got shape {arr.shape}")
+    arr = checked_image(image, what, ndim=2)
     if min(arr.shape) < MIN_SIZE:
         raise W2SInputError(
             f"{what} is too small ({arr.shape[0]} x {arr.shape[1]}); noise estimation needs at "
             f"least {MIN_SIZE} x {MIN_SIZE} pixels"
         )
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise W2SInputError(f"{what} contains NaN or infinite values")
     if arr.max() == arr.min():
         raise W2SInputError(f"{what} is constant: there is no noise to estimate")
     return arr

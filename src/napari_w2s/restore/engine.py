@@ -37,14 +37,9 @@ class Step(Protocol):
 
 
 def _check_image(image: Any) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise W2SInputError(f"a restoration step takes one 2-D image, got shape {arr.shape}")
-    if arr.dtype.kind not in "uif":
-        raise W2SInputError(f"pixel type {arr.dtype} is not a number type")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise W2SInputError("the image contains NaN or infinite values")
+    from .._validate import checked_image
+
+    arr = checked_image(image, "the image", ndim=2, dtype=np.float32)
     if min(arr.shape) < 8:
         raise W2SInputError(f"the image ({arr.shape[0]} x {arr.shape[1]}) is too small to restore")
     return arr
@@ -179,9 +174,9 @@ class Pipeline:
         return out
 
     def run(self, image: np.ndarray) -> np.ndarray:
-        from ..averaging import run_generator
+        from .._generators import drain
 
-        return run_generator(self.iter_run(image), total=0)
+        return drain(self.iter_run(image))
 
 
 def auto_noise_level(image: np.ndarray, frame_a: float, levels=(1, 2, 4, 8, 16)) -> str:

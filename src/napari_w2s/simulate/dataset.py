@@ -174,6 +174,6 @@ def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = (1, 2, 4
 
 def write_dataset(out_dir: str | Path, **kwargs: Any) -> dict:
     """:func:`iter_write_dataset` run to the end."""
-    from ..averaging import run_generator
+    from .._generators import drain
 
-    return run_generator(iter_write_dataset(out_dir, **kwargs), total=0)
+    return drain(iter_write_dataset(out_dir, **kwargs))
