@@ -93,6 +93,8 @@ def _bad_inputs(tmp_path):
         (["average", str(ok), "--out", str(ok)], "not a folder"),
         (["metrics", str(tmp_path / "small.npy"), str(tmp_path / "flat.npy")], "different shapes"),
         (["metrics", str(tmp_path / "nan.npy"), str(tmp_path / "small.npy")], "NaN"),
+        (["train", "--model", "dncnn", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+          "--max-minutes", "0"], "--max-minutes must be positive"),
     ]
 
 

@@ -116,3 +116,48 @@ def test_corrupted_weights_are_refused(dataset, tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(W2SInputError, match="do not match their model card"):
         load_model(path)
+
+
+def test_time_budget_stops_the_run_and_drops_the_learning_rate(dataset, tmp_path):
+    cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "t"), levels=["avg1"],
+                      iterations=10**6, batch=2, patch=32, log_every=1, eval_views=1,
+                      max_minutes=0.03, lr=1e-3, command="pytest")
+    gen = iter_train(cfg)
+    records = []
+    while True:
+        try:
+            records.append(next(gen))
+        except StopIteration as stop:
+            path = stop.value
+            break
+    card = read_card(path)
+    done = card.training["iterations"]
+    assert 2 <= done == records[-1]["iteration"] < 10**6
+    assert 1.8 <= card.training["wall_time_s"] < 1.8 + 20
+    assert card.training["max_minutes"] == 0.03
+    # the drop comes at 60 % of the time budget: full rate first, a tenth at the end
+    assert records[0]["lr"] == pytest.approx(1e-3) and records[-1]["lr"] == pytest.approx(1e-4)
+    meta = json.loads((tmp_path / "t" / "checkpoint.json").read_text())
+    assert meta["iteration"] == done
+    with pytest.raises(W2SInputError, match="max-minutes"):
+        next(iter_train(TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "z"),
+                                    max_minutes=0, command="pytest")))  # fmt: skip
+
+
+def test_project_trained_feature_network():
+    """``features="dncnn"``: the shipped denoiser's hidden layer, sensitive to noise and blur."""
+    from napari_w2s.training.losses import DenoiserFeatures
+
+    feats = DenoiserFeatures()
+    assert not any(p.requires_grad for p in feats.parameters())
+    torch.manual_seed(0)
+    t = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 96, 96), 5, 1, 2) * 4
+    f = feats(t)["dncnn"]
+    assert f.shape[-2:] == (96, 96) and f.shape[1] >= 16
+    loss = RestorationLoss(LossConfig(pixel="l1", perceptual=0.05, texture=0.05,
+                                      feature_weights="dncnn"))  # fmt: skip
+    same, _ = loss(t, t)
+    assert float(same) == pytest.approx(0.0, abs=1e-7)
+    _, noisy = loss(t + 0.3 * torch.randn_like(t), t)
+    _, blurred = loss(torch.nn.functional.avg_pool2d(t, 3, 1, 1), t)
+    assert noisy["perceptual"] > 0 and noisy["texture"] > 0 and blurred["perceptual"] > 0

@@ -497,7 +497,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       patch=args.patch, lr=args.lr, loss_form=args.loss_form,
                       features=args.features, texture=not args.no_texture,
                       perceptual=not args.no_perceptual, device=args.device,
-                      seed=args.seed, threads=args.threads)  # fmt: skip
+                      seed=args.seed, threads=args.threads,
+                      max_minutes=args.max_minutes)  # fmt: skip
     gen = iter_train(cfg, resume=args.resume)
     with tqdm(total=cfg.iterations, desc=f"training {cfg.model}", unit="it", file=sys.stderr,
               disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
@@ -612,14 +613,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="compact", choices=["compact", "full"],
                    help="compact (CPU-sized, default) or full (the paper's configuration)")  # fmt: skip
     p.add_argument("--iterations", type=int, default=20000, help="training iterations")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="also stop after this much wall time (the learning-rate drop follows "
+                        "whichever budget runs out first)")  # fmt: skip
     p.add_argument("--batch", type=int, default=16, help="batch size (paper: 16 JDSR, 128 denoisers)")
     p.add_argument("--patch", type=int, default=64, help="LR patch size (paper: 64)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default by task)")
     p.add_argument("--loss-form", default="paper", choices=["paper", "released"],
                    help="JDSR loss as in the paper (default) or the authors' released code")  # fmt: skip
     p.add_argument("--features", default="random-quarter",
-                   help="feature net of the perceptual/texture losses: random, random-quarter, or "
-                        "a torchvision VGG19 state dict file")  # fmt: skip
+                   help="feature net of the perceptual/texture losses: random, random-quarter, "
+                        "dncnn (the shipped denoiser's features) or a torchvision VGG19 state "
+                        "dict file")  # fmt: skip
     p.add_argument("--no-texture", action="store_true", help="drop the texture loss term")
     p.add_argument("--no-perceptual", action="store_true", help="drop the perceptual loss term")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -7,6 +7,8 @@ cannot be downloaded at run time, so the extractor takes:
   capture texture statistics;
 * ``"random-quarter"``: the same shape with a quarter of the channels (16x fewer operations),
   the default for CPU training of compact models;
+* ``"dncnn"``: the hidden features (last ReLU) of the shipped noise-blind DnCNN, a feature
+  network trained by this project on the simulated microscopy data (not on ImageNet);
 * a path to a torchvision-format VGG19 state dict (``features.N.weight`` keys) for users who have
   the ImageNet weights (loaded with ``weights_only=True``).
 
@@ -97,6 +99,34 @@ class VGGFeatures(nn.Module):
         return out
 
 
+class DenoiserFeatures(nn.Module):
+    """Hidden features of a trained DnCNN (by default the shipped noise-blind one), frozen.
+
+    Returns ``{"dncnn": features}`` of the last hidden layer (after its ReLU); the network is
+    fully convolutional, so HR images of any size go through as they are.
+    """
+
+    def __init__(self, weights: str | None = None) -> None:
+        super().__init__()
+        from ..models.weights import load_model
+        from ..restore.zoo import find_weights
+
+        model, card = load_model(weights or find_weights("dncnn"))
+        if card.architecture != "DnCNN":
+            raise W2SInputError(f"{weights}: not DnCNN weights ({card.architecture})")
+        self.layers = ("dncnn",)
+        self.body = model.body[:-1]
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> DenoiserFeatures:  # always frozen, always eval
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"dncnn": self.body(x)}
+
+
 def covariance(feat: torch.Tensor) -> torch.Tensor:
     """Channel covariance per image: mean removed, divided by the number of positions."""
     b, c, h, w = feat.shape
@@ -107,7 +137,7 @@ def covariance(feat: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of each term; ``feature_weights`` is ``random``, ``random-quarter`` or a path."""
+    """Weights of each term; ``feature_weights``: ``random``, ``random-quarter``, ``dncnn`` or a path."""
 
     pixel: str = "l1"  # "l1" or "mse"
     perceptual: float = 0.0
@@ -143,12 +173,14 @@ class RestorationLoss(nn.Module):
     def __init__(self, config: LossConfig) -> None:
         super().__init__()
         self.config = config
-        self.extractor: VGGFeatures | None = None
+        self.extractor: VGGFeatures | DenoiserFeatures | None = None
         if config.perceptual > 0 or config.texture > 0:
             layers = (tuple(LAYERS) if config.form == "released" else ("conv5_4",))
             if config.feature_weights in ("random", "random-quarter"):
                 width = 0.25 if config.feature_weights == "random-quarter" else 1.0
                 self.extractor = VGGFeatures(layers, width=width, weights="random")
+            elif config.feature_weights == "dncnn":
+                self.extractor = DenoiserFeatures()
             else:
                 self.extractor = VGGFeatures(layers, weights=config.feature_weights)
 
@@ -167,7 +199,8 @@ class RestorationLoss(nn.Module):
                 total = total + c.perceptual * per
                 parts["perceptual"] = float(per.detach())
             if c.texture > 0:
-                tex = F.mse_loss(covariance(fp["conv5_4"]), covariance(ft["conv5_4"]))
+                deepest = self.extractor.layers[-1]
+                tex = F.mse_loss(covariance(fp[deepest]), covariance(ft[deepest]))
                 total = total + c.texture * tex
                 parts["texture"] = float(tex.detach())
         return total, parts

@@ -33,8 +33,11 @@ class TrainConfig:
     ``levels=None`` trains noise-blind on every noisy level of the data; ``["avg1"]`` trains
     one level as in the paper. ``lr=None`` takes the task's default (paper: 1e-3 for the
     denoisers, 1e-4 for SR/JDSR at batch 16; the compact defaults here use 2e-4 for SR/JDSR).
-    The learning rate drops tenfold after ``lr_drop`` of the iterations (the paper: epoch 30 of
-    50 for the denoisers).
+    The learning rate drops tenfold after ``lr_drop`` of the run (the paper: epoch 30 of 50 for
+    the denoisers). ``max_minutes`` bounds the run by wall time as well (elapsed time of resumed
+    runs included): the run's progress is then the larger of the iteration and the time
+    fractions, so the drop comes at ``lr_drop`` of whichever budget runs out first, and the run
+    stops when the time is up, with weights, checkpoint and card as usual.
     """
 
     model: str
@@ -49,6 +52,7 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float = 0.0
     lr_drop: float = 0.6
+    max_minutes: float | None = None
     loss_form: str = "paper"
     features: str = "random-quarter"
     texture: bool = True
@@ -96,6 +100,8 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     from .losses import LossConfig, RestorationLoss, gan_losses
 
     spec = get_spec(cfg.model)
+    if cfg.max_minutes is not None and not cfg.max_minutes > 0:
+        raise W2SInputError(f"--max-minutes must be positive, not {cfg.max_minutes}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -152,15 +158,28 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         os.replace(tmp, ckpt)
         ckpt_meta.write_text(json.dumps(meta, default=float))
 
+    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else None
+
+    def progress(iteration: int) -> float:
+        """Fraction of the run done: iterations, or wall time when that runs out first."""
+        frac = iteration / cfg.iterations
+        if budget_s:
+            frac = max(frac, (elapsed + time.perf_counter() - t0) / budget_s)
+        return frac
+
     def current_lr(iteration: int) -> float:
-        return lr * (0.1 if iteration >= cfg.lr_drop * cfg.iterations else 1.0)
+        return lr * (0.1 if progress(iteration) >= cfg.lr_drop else 1.0)
 
     model.train()
     t0 = time.perf_counter()
-    window_t, window_loss, window_parts = time.perf_counter(), 0.0, {}
+    window_t, window_loss, window_parts, window_n = time.perf_counter(), 0.0, {}, 0
+    done = start
     for it in range(start, cfg.iterations):
+        if budget_s and elapsed + time.perf_counter() - t0 >= budget_s:
+            break
+        it_lr = current_lr(it)
         for group in opt.param_groups:
-            group["lr"] = current_lr(it)
+            group["lr"] = it_lr
         xb, yb = sampler.batch(cfg.batch)
         x = torch.from_numpy(xb).to(device)
         y = torch.from_numpy(yb).to(device)
@@ -189,21 +208,23 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
             scaler.step(d_opt)
             scaler.update()
         window_loss += float(loss.detach())
+        window_n += 1
         for k, v in parts.items():
             window_parts[k] = window_parts.get(k, 0.0) + v
         done = it + 1
-        if done % cfg.log_every == 0 or done == cfg.iterations:
-            n = (done - start) % cfg.log_every or cfg.log_every
+        out_of_time = bool(budget_s) and elapsed + time.perf_counter() - t0 >= budget_s
+        if done % cfg.log_every == 0 or done == cfg.iterations or out_of_time:
+            n = window_n
             now = time.perf_counter()
             yield {"iteration": done, "iterations": cfg.iterations, "loss": window_loss / n,
-                   "parts": {k: v / n for k, v in window_parts.items()}, "lr": current_lr(it),
+                   "parts": {k: v / n for k, v in window_parts.items()}, "lr": it_lr,
                    "it_per_s": n / max(now - window_t, 1e-9)}  # fmt: skip
-            window_t, window_loss, window_parts = now, 0.0, {}
+            window_t, window_loss, window_parts, window_n = now, 0.0, {}, 0
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             save_checkpoint(done)
 
     wall = elapsed + time.perf_counter() - t0
-    save_checkpoint(cfg.iterations)
+    save_checkpoint(done)
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device)
     level = "clean" if spec.task == "sr" else cfg.level_name  # SR models see the clean LR only
@@ -222,7 +243,8 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
             "data": str(cfg.data),
             "train_views": len(pairs.views),
             "levels": list(pairs.inputs),
-            "iterations": cfg.iterations,
+            "iterations": done,
+            "max_minutes": cfg.max_minutes,
             "batch": cfg.batch,
             "patch": cfg.patch,
             "stride": cfg.stride,
