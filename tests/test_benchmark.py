@@ -50,7 +50,18 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     assert clean_bic["rmse"] < noisy_bic["rmse"]
     assert t2["noise-free LR | rdn"]["rmse"] is None and "rdn" in t2["noise-free LR | rdn"]["note"]
     assert {c["status"] for c in report["claims"]} <= {"reproduced", "not reproduced", "n/a"}
-    assert len(report["claims"]) == 5
+    assert len(report["claims"]) == 6
+    t3 = report["tables"]["Table 3: sequential vs joint, RMSE/SSIM vs SIM"]
+    assert {k.split(" | ")[0] for k in t3} == {"dncnn+rcan", "jdsr"}  # rows without results dropped
+    joint = next(c for c in report["claims"] if c["claim"].startswith("An end-to-end"))
+    seq, jd = t3["dncnn+rcan | avg1"], t3["jdsr | avg1"]
+    won = all(t3[f"jdsr | {lv}"]["rmse"] < t3[f"dncnn+rcan | {lv}"]["rmse"]
+              and t3[f"jdsr | {lv}"]["ssim"] > t3[f"dncnn+rcan | {lv}"]["ssim"]
+              for lv in ("avg1", "avg16"))
+    assert joint["status"] == ("reproduced" if won else "not reproduced")
+    assert f"avg1: jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f} vs dncnn+rcan {seq['rmse']:.3f}" in joint["evidence"]
+    care = next(c for c in report["claims"] if "CARE" in c["claim"])
+    assert care["status"] == "n/a"  # no CARE weights in this zoo
     rows = (tmp_path / "benchmark.csv").read_text().splitlines()
     assert rows[0] == "table,row,col,rmse,ssim,seconds,note" and len(rows) > 10
     assert json.loads((tmp_path / "benchmark.json").read_text())["views"] == 1
