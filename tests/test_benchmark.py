@@ -66,3 +66,27 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     assert rows[0] == "table,row,col,rmse,ssim,seconds,note" and len(rows) > 10
     assert json.loads((tmp_path / "benchmark.json").read_text())["views"] == 1
     assert (tmp_path / "benchmark_crops.png").stat().st_size > 5_000
+
+
+def test_user_weights_replace_the_shipped_ones(setup, tmp_path, monkeypatch, capsys):
+    data, zoo = setup
+    from napari_w2s.cli import main
+    from napari_w2s.restore import zoo as zoo_module
+
+    monkeypatch.setattr(zoo_module, "ZOO", zoo)
+    own = str(zoo / "jdsr-blind-compact.safetensors")
+    report = run_generator(iter_benchmark(data, tmp_path, views=1, levels=["avg1"],
+                                          denoisers=("dncnn",), sr=("rcan",),
+                                          jdsr=("jdsr", "care"), device="cpu",
+                                          weights={"care": own}), total=0)  # fmt: skip
+    t3 = report["tables"]["Table 3: sequential vs joint, RMSE/SSIM vs SIM"]
+    assert t3["care | avg1"]["rmse"] == pytest.approx(t3["jdsr | avg1"]["rmse"], rel=1e-6)
+    care = next(c for c in report["claims"] if "CARE" in c["claim"])
+    assert care["status"] == "not reproduced"  # equal is not better
+    for bad, match in [("care", "METHOD=FILE"), (f"rdn={own}", "not benchmarked"),
+                       ("care=missing.safetensors", "not found")]:
+        code = main(["benchmark", "--data", str(data), "--out", str(tmp_path / "b"),
+                     "--denoisers", "dncnn", "--sr", "rcan", "--jdsr", "care", "--views", "1",
+                     "--weights", bad])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and match in err and err.count("\n") == 1, err

@@ -468,11 +468,17 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.levels.split(",")] \
         if args.levels else None  # fmt: skip
+    weights = {}
+    for item in args.weights or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise W2SInputError(f"--weights {item!r}: give METHOD=FILE, e.g. jdsr=run/jdsr.safetensors")
+        weights[name.strip().lower()] = path.strip()
     t0 = time.perf_counter()
     report = drain(iter_benchmark(
         args.data, args.out, views=args.views, levels=levels,
         denoisers=pick(args.denoisers, DENOISERS), sr=pick(args.sr, SR),
-        jdsr=pick(args.jdsr, JDSR), device=args.device,
+        jdsr=pick(args.jdsr, JDSR), device=args.device, weights=weights,
         log=None if args.json else (lambda m: print(m, file=sys.stderr))))  # fmt: skip
     seconds = time.perf_counter() - t0
     if args.json:
@@ -600,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--denoisers", default=None, help="comma-separated (default: all six + vst-nlm)")
     p.add_argument("--sr", default=None, help="comma-separated SR methods (default: all + bicubic)")
     p.add_argument("--jdsr", default=None, help="comma-separated JDSR models (default: all)")
+    p.add_argument("--weights", action="append", metavar="METHOD=FILE",
+                   help="use these weights (with their card) for METHOD instead of the shipped "
+                        "ones, e.g. jdsr=runs/jdsr/jdsr-blind-compact.safetensors; repeatable")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

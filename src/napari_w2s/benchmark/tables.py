@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +69,10 @@ class Table:
 class _Runner:
     """Resolves methods once, runs them on normalised images, caches denoised results."""
 
-    def __init__(self, norm: dict, device: str) -> None:
+    def __init__(self, norm: dict, device: str, weights: Mapping[str, str] | None = None) -> None:
         self.mean, self.std = float(norm["mean"]), float(norm["std"])
         self.device = device
+        self.weights = dict(weights or {})
         self.pipelines: dict[str, object] = {}
         self.failed: dict[str, str] = {}  # methods that cannot run at all (no weights)
         self.errors: dict[str, list[str]] = {}  # per-image failures
@@ -83,7 +84,8 @@ class _Runner:
             from ..restore.engine import resolve
 
             try:
-                self.pipelines[method] = resolve(method, device=self.device, tile=0)
+                self.pipelines[method] = resolve(method, device=self.device, tile=0,
+                                                 weights=self.weights.get(method))
             except W2SInputError as err:
                 self.failed[method] = f"{method}: {err}"
                 return None
@@ -121,8 +123,13 @@ def iter_benchmark(
     jdsr: Sequence[str] = JDSR,
     device: str = "auto",
     log: Callable[[str], None] | None = None,
+    weights: Mapping[str, str] | None = None,
 ) -> Generator[tuple[int, int], None, dict]:
-    """Compute the three tables on the first ``views`` test views; yields (done, total) views."""
+    """Compute the three tables on the first ``views`` test views; yields (done, total) views.
+
+    ``weights`` maps method names to weights files (with their cards) that replace the shipped
+    ones, e.g. to benchmark models a user trained with ``w2s train``.
+    """
     from ..training.data import load_pairs
 
     say = log or (lambda _m: None)
@@ -136,7 +143,12 @@ def iter_benchmark(
         raise W2SInputError(f"{data}: the test split has no views")
     lv = list(levels or dn.inputs)
     top = lv[0]
-    runner = _Runner(dn.normalisation, device)
+    runner = _Runner(dn.normalisation, device, weights)
+    for method, path in (weights or {}).items():
+        if method not in (*denoisers, *sr, *jdsr):
+            raise W2SInputError(f"--weights {method}={path}: {method!r} is not benchmarked here")
+        if not Path(path).is_file():
+            raise W2SInputError(f"{path}: weights file not found")
     t1 = Table("Table 1: denoising, RMSE/SSIM vs the clean LR", ["noisy input", *denoisers], lv)
     t2 = Table(f"Table 2: denoiser + SR at {top}, RMSE/SSIM vs SIM",
                ["noise-free LR", "noisy LR", *denoisers], list(sr))  # fmt: skip
