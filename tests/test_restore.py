@@ -9,6 +9,7 @@ import pytest
 import tifffile
 import torch
 
+from napari_w2s._generators import drain
 from napari_w2s import W2SInputError
 from napari_w2s.cli import main
 from napari_w2s.models import build_model
@@ -68,12 +69,7 @@ def test_blending_is_exact_for_a_pointwise_map(image):
     gen = iter_tiled(image, lambda b: np.repeat(np.repeat(b * 2.0, 2, axis=1), 2, axis=2),
                      scale=2, tile=32, overlap=8, batch=3)
     progress = []
-    while True:
-        try:
-            progress.append(next(gen))
-        except StopIteration as stop:
-            out = stop.value
-            break
+    out = drain(gen, progress.append)
     np.testing.assert_allclose(out, np.kron(image * 2.0, np.ones((2, 2))), rtol=1e-6)
     assert progress[-1][0] == progress[-1][1] > 1
 
@@ -93,12 +89,7 @@ def test_tiles_equal_the_whole_image_when_the_margin_covers_the_receptive_field(
     whole = _blur_net(image[None])[0]
 
     def run(tile, overlap):
-        gen = iter_tiled(image, _blur_net, 1, tile, overlap, batch=2)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
+        return drain(iter_tiled(image, _blur_net, 1, tile, overlap, batch=2))
 
     inside = (slice(10, -10), slice(10, -10))  # the image border sees padding either way
     exact = np.abs(run(96, 48) - whole)[inside].max()  # margin 48 / 4 = 12 >= 9
@@ -129,12 +120,7 @@ def test_pipeline_and_stack(weights, image):
     stack = np.stack([image, image + 10])
     gen = iter_restore(pipe, stack)
     records = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as stop:
-            out = stop.value
-            break
+    out = drain(gen, records.append)
     assert out.shape == (2, 200, 180) and {r["plane"] for r in records} == {0, 1}
     np.testing.assert_allclose(out[1] - out[0], 10, atol=1e-3)
     assert isinstance(zoo.shipped(), list)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from napari_w2s import W2SInputError
+from napari_w2s._generators import drain
 from napari_w2s.averaging import run_generator
 from napari_w2s.models.weights import load_model, read_card
 from napari_w2s.simulate import write_dataset
@@ -86,12 +87,7 @@ def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
                           levels=["avg1"], iterations=iterations, batch=4, patch=32,
                           log_every=2, checkpoint_every=2, eval_views=1, command="pytest")
         records = []
-        gen = iter_train(cfg, resume=resume)
-        while True:
-            try:
-                records.append(next(gen))
-            except StopIteration as stop:
-                return stop.value, records
+        return drain(iter_train(cfg, resume=resume), records.append), records
 
     path, recs = run(4, resume=False)
     assert [r["iteration"] for r in recs] == [2, 4]
@@ -122,14 +118,8 @@ def test_time_budget_stops_the_run_and_drops_the_learning_rate(dataset, tmp_path
     cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "t"), levels=["avg1"],
                       iterations=10**6, batch=2, patch=32, log_every=1, eval_views=1,
                       max_minutes=0.03, lr=1e-3, command="pytest")
-    gen = iter_train(cfg)
     records = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as stop:
-            path = stop.value
-            break
+    path = drain(iter_train(cfg), records.append)
     card = read_card(path)
     done = card.training["iterations"]
     assert 2 <= done == records[-1]["iteration"] < 10**6
