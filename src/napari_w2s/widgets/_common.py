@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -159,6 +160,41 @@ class Job:
         self.finished = True
         if self._on_finish is not None:
             self._on_finish()
+
+
+class JobWidget(QWidget):
+    """Base of the dock widgets that run one background :class:`Job` at a time with progress bars.
+
+    A subclass creates ``run_button`` / ``cancel_button`` (:func:`run_cancel_row`), lays itself
+    out with :meth:`stack`, and calls :meth:`idle` when its job has finished.
+    """
+
+    run_button: QPushButton
+    cancel_button: QPushButton
+
+    def __init__(self, napari_viewer: Any) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.job: Job | None = None
+        self.bars: Bars | None = None
+
+    def stack(self, *parts: QWidget | QLayout) -> None:
+        """Lay out ``parts`` (widgets or layouts) top to bottom, with the space left below."""
+        lay = QVBoxLayout(self)
+        for part in parts:
+            if isinstance(part, QLayout):
+                lay.addLayout(part)
+            else:
+                lay.addWidget(part)
+        lay.addStretch(1)
+
+    def idle(self) -> None:
+        """Close the progress bars and offer Run again (not Cancel)."""
+        if self.bars is not None:
+            self.bars.close()
+            self.bars = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
 
 
 class Bars:

@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
 from ._common import (
     Bars,
     Job,
+    JobWidget,
     MethodCombo,
     device_choices,
     get_setting,
@@ -49,14 +50,11 @@ def _folder_row(edit: QLineEdit, button: QPushButton) -> QWidget:
     return row
 
 
-class BatchWidget(QWidget):
+class BatchWidget(JobWidget):
     """Input folder + pattern, method, device, output folder; per-file status and a report."""
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.job: Job | None = None
-        self.bars: Bars | None = None
+        super().__init__(napari_viewer)
         self.report = None
 
         self.input_dir = QLineEdit(get_setting("batch_input", ""))
@@ -171,11 +169,7 @@ class BatchWidget(QWidget):
         info(report.summary())
 
     def _finished(self) -> None:
-        if self.bars is not None:
-            self.bars.close()
-            self.bars = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.idle()
         if self.job is not None and self.job.cancelled:
             for r in range(self.files.rowCount()):
                 if self.files.item(r, 1).text() in ("queued", "running"):

@@ -13,7 +13,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QProgressBar,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -21,6 +20,7 @@ from ._common import (
     GROUP_TITLES,
     Bars,
     Job,
+    JobWidget,
     LayerCombo,
     MethodCombo,
     describe_device,
@@ -90,14 +90,11 @@ def card_html(method: str, cards: list[dict]) -> str:
     return "<br>".join(lines)
 
 
-class RestoreWidget(QWidget):
+class RestoreWidget(JobWidget):
     """Method grouped by task, card, noise level, device, tile; Run and Cancel (per tile)."""
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.job: Job | None = None
-        self.bars: Bars | None = None
+        super().__init__(napari_viewer)
         self.result_layer = None
 
         self.layer = LayerCombo(napari_viewer)
@@ -140,12 +137,7 @@ class RestoreWidget(QWidget):
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
         form.addRow("", self.current_only)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(run_row)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
-        lay.addStretch(1)
+        self.stack(form, run_row, self.bar, self.status)
 
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentTextChanged.connect(self._device_changed)
@@ -238,11 +230,7 @@ class RestoreWidget(QWidget):
             self.bars.set_inner(rec["done"], rec["total"])
 
     def _finished(self) -> None:
-        if self.bars is not None:
-            self.bars.close()
-            self.bars = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.idle()
         if self.job is not None and self.job.cancelled:
             self.bar.setFormat("cancelled")
             self.status.setText("cancelled: no layer added")

@@ -15,13 +15,13 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ._common import (
     Bars,
     Job,
+    JobWidget,
     LayerCombo,
     get_setting,
     info,
@@ -41,14 +41,11 @@ def _levels_job(data: Any, levels: tuple[int, ...], mode: str, seed: int | None)
     return (yield from iter_noise_levels(data, levels, mode=mode, seed=seed))
 
 
-class StackLevelsWidget(QWidget):
+class StackLevelsWidget(JobWidget):
     """Pick a stack (a layer, a file or a W2S folder), make W2S or custom noise levels."""
 
     def __init__(self, napari_viewer: Any) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
-        self.job: Job | None = None
-        self.bars: Bars | None = None
+        super().__init__(napari_viewer)
         self.added: list = []
 
         self.layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim >= 3)
@@ -88,12 +85,7 @@ class StackLevelsWidget(QWidget):
         form.addRow("mode", self.mode)
         form.addRow("seed", self.seed)
         form.addRow("", self.add_clean)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(run_row)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
-        lay.addStretch(1)
+        self.stack(form, run_row, self.bar, self.status)
 
         self.levels_kind.currentIndexChanged.connect(self._levels_kind_changed)
         self.mode.currentTextChanged.connect(lambda m: self.seed.setEnabled(m == "random"))
@@ -194,11 +186,7 @@ class StackLevelsWidget(QWidget):
             self.bars.set_outer(int(done))
 
     def _finished(self) -> None:
-        if self.bars is not None:
-            self.bars.close()
-            self.bars = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+        self.idle()
 
     def _add_layers(self, result: Any) -> None:
         source = self._source
