@@ -90,3 +90,38 @@ def test_user_weights_replace_the_shipped_ones(setup, tmp_path, monkeypatch, cap
                      "--weights", bad])  # fmt: skip
         err = capsys.readouterr().err
         assert code == 2 and match in err and err.count("\n") == 1, err
+
+
+def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, monkeypatch):
+    """Means over different views would not compare: a failure removes the view everywhere."""
+    from napari_w2s.benchmark import tables
+    from napari_w2s.analysis.metrics import compare
+    from napari_w2s.restore import zoo as zoo_module
+    from napari_w2s.training.data import load_pairs
+
+    monkeypatch.setattr(zoo_module, "ZOO", setup[1])
+    data = tmp_path / "ds"
+    write_dataset(data, fovs=3, size=32, frames=20, channels=2, seed=3, processed=True)
+    pairs = load_pairs(data, "test", "denoise")
+    assert len(pairs.views) == 2
+    original = tables._Runner.run
+    calls = []
+
+    def flaky(self, method, image):
+        if method == "dncnn":
+            calls.append(method)
+            if len(calls) == 1:  # the first view (Table 1 comes first)
+                self.errors.setdefault(method, []).append("flaky")
+                return None, 0.0
+        return original(self, method, image)
+
+    monkeypatch.setattr(tables._Runner, "run", flaky)
+    report = run_generator(iter_benchmark(data, tmp_path / "b", views=2, levels=["avg1"],
+                                          denoisers=("dncnn",), sr=("bicubic",), jdsr=(),
+                                          device="cpu"), total=0)  # fmt: skip
+    t1 = report["tables"]["Table 1: denoising, RMSE/SSIM vs the clean LR"]
+    target = pairs.target[1]
+    second = compare(pairs.inputs["avg1"][1], target, data_range=float(target.max() - target.min()))
+    assert t1["noisy input | avg1"]["rmse"] == pytest.approx(second["rmse"], rel=1e-9)
+    assert report["views_left_out"]["Table 1: denoising, RMSE/SSIM vs the clean LR"] == [0]
+    assert "views left out somewhere: 1" in (tmp_path / "b" / "benchmark.md").read_text()

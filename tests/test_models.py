@@ -243,6 +243,19 @@ def test_care_upsamples_bicubically_inside():
         torch.testing.assert_close(model(x), expected)
 
 
+def test_rrdbnet_residual_option_adds_the_bicubic_upsampling():
+    from napari_w2s.models.rrdbnet import RRDBNet
+
+    torch.manual_seed(0)
+    plain = RRDBNet(num_blocks=1, num_feat=8, growth=4).eval()
+    res = RRDBNet(num_blocks=1, num_feat=8, growth=4, residual=True).eval()
+    res.load_state_dict(plain.state_dict())  # the option adds no parameters
+    x = torch.rand(1, 1, 11, 14)
+    with torch.inference_mode():
+        up = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+        torch.testing.assert_close(res(x), plain(x) + up)
+
+
 def test_discriminator():
     disc = build_discriminator("compact").eval()
     with torch.inference_mode():

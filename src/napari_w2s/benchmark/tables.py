@@ -199,11 +199,19 @@ def iter_benchmark(
 
     crops_figure(out / "benchmark_crops.png", crops, dn.target[0], js.target[0], top)
     tables = [t1, t2, t3]
+    excluded: dict[str, set[int]] = {}
     for t in tables:
-        for r in t.rows:
-            for c in t.cols:
+        for c in t.cols:
+            # one set of views per column: a view on which a method failed (e.g. a classical
+            # denoiser that could not estimate the noise) is left out of every row of the
+            # column, so that all its numbers are means over the same images
+            runs = [acc.get((t.title, r, c), []) for r in t.rows]
+            runs = [v for v in runs if any(x[0] is not None for x in v)]
+            common = [i for i in range(n) if all(i < len(v) and v[i][0] is not None for v in runs)]
+            excluded.setdefault(t.title, set()).update(set(range(n)) - set(common))
+            for r in t.rows:
                 vals = acc.get((t.title, r, c), [])
-                ok = [v for v in vals if v[0] is not None]
+                ok = [vals[i] for i in common if i < len(vals) and vals[i][0] is not None]
                 if ok:
                     t.cells[(r, c)] = Cell(float(np.mean([v[0] for v in ok])),
                                            float(np.mean([v[1] for v in ok])),
@@ -223,10 +231,15 @@ def iter_benchmark(
                                               f"{errs[0]}")  # fmt: skip
     claims = check_claims(t1, t2, t3, denoisers, sr, jdsr, top)
     report = {"data": str(data), "views": n, "levels": lv,
+              "views_left_out": {k: sorted(v) for k, v in excluded.items() if v},
               "normalisation": dn.normalisation, "claims": claims,
               "tables": {t.title: {f"{r} | {c}": vars(cell) for (r, c), cell in t.cells.items()}
                          for t in tables}}  # fmt: skip
+    left_out = sorted(set().union(*excluded.values()))
     md = ["# Benchmark", "", f"Data: `{data}`, test split, {n} views; RMSE/SSIM in W2S units.",
+          *([f"Every number of a column is a mean over the same views: a view on which a method "
+             f"failed is left out of its whole column (views left out somewhere: "
+             f"{', '.join(str(i + 1) for i in left_out)})."] if left_out else []),
           "", *(t.markdown() + "\n" for t in tables),
           f"![crops of the first test view at {top}](benchmark_crops.png)", "",
           "## Claims of the paper", ""]  # fmt: skip

@@ -41,7 +41,10 @@ ESRGAN_FULL = {"num_blocks": 23, "num_feat": 64, "growth": 32, "hr_conv": True, 
 ESRGAN_COMPACT = {"num_blocks": 4, "num_feat": 32, "growth": 16, "hr_conv": True, "scale": 2}
 
 JDSR_FULL = {"num_blocks": 16, "num_feat": 64, "growth": 32, "hr_conv": False, "scale": 2}
-JDSR_COMPACT = {"num_blocks": 2, "num_feat": 24, "growth": 12, "hr_conv": False, "scale": 2}
+# the compact JDSR adds the bicubic upsampling of its input to its output (``residual``): at the
+# same 800 iterations this cut the held-out RMSE by 0.014-0.016 at every level (docs/models.md)
+JDSR_COMPACT = {"num_blocks": 2, "num_feat": 24, "growth": 12, "hr_conv": False, "scale": 2,
+                "residual": True}
 
 CARE_FULL = {"depth": 2, "base_feat": 32, "kernel_size": 5, "n_conv": 2, "residual": True,
              "scale": 2}

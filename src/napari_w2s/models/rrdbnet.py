@@ -14,6 +14,10 @@ Configurations (method facts sections 5 and 6):
 * ``ESRGAN``: 23 RRDB, nf = 64, gc = 32, with the HR convolution: about 16.7M parameters.
 * ``JDSR`` (the W2S model): 16 RRDB, nf = 64, gc = 32, no HR convolution: about 11.7M.
 
+``residual=True`` adds the bicubic upsampling of the input to the output, so that the network
+learns the correction of bicubic interpolation (as the CARE baseline does); the compact JDSR
+configuration uses it, the paper's configurations do not.
+
 ESRGAN's x4 upsampler uses nearest interpolation + convolution; the W2S x2 model uses a
 sub-pixel convolution (64 -> 256 + PixelShuffle), which both configurations use here.
 """
@@ -70,8 +74,10 @@ class RRDBNet(nn.Module):
     """RRDB generator; output is ``scale`` times larger than the input (scale 1, 2 or 4)."""
 
     def __init__(self, in_ch: int = 1, out_ch: int = 1, num_blocks: int = 16, num_feat: int = 64,
-                 growth: int = 32, hr_conv: bool = False, scale: int = 2) -> None:
+                 growth: int = 32, hr_conv: bool = False, scale: int = 2,
+                 residual: bool = False) -> None:  # fmt: skip
         super().__init__()
+        self.residual = residual and in_ch == out_ch
         if scale not in (1, 2, 4):
             raise ValueError(f"RRDBNet supports scales 1, 2 and 4, not {scale}")
         self.scale = scale
@@ -97,4 +103,8 @@ class RRDBNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))
-        return self.conv_last(self.upsample(feat))
+        out = self.conv_last(self.upsample(feat))
+        if self.residual:  # predict the correction of the bicubic upsampling
+            out = out + nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic",
+                                                  align_corners=False)  # fmt: skip
+        return out
