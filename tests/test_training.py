@@ -151,3 +151,15 @@ def test_project_trained_feature_network():
     _, noisy = loss(t + 0.3 * torch.randn_like(t), t)
     _, blurred = loss(torch.nn.functional.avg_pool2d(t, 3, 1, 1), t)
     assert noisy["perceptual"] > 0 and noisy["texture"] > 0 and blurred["perceptual"] > 0
+
+
+def test_the_paper_jdsr_configuration_trains_through_the_trainer(dataset, tmp_path):
+    """``--config full``: the 11.7M-parameter RRDB-16 with the paper's loss, one iteration."""
+    cfg = TrainConfig(model="jdsr", data=str(dataset), out=str(tmp_path / "full"), levels=["avg1"],
+                      config="full", iterations=1, batch=1, patch=16, eval_views=1,
+                      command="pytest")  # fmt: skip
+    card = read_card(drain(iter_train(cfg)))
+    assert card.params == 11_696_641 and card.config["num_blocks"] == 16
+    assert "residual" not in card.config  # the paper's network, without the compact shortcut
+    assert card.training["loss"]["perceptual"] == card.training["loss"]["texture"] == 0.05
+    assert np.isfinite(card.metrics["avg1"]["rmse"])

@@ -1,10 +1,11 @@
 """``w2s demo``: the main job end to end on the embedded sample.
 
 Steps: simulate a widefield stack with its SIM reference (the embedded default, see
-:mod:`napari_w2s.simulate`), write it as OME-TIFF, make the
-W2S noise levels by frame averaging, and measure every level against the clean average (plain
-PSNR/SSIM and W2S-unit RMSE). Each later part of the project (restoration, estimation) adds its
-step here.
+:mod:`napari_w2s.simulate`), write it as OME-TIFF, make the W2S noise levels by frame averaging
+and measure every level against the clean average; estimate the noise (single-image and paired)
+and the blur kernel against the truth; restore avg1 x2 with classical, sequential
+(``dncnn+rcan``) and joint (``care``, ``jdsr-rcan``, ``jdsr``) methods, measure each against the
+SIM reference in W2S units, and draw a figure.
 """
 
 from __future__ import annotations
