@@ -144,7 +144,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         t_opt, m_opt = _opt_to_tensors(opt, "opt")
         tensors.update(t_opt)
-        meta = {"iteration": iteration, "elapsed_s": elapsed + time.perf_counter() - t0,
+        meta = {"iteration": iteration, "elapsed_s": spent(),
                 "sampler_state": sampler.rng.bit_generator.state, "opt": m_opt,
                 "config": asdict(cfg)}  # fmt: skip
         if disc is not None:
@@ -160,12 +160,17 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
 
     budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else None
 
+    def spent() -> float:
+        """Wall time of the run so far, seconds (earlier sessions of a resumed run included)."""
+        return elapsed + time.perf_counter() - t0
+
+    def out_of_time() -> bool:
+        return budget_s is not None and spent() >= budget_s
+
     def progress(iteration: int) -> float:
         """Fraction of the run done: iterations, or wall time when that runs out first."""
         frac = iteration / cfg.iterations
-        if budget_s:
-            frac = max(frac, (elapsed + time.perf_counter() - t0) / budget_s)
-        return frac
+        return max(frac, spent() / budget_s) if budget_s else frac
 
     def current_lr(iteration: int) -> float:
         return lr * (0.1 if progress(iteration) >= cfg.lr_drop else 1.0)
@@ -175,7 +180,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     window_t, window_loss, window_parts, window_n = time.perf_counter(), 0.0, {}, 0
     done = start
     for it in range(start, cfg.iterations):
-        if budget_s and elapsed + time.perf_counter() - t0 >= budget_s:
+        if out_of_time():
             break
         it_lr = current_lr(it)
         for group in opt.param_groups:
@@ -212,10 +217,8 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         for k, v in parts.items():
             window_parts[k] = window_parts.get(k, 0.0) + v
         done = it + 1
-        out_of_time = bool(budget_s) and elapsed + time.perf_counter() - t0 >= budget_s
-        if done % cfg.log_every == 0 or done == cfg.iterations or out_of_time:
-            n = window_n
-            now = time.perf_counter()
+        if done % cfg.log_every == 0 or done == cfg.iterations or out_of_time():
+            n, now = window_n, time.perf_counter()
             yield {"iteration": done, "iterations": cfg.iterations, "loss": window_loss / n,
                    "parts": {k: v / n for k, v in window_parts.items()}, "lr": it_lr,
                    "it_per_s": n / max(now - window_t, 1e-9)}  # fmt: skip
@@ -223,7 +226,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             save_checkpoint(done)
 
-    wall = elapsed + time.perf_counter() - t0
+    wall = spent()
     save_checkpoint(done)
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device)
