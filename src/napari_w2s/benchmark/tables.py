@@ -207,11 +207,11 @@ def iter_benchmark(
             # column, so that all its numbers are means over the same images
             runs = [acc.get((t.title, r, c), []) for r in t.rows]
             runs = [v for v in runs if any(x[0] is not None for x in v)]
-            common = [i for i in range(n) if all(i < len(v) and v[i][0] is not None for v in runs)]
+            common = [i for i in range(n) if all(v[i][0] is not None for v in runs)]
             excluded.setdefault(t.title, set()).update(set(range(n)) - set(common))
             for r in t.rows:
                 vals = acc.get((t.title, r, c), [])
-                ok = [vals[i] for i in common if i < len(vals) and vals[i][0] is not None]
+                ok = [vals[i] for i in common if vals and vals[i][0] is not None]
                 if ok:
                     t.cells[(r, c)] = Cell(float(np.mean([v[0] for v in ok])),
                                            float(np.mean([v[1] for v in ok])),

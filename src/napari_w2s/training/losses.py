@@ -41,7 +41,21 @@ _VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 51
 LAYERS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
 
 
-class VGGFeatures(nn.Module):
+class _FrozenExtractor(nn.Module):
+    """A feature network that never trains: no gradients to its weights, always in eval mode."""
+
+    layers: tuple[str, ...]
+
+    def _freeze(self) -> None:
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> _FrozenExtractor:
+        return super().train(False)
+
+
+class VGGFeatures(_FrozenExtractor):
     """VGG19 convolutional trunk returning pre-activation features of chosen layers (frozen)."""
 
     def __init__(self, layers: tuple[str, ...] = ("conv5_4",), width: float = 1.0,
@@ -69,9 +83,7 @@ class VGGFeatures(nn.Module):
                         m.bias.zero_()
         else:
             self._load(weights)
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
+        self._freeze()
 
     def _load(self, path: str) -> None:
         from ..models.weights import load_state_dict
@@ -83,9 +95,6 @@ class VGGFeatures(nn.Module):
             self.features.load_state_dict({k: state[k] for k in own}, strict=True)
         except (KeyError, RuntimeError) as err:
             raise W2SInputError(f"{path}: not a torchvision VGG19 state dict ({err})") from err
-
-    def train(self, mode: bool = True) -> VGGFeatures:  # always frozen, always eval
-        return super().train(False)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.shape[1] == 1:
@@ -99,7 +108,7 @@ class VGGFeatures(nn.Module):
         return out
 
 
-class DenoiserFeatures(nn.Module):
+class DenoiserFeatures(_FrozenExtractor):
     """Hidden features of a trained DnCNN (by default the shipped noise-blind one), frozen.
 
     Returns ``{"dncnn": features}`` of the last hidden layer (after its ReLU); the network is
@@ -111,17 +120,13 @@ class DenoiserFeatures(nn.Module):
         from ..models.weights import load_model
         from ..restore.zoo import find_weights
 
-        model, card = load_model(weights or find_weights("dncnn"))
+        path = weights or find_weights("dncnn")
+        model, card = load_model(path)
         if card.architecture != "DnCNN":
-            raise W2SInputError(f"{weights}: not DnCNN weights ({card.architecture})")
+            raise W2SInputError(f"{path}: not DnCNN weights ({card.architecture})")
         self.layers = ("dncnn",)
         self.body = model.body[:-1]
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> DenoiserFeatures:  # always frozen, always eval
-        return super().train(False)
+        self._freeze()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"dncnn": self.body(x)}
@@ -173,7 +178,7 @@ class RestorationLoss(nn.Module):
     def __init__(self, config: LossConfig) -> None:
         super().__init__()
         self.config = config
-        self.extractor: VGGFeatures | DenoiserFeatures | None = None
+        self.extractor: _FrozenExtractor | None = None
         if config.perceptual > 0 or config.texture > 0:
             layers = (tuple(LAYERS) if config.form == "released" else ("conv5_4",))
             if config.feature_weights in ("random", "random-quarter"):
