@@ -50,7 +50,7 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     assert clean_bic["rmse"] < noisy_bic["rmse"]
     assert t2["noise-free LR | rdn"]["rmse"] is None and "rdn" in t2["noise-free LR | rdn"]["note"]
     assert {c["status"] for c in report["claims"]} <= {"reproduced", "not reproduced", "n/a"}
-    assert len(report["claims"]) == 6
+    assert len(report["claims"]) == 8
     t3 = report["tables"]["Table 3: sequential vs joint, RMSE/SSIM vs SIM"]
     assert {k.split(" | ")[0] for k in t3} == {"dncnn+rcan", "jdsr"}  # rows without results dropped
     joint = next(c for c in report["claims"] if c["claim"].startswith("An end-to-end"))
@@ -125,3 +125,44 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
     assert t1["noisy input | avg1"]["rmse"] == pytest.approx(second["rmse"], rel=1e-9)
     assert report["views_left_out"]["Table 1: denoising, RMSE/SSIM vs the clean LR"] == [0]
     assert "views left out somewhere: 1" in (tmp_path / "b" / "benchmark.md").read_text()
+
+
+def _tables(dncnn_avg16_rmse: float, rcan_rmse: float):
+    from napari_w2s.benchmark.tables import Cell, Table
+
+    lv = ["avg1", "avg16"]
+    t1 = Table("t1", ["noisy input", "dncnn", "vst-nlm", "vst-bm3d"], lv)
+    t1.cells = {("noisy input", "avg1"): Cell(0.47, 0.35), ("noisy input", "avg16"): Cell(0.11, 0.84),
+                ("dncnn", "avg1"): Cell(0.11, 0.91), ("dncnn", "avg16"): Cell(dncnn_avg16_rmse, 0.98),
+                ("vst-nlm", "avg1"): Cell(0.16, 0.82), ("vst-nlm", "avg16"): Cell(0.054, 0.97),
+                ("vst-bm3d", "avg1"): Cell(0.12, 0.90), ("vst-bm3d", "avg16"): Cell(0.042, 0.975)}
+    t2 = Table("t2", ["noise-free LR", "noisy LR", "dncnn"], ["rcan", "bicubic"])
+    t2.cells = {("noise-free LR", "rcan"): Cell(rcan_rmse, 0.75),
+                ("noise-free LR", "bicubic"): Cell(0.27, 0.68),
+                ("noisy LR", "bicubic"): Cell(0.50, 0.24), ("dncnn", "rcan"): Cell(0.27, 0.64)}
+    t3 = Table("t3", ["dncnn+rcan", "jdsr"], lv)
+    t3.cells = {("dncnn+rcan", "avg1"): Cell(0.27, 0.64), ("dncnn+rcan", "avg16"): Cell(0.17, 0.79),
+                ("jdsr", "avg1"): Cell(0.24, 0.68), ("jdsr", "avg16"): Cell(0.16, 0.81)}
+    return t1, t2, t3
+
+
+@pytest.mark.parametrize(("dncnn16", "rcan", "deep_ok", "margin_ok"),
+                         [(0.041, 0.18, True, True), (0.043, 0.18, False, True),
+                          (0.041, 0.21, True, False)])
+def test_claims_of_the_issue_deep_denoiser_and_wide_margins(dncnn16, rcan, deep_ok, margin_ok):
+    """The deep denoiser must beat the best of VST+NLM / VST+BM3D at every level (0.043 loses
+    to BM3D's 0.042 at avg16); every model must cut its input's RMSE to 0.75 x or less (RCAN
+    at 0.21 against bicubic's 0.27 is 0.78 x)."""
+    from napari_w2s.benchmark.tables import check_claims
+
+    t1, t2, t3 = _tables(dncnn16, rcan)
+    claims = {c["claim"]: c for c in check_claims(t1, t2, t3, ["dncnn", "vst-nlm", "vst-bm3d"],
+                                                       ["rcan", "bicubic"], ["jdsr"], "avg1")}
+    deep = next(c for k, c in claims.items() if "deep denoiser" in k)
+    wide = next(c for k, c in claims.items() if "wide margin" in k)
+    assert deep["status"] == ("reproduced" if deep_ok else "not reproduced"), deep
+    assert "avg16: dncnn" in deep["evidence"] and "vst-bm3d" in deep["evidence"]
+    assert wide["status"] == ("reproduced" if margin_ok else "not reproduced"), wide
+    assert f"rcan: RMSE ratio {rcan / 0.27:.2f}" in wide["evidence"]
+    assert f"dncnn: RMSE ratio {dncnn16 / 0.11:.2f}" in wide["evidence"]  # avg16 is its worst level
+    assert "jdsr: RMSE ratio 0.48" in wide["evidence"]

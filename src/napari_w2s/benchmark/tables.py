@@ -332,7 +332,46 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
     ok, evidence = _beats_at_every_level(t3, ["jdsr"], ["care"])
     claim("(this project) The JDSR model beats the CARE baseline trained with the same command "
           "and budget, at every noise level, in RMSE and SSIM", ok, evidence)
+    deep = [d for d in denoisers if d in DEEP_DENOISERS]
+    classical = [d for d in ("vst-nlm", "vst-bm3d") if d in denoisers]
+    ok, evidence = _beats_at_every_level(t1, deep, classical)
+    claim("(this project) A deep denoiser beats VST+NLM and VST+BM3D (where installed) at every "
+          "noise level, in RMSE and SSIM", ok, evidence)
+    ok, evidence = _wide_margins(t1, t2, t3, deep, nets, jdsr, top)
+    claim(f"(this project) Every trained model beats its input by a wide margin: RMSE at most "
+          f"{WIDE_MARGIN:g} x that of its input (the noisy image for a denoiser, bicubic "
+          f"upsampling for SR and JDSR, at {top}) and a higher SSIM", ok, evidence)
     return claims
+
+
+DEEP_DENOISERS = ("dncnn", "memnet", "ridnet")
+WIDE_MARGIN = 0.75  # largest RMSE ratio, model against its input, that counts as a wide margin
+
+
+def _wide_margins(t1: Table, t2: Table, t3: Table, deep: Sequence[str], nets: Sequence[str],
+                  jdsr: Sequence[str], top: str) -> tuple[bool | None, str]:  # fmt: skip
+    """Each trained model against its input: denoisers at every level (Table 1), SR networks
+    on the noise-free LR and JDSR models at ``top`` against bicubic upsampling (Table 2)."""
+    pairs: dict[str, list[tuple[Cell, Cell]]] = {}
+    for d in deep:
+        pairs[d] = [(_get(t1, d, lv), _get(t1, "noisy input", lv)) for lv in t1.cols]
+    for s in nets:
+        pairs[s] = [(_get(t2, "noise-free LR", s), _get(t2, "noise-free LR", "bicubic"))]
+    for j in jdsr:
+        pairs[j] = [(_get(t3, j, top), _get(t2, "noisy LR", "bicubic"))]
+    verdicts, parts = [], []
+    for name, cells in pairs.items():
+        cells = [(a, b) for a, b in cells if a.rmse is not None and b.rmse]
+        if not cells:
+            continue
+        worst = max(a.rmse / b.rmse for a, b in cells)
+        ok = worst <= WIDE_MARGIN and all(a.ssim > b.ssim for a, b in cells)
+        verdicts.append(ok)
+        parts.append(f"{name}: RMSE ratio {worst:.2f} at worst"
+                     + ("" if ok else " (not a wide margin)"))  # fmt: skip
+    if not verdicts:
+        return None, "needs trained models and their inputs' scores"
+    return all(verdicts), "; ".join(parts)
 
 
 def _beats_at_every_level(t3: Table, ours: Sequence[str], theirs: Sequence[str]
