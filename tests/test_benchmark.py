@@ -64,7 +64,11 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     assert care["status"] == "n/a"  # no CARE weights in this zoo
     rows = (tmp_path / "benchmark.csv").read_text().splitlines()
     assert rows[0] == "table,row,col,rmse,ssim,seconds,note" and len(rows) > 10
-    assert json.loads((tmp_path / "benchmark.json").read_text())["views"] == 1
+    saved = json.loads((tmp_path / "benchmark.json").read_text())
+    assert saved["views"] == 1
+    assert saved["weights"] == {"dncnn": ["dncnn-blind-compact.safetensors"],
+                                "jdsr": ["jdsr-blind-compact.safetensors"],
+                                "rcan": ["rcan-blind-compact.safetensors"]}
     assert (tmp_path / "benchmark_crops.png").stat().st_size > 5_000
 
 
@@ -107,13 +111,13 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
     original = tables._Runner.run
     calls = []
 
-    def flaky(self, method, image):
+    def flaky(self, method, image, level=None):
         if method == "dncnn":
             calls.append(method)
             if len(calls) == 1:  # the first view (Table 1 comes first)
                 self.errors.setdefault(method, []).append("flaky")
                 return None, 0.0
-        return original(self, method, image)
+        return original(self, method, image, level)
 
     monkeypatch.setattr(tables._Runner, "run", flaky)
     report = run_generator(iter_benchmark(data, tmp_path / "b", views=2, levels=["avg1"],
@@ -166,3 +170,36 @@ def test_claims_of_the_issue_deep_denoiser_and_wide_margins(dncnn16, rcan, deep_
     assert f"rcan: RMSE ratio {rcan / 0.27:.2f}" in wide["evidence"]
     assert f"dncnn: RMSE ratio {dncnn16 / 0.11:.2f}" in wide["evidence"]  # avg16 is its worst level
     assert "jdsr: RMSE ratio 0.48" in wide["evidence"]
+
+
+def test_a_per_level_model_serves_its_level(setup, tmp_path, monkeypatch):
+    """As in the paper, a model trained for avg1 scores the avg1 column; the noise-blind model
+    the others. The avg1 model here is the blind one with a zeroed output layer, so its cell
+    must differ from the blind model's at avg1 and agree with it at avg16."""
+    import shutil
+
+    data, zoo = setup
+    from napari_w2s.models.weights import load_model
+    from napari_w2s.restore import zoo as zoo_module
+
+    per_level = tmp_path / "zoo"
+    shutil.copytree(zoo, per_level)
+    model, card = load_model(per_level / "jdsr-blind-compact.safetensors")
+    torch.nn.init.zeros_(model.conv_last.weight)  # residual: the output is bicubic upsampling
+    card.noise_level = "avg1"
+    save_model(model, per_level / "jdsr-avg1-compact.safetensors", card)
+    results = {}
+    for name, folder in (("blind", zoo), ("per-level", per_level)):
+        monkeypatch.setattr(zoo_module, "ZOO", folder)
+        report = run_generator(iter_benchmark(data, tmp_path / name, views=1,
+                                              levels=["avg1", "avg16"], denoisers=("dncnn",),
+                                              sr=("bicubic",), jdsr=("jdsr",), device="cpu"),
+                               total=0)  # fmt: skip
+        results[name] = report
+    t3 = "Table 3: sequential vs joint, RMSE/SSIM vs SIM"
+    blind, per = results["blind"]["tables"][t3], results["per-level"]["tables"][t3]
+    assert per["jdsr | avg1"]["rmse"] != pytest.approx(blind["jdsr | avg1"]["rmse"], abs=1e-4)
+    assert per["jdsr | avg16"]["rmse"] == pytest.approx(blind["jdsr | avg16"]["rmse"], abs=1e-6)
+    assert results["per-level"]["weights"]["jdsr"] == ["jdsr-avg1-compact.safetensors",
+                                                       "jdsr-blind-compact.safetensors"]
+    assert "jdsr-avg1-compact.safetensors" in (tmp_path / "per-level" / "benchmark.md").read_text()

@@ -67,32 +67,42 @@ class Table:
 
 
 class _Runner:
-    """Resolves methods once, runs them on normalised images, caches denoised results."""
+    """Resolves methods once per noise level, runs them on normalised images.
+
+    A learned method run on a noisy level takes the model trained for that level where one is
+    shipped, else the noise-blind one (as the paper benchmarks its per-level models); weights
+    given by the user replace both. ``used`` records which weights files served each method.
+    """
 
     def __init__(self, norm: dict, device: str, weights: Mapping[str, str] | None = None) -> None:
         self.mean, self.std = float(norm["mean"]), float(norm["std"])
         self.device = device
         self.weights = dict(weights or {})
-        self.pipelines: dict[str, object] = {}
+        self.pipelines: dict[tuple[str, str | None], object] = {}
         self.failed: dict[str, str] = {}  # methods that cannot run at all (no weights)
         self.errors: dict[str, list[str]] = {}  # per-image failures
+        self.used: dict[str, set[str]] = {}
 
-    def get(self, method: str):
+    def get(self, method: str, level: str | None = None):
         if method in self.failed:
             return None
-        if method not in self.pipelines:
+        if (method, level) not in self.pipelines:
             from ..restore.engine import resolve
 
             try:
-                self.pipelines[method] = resolve(method, device=self.device, tile=0,
-                                                 weights=self.weights.get(method))
+                pipe = resolve(method, device=self.device, tile=0,
+                               weights=self.weights.get(method), noise_level=level)  # fmt: skip
             except W2SInputError as err:
                 self.failed[method] = f"{method}: {err}"
                 return None
-        return self.pipelines[method]
+            self.pipelines[(method, level)] = pipe
+            files = [step.weights.name for step in pipe.steps if hasattr(step, "card")]
+            self.used.setdefault(method, set()).update(files)
+        return self.pipelines[(method, level)]
 
-    def run(self, method: str, image_z: np.ndarray) -> tuple[np.ndarray | None, float]:
-        pipe = self.get(method)
+    def run(self, method: str, image_z: np.ndarray, level: str | None = None
+            ) -> tuple[np.ndarray | None, float]:  # fmt: skip
+        pipe = self.get(method, level)
         if pipe is None:
             return None, 0.0
         t0 = time.perf_counter()
@@ -172,7 +182,7 @@ def iter_benchmark(
             noisy = dn.inputs[level][i]
             add(t1, "noisy input", level, noisy, target_lr, 0.0)
             for d in denoisers:
-                pred, sec = runner.run(d, noisy)
+                pred, sec = runner.run(d, noisy, level)
                 denoised[(d, level)] = pred
                 add(t1, d, level, pred, target_lr, sec)
         clean_in = clean_lr.inputs[next(iter(clean_lr.inputs))][i]
@@ -192,7 +202,7 @@ def iter_benchmark(
                     first = denoised.get((d, level))
                     pred, sec = runner.run(s, first) if first is not None else (None, 0.0)
                 else:
-                    pred, sec = runner.run(row, js.inputs[level][i])
+                    pred, sec = runner.run(row, js.inputs[level][i], level)
                 add(t3, row, level, pred, target_hr, sec)
         say(f"view {i + 1}/{n} done")
         yield i + 1, n
@@ -233,6 +243,7 @@ def iter_benchmark(
     report = {"data": str(data), "views": n, "levels": lv,
               "views_left_out": {k: sorted(v) for k, v in excluded.items() if v},
               "normalisation": dn.normalisation, "claims": claims,
+              "weights": {m: sorted(f) for m, f in sorted(runner.used.items()) if f},
               "tables": {t.title: {f"{r} | {c}": vars(cell) for (r, c), cell in t.cells.items()}
                          for t in tables}}  # fmt: skip
     left_out = sorted(set().union(*excluded.values()))
@@ -240,6 +251,9 @@ def iter_benchmark(
           *([f"Every number of a column is a mean over the same views: a view on which a method "
              f"failed is left out of its whole column (views left out somewhere: "
              f"{', '.join(str(i + 1) for i in left_out)})."] if left_out else []),
+          *([f"Weights (a model trained for a noise level serves that level, the noise-blind one "
+             f"the others): " + "; ".join(f"{m}: {', '.join(f)}" for m, f in report["weights"].items())]
+            if report["weights"] else []),
           "", *(t.markdown() + "\n" for t in tables),
           f"![crops of the first test view at {top}](benchmark_crops.png)", "",
           "## Claims of the paper", ""]  # fmt: skip
