@@ -161,6 +161,9 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert 0 < bicubic["ssim"] < 1 and (tmp_path / "demo" / bicubic["file"]).exists()
     pure = next(r for r in report["restoration_avg1_vs_sim"] if r["method"] == "pure-let+bicubic")
     assert pure["rmse"] < bicubic["rmse"]  # denoising first helps
+    methods = [r["method"] for r in report["restoration_avg1_vs_sim"]]
+    assert methods[2:] == ["dncnn+bicubic", "dncnn+rcan", "ridnet+rcan", "care", "jdsr-rcan",
+                           "jdsr"]  # every shipped sequence and joint model  # fmt: skip
     assert (tmp_path / "demo" / "demo_figure.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "demo" / "demo_report.json").read_text()) == report
 

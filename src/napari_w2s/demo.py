@@ -4,7 +4,8 @@ Steps: simulate a widefield stack with its SIM reference (the embedded default, 
 :mod:`napari_w2s.simulate`), write it as OME-TIFF, make the W2S noise levels by frame averaging
 and measure every level against the clean average; estimate the noise (single-image and paired)
 and the blur kernel against the truth; restore avg1 x2 with classical, sequential
-(``dncnn+rcan``) and joint (``care``, ``jdsr-rcan``, ``jdsr``) methods, measure each against the
+(``dncnn+rcan``, ``ridnet+rcan``) and joint (``care``, ``jdsr-rcan``, ``jdsr``: the model trained for
+avg1 where one is shipped) methods, measure each against the
 SIM reference in W2S units, and draw a figure.
 """
 
@@ -31,12 +32,11 @@ def _restore_step(out: Path, avg1, clean, sim, px: float, say) -> list[dict]:
     methods = ["bicubic", "pure-let+bicubic"]
     if "dncnn" in names:
         methods.append("dncnn+bicubic")
-    if {"dncnn", "rcan"} <= names:
-        methods.append("dncnn+rcan")
+    methods += [f"{d}+rcan" for d in ("dncnn", "ridnet") if {d, "rcan"} <= names]
     methods += [m for m in ("care", "jdsr-rcan", "jdsr") if m in names]
     rows = []
     for method in methods:
-        result = resolve(method).run(avg1)
+        result = resolve(method, noise_level="avg1").run(avg1)  # a per-level model if shipped
         m = w2s_metrics(result, sim, clean)
         name = f"avg1_{method.replace('+', '_')}.ome.tif"
         write_ome_tiff(out / name, result, "YX", (px / 2, px / 2),
