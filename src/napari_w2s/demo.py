@@ -4,9 +4,9 @@ Steps: simulate a widefield stack with its SIM reference (the embedded default, 
 :mod:`napari_w2s.simulate`), write it as OME-TIFF, make the W2S noise levels by frame averaging
 and measure every level against the clean average; estimate the noise (single-image and paired)
 and the blur kernel against the truth; restore avg1 x2 with classical, sequential
-(``dncnn+rcan``, ``ridnet+rcan``) and joint (``care``, ``jdsr-rcan``, ``jdsr``: the model trained for
-avg1 where one is shipped) methods, measure each against the
-SIM reference in W2S units, and draw a figure.
+(``dncnn+rcan``, ``ridnet+rcan``) and joint (``care``, ``jdsr-rcan``, ``jdsr``) methods, each with
+the model trained for avg1 where one is shipped, measure each against the SIM reference in W2S
+units, and draw a figure.
 """
 
 from __future__ import annotations

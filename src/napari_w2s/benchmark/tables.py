@@ -251,8 +251,8 @@ def iter_benchmark(
           *([f"Every number of a column is a mean over the same views: a view on which a method "
              f"failed is left out of its whole column (views left out somewhere: "
              f"{', '.join(str(i + 1) for i in left_out)})."] if left_out else []),
-          *([f"Weights (a model trained for a noise level serves that level, the noise-blind one "
-             f"the others): " + "; ".join(f"{m}: {', '.join(f)}" for m, f in report["weights"].items())]
+          *(["Weights (a model trained for a noise level serves that level, the noise-blind one "
+             "the others): " + "; ".join(f"{m}: {', '.join(f)}" for m, f in report["weights"].items())]
             if report["weights"] else []),
           "", *(t.markdown() + "\n" for t in tables),
           f"![crops of the first test view at {top}](benchmark_crops.png)", "",
