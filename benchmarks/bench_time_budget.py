@@ -41,7 +41,7 @@ def w2s(*args: str) -> None:
 def train(model: str, data: Path, out: Path, minutes: float, threads: int) -> tuple[Path, dict]:
     w2s("train", "--model", model, "--data", str(data), "--out", str(out), *RECIPE,
         "--max-minutes", str(minutes), "--threads", str(threads))  # fmt: skip
-    weights = next(out.glob(f"{model}-blind-compact.safetensors"))
+    weights = out / f"{model}-blind-compact.safetensors"
     card = json.loads(weights.with_suffix(".json").read_text())
     return weights, card["training"]
 

@@ -87,7 +87,7 @@ class _Runner:
         if method in self.failed:
             return None
         if (method, level) not in self.pipelines:
-            from ..restore.engine import resolve
+            from ..restore.engine import ModelStep, resolve
 
             try:
                 pipe = resolve(method, device=self.device, tile=0,
@@ -96,7 +96,7 @@ class _Runner:
                 self.failed[method] = f"{method}: {err}"
                 return None
             self.pipelines[(method, level)] = pipe
-            files = [step.weights.name for step in pipe.steps if hasattr(step, "card")]
+            files = [step.weights.name for step in pipe.steps if isinstance(step, ModelStep)]
             self.used.setdefault(method, set()).update(files)
         return self.pipelines[(method, level)]
 
@@ -346,7 +346,9 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
     ok, evidence = _beats_at_every_level(t3, ["jdsr"], ["care"])
     claim("(this project) The JDSR model beats the CARE baseline trained with the same command "
           "and budget, at every noise level, in RMSE and SSIM", ok, evidence)
-    deep = [d for d in denoisers if d in DEEP_DENOISERS]
+    from ..models import list_models
+
+    deep = [d for d in denoisers if d in list_models("denoise")]
     classical = [d for d in ("vst-nlm", "vst-bm3d") if d in denoisers]
     ok, evidence = _beats_at_every_level(t1, deep, classical)
     claim("(this project) A deep denoiser beats VST+NLM and VST+BM3D (where installed) at every "
@@ -358,7 +360,6 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
     return claims
 
 
-DEEP_DENOISERS = ("dncnn", "memnet", "ridnet")
 WIDE_MARGIN = 0.75  # largest RMSE ratio, model against its input, that counts as a wide margin
 
 
