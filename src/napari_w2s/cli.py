@@ -504,7 +504,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                       features=args.features, texture=not args.no_texture,
                       perceptual=not args.no_perceptual, device=args.device,
                       seed=args.seed, threads=args.threads,
-                      max_minutes=args.max_minutes)  # fmt: skip
+                      max_minutes=args.max_minutes, init=args.init,
+                      random_size=args.random_size, random_pool=args.random_pool,
+                      random_refresh=args.random_refresh)  # fmt: skip
     gen = iter_train(cfg, resume=args.resume)
     with tqdm(total=cfg.iterations, desc=f"training {cfg.model}", unit="it", file=sys.stderr,
               disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
@@ -615,8 +617,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train,
             "Train a model on a W2S-layout data set (real or simulated); resumable.")  # fmt: skip
     p.add_argument("--model", required=True, help="method name, e.g. jdsr, dncnn, rcan (w2s models)")
-    p.add_argument("--data", required=True, help="data set folder (processed or raw W2S layout)")
+    p.add_argument("--data", required=True,
+                   help="data set folder (processed or raw W2S layout), or `random`: views "
+                        "simulated afresh from randomised cameras, light, optics and samples")  # fmt: skip
     p.add_argument("--out", required=True, help="folder for checkpoints, weights and model card")
+    p.add_argument("--init", default=None,
+                   help="start from these weights (a .safetensors file, or a shipped method "
+                        "name such as jdsr): fine-tuning")  # fmt: skip
+    p.add_argument("--random-size", type=int, default=96,
+                   help="--data random: LR size of each simulated view (default 96)")
+    p.add_argument("--random-pool", type=int, default=64,
+                   help="--data random: views kept in memory (default 64)")
+    p.add_argument("--random-refresh", type=int, default=1,
+                   help="--data random: views replaced by new ones before each batch (default 1)")
     p.add_argument("--level", default="blind",
                    help="noise level(s) of the input, e.g. avg1 or 1,2 (default: blind = all)")  # fmt: skip
     p.add_argument("--config", default="compact", choices=["compact", "full"],

@@ -99,6 +99,7 @@ class ModelStep:
     name: str = ""
     scale: int = 1
     timings: dict = field(default_factory=dict)
+    _affine: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.card.name
@@ -116,9 +117,8 @@ class ModelStep:
 
         from .device import autocast
 
-        norm = self.card.normalisation
-        mean, std = float(norm.get("mean", 0.0)), float(norm.get("std", 1.0))
-        x = torch.from_numpy((batch[:, None] - mean) / std).to(self.device)
+        affine = self._affine
+        x = torch.from_numpy(affine.forward(batch[:, None])).to(self.device)
         pad_h = (-x.shape[-2]) % SIZE_MULTIPLE
         pad_w = (-x.shape[-1]) % SIZE_MULTIPLE
         if pad_h or pad_w:
@@ -131,10 +131,23 @@ class ModelStep:
             y = y[-1] if isinstance(y, (list, tuple)) else y
         s = self.scale
         y = y[..., : s * batch.shape[-2], : s * batch.shape[-1]]
-        return y[:, 0].float().cpu().numpy() * std + mean
+        return affine.inverse(y[:, 0].float().cpu().numpy())
 
-    def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
+    def fit_normalisation(self, data: Any) -> Any:
+        """The map of ``data`` (an image or a whole stack) to this model's units."""
+        from .. import normalisation
+
+        return normalisation.fit(data, self.card.normalisation)
+
+    def iter_run(self, image: np.ndarray, affine: Any = None
+                 ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
+        """Restore one plane; ``affine`` (from :meth:`fit_normalisation` of the whole stack)
+        keeps a stack's planes comparable; without it the plane is normalised on its own."""
         image = _check_image(image)
+        self._affine = affine if affine is not None else self.fit_normalisation(image)
+        if self._affine.constant:  # nothing to restore: the constant, at the output size
+            s = self.scale
+            return np.full((s * image.shape[0], s * image.shape[1]), self._affine.offset, np.float32)
         tile, batch = (self.tile, 1) if self.tile is not None else auto_tile(
             self.device, self.card.config, self.scale, image.shape)  # fmt: skip
         t0 = time.perf_counter()
@@ -157,12 +170,26 @@ class Pipeline:
     def describe(self) -> dict:
         return {"method": self.method, "steps": [s.describe() for s in self.steps]}
 
-    def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
-        """Yields ``(done, total)`` over all steps' work units (each step counts its own)."""
+    def fit_normalisation(self, data: Any) -> Any:
+        """The per-image map of the first deep step, fitted on ``data`` (an image or a stack);
+        ``None`` when no step is a network. Every deep step of the pipeline uses it: a denoiser's
+        output stays in its input's units, so one map serves the whole sequence."""
+        for step in self.steps:
+            if isinstance(step, ModelStep):
+                return step.fit_normalisation(data)
+        return None
+
+    def iter_run(self, image: np.ndarray, affine: Any = None
+                 ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
+        """Yields ``(done, total)`` over all steps' work units (each step counts its own).
+
+        ``affine`` is the normalisation of the whole stack this plane belongs to (see
+        :meth:`fit_normalisation`); without it the plane is normalised on its own.
+        """
         out = image
         n = len(self.steps)
         for i, step in enumerate(self.steps):
-            gen = step.iter_run(out)
+            gen = step.iter_run(out, affine) if isinstance(step, ModelStep) else step.iter_run(out)
             while True:
                 try:
                     done, total = next(gen)
@@ -173,10 +200,10 @@ class Pipeline:
                 yield i * 1000 + int(1000 * done / max(total, 1)), n * 1000
         return out
 
-    def run(self, image: np.ndarray) -> np.ndarray:
+    def run(self, image: np.ndarray, affine: Any = None) -> np.ndarray:
         from .._generators import drain
 
-        return drain(self.iter_run(image))
+        return drain(self.iter_run(image, affine))
 
 
 def auto_noise_level(image: np.ndarray, frame_a: float, levels=(1, 2, 4, 8, 16)) -> str:
@@ -255,9 +282,10 @@ def iter_restore(
     planes = int(np.prod(lead)) if lead else 1
     s = pipeline.scale
     out = np.empty((*lead, arr.shape[-2] * s, arr.shape[-1] * s), np.float32)
+    affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
         plane = np.asarray(arr[index], dtype=np.float32)
-        gen = pipeline.iter_run(plane)
+        gen = pipeline.iter_run(plane, affine)
         while True:
             try:
                 done, total = next(gen)

@@ -156,25 +156,49 @@ def nuclei(rng, shape, px_um, n) -> np.ndarray:
     return img / max(img.max(), 1e-12)
 
 
+def membranes(rng, shape, px_um, n, width_nm: float = 40.0) -> np.ndarray:
+    """Cell outlines: closed, wobbly contours 4-12 µm across (plasma-membrane labelling), some
+    cut by the image border."""
+    img = np.zeros(shape)
+    for _ in range(n):
+        cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        r0 = rng.uniform(2.0, 6.0) / px_um
+        t = np.linspace(0, 2 * np.pi, max(64, int(2 * np.pi * r0 * 2)), endpoint=False)
+        harmonics = sum(rng.normal(0, 0.12 / k) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
+                        for k in range(2, 6))  # fmt: skip
+        r = r0 * (1 + harmonics)
+        _splat(img, cy + r * np.sin(t), cx + r * np.cos(t), np.full(t.size, rng.uniform(0.5, 1.0)))
+    img = ndimage.gaussian_filter(img, width_nm / 2.355 / (px_um * 1e3))
+    return img / max(img.max(), 1e-12)
+
+
+KINDS = ("filaments", "vesicles", "network", "nuclei", "mitochondria", "membranes")
+
+
 def density(
     rng: np.random.Generator,
     shape: tuple[int, int],
     px_um: float,
     channel: int,
     counts: StructureCounts = StructureCounts(),
+    mix: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """The fluorophore density of one channel (max 1) and how many of each structure it has."""
+    """The fluorophore density of one channel (max 1) and how many of each structure it has.
+
+    ``mix`` (structure kind -> weight, kinds from :data:`KINDS`) replaces the channel's mix.
+    """
     area = shape[0] * shape[1] * px_um**2 / 100.0  # in units of 10 x 10 µm
-    mix = CHANNEL_MIXES[channel % len(CHANNEL_MIXES)]
+    mix = mix or CHANNEL_MIXES[channel % len(CHANNEL_MIXES)]
     img = np.zeros(shape)
     used: dict[str, int] = {}
     for kind, weight in mix.items():
         if kind == "network":
             part, used[kind] = network(rng, shape, px_um), 1
         else:
-            n = max(1, int(rng.poisson(getattr(counts, kind) * area)))
+            mean = getattr(counts, kind, 0.6) * area  # membranes: about 0.6 cells per 100 µm²
+            n = max(1, int(rng.poisson(mean)))
             used[kind] = n
             part = {"filaments": filaments, "vesicles": vesicles, "mitochondria": mitochondria,
-                    "nuclei": nuclei}[kind](rng, shape, px_um, n)  # fmt: skip
+                    "nuclei": nuclei, "membranes": membranes}[kind](rng, shape, px_um, n)  # fmt: skip
         img += weight * part
     return img / max(img.max(), 1e-12), used

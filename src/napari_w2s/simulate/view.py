@@ -50,6 +50,7 @@ class ViewParams:
     sim_noise: float = 0.01
     camera: Camera = field(default_factory=Camera)
     counts: StructureCounts = field(default_factory=StructureCounts)
+    mix: tuple[tuple[str, float], ...] | None = None  # structure kind -> weight; None: channel's
 
     @property
     def hr_pixel_um(self) -> float:
@@ -201,7 +202,8 @@ def simulate_view(
     rng = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 0)))
     p = params
     n_fine = p.size * p.oversample
-    dens, used = density(rng, (n_fine, n_fine), p.fine_pixel_um, channel, p.counts)
+    dens, used = density(rng, (n_fine, n_fine), p.fine_pixel_um, channel, p.counts,
+                         dict(p.mix) if p.mix else None)
     spec = np.fft.fft2(dens)
     kc, damping = p.kc, p.damping
 

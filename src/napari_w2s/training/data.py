@@ -162,9 +162,17 @@ def _pairs_from_raw(root: Path, split: str) -> tuple[dict[str, np.ndarray], list
 
 
 class PatchSampler:
-    """Random patches on the stride grid, with identical flips/transposes of input and target."""
+    """Random patches on the stride grid, with identical flips/transposes of input and target.
 
-    def __init__(self, pairs: PairSet, patch: int = 64, stride: int = 32, seed: int = 0) -> None:
+    Each input image is mapped to the network's units by its own per-image normalisation
+    (:mod:`napari_w2s.normalisation`, fitted on the whole image as at inference) and its target
+    by the same map, so the network learns in camera-independent units.
+    """
+
+    def __init__(self, pairs: PairSet, patch: int = 64, stride: int = 32, seed: int = 0,
+                 norm: dict | None = None) -> None:  # fmt: skip
+        from .. import normalisation
+
         _, h, w = next(iter(pairs.inputs.values())).shape
         if h < patch or w < patch:
             raise W2SInputError(f"images of {h} x {w} are smaller than the {patch}-pixel patches")
@@ -174,6 +182,9 @@ class PatchSampler:
         self.xs = np.arange(0, w - patch + 1, stride)
         self.n_views = next(iter(pairs.inputs.values())).shape[0]
         self.rng = np.random.default_rng(seed)
+        self.norm = normalisation.spec_of(norm)
+        self.affines = {lv: [normalisation.fit(img, self.norm) for img in arr]
+                        for lv, arr in pairs.inputs.items()}  # fmt: skip
 
     @property
     def n_patches(self) -> int:
@@ -190,11 +201,19 @@ class PatchSampler:
             y0, x0 = self.ys[rng.integers(len(self.ys))], self.xs[rng.integers(len(self.xs))]
             a = self.pairs.inputs[level][v, y0 : y0 + p, x0 : x0 + p]
             b = self.pairs.target[v, s * y0 : s * (y0 + p), s * x0 : s * (x0 + p)]
-            if rng.random() < 0.5:
-                a, b = a[:, ::-1], b[:, ::-1]
-            if rng.random() < 0.5:
-                a, b = a[::-1], b[::-1]
-            if rng.random() < 0.5:
-                a, b = a.T, b.T
-            x[i, 0], y[i, 0] = a, b
+            x[i, 0], y[i, 0] = augment(a, b, rng, self.affines[level][v])
         return x, y
+
+
+def augment(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, affine
+            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Normalise an input patch and its target with the input image's map, then flip/transpose
+    both alike (each with probability 0.5)."""
+    a, b = affine.forward(a), affine.forward(b)
+    if rng.random() < 0.5:
+        a, b = a[:, ::-1], b[:, ::-1]
+    if rng.random() < 0.5:
+        a, b = a[::-1], b[::-1]
+    if rng.random() < 0.5:
+        a, b = a.T, b.T
+    return a, b

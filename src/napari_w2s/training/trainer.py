@@ -63,6 +63,10 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     eval_views: int = 12
+    init: str | None = None  # weights to start from (a file, or a shipped method name)
+    random_size: int = 96  # --data random: LR size of the simulated views
+    random_pool: int = 64  # --data random: views kept in memory
+    random_refresh: int = 1  # --data random: views replaced by fresh ones before each batch
     command: str = field(default_factory=lambda: shlex.join(["w2s", *sys.argv[1:]]))
 
     @property
@@ -96,7 +100,6 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     from ..models import build_discriminator, build_model, get_spec
     from ..models.weights import ModelCard, save_model
     from ..restore.device import autocast, choose_device, describe
-    from .data import PatchSampler, load_pairs
     from .losses import LossConfig, RestorationLoss, gan_losses
 
     spec = get_spec(cfg.model)
@@ -108,9 +111,10 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     device = choose_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    pairs = load_pairs(cfg.data, "train", spec.task, cfg.levels)
-    sampler = PatchSampler(pairs, patch=cfg.patch, stride=cfg.stride, seed=cfg.seed)
-    model = build_model(cfg.model, cfg.config).to(device)
+    sampler = make_source(cfg, spec.task)
+    model = build_model(cfg.model, cfg.config)
+    init_record = _initialise(model, cfg.init, cfg.model) if cfg.init else None
+    model = model.to(device)
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     loss_cfg = LossConfig.for_model(cfg.model, cfg.loss_form, cfg.features, cfg.texture,
@@ -239,13 +243,15 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         task=spec.task,
         scale=spec.scale,
         noise_level=level,
-        normalisation=pairs.normalisation,
+        normalisation=dict(sampler.norm),
         description=spec.description,
         training={
             "command": cfg.command,
             "data": str(cfg.data),
-            "train_views": len(pairs.views),
-            "levels": list(pairs.inputs),
+            "recipe": _recipe(cfg, sampler),
+            "initialised_from": init_record,
+            "train_views": _train_views(sampler),
+            "levels": list(sampler.levels),
             "iterations": done,
             "max_minutes": cfg.max_minutes,
             "batch": cfg.batch,
@@ -258,7 +264,6 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
             "device": describe(device),
             "wall_time_s": round(wall, 1),
             "config_name": cfg.config,
-            "frame_noise_a": _frame_noise_a(cfg.data),
         },
         metrics=metrics,
     )
@@ -266,44 +271,120 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     return path
 
 
-def _frame_noise_a(data: str) -> float | None:
-    """Median Poisson factor ``a`` (ADU) of one raw frame in a simulated data set's truth."""
-    import json
+def make_source(cfg: TrainConfig, task: str):
+    """The patch source of a run: randomised simulation (``--data random``) or a data set."""
+    from .. import normalisation
 
-    values = [json.loads(p.read_text())["noise"]["a_adu"]
-              for p in Path(data).glob("Image*/truth_channel*.json")]  # fmt: skip
-    return float(np.median(values)) if values else None
+    if str(cfg.data) == "random":
+        from .random_source import RandomSource
+
+        return RandomSource(task, cfg.levels, patch=cfg.patch, seed=cfg.seed,
+                            size=max(cfg.random_size, cfg.patch), pool=cfg.random_pool,
+                            refresh=cfg.random_refresh, norm=normalisation.DEFAULT)  # fmt: skip
+    from .data import PatchSampler, load_pairs
+
+    pairs = load_pairs(cfg.data, "train", task, cfg.levels)
+    return PatchSampler(pairs, patch=cfg.patch, stride=cfg.stride, seed=cfg.seed,
+                        norm=normalisation.DEFAULT)  # fmt: skip
+
+
+def _train_views(sampler) -> int:
+    return int(getattr(sampler, "views_drawn", 0) or len(sampler.pairs.views))
+
+
+def _recipe(cfg: TrainConfig, sampler) -> dict:
+    """What the card says of the data: the per-image normalisation, and for random data the
+    ranges, the held-out regions and the pool."""
+    rec: dict[str, Any] = {"normalisation": "per image (napari_w2s.normalisation)"}
+    if str(cfg.data) == "random":
+        from ..simulate.randomised import HELD_OUT, Ranges
+
+        rec.update(source="randomised simulation", view_size=sampler.size,
+                   pool=sampler.pool_size, refresh_per_batch=sampler.refresh,
+                   ranges=Ranges().to_dict(),
+                   held_out={h.name: h.description for h in HELD_OUT})  # fmt: skip
+    else:
+        rec["source"] = "data set folder"
+    return rec
+
+
+def _initialise(model: Any, init: str, method: str) -> dict:
+    """Load starting weights (fine-tuning): a weights file or a shipped method name."""
+    from ..models.weights import load_state_dict, sha256_file
+
+    path = Path(init)
+    if not path.is_file():
+        from ..restore.zoo import find_weights
+
+        path = find_weights(init if init != "shipped" else method)
+    state = load_state_dict(path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise W2SInputError(f"{path}: --init weights do not fit {method!r} "
+                            f"({str(err).splitlines()[0]})") from err  # fmt: skip
+    return {"file": path.name, "sha256": sha256_file(path)}
 
 
 def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any) -> dict:
-    """Held-out RMSE / SSIM (W2S units) on the test split's first ``eval_views`` views."""
+    """Held-out RMSE / SSIM in W2S units (the clean image's z-score) on ``eval_views`` views.
+
+    A data set: its test split. Random data: views drawn with a seed no training uses. The model
+    runs exactly as at inference (per-image normalisation, mapped back to the input's units).
+    """
+    from ..analysis.metrics import compare
+    from ..normalisation import fit
+
+    views = _eval_views(cfg, task)
+    if isinstance(views, str):
+        return {"note": f"no held-out evaluation: {views}"}
+    results: dict[str, Any] = {"split": "test" if str(cfg.data) != "random" else "random, held-out seed",
+                               "views": len(views), "units": "W2S z-score"}  # fmt: skip
+    for level in views[0]["inputs"]:
+        rmse, ssim, rmse_in = [], [], []
+        for v in views:
+            inp, t = v["inputs"][level], v["target"]
+            mean, std = float(v["clean"].mean()), float(v["clean"].std()) or 1.0
+            affine = fit(inp)
+            p = affine.inverse(_forward(model, affine.forward(inp), device))
+            tz = (t - mean) / std
+            m = compare((p - mean) / std, tz, data_range=float(tz.max() - tz.min()))
+            rmse.append(m["rmse"])
+            ssim.append(m["ssim"])
+            if task == "denoise":
+                rmse_in.append(compare((inp - mean) / std, tz)["rmse"])
+        results[level] = {"rmse": float(np.mean(rmse)), "ssim": float(np.mean(ssim))}
+        if rmse_in:
+            results[level]["rmse_input"] = float(np.mean(rmse_in))
+    return results
+
+
+def _forward(model: Any, x: np.ndarray, device: Any) -> np.ndarray:
     import torch
 
-    from ..analysis.metrics import compare
+    t = torch.from_numpy(np.ascontiguousarray(x[None, None])).to(device)
+    with torch.inference_mode():
+        pred = model(t)
+        pred = pred[-1] if isinstance(pred, (list, tuple)) else pred
+    return pred[0, 0].float().cpu().numpy()
+
+
+def _eval_views(cfg: TrainConfig, task: str) -> list[dict] | str:
+    """Evaluation views in the data's units, or the reason there are none."""
+    if str(cfg.data) == "random":
+        from .random_source import held_out_views
+
+        return held_out_views(task, cfg.levels, n=cfg.eval_views)
     from .data import load_pairs
 
     try:
         pairs = load_pairs(cfg.data, "test", task, cfg.levels)
     except W2SInputError as err:
-        return {"note": f"no held-out evaluation: {err}"}
-    results: dict[str, Any] = {"split": "test", "views": min(cfg.eval_views, len(pairs.views)),
-                               "units": "W2S z-score"}  # fmt: skip
-    n = results["views"]
-    for level, inputs in pairs.inputs.items():
-        rmse, ssim, rmse_in = [], [], []
-        for i in range(n):
-            x = torch.from_numpy(np.ascontiguousarray(inputs[i][None, None])).to(device)
-            with torch.inference_mode():
-                pred = model(x)
-                pred = pred[-1] if isinstance(pred, (list, tuple)) else pred
-            p = pred[0, 0].float().cpu().numpy()
-            t = pairs.target[i]
-            m = compare(p, t, data_range=float(t.max() - t.min()))
-            rmse.append(m["rmse"])
-            ssim.append(m["ssim"])
-            if task == "denoise":
-                rmse_in.append(compare(inputs[i], t)["rmse"])
-        results[level] = {"rmse": float(np.mean(rmse)), "ssim": float(np.mean(ssim))}
-        if rmse_in:
-            results[level]["rmse_input"] = float(np.mean(rmse_in))
-    return results
+        return str(err)
+    n = min(cfg.eval_views, len(pairs.views))
+    if task == "denoise":
+        clean = pairs.target
+    else:
+        clean = load_pairs(cfg.data, "test", "denoise", None).target
+    return [{"inputs": {lv: arr[i] for lv, arr in pairs.inputs.items()}, "target": pairs.target[i],
+             "clean": clean[i]} for i in range(n)]  # fmt: skip

@@ -1,0 +1,218 @@
+"""Randomised W2S-like views: every camera, light level, optics and sample a user may have.
+
+:func:`draw_settings` draws the settings of one view from :class:`Ranges` (the ranges of
+``docs/simulator.md``, "What users' data look like"), avoiding the :data:`HELD_OUT` regions that
+the generalisation benchmark tests on; :func:`make_view` simulates it and applies the W2S protocol
+(avg1 = frame 249, avgN = frames 0..N-1, the clean image = the mean of all frames, SIM matched
+affinely to the clean image). Every image is in the camera's units (ADU): normalisation happens
+later, per image, exactly as at inference (:mod:`napari_w2s.normalisation`).
+
+The clean image (the mean of all 400 frames) is drawn from its exact mean and the Gaussian limit
+of its noise (variance ``(a * mean + b) / 400``), instead of drawing 400 frames: the same
+statistics for 1/25 of the cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .camera import Camera
+from .structures import KINDS, StructureCounts
+from .view import ViewParams, simulate_view
+
+LEVELS = (1, 2, 4, 8, 16)
+FRAMES = 400
+AVG1_FRAME = 249
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """What a randomised view may be (log-uniform for gains and photon numbers)."""
+
+    cameras: tuple[str, ...] = ("scmos", "emccd", "ccd")
+    scmos_gain: tuple[float, float] = (0.2, 2.0)  # ADU per electron
+    scmos_offset: tuple[float, float] = (100.0, 1000.0)
+    scmos_read_e: tuple[float, float] = (1.0, 3.0)
+    emccd_gain: tuple[float, float] = (1.0, 20.0)  # effective ADU per electron, EM gain included
+    emccd_offset: tuple[float, float] = (100.0, 500.0)
+    emccd_read_adu: tuple[float, float] = (2.0, 30.0)
+    ccd_gain: tuple[float, float] = (0.5, 4.0)
+    ccd_offset: tuple[float, float] = (50.0, 500.0)
+    ccd_read_e: tuple[float, float] = (5.0, 12.0)
+    peak_photons: tuple[float, float] = (5.0, 5000.0)
+    background_photons: tuple[float, float] = (0.5, 100.0)  # and at most the peak
+    na: tuple[float, float] = (1.1, 1.5)
+    emission_nm: tuple[float, float] = (450.0, 700.0)
+    lr_pixel_nm: tuple[float, float] = (40.0, 160.0)
+    fwhm_px: tuple[float, float] = (1.2, 4.0)  # widefield PSF FWHM in LR pixels
+    density: tuple[float, float] = (0.3, 3.0)  # multiplier of the structure counts
+    max_adu: float = 60000.0  # brighter draws are dimmed: users avoid saturating their camera
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A region of settings that training never draws: a test set's own settings."""
+
+    name: str
+    description: str
+    box: dict[str, tuple[float, float]] = field(default_factory=dict)  # setting -> (lo, hi)
+    nuclei_only: bool = False
+
+    def contains(self, s: dict) -> bool:
+        if self.nuclei_only:
+            return set(s["mix"]) == {"nuclei"}
+        return all(k in s and lo <= s[k] <= hi for k, (lo, hi) in self.box.items())
+
+
+HELD_OUT = (
+    HeldOut("camera", "sCMOS at 0.8-1.25 ADU/e- with an offset of 400-600 ADU",
+            {"camera_code": (0, 0), "gain": (0.8, 1.25), "offset": (400.0, 600.0)}),
+    HeldOut("optics", "NA 1.15-1.25, emission 655-700 nm and LR pixels of 95-110 nm together",
+            {"na": (1.15, 1.25), "emission_nm": (655.0, 700.0), "lr_pixel_nm": (95.0, 110.0)}),
+    HeldOut("nuclei", "scenes of nuclei only", nuclei_only=True),
+    HeldOut("low-light", "20-40 photons at the peak", {"peak_photons": (20.0, 40.0)}),
+)
+CAMERA_CODES = {"scmos": 0, "emccd": 1, "ccd": 2}
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def fwhm_px(na: float, emission_nm: float, lr_pixel_nm: float) -> float:
+    """Widefield PSF FWHM in LR pixels (0.51 lambda / NA)."""
+    return 0.51 * emission_nm / na / lr_pixel_nm
+
+
+def draw_settings(rng: np.random.Generator, ranges: Ranges = Ranges(),
+                  held_out: tuple[HeldOut, ...] = HELD_OUT) -> dict:  # fmt: skip
+    """One view's settings: a flat dict of numbers and names (recorded in provenance)."""
+    for _ in range(1000):
+        s = _draw_once(rng, ranges)
+        if not any(h.contains(s) for h in held_out):
+            return s
+    raise RuntimeError("the held-out regions cover the whole range")  # a programming error
+
+
+def _draw_once(rng: np.random.Generator, r: Ranges) -> dict:
+    cam = str(rng.choice(r.cameras))
+    if cam == "scmos":
+        gain = _loguniform(rng, *r.scmos_gain)
+        offset = rng.uniform(*r.scmos_offset)
+        read = rng.uniform(*r.scmos_read_e) * gain
+    elif cam == "emccd":
+        gain = _loguniform(rng, *r.emccd_gain)
+        offset = rng.uniform(*r.emccd_offset)
+        read = _loguniform(rng, *r.emccd_read_adu)
+    else:
+        gain = _loguniform(rng, *r.ccd_gain)
+        offset = rng.uniform(*r.ccd_offset)
+        read = rng.uniform(*r.ccd_read_e) * gain
+    while True:  # optics whose PSF is 1.2-4 LR pixels wide
+        na, em = rng.uniform(*r.na), rng.uniform(*r.emission_nm)
+        px = rng.uniform(*r.lr_pixel_nm)
+        if r.fwhm_px[0] <= fwhm_px(na, em, px) <= r.fwhm_px[1]:
+            break
+    peak = _loguniform(rng, *r.peak_photons)
+    background = _loguniform(rng, r.background_photons[0], max(min(r.background_photons[1], peak),
+                                                                r.background_photons[0] * 1.01))  # fmt: skip
+    n_kinds = int(rng.integers(1, 4))
+    kinds = list(rng.choice(KINDS, size=n_kinds, replace=False))
+    if kinds == ["nuclei"]:  # nuclei appear, but never alone (a held-out test set)
+        kinds.append(str(rng.choice([k for k in KINDS if k != "nuclei"])))
+    mix = {str(k): float(rng.uniform(0.3, 1.0)) for k in kinds}
+    return {"camera": cam, "camera_code": CAMERA_CODES[cam], "gain": gain, "offset": float(offset),
+            "read_noise_adu": float(read), "peak_photons": peak, "background_photons": background,
+            "na": float(na), "emission_nm": float(em), "lr_pixel_nm": float(px),
+            "density": _loguniform(rng, *r.density), "mix": mix}  # fmt: skip
+
+
+def params_of(s: dict, size: int, rng: np.random.Generator) -> ViewParams:
+    """The simulator's parameters for settings ``s`` (SIM and bleaching drawn as usual)."""
+    kind = "emccd" if s["camera"] == "emccd" else "poisson-gaussian"
+    camera = Camera(kind=kind, adu_per_electron=s["gain"], offset=s["offset"],
+                    read_noise=s["read_noise_adu"], quantum_efficiency=0.9)  # fmt: skip
+    peak = s["peak_photons"]
+    top = camera.expected_adu(np.array(1.3 * (peak + s["background_photons"])))
+    if top > Ranges.max_adu:  # dim the light rather than saturate the camera
+        peak *= (Ranges.max_adu - s["offset"]) / (float(top) - s["offset"])
+    d = s["density"]
+    base = StructureCounts()
+    counts = StructureCounts(filaments=base.filaments * d, vesicles=base.vesicles * d,
+                             mitochondria=base.mitochondria * d, nuclei=base.nuclei * d)  # fmt: skip
+    return ViewParams(
+        size=size, frames=FRAMES, lr_pixel_um=s["lr_pixel_nm"] / 1000.0, na=s["na"],
+        emission_nm=s["emission_nm"], peak_photons=peak,
+        background_photons=s["background_photons"], camera=camera, counts=counts,
+        mix=tuple(s["mix"].items()), damping=float(rng.uniform(0.25, 0.35)),
+        haze_fraction=float(rng.uniform(0.0, 0.15)), bleach_loss=float(rng.uniform(0.0, 0.04)),
+        k0_ratio=float(rng.uniform(0.8, 0.9)), modulation=float(rng.uniform(0.6, 1.0)),
+    )  # fmt: skip
+
+
+@dataclass
+class RandomView:
+    """One randomised view in the camera's units (ADU): noisy levels, clean LR, matched SIM."""
+
+    levels: dict[str, np.ndarray]  # "avg1" .. "avg16", float32, size x size
+    clean: np.ndarray  # mean of all frames (float32)
+    sim: np.ndarray  # SIM, matched affinely to ``clean`` (float32, 2 size x 2 size)
+    settings: dict
+    noise: tuple[float, float]  # a, b of one raw frame (ADU)
+
+
+def make_view(settings: dict, size: int, seed: Any, levels: tuple[int, ...] = LEVELS) -> RandomView:
+    """Simulate one view with ``settings`` and apply the W2S protocol."""
+    from ..analysis.metrics import affine_fit, downsample_mean
+
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    rng = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 9)))
+    params = params_of(settings, size, rng)
+    view = simulate_view(params, channel=0, seed=ss)
+    first = view.frames(0, max(levels)).astype(np.float32)
+    out = {}
+    for n in levels:
+        out[f"avg{n}"] = (view.frames(AVG1_FRAME, AVG1_FRAME + 1)[0].astype(np.float32) if n == 1
+                          else first[:n].mean(0))  # fmt: skip
+    a, b = params.camera.noise_params()
+    mean = view.expected_clean()
+    var = np.clip(a * mean + b, 0, None) / FRAMES
+    clean = (mean + rng.standard_normal(mean.shape) * np.sqrt(var)).astype(np.float32)
+    try:
+        ga, gb = affine_fit(downsample_mean(view.sim.astype(np.float64)), clean)
+    except Exception:  # an empty scene: SIM constant
+        ga, gb = 0.0, float(clean.mean())
+    sim = (ga * view.sim + gb).astype(np.float32)
+    return RandomView(out, clean, sim, {**settings, "peak_photons_used": params.peak_photons},
+                      (float(a), float(b)))  # fmt: skip
+
+
+def shifted_settings(name: str, rng: np.random.Generator) -> dict:
+    """Settings of one view of a held-out test set (:data:`HELD_OUT`), the rest drawn as usual.
+
+    ``camera``: sCMOS at 1 ADU/e-, offset 500; ``optics``: NA 1.2, 680 nm, 100 nm pixels;
+    ``nuclei``: nuclei-only scenes; ``low-light``: 20-40 photons at the peak.
+    """
+    others = tuple(h for h in HELD_OUT if h.name != name)
+    s = draw_settings(rng, held_out=others)
+    if name == "camera":
+        s.update(camera="scmos", camera_code=0, gain=1.0, offset=500.0,
+                 read_noise_adu=float(rng.uniform(1.0, 3.0)))  # fmt: skip
+    elif name == "optics":
+        s.update(na=1.2, emission_nm=680.0, lr_pixel_nm=100.0)
+    elif name == "nuclei":
+        s["mix"] = {"nuclei": 1.0}
+    elif name == "low-light":
+        s["peak_photons"] = float(rng.uniform(20.0, 40.0))
+        s["background_photons"] = min(s["background_photons"], 10.0)
+    else:
+        raise ValueError(f"unknown test set {name!r}")
+    return s

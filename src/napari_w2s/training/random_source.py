@@ -1,0 +1,114 @@
+"""Training pairs drawn from randomised simulator settings: ``w2s train --data random``.
+
+A pool of views (:mod:`napari_w2s.simulate.randomised`: every camera, light level, optics and
+sample of the ranges in ``docs/simulator.md``) is kept in memory; before every batch ``refresh``
+views of the pool are replaced by freshly simulated ones, so over a run of N iterations about
+N x ``refresh`` different views are seen and none is memorised. Patches are taken at any position
+of a view. Each input image is normalised on its own (the whole view, as at inference) and its
+target with the same map: the same code as for fixed data sets
+(:func:`napari_w2s.training.data.augment`).
+
+Held-out settings (the generalisation benchmark's test sets) are never drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import W2SInputError
+
+
+@dataclass
+class _Entry:
+    inputs: dict[str, tuple[np.ndarray, object]]  # level -> (image in ADU, its affine)
+    target: np.ndarray  # in ADU
+
+
+class RandomSource:
+    """Patches from randomised views; the same ``batch(n)`` interface as ``PatchSampler``."""
+
+    def __init__(self, task: str, levels: list[str] | None, patch: int = 48, seed: int = 0,
+                 size: int = 96, pool: int = 64, refresh: int = 1, norm: dict | None = None
+                 ) -> None:  # fmt: skip
+        from .. import normalisation
+        from ..simulate.randomised import LEVELS
+
+        if size < patch:
+            raise W2SInputError(f"random views of {size} px are smaller than {patch}-px patches")
+        self.task, self.patch, self.size = task, patch, size
+        self.scale = 1 if task == "denoise" else 2
+        all_levels = [f"avg{n}" for n in LEVELS]
+        self.levels = ["clean"] if task == "sr" else (levels or all_levels)
+        bad = [lv for lv in self.levels if lv != "clean" and lv not in all_levels]
+        if bad:
+            raise W2SInputError(f"no level {bad[0]} in random data (levels: {', '.join(all_levels)})")
+        self.pool_size, self.refresh = int(pool), int(refresh)
+        self.norm = normalisation.spec_of(norm)
+        self.rng = np.random.default_rng(seed)
+        self.pool: list[_Entry] = []
+        self.views_drawn = 0
+
+    @property
+    def n_patches(self) -> int:  # unbounded; what a data set of the pool's size would hold
+        return self.pool_size * (self.size - self.patch + 1) ** 2
+
+    def _new_entry(self) -> _Entry:
+        from .. import normalisation
+        from ..simulate.randomised import LEVELS, draw_settings, make_view
+
+        settings = draw_settings(self.rng)
+        seed = int(self.rng.integers(2**63))
+        wanted = tuple(int(lv[3:]) for lv in self.levels if lv != "clean") or (1,)
+        view = make_view(settings, self.size, seed, levels=tuple(n for n in LEVELS if n in wanted))
+        self.views_drawn += 1
+        inputs = {"clean": view.clean} if self.task == "sr" else {
+            lv: view.levels[lv] for lv in self.levels}  # fmt: skip
+        target = view.clean if self.task == "denoise" else view.sim
+        return _Entry({lv: (img, normalisation.fit(img, self.norm)) for lv, img in inputs.items()},
+                      target)  # fmt: skip
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)``: (n, 1, p, p) normalised inputs and (n, 1, sp, sp) targets, float32."""
+        from .data import augment
+
+        while len(self.pool) < self.pool_size:
+            self.pool.append(self._new_entry())
+        for _ in range(self.refresh):
+            self.pool[int(self.rng.integers(self.pool_size))] = self._new_entry()
+        p, s, rng = self.patch, self.scale, self.rng
+        x = np.empty((n, 1, p, p), np.float32)
+        y = np.empty((n, 1, s * p, s * p), np.float32)
+        for i in range(n):
+            entry = self.pool[int(rng.integers(self.pool_size))]
+            level = self.levels[int(rng.integers(len(self.levels)))]
+            img, affine = entry.inputs[level]
+            y0, x0 = (int(v) for v in rng.integers(0, self.size - p + 1, 2))
+            a = img[y0 : y0 + p, x0 : x0 + p]
+            b = entry.target[s * y0 : s * (y0 + p), s * x0 : s * (x0 + p)]
+            x[i, 0], y[i, 0] = augment(a, b, rng, affine)
+        return x, y
+
+
+def held_out_views(task: str, levels: list[str] | None, n: int = 12, size: int = 128,
+                   seed: int = 20261130, shift: str | None = None) -> list[dict]:  # fmt: skip
+    """Evaluation views in ADU: ``{"inputs": {level: img}, "target": img, "clean": img}``.
+
+    Without ``shift`` the settings are drawn from the training ranges with a seed no training run
+    uses; with ``shift`` (a held-out set's name) from that set's own settings.
+    """
+    from ..simulate.randomised import LEVELS, draw_settings, make_view, shifted_settings
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        settings = shifted_settings(shift, rng) if shift else draw_settings(rng)
+        view = make_view(settings, size, (seed, i))
+        if task == "sr":
+            inputs = {"clean": view.clean}
+        else:
+            inputs = {lv: view.levels[lv] for lv in (levels or [f"avg{k}" for k in LEVELS])}
+        out.append({"inputs": inputs, "target": view.clean if task == "denoise" else view.sim,
+                    "clean": view.clean, "settings": settings})  # fmt: skip
+    return out
