@@ -408,11 +408,14 @@ def restore_lazy(
                             name=f"w2s-input-{uuid.uuid4().hex}")  # fmt: skip
     planes = int(np.prod(lead)) if lead else 1
     s = int(pipeline.scale)
+    # one normalisation for the whole stack, fitted on a sample of its planes, so that the
+    # planes stay comparable (a single plane is normalised on its own)
+    affine = pipeline.fit_normalisation(data) if lead else None
 
     def restore_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         loc = (block_info or {}).get(None, {}).get("chunk-location", (0,) * arr.ndim)
         p = int(np.ravel_multi_index(loc[: len(lead)], lead)) if lead else 0
-        gen = pipeline.iter_run(np.asarray(block, dtype=np.float32).reshape(h, w))
+        gen = pipeline.iter_run(np.asarray(block, dtype=np.float32).reshape(h, w), affine)
         while True:
             if cancel is not None and cancel.is_set():
                 gen.close()

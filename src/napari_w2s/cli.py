@@ -323,6 +323,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
         result = drain(gen, show)
     seconds = time.perf_counter() - t0
+    for note in pipeline.notes:  # a constant, sparse or saturated input: said, not hidden
+        print(f"note: {note}", file=sys.stderr)
     pixel = stack.pixel_size
     if pixel is not None and pipeline.scale > 1:
         pixel = upsampled_geometry(pixel, factor=pipeline.scale)[0]
@@ -343,7 +345,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def _noise_level(value: str | None, method: str, stack) -> str | None:
-    """``auto``: estimate the noise of the first plane and pick the nearest W2S level."""
+    """``auto``: the per-level model whose training inputs are as noisy as the first plane
+    (from its signal-to-noise ratio, camera-independent), else the noise-blind one (``None``)."""
     if value is None or value == "blind":
         return None
     if value != "auto":
@@ -353,15 +356,10 @@ def _noise_level(value: str | None, method: str, stack) -> str | None:
         return level
     import numpy as np
 
-    from .restore.engine import auto_noise_level
-    from .restore.zoo import shipped
+    from .restore.zoo import auto_level
 
-    frame_a = [c["training"].get("frame_noise_a") for c in shipped()
-               if c["name"] in method.split("+") and c["training"].get("frame_noise_a")]  # fmt: skip
-    if not frame_a:
-        return None  # no per-level model knows its training noise: the noise-blind one is used
     first = np.asarray(stack.data[(0,) * (len(stack.shape) - 2)], dtype=np.float64)
-    return auto_noise_level(first, float(frame_a[0]))
+    return auto_level(method, first)
 
 
 # ---------------------------------------------------------------------------------- batch

@@ -106,11 +106,21 @@ class ModelStep:
         self.scale = int(self.card.scale)
 
     def describe(self) -> dict:
+        from .. import normalisation
         from .device import describe
 
-        return {"method": self.name, "weights": self.weights.name, "task": self.card.task,
-                "noise_level": self.card.noise_level, "config": self.card.config,
-                "device": describe(self.device), "tile": self.tile, "overlap": self.overlap}  # fmt: skip
+        d = {"method": self.name, "weights": self.weights.name, "task": self.card.task,
+             "noise_level": self.card.noise_level, "config": self.card.config,
+             "device": describe(self.device), "tile": self.tile, "overlap": self.overlap,
+             "normalisation": normalisation.describe(self.card.normalisation)}  # fmt: skip
+        if self._affine is not None:  # the map of the last image (or stack) restored
+            d["fitted_normalisation"] = self._affine.to_dict()
+        return d
+
+    @property
+    def note(self) -> str:
+        """What the user should know about the last image restored (constant, saturated ...)."""
+        return self._affine.note if self._affine is not None else ""
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -170,6 +180,12 @@ class Pipeline:
     def describe(self) -> dict:
         return {"method": self.method, "steps": [s.describe() for s in self.steps]}
 
+    @property
+    def notes(self) -> list[str]:
+        """The deep steps' notes on the last image restored, without repeats."""
+        found = [getattr(s, "note", "") for s in self.steps]
+        return list(dict.fromkeys(n for n in found if n))
+
     def fit_normalisation(self, data: Any) -> Any:
         """The per-image map of the first deep step, fitted on ``data`` (an image or a stack);
         ``None`` when no step is a network. Every deep step of the pipeline uses it: a denoiser's
@@ -204,20 +220,6 @@ class Pipeline:
         from .._generators import drain
 
         return drain(self.iter_run(image, affine))
-
-
-def auto_noise_level(image: np.ndarray, frame_a: float, levels=(1, 2, 4, 8, 16)) -> str:
-    """The W2S level whose noise is nearest (in log scale) to the image's estimated noise.
-
-    ``frame_a`` is the Poisson factor ``a`` of one raw frame of the training data (ADU), recorded
-    in the model cards; an image that averages N frames has ``a / N``.
-    """
-    from ..analysis.noise import estimate_noise
-
-    est = estimate_noise(np.asarray(image, dtype=np.float64))
-    n = frame_a / max(est.a, 1e-12)
-    best = min(levels, key=lambda lv: abs(np.log(lv) - np.log(max(n, 1e-6))))
-    return f"avg{best}"
 
 
 def resolve(

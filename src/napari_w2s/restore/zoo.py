@@ -37,3 +37,27 @@ def find_weights(method: str, noise_level: str | None = None) -> Path:
         f"no trained weights for {method!r} are shipped; train them with "
         f"`w2s train --model {method} --data DIR --out DIR` and pass --weights FILE"
     )
+
+
+def auto_level(method: str, image) -> str | None:
+    """The per-level model's level for ``image``, chosen from its signal-to-noise ratio.
+
+    A per-level model's card records the SNR of its training inputs (``training.input_snr``,
+    percentiles, measured with :func:`napari_w2s.analysis.snr.estimate_snr`, which does not
+    depend on the camera). The image goes to the per-level model of the lowest SNR whose median
+    is at least the image's SNR: the specialist for the noisiest data takes what is as noisy as
+    the lower half of its training inputs, everything else goes to the noise-blind model
+    (``None``).
+    """
+    from ..analysis.snr import estimate_snr
+
+    parts = [p.strip().lower() for p in method.split("+")]
+    cards = [c for c in shipped() if c["name"] in parts and c["noise_level"] != "blind"
+             and isinstance(c.get("training", {}).get("input_snr"), dict)]  # fmt: skip
+    if not cards:
+        return None
+    snr = estimate_snr(image)
+    for c in sorted(cards, key=lambda c: c["training"]["input_snr"]["p50"]):
+        if snr <= float(c["training"]["input_snr"]["p50"]):
+            return str(c["noise_level"])
+    return None

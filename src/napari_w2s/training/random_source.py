@@ -8,7 +8,10 @@ of a view. Each input image is normalised on its own (the whole view, as at infe
 target with the same map: the same code as for fixed data sets
 (:func:`napari_w2s.training.data.augment`).
 
-Held-out settings (the generalisation benchmark's test sets) are never drawn.
+Held-out settings (the generalisation benchmark's test sets) are never drawn, except by a
+*specialist* (``--data random:NAME``, e.g. ``random:camera``), which draws only from that test
+set's own settings: the baseline a generalist is compared with. A specialist's views use other
+seeds than the benchmark's views.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ class RandomSource:
     """Patches from randomised views; the same ``batch(n)`` interface as ``PatchSampler``."""
 
     def __init__(self, task: str, levels: list[str] | None, patch: int = 48, seed: int = 0,
-                 size: int = 96, pool: int = 64, refresh: int = 1, norm: dict | None = None
-                 ) -> None:  # fmt: skip
+                 size: int = 96, pool: int = 64, refresh: int = 1, norm: dict | None = None,
+                 shift: str | None = None) -> None:  # fmt: skip
         from .. import normalisation
         from ..simulate.randomised import LEVELS
 
@@ -45,6 +48,7 @@ class RandomSource:
         if bad:
             raise W2SInputError(f"no level {bad[0]} in random data (levels: {', '.join(all_levels)})")
         self.pool_size, self.refresh = int(pool), int(refresh)
+        self.shift = shift  # a held-out set's name: train a specialist on that set's settings
         self.norm = normalisation.spec_of(norm)
         self.rng = np.random.default_rng(seed)
         self.pool: list[_Entry] = []
@@ -56,9 +60,9 @@ class RandomSource:
 
     def _new_entry(self) -> _Entry:
         from .. import normalisation
-        from ..simulate.randomised import LEVELS, draw_settings, make_view
+        from ..simulate.randomised import LEVELS, draw_settings, make_view, shifted_settings
 
-        settings = draw_settings(self.rng)
+        settings = shifted_settings(self.shift, self.rng) if self.shift else draw_settings(self.rng)
         seed = int(self.rng.integers(2**63))
         wanted = tuple(int(lv[3:]) for lv in self.levels if lv != "clean") or (1,)
         view = make_view(settings, self.size, seed, levels=tuple(n for n in LEVELS if n in wanted))

@@ -264,6 +264,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
             "device": describe(device),
             "wall_time_s": round(wall, 1),
             "config_name": cfg.config,
+            "input_snr": _input_snr(cfg, spec.task, sampler),
         },
         metrics=metrics,
     )
@@ -275,17 +276,48 @@ def make_source(cfg: TrainConfig, task: str):
     """The patch source of a run: randomised simulation (``--data random``) or a data set."""
     from .. import normalisation
 
-    if str(cfg.data) == "random":
+    if _is_random(cfg.data):
+        from ..simulate.randomised import HELD_OUT
         from .random_source import RandomSource
 
+        shift = str(cfg.data).partition(":")[2] or None
+        if shift and shift not in {h.name for h in HELD_OUT}:
+            raise W2SInputError(f"--data random:{shift}: no such test set (choose "
+                                f"{', '.join(h.name for h in HELD_OUT)})")  # fmt: skip
         return RandomSource(task, cfg.levels, patch=cfg.patch, seed=cfg.seed,
                             size=max(cfg.random_size, cfg.patch), pool=cfg.random_pool,
-                            refresh=cfg.random_refresh, norm=normalisation.DEFAULT)  # fmt: skip
+                            refresh=cfg.random_refresh, norm=normalisation.DEFAULT,
+                            shift=shift)  # fmt: skip
     from .data import PatchSampler, load_pairs
 
     pairs = load_pairs(cfg.data, "train", task, cfg.levels)
     return PatchSampler(pairs, patch=cfg.patch, stride=cfg.stride, seed=cfg.seed,
                         norm=normalisation.DEFAULT)  # fmt: skip
+
+
+def _is_random(data: str) -> bool:
+    return str(data) == "random" or str(data).startswith("random:")
+
+
+def _input_snr(cfg: TrainConfig, task: str, sampler) -> dict | None:
+    """Percentiles of the SNR (:func:`napari_w2s.analysis.snr.estimate_snr`) of the training
+    inputs: what ``--noise-level auto`` compares an image with to choose a per-level model."""
+    from ..analysis.snr import estimate_snr
+
+    if task == "sr":
+        return None
+    if _is_random(cfg.data):
+        from .random_source import held_out_views
+
+        views = held_out_views(task, cfg.levels, n=min(48, 4 * cfg.eval_views), size=96,
+                               seed=cfg.seed + 7919,
+                               shift=sampler.shift)  # fmt: skip
+        images = [img for v in views for img in v["inputs"].values()]
+    else:
+        images = [img for arr in sampler.pairs.inputs.values() for img in arr]
+    snr = [estimate_snr(img) for img in images]
+    p10, p50, p90 = (float(v) for v in np.percentile(snr, [10, 50, 90]))
+    return {"p10": p10, "p50": p50, "p90": p90, "images": len(snr)}
 
 
 def _train_views(sampler) -> int:
@@ -296,13 +328,14 @@ def _recipe(cfg: TrainConfig, sampler) -> dict:
     """What the card says of the data: the per-image normalisation, and for random data the
     ranges, the held-out regions and the pool."""
     rec: dict[str, Any] = {"normalisation": "per image (napari_w2s.normalisation)"}
-    if str(cfg.data) == "random":
+    if _is_random(cfg.data):
         from ..simulate.randomised import HELD_OUT, Ranges
 
         rec.update(source="randomised simulation", view_size=sampler.size,
                    pool=sampler.pool_size, refresh_per_batch=sampler.refresh,
                    ranges=Ranges().to_dict(),
-                   held_out={h.name: h.description for h in HELD_OUT})  # fmt: skip
+                   held_out={h.name: h.description for h in HELD_OUT},
+                   specialist_of=sampler.shift)  # fmt: skip
     else:
         rec["source"] = "data set folder"
     return rec
@@ -338,7 +371,7 @@ def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any) -> dict:
     views = _eval_views(cfg, task)
     if isinstance(views, str):
         return {"note": f"no held-out evaluation: {views}"}
-    results: dict[str, Any] = {"split": "test" if str(cfg.data) != "random" else "random, held-out seed",
+    results: dict[str, Any] = {"split": "random, held-out seed" if _is_random(cfg.data) else "test",
                                "views": len(views), "units": "W2S z-score"}  # fmt: skip
     for level in views[0]["inputs"]:
         rmse, ssim, rmse_in = [], [], []
@@ -371,10 +404,11 @@ def _forward(model: Any, x: np.ndarray, device: Any) -> np.ndarray:
 
 def _eval_views(cfg: TrainConfig, task: str) -> list[dict] | str:
     """Evaluation views in the data's units, or the reason there are none."""
-    if str(cfg.data) == "random":
+    if _is_random(cfg.data):
         from .random_source import held_out_views
 
-        return held_out_views(task, cfg.levels, n=cfg.eval_views)
+        shift = str(cfg.data).partition(":")[2] or None
+        return held_out_views(task, cfg.levels, n=cfg.eval_views, shift=shift)
     from .data import load_pairs
 
     try:

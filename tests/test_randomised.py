@@ -1,0 +1,151 @@
+"""The randomised training source, camera-independent noise levels and the generalisation benchmark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_w2s._generators import drain
+from napari_w2s.analysis.snr import estimate_snr
+from napari_w2s.simulate.randomised import (
+    HELD_OUT,
+    Ranges,
+    draw_settings,
+    fwhm_px,
+    make_view,
+    shifted_settings,
+)
+
+
+def test_training_draws_cover_the_ranges_and_never_a_held_out_setting():
+    rng = np.random.default_rng(0)
+    draws = [draw_settings(rng) for _ in range(1500)]
+    assert not [s for s in draws if any(h.contains(s) for h in HELD_OUT)]
+    assert {s["camera"] for s in draws} == {"scmos", "emccd", "ccd"}
+    peaks = [s["peak_photons"] for s in draws]
+    assert min(peaks) < 8 and max(peaks) > 3000  # 5-5000 photons, log-uniform
+    fw = [fwhm_px(s["na"], s["emission_nm"], s["lr_pixel_nm"]) for s in draws]
+    assert Ranges().fwhm_px[0] <= min(fw) and max(fw) <= Ranges().fwhm_px[1]
+    kinds = set().union(*(s["mix"] for s in draws))
+    assert {"nuclei", "membranes", "network", "filaments"} <= kinds
+    # the held-out sets' settings do fall inside their regions
+    for h in HELD_OUT:
+        assert h.contains(shifted_settings(h.name, rng)), h.name
+
+
+def test_a_view_follows_the_w2s_protocol():
+    s = draw_settings(np.random.default_rng(2))
+    s.update(camera="scmos", gain=2.0, offset=300.0, read_noise_adu=3.0, peak_photons=200.0,
+             background_photons=5.0, mix={"filaments": 1.0})  # fmt: skip
+    v = make_view(s, 64, 5)
+    assert set(v.levels) == {"avg1", "avg2", "avg4", "avg8", "avg16"}
+    err = {k: float(np.std(img - v.clean)) for k, img in v.levels.items()}
+    # averaging N frames divides the noise by about sqrt(N)
+    assert 3.0 < err["avg1"] / err["avg16"] < 5.0, err
+    assert v.sim.shape == (128, 128) and 250 < float(v.clean.min()) < 400  # offset 300 ADU
+    down = v.sim.reshape(64, 2, 64, 2).mean((1, 3))
+    assert np.corrcoef(down.ravel(), v.clean.ravel())[0, 1] > 0.8  # SIM is sharper than WF
+    assert abs(float(down.mean() - v.clean.mean())) < 1e-2 * float(v.clean.std())
+
+
+def test_random_source_normalises_each_view_and_refreshes_the_pool():
+    from napari_w2s.training.random_source import RandomSource
+
+    src = RandomSource("jdsr", None, patch=32, seed=1, size=48, pool=3, refresh=2)
+    x, y = src.batch(6)
+    assert x.shape == (6, 1, 32, 32) and y.shape == (6, 1, 64, 64)
+    assert src.views_drawn == 3 + 2
+    src.batch(2)
+    assert src.views_drawn == 3 + 4
+    # each stored input maps to [0, 1] between its own 1 and 99.8 percentiles
+    img, affine = src.pool[0].inputs["avg4"]
+    z = affine.forward(img)
+    assert np.percentile(z, 1) == pytest.approx(0, abs=1e-5)
+    assert np.percentile(z, 99.8) == pytest.approx(1, abs=1e-5)
+    spec = RandomSource("denoise", ["avg1"], patch=32, seed=1, size=48, pool=2, shift="low-light")
+    spec.batch(1)
+    assert spec.scale == 1 and spec.levels == ["avg1"]
+
+
+def test_train_on_random_data_from_shipped_weights(tmp_path):
+    from napari_w2s.models.weights import read_card
+    from napari_w2s.training.trainer import TrainConfig, iter_train
+
+    cfg = TrainConfig(model="dncnn", data="random", out=str(tmp_path / "r"), levels=["avg1"],
+                      iterations=2, batch=2, patch=32, eval_views=1, random_size=48,
+                      random_pool=2, init="dncnn", command="pytest")  # fmt: skip
+    card = read_card(drain(iter_train(cfg)))
+    assert card.normalisation == {"kind": "percentile", "low": 1.0, "high": 99.8}
+    rec = card.training["recipe"]
+    assert rec["source"] == "randomised simulation" and set(rec["held_out"]) == {
+        h.name for h in HELD_OUT}  # fmt: skip
+    assert card.training["initialised_from"]["file"] == "dncnn-blind-compact.safetensors"
+    snr = card.training["input_snr"]
+    assert 0 < snr["p10"] <= snr["p50"] <= snr["p90"] and snr["images"] == 4
+    assert card.metrics["split"] == "random, held-out seed" and card.metrics["avg1"]["rmse"] > 0
+
+
+def test_cli_refuses_an_unknown_specialist_set(tmp_path, capsys):
+    from napari_w2s.cli import main
+
+    code = main(["train", "--model", "care", "--data", "random:mars", "--out", str(tmp_path),
+                 "--iterations", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "random:mars" in err and err.count("\n") == 1
+
+
+def test_snr_is_camera_independent_and_orders_the_levels():
+    s = draw_settings(np.random.default_rng(3))
+    s.update(peak_photons=100.0, background_photons=2.0)
+    v = make_view(s, 96, 1)
+    snr = [estimate_snr(v.levels[f"avg{n}"]) for n in (1, 4, 16)]
+    assert snr[0] < snr[1] < snr[2], snr
+    x = v.levels["avg1"]
+    assert estimate_snr(4.0 * x + 1000.0) == pytest.approx(snr[0], rel=1e-9)
+    assert estimate_snr(np.full((32, 32), 5.0)) == 0.0
+
+
+def test_auto_level_picks_the_specialist_for_noisy_images_only(monkeypatch):
+    from napari_w2s.restore import zoo
+
+    cards = [{"name": "jdsr", "noise_level": "blind", "training": {}, "file": "b"},
+             {"name": "jdsr", "noise_level": "avg1", "file": "a",
+              "training": {"input_snr": {"p10": 5.0, "p50": 14.0, "p90": 60.0}}}]  # fmt: skip
+    monkeypatch.setattr(zoo, "shipped", lambda: cards)
+    s = draw_settings(np.random.default_rng(3))
+    s.update(peak_photons=30.0, background_photons=2.0, camera="scmos", gain=1.0, offset=100.0,
+             read_noise_adu=2.0)  # fmt: skip
+    v = make_view(s, 96, 1)
+    assert estimate_snr(v.levels["avg1"]) < 14 < estimate_snr(v.clean)
+    for g, o in ((1.0, 0.0), (0.25, 1000.0), (4.0, 300.0)):
+        assert zoo.auto_level("jdsr", g * v.levels["avg1"] + o) == "avg1"
+        assert zoo.auto_level("jdsr", g * v.clean + o) is None
+    assert zoo.auto_level("bicubic", v.levels["avg1"]) is None
+
+
+def test_x2_consistency_sees_bias_and_grids():
+    from napari_w2s.analysis.x2_check import x2_consistency
+    from napari_w2s.restore.engine import resolve
+
+    x = make_view(draw_settings(np.random.default_rng(6)), 64, 2).levels["avg16"]
+    up = resolve("bicubic").run(x)
+    ok = x2_consistency(x, up)
+    assert ok["mean_shift_std"] < 0.01 and ok["corr"] > 0.99 and ok["grid_phase_std"] < 0.01
+    grid = up + 0.1 * float(up.std()) * np.tile([[1, -1], [-1, 1]], (64, 64))
+    assert x2_consistency(x, grid)["grid_phase_std"] > 0.05
+    assert x2_consistency(x, up + float(x.std()))["mean_shift_std"] == pytest.approx(1.0, rel=1e-3)
+
+
+def test_generalisation_benchmark_scores_in_the_inputs_units(tmp_path):
+    from napari_w2s.benchmark.generalisation import iter_generalisation
+
+    report = drain(iter_generalisation(tmp_path, views=1, size=48, sets=("camera", "w2s-like"),
+                                       methods=("jdsr", "bicubic"), levels=("avg1", "avg16")))  # fmt: skip
+    t = report["tables"]
+    for name in ("camera", "w2s-like"):
+        b1, b16 = t[name]["bicubic"]["avg1"], t[name]["bicubic"]["avg16"]
+        assert b1["rmse"] > b16["rmse"] > 0  # the noisier input is further from SIM
+    rows = {(c["set"], c["level"]): c for c in report["checks"]}
+    assert rows[("camera", "avg1")]["vs_bicubic"] == pytest.approx(
+        t["camera"]["jdsr"]["avg1"]["rmse"] / t["camera"]["bicubic"]["avg1"]["rmse"])
+    assert (tmp_path / "generalisation.md").read_text().count("| camera | avg") == 2
