@@ -417,3 +417,30 @@ def test_scheduler_without_the_distributed_package(tmp_path, capsys, monkeypatch
     user_error(capsys, "pip install 'napari-w2s[distributed]'", "batch", src, tmp_path / "out",
                "--method", "bicubic", "--scheduler", "tcp://127.0.0.1:8786")
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------ second pass
+# The defects of the hostile-user pass (bad-inputs-found.md, D1-D27), one test each.
+def unchanged(*paths):
+    """A snapshot of files' bytes; call it again to check that none changed."""
+    before = {p: p.read_bytes() for p in paths}
+    return lambda: all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_d1_an_output_never_replaces_an_input(tmp_path, capsys):
+    img, stack = tmp_path / "a.npy", tmp_path / "lv" / "avg2.tif"
+    np.save(img, noisy((32, 32)).astype(np.float32))
+    stack.parent.mkdir()
+    tifffile.imwrite(stack, noisy((4, 16, 16)).astype(np.uint16), photometric="minisblack")
+    np.save(tmp_path / "hr.npy", noisy((64, 64)))
+    same = unchanged(img, stack, tmp_path / "hr.npy")
+    user_error(capsys, "this output is the input file", "restore", img, "--method", "bicubic",
+               "--out", img)
+    user_error(capsys, "this output is the input file", "restore", img, "--method", "bicubic",
+               "--out", tmp_path / "lv" / ".." / "a.npy")  # the same file by another name
+    user_error(capsys, "this output is the input file", "average", stack, "--levels", "1,2",
+               "--out", stack.parent)
+    user_error(capsys, "this output is the input file", "estimate-kernel", img,
+               tmp_path / "hr.npy", "--size", "8", "--out", img)
+    assert same() and nothing_partial(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.npy", "avg2.tif", "hr.npy", "lv"]

@@ -70,6 +70,7 @@ def _ensure_out_dir(out: Path) -> Path:
 
 # ---------------------------------------------------------------------------------- average
 def cmd_average(args: argparse.Namespace) -> int:
+    from ._validate import refuse_overwriting_inputs
     from .averaging import iter_noise_levels, parse_levels, run_generator
     from .io import read_stack, write_ome_tiff
 
@@ -80,6 +81,8 @@ def cmd_average(args: argparse.Namespace) -> int:
             f"{args.stack}: a single {'x'.join(map(str, stack.shape))} image has no frames to "
             "average; noise levels need a stack (T, Y, X)"
         )
+    refuse_overwriting_inputs([Path(args.out) / f"avg{n}.tif" for n in levels],
+                              [args.stack, stack.source])  # fmt: skip
     out = _ensure_out_dir(Path(args.out))
     t0 = time.perf_counter()
     bar, update = _progress("averaging", stack.n_frames, args.json)
@@ -237,6 +240,7 @@ def cmd_estimate_noise(args: argparse.Namespace) -> int:
 def cmd_estimate_kernel(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ._validate import refuse_overwriting_inputs
     from .analysis.kernel import estimate_kernel
 
     out = Path(args.out) if args.out else None
@@ -245,6 +249,7 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
             raise W2SInputError(f"{out}: the kernel is written as .npy; give a name ending .npy")
         if not out.parent.is_dir():
             raise W2SInputError(f"{out.parent}: no such folder")
+        refuse_overwriting_inputs([out], [args.lr_clean, args.hr])
     lr = _read_2d(args.lr_clean, "clean LR image")
     hr = _read_2d(args.hr, "HR image")
     t0 = time.perf_counter()
@@ -297,6 +302,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from ._validate import refuse_overwriting_inputs
     from .geometry import upsampled_geometry
     from .io import read_stack, write_ome_tiff
     from .restore.engine import iter_restore, resolve
@@ -307,6 +313,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
     elif not out.parent.is_dir():
         raise W2SInputError(f"{out.parent}: the output folder does not exist")
+    refuse_overwriting_inputs([out], [args.input, stack.source])
     tile = None if args.tile is None else int(args.tile)
     level = _noise_level(args.noise_level, args.method, stack)
     pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
