@@ -444,3 +444,14 @@ def test_d1_an_output_never_replaces_an_input(tmp_path, capsys):
                tmp_path / "hr.npy", "--size", "8", "--out", img)
     assert same() and nothing_partial(tmp_path) == []
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.npy", "avg2.tif", "hr.npy", "lv"]
+
+
+@pytest.mark.parametrize("tile", ["1", "47", "95", "-5"])
+def test_d2_a_tile_below_twice_the_overlap_is_refused(tmp_path, capsys, tile):
+    img = tmp_path / "a.npy"
+    np.save(img, noisy((32, 32)))
+    user_error(capsys, "use 0 (the whole image) or at least 96", "restore", img, "--method",
+               "bicubic", "--tile", tile, "--out", tmp_path / "o.ome.tif")
+    user_error(capsys, "use 0 (the whole image) or at least 96", "batch", tmp_path,
+               tmp_path / "out", "--method", "bicubic", "--tile", tile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]

@@ -241,8 +241,6 @@ def _validate_method(method: str, device: str, tile: int | None, weights: str | 
     """Unknown methods, missing weights and devices fail here, once, before any file."""
     from .restore.engine import resolve
 
-    if tile is not None and int(tile) < 0:
-        raise W2SInputError(f"--tile must be 0 (whole image) or a positive size, got {tile}")
     # on a cluster the workers choose (and check) the device themselves
     resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
             noise_level=noise_level)  # fmt: skip

@@ -244,6 +244,10 @@ def resolve(
     parts = [p.strip().lower() for p in str(method).split("+") if p.strip()]
     if not parts:
         raise W2SInputError("no method given")
+    if tile is not None and (tile < 0 or 0 < tile < 2 * overlap):
+        # tiles narrower than two overlaps leave too little context: wrong pixels, no error
+        raise W2SInputError(f"--tile {tile}: use 0 (the whole image) or at least {2 * overlap} "
+                            f"(twice the {overlap}-pixel overlap between tiles)")  # fmt: skip
     if weights and len(parts) > 1:
         raise W2SInputError("--weights applies to a single model, not to a sequence")
     dev = None
