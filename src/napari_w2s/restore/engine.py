@@ -152,6 +152,9 @@ class ModelStep:
             self.device, self.card.config, self.scale, image.shape)  # fmt: skip
         t0 = time.perf_counter()
         result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch)
+        if not np.isfinite(result).all():  # a broken card or weights: never write NaN silently
+            raise W2SInputError(f"{self.weights}: the network returned NaN or infinite values; "
+                                "its weights or model card are broken")  # fmt: skip
         self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}
         return result
 
