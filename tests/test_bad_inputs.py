@@ -525,3 +525,68 @@ def test_d6_malformed_cards(tmp_path, capsys, card_and_weights, change, match):
     user_error(capsys, match, "batch", tmp_path / "in", tmp_path / "out", "--method", "dncnn",
                "--weights", w)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "w.json", "w.safetensors"]
+
+
+def disk_full_after(monkeypatch, limit):
+    """Files written through ``io.atomic_file`` hit ENOSPC after ``limit`` bytes."""
+    import builtins
+
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, path, mode="r", *args, **kwargs):
+            self.fh, self.left = real_open(path, mode, *args, **kwargs), limit
+
+        def write(self, data):
+            n = memoryview(data).nbytes
+            if n > self.left:
+                self.fh.write(bytes(memoryview(data).cast("B")[: self.left]))
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.left -= n
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr("napari_w2s.io.tiff.open", Full, raising=False)
+
+
+def test_d4_d5_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((32, 32)))
+    np.save(tmp_path / "hr.npy", bicubic_x2(noisy((32, 32))))
+    same = unchanged(img, tmp_path / "hr.npy")
+    disk_full_after(monkeypatch, 3000)
+    user_error(capsys, "No space left on device", "simulate", tmp_path / "sim", "--fovs", "1",
+               "--size", "32", "--frames", "4", "--channels", "1")
+    user_error(capsys, "o.npy: could not write (No space left on device)", "restore", img,
+               "--method", "bicubic", "--out", tmp_path / "o.npy")
+    disk_full_after(monkeypatch, 100)
+    user_error(capsys, "k.npy: could not write (No space left on device)", "estimate-kernel",
+               img, tmp_path / "hr.npy", "--size", "8", "--out", tmp_path / "k.npy")
+    assert same() and nothing_partial(tmp_path) == []
+    assert not list(tmp_path.rglob("*.npy.*")) and not (tmp_path / "o.npy").exists()
+    assert not list((tmp_path / "sim").rglob("wf_channel*"))  # a rerun is not refused
+
+
+def test_d5_output_folders_of_demo_train_and_benchmark(tmp_path, capsys, monkeypatch):
+    afile = tmp_path / "good.npy"
+    np.save(afile, noisy((32, 32)))
+    same = unchanged(afile)
+    runs = [("demo", "--size", "32", "--frames", "4"),
+            ("train", "--model", "dncnn", "--data", "random", "--iterations", "1"),
+            ("benchmark", "--data", tmp_path / "nodata")]  # fmt: skip
+    for run in runs:
+        user_error(capsys, "is a file, not a folder", *run, "--out", afile)
+    monkeypatch.setattr("napari_w2s.batch._probe_write",
+                        lambda folder: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system")))
+    for run in runs:
+        user_error(capsys, "cannot write in the output folder (Read-only file system)", *run,
+                   "--out", tmp_path / "ro")
+    assert same() and sorted(p.name for p in tmp_path.iterdir()) == ["good.npy", "ro"]

@@ -160,7 +160,7 @@ def test_cli_restore_and_models(weights, image, tmp_path, capsys):
     tifffile.imwrite(src, image, ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.064,
                                                      "PhysicalSizeY": 0.064})
     code = main(["restore", str(src), "--method", "jdsr", "--weights", str(weights["jdsr"]),
-                 "--out", str(tmp_path), "--tile", "64", "--json"])
+                 "--out", str(tmp_path), "--tile", "96", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["shape"] == [200, 180] and report["scale"] == 2
     from napari_w2s.io import read_provenance, read_stack

@@ -59,13 +59,10 @@ def _progress(desc: str, total: int, quiet: bool):
 
 
 def _ensure_out_dir(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise W2SInputError(f"{out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise W2SInputError(f"{out}: cannot create the output folder ({err.strerror})") from err
-    return out
+    """Create the output folder if needed and check that it can be written in, up front."""
+    from .batch import check_output_dir
+
+    return check_output_dir(out)
 
 
 # ---------------------------------------------------------------------------------- average
@@ -257,9 +254,9 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
                           lam=args.lam)  # fmt: skip
     seconds = time.perf_counter() - t0
     if out is not None:
-        tmp = out.with_name(f".{out.stem}.tmp.npy")
-        np.save(tmp, est.kernel.astype(np.float64))
-        tmp.replace(out)
+        from .io import save_npy
+
+        save_npy(out, est.kernel.astype(np.float64))
     report = est.to_dict()
     report.update({"out": str(out) if out else None, "seconds": round(seconds, 3)})
     if args.json:

@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -302,17 +304,28 @@ def write_ome_tiff(
     return path
 
 
-def save_npy(path: str | Path, array: Any) -> Path:
-    """Write a ``.npy`` file atomically (temporary name in the same folder, then rename)."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Any]:
+    """A binary file to write ``path`` through: a hidden temporary name in the same folder,
+    renamed when the block ends without error, removed otherwise. A failed write (full disk,
+    read-only folder, ...) is a :class:`W2SInputError` naming ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(array))
+            yield fh
         os.replace(tmp, path)
+    except OSError as err:
+        raise W2SInputError(f"{path}: could not write ({err.strerror or err})") from err
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def save_npy(path: str | Path, array: Any) -> Path:
+    """Write a ``.npy`` file atomically (temporary name in the same folder, then rename)."""
+    with atomic_file(path) as fh:
+        np.save(fh, np.asarray(array))
+    return Path(path)
 
 
 def _iter_planes(data: Any):
