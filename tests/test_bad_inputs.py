@@ -590,3 +590,45 @@ def test_d5_output_folders_of_demo_train_and_benchmark(tmp_path, capsys, monkeyp
         user_error(capsys, "cannot write in the output folder (Read-only file system)", *run,
                    "--out", tmp_path / "ro")
     assert same() and sorted(p.name for p in tmp_path.iterdir()) == ["good.npy", "ro"]
+
+
+def negative_npy(path):
+    """A ``.npy`` header that declares shape (-1, 64)."""
+    import struct
+
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 64), }"
+    h = d + " " * (64 - (11 + len(d)) % 64) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + bytes(64))
+
+
+def test_d7_d18_broken_npy_headers_and_contents(tmp_path, capsys):
+    negative_npy(tmp_path / "neg.npy")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None]), allow_pickle=True)
+    (tmp_path / "text.npy").write_text("exposure 100 ms\n" * 10)
+    np.save(tmp_path / "good.npy", noisy((32, 32)))
+    for name, why in [("neg.npy", " ("), ("obj.npy", " (it holds Python objects"),
+                      ("text.npy", " (no NumPy header")]:
+        match = f"{name}: not a readable .npy array{why}"
+        user_error(capsys, match, "restore", tmp_path / name, "--method", "bicubic",
+                   "--out", tmp_path / "o.ome.tif")
+        user_error(capsys, match, "metrics", tmp_path / name, tmp_path / "good.npy")
+        user_error(capsys, match, "estimate-noise", tmp_path / name)
+        user_error(capsys, match, "average", tmp_path / name, "--out", tmp_path / "lv")
+    assert not (tmp_path / "o.ome.tif").exists() and not (tmp_path / "lv").exists()
+
+
+def test_d10_d18_a_bad_npy_in_a_w2s_folder(tmp_path, capsys):
+    from napari_w2s._reader import read_layers
+    from napari_w2s.errors import W2SInputError
+    from napari_w2s.simulate.dataset import write_dataset
+
+    write_dataset(tmp_path / "set", fovs=2, size=16, frames=16, channels=1)
+    bad = tmp_path / "set" / "Image001" / "sim_channel0.npy"
+    np.save(bad, np.array([None, 1]), allow_pickle=True)
+    user_error(capsys, f"{bad}: not a readable .npy array (it holds Python objects",
+               "train", "--model", "dncnn", "--data", tmp_path / "set", "--out", tmp_path / "tr",
+               "--iterations", "1")
+    assert not (tmp_path / "tr").exists() or not any((tmp_path / "tr").iterdir())
+    for folder in (tmp_path / "set", tmp_path / "set" / "Image001"):
+        with pytest.raises(W2SInputError, match="sim_channel0.npy: not a readable .npy array"):
+            read_layers(str(folder))
