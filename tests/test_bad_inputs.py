@@ -632,3 +632,23 @@ def test_d10_d18_a_bad_npy_in_a_w2s_folder(tmp_path, capsys):
     for folder in (tmp_path / "set", tmp_path / "set" / "Image001"):
         with pytest.raises(W2SInputError, match="sim_channel0.npy: not a readable .npy array"):
             read_layers(str(folder))
+
+
+def test_d8_too_large_for_memory_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((3, 64, 64)).astype(np.float32))
+    monkeypatch.setattr("napari_w2s.restore.engine._available_ram", lambda: 100_000.0)
+    user_error(capsys, "GiB of memory and 9.31e-05 GiB are available", "restore", img, "--method", "bicubic",
+               "--out", tmp_path / "o.ome.tif")
+    monkeypatch.undo()
+
+    # and a MemoryError anywhere else is one line too, never "the TIFF is damaged"
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.98 GiB")
+
+    tifffile.imwrite(tmp_path / "z.tif", noisy((2, 32, 32)).astype(np.uint16),
+                     photometric="minisblack", compression="zlib")
+    monkeypatch.setattr("tifffile.TiffFile.asarray", no_memory)
+    err = user_error(capsys, "out of memory (Unable to allocate 2.98 GiB)", "restore",
+                     tmp_path / "z.tif", "--method", "bicubic", "--out", tmp_path / "o.ome.tif")
+    assert "damaged" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "z.tif"]

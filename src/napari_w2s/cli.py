@@ -749,6 +749,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except W2SInputError as err:
         print(f"w2s {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError as err:
+        detail = f" ({err})" if str(err) else ""
+        print(f"w2s {args.command}: error: out of memory{detail}; the image is too large for "
+              "this machine (crop it, or restore with w2s batch --tile)", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"w2s {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -65,6 +65,8 @@ def read_tiff(path: Path) -> tuple[Any, str, tuple[float, float] | None, dict]:
                     if ends and max(ends) > size:
                         problems.messages.append(f"page {page.index} runs past the end of the file")
                         break
+    except MemoryError:  # a page too large for this machine, not a damaged file
+        raise
     except Exception as err:  # tifffile raises many types on corrupt input
         raise W2SInputError(f"{path}: not a readable TIFF ({type(err).__name__}: {err})") from err
     finally:
@@ -138,6 +140,8 @@ class TiffPages:
         flat = np.atleast_1d(index).ravel().tolist()
         try:
             data = tif.asarray(key=flat, series=0, maxworkers=1)
+        except MemoryError:  # a page too large for this machine, not a damaged file
+            raise
         except Exception as err:  # a damaged page: decoders raise many types
             raise W2SInputError(f"{self.path}: the TIFF is damaged (page {flat[0]}: "
                                 f"{type(err).__name__}: {err})") from err  # fmt: skip
