@@ -652,3 +652,50 @@ def test_d8_too_large_for_memory_is_refused_up_front(tmp_path, capsys, monkeypat
     err = user_error(capsys, "out of memory (Unable to allocate 2.98 GiB)", "restore",
                      tmp_path / "z.tif", "--method", "bicubic", "--out", tmp_path / "o.ome.tif")
     assert "damaged" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "z.tif"]
+
+
+def usage_error(capsys, match, *argv):
+    """Refused by the argument parser: exit 2, one line on stderr containing ``match``."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and match in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (("average", "S", "--avg1-frame=-5", "--out", "lv"), "--avg1-frame: -5 is too small"),
+    (("average", "S", "--seed=-1", "--mode", "random", "--out", "lv"), "--seed: -1 is too small"),
+    (("simulate", "sim", "--seed=-1"), "--seed: -1 is too small"),
+    (("demo", "--seed=-3"), "--seed: -3 is too small"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--batch", "0"),
+     "--batch: 0 is too small"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--patch", "0"),
+     "--patch: 0 is too small; use at least 16"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--lr=-1"),
+     "--lr: -1 must be a finite number above 0"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--lr", "nan"),
+     "--lr: nan must be a finite number above 0"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--iterations", "0"),
+     "--iterations: 0 is too small"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--iterations=-5"),
+     "--iterations: -5 is too small"),
+    (("metrics", "a.npy", "b.npy", "--data-range", "0"), "--data-range: 0 must be a finite"),
+    (("metrics", "a.npy", "b.npy", "--data-range", "nan"), "--data-range: nan must be a finite"),
+    (("estimate-kernel", "lr.npy", "hr.npy", "--lam", "0"), "--lam: 0 must be a finite number"),
+    (("estimate-kernel", "lr.npy", "hr.npy", "--lam", "inf"), "--lam: inf must be a finite"),
+    (("estimate-kernel", "lr.npy", "hr.npy", "--lam", "abc"), "--lam: 'abc' is not a number"),
+    (("benchmark", "--data", "d", "--out", "bm", "--views", "0"), "--views: 0 is too small"),
+])
+def test_d9_d14_d21_d22_numeric_options_are_checked_by_the_parser(tmp_path, capsys,
+                                                                   monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    usage_error(capsys, match, *argv)
+    assert list(tmp_path.iterdir()) == []  # refused before anything is read or written
+
+
+def test_d9_benchmark_levels(tmp_path, capsys):
+    for levels in ("17", "abc", "1,3"):
+        user_error(capsys, "use some of 1, 2, 4, 8, 16", "benchmark", "--data", tmp_path / "d",
+                   "--out", tmp_path / "bm", "--levels", levels)
+    assert list(tmp_path.iterdir()) == []
