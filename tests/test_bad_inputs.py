@@ -699,3 +699,18 @@ def test_d9_benchmark_levels(tmp_path, capsys):
         user_error(capsys, "use some of 1, 2, 4, 8, 16", "benchmark", "--data", tmp_path / "d",
                    "--out", tmp_path / "bm", "--levels", levels)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("device", ["cuda:abc", "cuda:", "cuda:-1", "cpu:0", "cuda:1:2"])
+def test_d11_malformed_device_strings_even_with_cuda(tmp_path, capsys, monkeypatch, device):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((32, 32)))
+    user_error(capsys, f"unknown device {device!r}", "restore", img, "--method", "dncnn",
+               "--device", device, "--out", tmp_path / "o.ome.tif")
+    user_error(capsys, "this machine has 1 CUDA device(s)", "restore", img, "--method", "dncnn",
+               "--device", "cuda:3", "--out", tmp_path / "o.ome.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy"]
