@@ -714,3 +714,17 @@ def test_d11_malformed_device_strings_even_with_cuda(tmp_path, capsys, monkeypat
     user_error(capsys, "this machine has 1 CUDA device(s)", "restore", img, "--method", "dncnn",
                "--device", "cuda:3", "--out", tmp_path / "o.ome.tif")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy"]
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://host:abc", "tcp://127.0.0.1"])
+def test_d12_a_malformed_scheduler_address_is_refused_at_once(tmp_path, capsys, address):
+    import time
+
+    pytest.importorskip("distributed")
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy((32, 32)))
+    t0 = time.perf_counter()
+    user_error(capsys, f"--scheduler {address!r} is not a scheduler address", "batch", src,
+               tmp_path / "out", "--method", "bicubic", "--scheduler", address)
+    assert time.perf_counter() - t0 < 2 and not (tmp_path / "out").exists()
