@@ -728,3 +728,23 @@ def test_d12_a_malformed_scheduler_address_is_refused_at_once(tmp_path, capsys, 
     user_error(capsys, f"--scheduler {address!r} is not a scheduler address", "batch", src,
                tmp_path / "out", "--method", "bicubic", "--scheduler", address)
     assert time.perf_counter() - t0 < 2 and not (tmp_path / "out").exists()
+
+
+class Payload:  # a pickled object of a checkpoint: must never be loaded
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_d17_a_pickle_checkpoint_is_refused_in_one_line(tmp_path, capsys, card_and_weights):
+    import torch
+
+    weights, card = card_and_weights
+    w = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, w)
+    w.with_suffix(".json").write_text(json.dumps({**json.loads(card), "sha256": ""}))
+    np.save(tmp_path / "img.npy", noisy((32, 32)))
+    err = user_error(capsys, "evil.pt: not a plain tensor checkpoint (it holds Python objects",
+                     "restore", tmp_path / "img.npy", "--method", "dncnn", "--weights", w,
+                     "--out", tmp_path / "o.ome.tif")
+    assert "weights_only=False" not in err and "unpickled!" not in capsys.readouterr().out
+    assert not (tmp_path / "o.ome.tif").exists()

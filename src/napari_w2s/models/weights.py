@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,9 +158,15 @@ def load_state_dict(path: str | Path) -> dict:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns on some legacy files: not for the user
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused it: never retry without
+        raise W2SInputError(f"{path}: not a plain tensor checkpoint (it holds Python objects, "
+                            "which are never loaded); convert it to safetensors") from err  # fmt: skip
     except Exception as err:  # corrupt files raise many types; the message says which file
-        raise W2SInputError(f"{path}: cannot read the weights ({type(err).__name__}: {err})") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise W2SInputError(f"{path}: cannot read the weights ({type(err).__name__}: {first})") from err
     for key in ("params_ema", "params", "state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
