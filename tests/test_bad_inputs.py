@@ -748,3 +748,11 @@ def test_d17_a_pickle_checkpoint_is_refused_in_one_line(tmp_path, capsys, card_a
                      "--out", tmp_path / "o.ome.tif")
     assert "weights_only=False" not in err and "unpickled!" not in capsys.readouterr().out
     assert not (tmp_path / "o.ome.tif").exists()
+
+
+@pytest.mark.parametrize("name", ["x.png", "x.jpg", "result"])
+def test_d23_restore_output_names_say_the_format(tmp_path, capsys, name):
+    np.save(tmp_path / "img.npy", noisy((32, 32)))
+    user_error(capsys, "give a name ending .ome.tif, .tif or .npy", "restore",
+               tmp_path / "img.npy", "--method", "bicubic", "--out", tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy"]

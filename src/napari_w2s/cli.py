@@ -337,6 +337,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
     elif not out.parent.is_dir():
         raise W2SInputError(f"{out.parent}: the output folder does not exist")
+    elif out.suffix.lower() not in (".tif", ".tiff", ".npy"):
+        raise W2SInputError(f"{out}: the result is written as OME-TIFF or .npy; give a name "
+                            "ending .ome.tif, .tif or .npy, or a folder")  # fmt: skip
     refuse_overwriting_inputs([out], [args.input, stack.source])
     tile = None if args.tile is None else int(args.tile)
     level = _noise_level(args.noise_level, args.method, stack)
