@@ -756,3 +756,9 @@ def test_d23_restore_output_names_say_the_format(tmp_path, capsys, name):
     user_error(capsys, "give a name ending .ome.tif, .tif or .npy", "restore",
                tmp_path / "img.npy", "--method", "bicubic", "--out", tmp_path / name)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy"]
+
+
+def test_d19_simulate_processed_checks_the_frames_before_writing(tmp_path, capsys):
+    user_error(capsys, "--processed needs at least 16 frames", "simulate", tmp_path / "s",
+               "--fovs", "1", "--size", "16", "--frames", "8", "--channels", "1", "--processed")
+    assert not (tmp_path / "s").exists()

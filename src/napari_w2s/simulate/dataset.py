@@ -75,6 +75,9 @@ def iter_write_dataset(
         raise W2SInputError(f"--size {size}: use an even size of at least 16 pixels")
     if frames < 2:
         raise W2SInputError(f"--frames {frames}: a stack needs at least 2 frames")
+    if processed and frames < max(PROCESSED_LEVELS):
+        raise W2SInputError(f"--frames {frames}: --processed needs at least "
+                            f"{max(PROCESSED_LEVELS)} frames (level avg{max(PROCESSED_LEVELS)})")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise W2SInputError(f"{out}: exists and is not a folder")
@@ -142,7 +145,10 @@ def iter_write_dataset(
     return summary
 
 
-def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+PROCESSED_LEVELS = (1, 2, 4, 8, 16)
+
+
+def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = PROCESSED_LEVELS) -> None:
     """The processed layout from the raw one, with the W2S global z-score and SIM affine map."""
     from ..analysis.metrics import affine_fit, downsample_mean
     from ..averaging import noise_levels
