@@ -584,8 +584,10 @@ def test_d5_output_folders_of_demo_train_and_benchmark(tmp_path, capsys, monkeyp
             ("benchmark", "--data", tmp_path / "nodata")]  # fmt: skip
     for run in runs:
         user_error(capsys, "is a file, not a folder", *run, "--out", afile)
-    monkeypatch.setattr("napari_w2s.batch._probe_write",
-                        lambda folder: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system")))
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("napari_w2s.batch._probe_write", read_only)
     for run in runs:
         user_error(capsys, "cannot write in the output folder (Read-only file system)", *run,
                    "--out", tmp_path / "ro")
@@ -638,8 +640,8 @@ def test_d8_too_large_for_memory_is_refused_up_front(tmp_path, capsys, monkeypat
     img = tmp_path / "img.npy"
     np.save(img, noisy((3, 64, 64)).astype(np.float32))
     monkeypatch.setattr("napari_w2s.restore.engine._available_ram", lambda: 100_000.0)
-    user_error(capsys, "GiB of memory and 9.31e-05 GiB are available", "restore", img, "--method", "bicubic",
-               "--out", tmp_path / "o.ome.tif")
+    user_error(capsys, "GiB of memory and 9.31e-05 GiB are available", "restore", img,
+               "--method", "bicubic", "--out", tmp_path / "o.ome.tif")
     monkeypatch.undo()
 
     # and a MemoryError anywhere else is one line too, never "the TIFF is damaged"
@@ -651,7 +653,8 @@ def test_d8_too_large_for_memory_is_refused_up_front(tmp_path, capsys, monkeypat
     monkeypatch.setattr("tifffile.TiffFile.asarray", no_memory)
     err = user_error(capsys, "out of memory (Unable to allocate 2.98 GiB)", "restore",
                      tmp_path / "z.tif", "--method", "bicubic", "--out", tmp_path / "o.ome.tif")
-    assert "damaged" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "z.tif"]
+    assert "damaged" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "z.tif"]
 
 
 def usage_error(capsys, match, *argv):

@@ -102,8 +102,6 @@ def _image(
 
 
 def _raw_view_layers(view: Path) -> list[LayerData]:
-    import numpy as np
-
     from .geometry import upsampled_geometry
     from .io.w2s_layout import LR_PIXEL_UM, view_channels
 
@@ -125,7 +123,6 @@ def _raw_view_layers(view: Path) -> list[LayerData]:
 def _raw_root_layers(root: Path) -> list[LayerData]:
     """All fields of view of a raw W2S root, stacked lazily on a first 'view' axis."""
     import dask.array as da
-    import numpy as np
 
     from .geometry import upsampled_geometry
     from .io.w2s_layout import LR_PIXEL_UM, raw_views, view_channels

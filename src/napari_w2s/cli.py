@@ -676,7 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None,
                    help="also stop after this much wall time (the learning-rate drop follows "
                         "whichever budget runs out first)")  # fmt: skip
-    p.add_argument("--batch", type=_at_least(1), default=16, help="batch size (paper: 16 JDSR, 128 denoisers)")
+    p.add_argument("--batch", type=_at_least(1), default=16,
+                   help="batch size (paper: 16 JDSR, 128 denoisers)")
     p.add_argument("--patch", type=_at_least(16), default=64, help="LR patch size (paper: 64)")
     p.add_argument("--lr", type=_positive, default=None, help="learning rate (default by task)")
     p.add_argument("--loss-form", default="paper", choices=["paper", "released"],
@@ -701,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="w2s", choices=["w2s", "first", "random"],
                    help="which frames: W2S protocol, first N, or N at random")  # fmt: skip
     p.add_argument("--seed", type=_at_least(0), default=None, help="seed of --mode random")
-    p.add_argument("--avg1-frame", type=_at_least(0), default=249, help="frame of avg1 in --mode w2s")
+    p.add_argument("--avg1-frame", type=_at_least(0), default=249,
+                   help="frame of avg1 in --mode w2s")
     p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX or CTYX")
     p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -786,7 +788,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError as err:
         detail = f" ({err})" if str(err) else ""
         print(f"w2s {args.command}: error: out of memory{detail}; the image is too large for "
-              "this machine (crop it, or restore with w2s batch --tile)", file=sys.stderr)  # fmt: skip
+              "this machine (crop it, or restore with w2s batch --tile)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"w2s {args.command}: interrupted", file=sys.stderr)

@@ -137,7 +137,8 @@ def _check_card(d: Any) -> None:
         raise ValueError(f"unknown normalisation kind {norm['kind']!r} (zscore or percentile)")
     for key in numbers:
         value = norm.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
             raise ValueError(f"normalisation {key} must be a finite number, not {value!r}")
     if norm["kind"] == "zscore" and not norm["std"] > 0:
         raise ValueError(f"normalisation std must be positive, not {norm['std']!r}")
@@ -163,10 +164,11 @@ def load_state_dict(path: str | Path) -> dict:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only refused it: never retry without
         raise W2SInputError(f"{path}: not a plain tensor checkpoint (it holds Python objects, "
-                            "which are never loaded); convert it to safetensors") from err  # fmt: skip
+                            "which are never loaded); convert it to safetensors") from err
     except Exception as err:  # corrupt files raise many types; the message says which file
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise W2SInputError(f"{path}: cannot read the weights ({type(err).__name__}: {first})") from err
+        raise W2SInputError(f"{path}: cannot read the weights "
+                            f"({type(err).__name__}: {first})") from err
     for key in ("params_ema", "params", "state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

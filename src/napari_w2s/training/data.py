@@ -144,7 +144,8 @@ def _pairs_from_raw(root: Path, split: str) -> tuple[dict[str, np.ndarray], list
             lv = noise_levels(wf)
             for name, img in lv.images.items():
                 per_level.setdefault(name, []).append(img)
-            per_level.setdefault("sim", []).append(np.asarray(read_npy(view / f"sim_channel{c}.npy")))
+            sim = np.asarray(read_npy(view / f"sim_channel{c}.npy"))
+            per_level.setdefault("sim", []).append(sim)
             names.append(f"{int(view.name[5:]):03d}_{c}")
             clean = lv[lv.clean].astype(np.float64)
             sums += (clean.sum(), (clean**2).sum())
