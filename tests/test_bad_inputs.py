@@ -417,3 +417,351 @@ def test_scheduler_without_the_distributed_package(tmp_path, capsys, monkeypatch
     user_error(capsys, "pip install 'napari-w2s[distributed]'", "batch", src, tmp_path / "out",
                "--method", "bicubic", "--scheduler", "tcp://127.0.0.1:8786")
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------ second pass
+# The defects of the hostile-user pass (bad-inputs-found.md, D1-D27), one test each.
+def unchanged(*paths):
+    """A snapshot of files' bytes; call it again to check that none changed."""
+    before = {p: p.read_bytes() for p in paths}
+    return lambda: all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_d1_an_output_never_replaces_an_input(tmp_path, capsys):
+    img, stack = tmp_path / "a.npy", tmp_path / "lv" / "avg2.tif"
+    np.save(img, noisy((32, 32)).astype(np.float32))
+    stack.parent.mkdir()
+    tifffile.imwrite(stack, noisy((4, 16, 16)).astype(np.uint16), photometric="minisblack")
+    np.save(tmp_path / "hr.npy", noisy((64, 64)))
+    same = unchanged(img, stack, tmp_path / "hr.npy")
+    user_error(capsys, "this output is the input file", "restore", img, "--method", "bicubic",
+               "--out", img)
+    user_error(capsys, "this output is the input file", "restore", img, "--method", "bicubic",
+               "--out", tmp_path / "lv" / ".." / "a.npy")  # the same file by another name
+    user_error(capsys, "this output is the input file", "average", stack, "--levels", "1,2",
+               "--out", stack.parent)
+    user_error(capsys, "this output is the input file", "estimate-kernel", img,
+               tmp_path / "hr.npy", "--size", "8", "--out", img)
+    assert same() and nothing_partial(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.npy", "avg2.tif", "hr.npy", "lv"]
+
+
+@pytest.mark.parametrize("tile", ["1", "47", "95", "-5"])
+def test_d2_a_tile_below_twice_the_overlap_is_refused(tmp_path, capsys, tile):
+    img = tmp_path / "a.npy"
+    np.save(img, noisy((32, 32)))
+    user_error(capsys, "use 0 (the whole image) or at least 96", "restore", img, "--method",
+               "bicubic", "--tile", tile, "--out", tmp_path / "o.ome.tif")
+    user_error(capsys, "use 0 (the whole image) or at least 96", "batch", tmp_path,
+               tmp_path / "out", "--method", "bicubic", "--tile", tile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+def card_case(tmp_path, card_and_weights, change):
+    """Weights with a card edited by ``change(card dict)`` (the sha256 still matches)."""
+    weights, card = card_and_weights
+    w = tmp_path / "w.safetensors"
+    w.write_bytes(weights)
+    c = json.loads(card)
+    c = change(c) or c
+    w.with_suffix(".json").write_text(json.dumps(c))
+    return w
+
+
+@pytest.mark.parametrize("norm, match", [
+    ({"kind": "zscore", "mean": 0, "std": 0}, "std must be positive"),
+    ({"kind": "zscore", "mean": 0, "std": -3}, "std must be positive"),
+    ({"kind": "zscore", "mean": "NaN", "std": 1}, "mean must be a finite number"),
+    ({"kind": "zscore", "std": 1}, "mean must be a finite number"),
+    ({"kind": "percentile", "low": 50, "high": 5}, "0 <= low < high <= 100"),
+    ({"kind": "percentile", "low": 1, "high": 120}, "0 <= low < high <= 100"),
+    ({"kind": "percentile", "low": 1}, "high must be a finite number"),
+    ({"kind": "minmax"}, "unknown normalisation kind"),
+    ("zscore", "normalisation must be a JSON object"),
+])
+def test_d3_card_normalisation_is_checked(tmp_path, capsys, card_and_weights, norm, match):
+    w = card_case(tmp_path, card_and_weights, lambda c: c.update(normalisation=norm))
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((32, 32)))
+    user_error(capsys, match, "restore", img, "--method", "dncnn", "--weights", w, "--out",
+               tmp_path / "o.ome.tif")
+    assert not (tmp_path / "o.ome.tif").exists() and nothing_partial(tmp_path) == []
+
+
+def test_d3_a_percentile_card_works_and_nan_output_is_refused(tmp_path, capsys, card_and_weights,
+                                                               monkeypatch):
+    percentile = {"kind": "percentile", "low": 1.0, "high": 99.8}
+    w = card_case(tmp_path, card_and_weights, lambda c: c.update(normalisation=percentile))
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((32, 32)))
+    code, _, err = cli(capsys, "restore", img, "--method", "dncnn", "--weights", w, "--out",
+                       tmp_path / "o.npy")
+    assert code == 0 and np.isfinite(np.load(tmp_path / "o.npy")).all(), err
+    # whatever slips through (here: weights that compute NaN), NaN is never written
+    from napari_w2s.restore.engine import ModelStep
+
+    monkeypatch.setattr(ModelStep, "_infer", lambda self, b: np.full(b.shape, np.nan, np.float32))
+    user_error(capsys, "returned NaN or infinite values", "restore", img, "--method", "dncnn",
+               "--weights", w, "--out", tmp_path / "p.npy")
+    assert not (tmp_path / "p.npy").exists()
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: [1, 2, 3], "a card is a JSON object, not list"),
+    (lambda c: c.clear() or c.update(x=1), "missing name"),
+    (lambda c: c.update(config=[1, 2]), "config must be a JSON object"),
+    (lambda c: c.update(scale="x2"), "scale must be 1, 2 or 4"),
+    (lambda c: c.update(scale=True), "scale must be 1, 2 or 4"),
+    (lambda c: c.update(scale=2), "the card says scale 2, but the network enlarges x1"),
+    (lambda c: c["config"].update(num_layers=200, num_feat=20000), "do not fit a DnCNN"),
+    (lambda c: c["config"].update(num_feat=16), "do not fit a DnCNN"),
+])
+def test_d6_malformed_cards(tmp_path, capsys, card_and_weights, change, match):
+    w = card_case(tmp_path, card_and_weights, change)
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "img.npy", noisy((32, 32)))
+    user_error(capsys, match, "restore", tmp_path / "in" / "img.npy", "--method", "dncnn",
+               "--weights", w, "--out", tmp_path)
+    user_error(capsys, match, "batch", tmp_path / "in", tmp_path / "out", "--method", "dncnn",
+               "--weights", w)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "w.json", "w.safetensors"]
+
+
+def disk_full_after(monkeypatch, limit):
+    """Files written through ``io.atomic_file`` hit ENOSPC after ``limit`` bytes."""
+    import builtins
+
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, path, mode="r", *args, **kwargs):
+            self.fh, self.left = real_open(path, mode, *args, **kwargs), limit
+
+        def write(self, data):
+            n = memoryview(data).nbytes
+            if n > self.left:
+                self.fh.write(bytes(memoryview(data).cast("B")[: self.left]))
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.left -= n
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr("napari_w2s.io.tiff.open", Full, raising=False)
+
+
+def test_d4_d5_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((32, 32)))
+    np.save(tmp_path / "hr.npy", bicubic_x2(noisy((32, 32))))
+    same = unchanged(img, tmp_path / "hr.npy")
+    disk_full_after(monkeypatch, 3000)
+    user_error(capsys, "No space left on device", "simulate", tmp_path / "sim", "--fovs", "1",
+               "--size", "32", "--frames", "4", "--channels", "1")
+    user_error(capsys, "o.npy: could not write (No space left on device)", "restore", img,
+               "--method", "bicubic", "--out", tmp_path / "o.npy")
+    disk_full_after(monkeypatch, 100)
+    user_error(capsys, "k.npy: could not write (No space left on device)", "estimate-kernel",
+               img, tmp_path / "hr.npy", "--size", "8", "--out", tmp_path / "k.npy")
+    assert same() and nothing_partial(tmp_path) == []
+    assert not list(tmp_path.rglob("*.npy.*")) and not (tmp_path / "o.npy").exists()
+    assert not list((tmp_path / "sim").rglob("wf_channel*"))  # a rerun is not refused
+
+
+def test_d5_output_folders_of_demo_train_and_benchmark(tmp_path, capsys, monkeypatch):
+    afile = tmp_path / "good.npy"
+    np.save(afile, noisy((32, 32)))
+    same = unchanged(afile)
+    runs = [("demo", "--size", "32", "--frames", "4"),
+            ("train", "--model", "dncnn", "--data", "random", "--iterations", "1"),
+            ("benchmark", "--data", tmp_path / "nodata")]  # fmt: skip
+    for run in runs:
+        user_error(capsys, "is a file, not a folder", *run, "--out", afile)
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("napari_w2s.batch._probe_write", read_only)
+    for run in runs:
+        user_error(capsys, "cannot write in the output folder (Read-only file system)", *run,
+                   "--out", tmp_path / "ro")
+    assert same() and sorted(p.name for p in tmp_path.iterdir()) == ["good.npy", "ro"]
+
+
+def negative_npy(path):
+    """A ``.npy`` header that declares shape (-1, 64)."""
+    import struct
+
+    d = "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 64), }"
+    h = d + " " * (64 - (11 + len(d)) % 64) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + bytes(64))
+
+
+def test_d7_d18_broken_npy_headers_and_contents(tmp_path, capsys):
+    negative_npy(tmp_path / "neg.npy")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}, None]), allow_pickle=True)
+    (tmp_path / "text.npy").write_text("exposure 100 ms\n" * 10)
+    np.save(tmp_path / "good.npy", noisy((32, 32)))
+    for name, why in [("neg.npy", " ("), ("obj.npy", " (it holds Python objects"),
+                      ("text.npy", " (no NumPy header")]:
+        match = f"{name}: not a readable .npy array{why}"
+        user_error(capsys, match, "restore", tmp_path / name, "--method", "bicubic",
+                   "--out", tmp_path / "o.ome.tif")
+        user_error(capsys, match, "metrics", tmp_path / name, tmp_path / "good.npy")
+        user_error(capsys, match, "estimate-noise", tmp_path / name)
+        user_error(capsys, match, "average", tmp_path / name, "--out", tmp_path / "lv")
+    assert not (tmp_path / "o.ome.tif").exists() and not (tmp_path / "lv").exists()
+
+
+def test_d10_d18_a_bad_npy_in_a_w2s_folder(tmp_path, capsys):
+    from napari_w2s._reader import read_layers
+    from napari_w2s.errors import W2SInputError
+    from napari_w2s.simulate.dataset import write_dataset
+
+    write_dataset(tmp_path / "set", fovs=2, size=16, frames=16, channels=1)
+    bad = tmp_path / "set" / "Image001" / "sim_channel0.npy"
+    np.save(bad, np.array([None, 1]), allow_pickle=True)
+    user_error(capsys, f"{bad}: not a readable .npy array (it holds Python objects",
+               "train", "--model", "dncnn", "--data", tmp_path / "set", "--out", tmp_path / "tr",
+               "--iterations", "1")
+    assert not (tmp_path / "tr").exists() or not any((tmp_path / "tr").iterdir())
+    for folder in (tmp_path / "set", tmp_path / "set" / "Image001"):
+        with pytest.raises(W2SInputError, match="sim_channel0.npy: not a readable .npy array"):
+            read_layers(str(folder))
+
+
+def test_d8_too_large_for_memory_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((3, 64, 64)).astype(np.float32))
+    monkeypatch.setattr("napari_w2s.restore.engine._available_ram", lambda: 100_000.0)
+    user_error(capsys, "GiB of memory and 9.31e-05 GiB are available", "restore", img,
+               "--method", "bicubic", "--out", tmp_path / "o.ome.tif")
+    monkeypatch.undo()
+
+    # and a MemoryError anywhere else is one line too, never "the TIFF is damaged"
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.98 GiB")
+
+    tifffile.imwrite(tmp_path / "z.tif", noisy((2, 32, 32)).astype(np.uint16),
+                     photometric="minisblack", compression="zlib")
+    monkeypatch.setattr("tifffile.TiffFile.asarray", no_memory)
+    err = user_error(capsys, "out of memory (Unable to allocate 2.98 GiB)", "restore",
+                     tmp_path / "z.tif", "--method", "bicubic", "--out", tmp_path / "o.ome.tif")
+    assert "damaged" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "z.tif"]
+
+
+def usage_error(capsys, match, *argv):
+    """Refused by the argument parser: exit 2, one line on stderr containing ``match``."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and match in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (("average", "S", "--avg1-frame=-5", "--out", "lv"), "--avg1-frame: -5 is too small"),
+    (("average", "S", "--seed=-1", "--mode", "random", "--out", "lv"), "--seed: -1 is too small"),
+    (("simulate", "sim", "--seed=-1"), "--seed: -1 is too small"),
+    (("demo", "--seed=-3"), "--seed: -3 is too small"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--batch", "0"),
+     "--batch: 0 is too small"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--patch", "0"),
+     "--patch: 0 is too small; use at least 16"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--lr=-1"),
+     "--lr: -1 must be a finite number above 0"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--lr", "nan"),
+     "--lr: nan must be a finite number above 0"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--iterations", "0"),
+     "--iterations: 0 is too small"),
+    (("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--iterations=-5"),
+     "--iterations: -5 is too small"),
+    (("metrics", "a.npy", "b.npy", "--data-range", "0"), "--data-range: 0 must be a finite"),
+    (("metrics", "a.npy", "b.npy", "--data-range", "nan"), "--data-range: nan must be a finite"),
+    (("estimate-kernel", "lr.npy", "hr.npy", "--lam", "0"), "--lam: 0 must be a finite number"),
+    (("estimate-kernel", "lr.npy", "hr.npy", "--lam", "inf"), "--lam: inf must be a finite"),
+    (("estimate-kernel", "lr.npy", "hr.npy", "--lam", "abc"), "--lam: 'abc' is not a number"),
+    (("benchmark", "--data", "d", "--out", "bm", "--views", "0"), "--views: 0 is too small"),
+])
+def test_d9_d14_d21_d22_numeric_options_are_checked_by_the_parser(tmp_path, capsys,
+                                                                   monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    usage_error(capsys, match, *argv)
+    assert list(tmp_path.iterdir()) == []  # refused before anything is read or written
+
+
+def test_d9_benchmark_levels(tmp_path, capsys):
+    for levels in ("17", "abc", "1,3"):
+        user_error(capsys, "use some of 1, 2, 4, 8, 16", "benchmark", "--data", tmp_path / "d",
+                   "--out", tmp_path / "bm", "--levels", levels)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("device", ["cuda:abc", "cuda:", "cuda:-1", "cpu:0", "cuda:1:2"])
+def test_d11_malformed_device_strings_even_with_cuda(tmp_path, capsys, monkeypatch, device):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((32, 32)))
+    user_error(capsys, f"unknown device {device!r}", "restore", img, "--method", "dncnn",
+               "--device", device, "--out", tmp_path / "o.ome.tif")
+    user_error(capsys, "this machine has 1 CUDA device(s)", "restore", img, "--method", "dncnn",
+               "--device", "cuda:3", "--out", tmp_path / "o.ome.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy"]
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://host:abc", "tcp://127.0.0.1"])
+def test_d12_a_malformed_scheduler_address_is_refused_at_once(tmp_path, capsys, address):
+    import time
+
+    pytest.importorskip("distributed")
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy((32, 32)))
+    t0 = time.perf_counter()
+    user_error(capsys, f"--scheduler {address!r} is not a scheduler address", "batch", src,
+               tmp_path / "out", "--method", "bicubic", "--scheduler", address)
+    assert time.perf_counter() - t0 < 2 and not (tmp_path / "out").exists()
+
+
+class Payload:  # a pickled object of a checkpoint: must never be loaded
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_d17_a_pickle_checkpoint_is_refused_in_one_line(tmp_path, capsys, card_and_weights):
+    import torch
+
+    weights, card = card_and_weights
+    w = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, w)
+    w.with_suffix(".json").write_text(json.dumps({**json.loads(card), "sha256": ""}))
+    np.save(tmp_path / "img.npy", noisy((32, 32)))
+    err = user_error(capsys, "evil.pt: not a plain tensor checkpoint (it holds Python objects",
+                     "restore", tmp_path / "img.npy", "--method", "dncnn", "--weights", w,
+                     "--out", tmp_path / "o.ome.tif")
+    assert "weights_only=False" not in err and "unpickled!" not in capsys.readouterr().out
+    assert not (tmp_path / "o.ome.tif").exists()
+
+
+@pytest.mark.parametrize("name", ["x.png", "x.jpg", "result"])
+def test_d23_restore_output_names_say_the_format(tmp_path, capsys, name):
+    np.save(tmp_path / "img.npy", noisy((32, 32)))
+    user_error(capsys, "give a name ending .ome.tif, .tif or .npy", "restore",
+               tmp_path / "img.npy", "--method", "bicubic", "--out", tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npy"]
+
+
+def test_d19_simulate_processed_checks_the_frames_before_writing(tmp_path, capsys):
+    user_error(capsys, "--processed needs at least 16 frames", "simulate", tmp_path / "s",
+               "--fovs", "1", "--size", "16", "--frames", "8", "--channels", "1", "--processed")
+    assert not (tmp_path / "s").exists()

@@ -109,7 +109,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv, match", [
     (["average"], "required"),
     (["average", "x.tif", "--out", "o", "--mode", "median"], "invalid choice"),
-    (["metrics", "a.npy", "b.npy", "--data-range", "wide"], "invalid float"),
+    (["metrics", "a.npy", "b.npy", "--data-range", "wide"], "'wide' is not a number"),
 ])
 def test_argument_errors_exit_2_with_one_line(argv, match, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -99,7 +99,7 @@ def test_tiles_equal_the_whole_image_when_the_margin_covers_the_receptive_field(
 
 def test_model_tiles_agree_with_the_whole_image(weights, image):
     whole = resolve("jdsr", weights=str(weights["jdsr"]), tile=0).run(image)
-    tiled = resolve("jdsr", weights=str(weights["jdsr"]), tile=64, overlap=48).run(image)
+    tiled = resolve("jdsr", weights=str(weights["jdsr"]), tile=96, overlap=48).run(image)
     assert whole.shape == tiled.shape == (200, 180)
     assert np.abs(whole - tiled).mean() < 0.05 * np.abs(whole - whole.mean()).mean()
 
@@ -160,7 +160,7 @@ def test_cli_restore_and_models(weights, image, tmp_path, capsys):
     tifffile.imwrite(src, image, ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.064,
                                                      "PhysicalSizeY": 0.064})
     code = main(["restore", str(src), "--method", "jdsr", "--weights", str(weights["jdsr"]),
-                 "--out", str(tmp_path), "--tile", "64", "--json"])
+                 "--out", str(tmp_path), "--tile", "96", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["shape"] == [200, 180] and report["scale"] == 2
     from napari_w2s.io import read_provenance, read_stack

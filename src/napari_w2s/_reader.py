@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .io.stack import TIFF_SUFFIXES, NPY_SUFFIXES
+from .io.stack import NPY_SUFFIXES, TIFF_SUFFIXES, read_npy
 
 LayerData = tuple[Any, dict, str]
 CHANNEL_COLORMAPS = ("green", "magenta", "cyan", "yellow")
@@ -102,8 +102,6 @@ def _image(
 
 
 def _raw_view_layers(view: Path) -> list[LayerData]:
-    import numpy as np
-
     from .geometry import upsampled_geometry
     from .io.w2s_layout import LR_PIXEL_UM, view_channels
 
@@ -111,12 +109,12 @@ def _raw_view_layers(view: Path) -> list[LayerData]:
     lr = (LR_PIXEL_UM, LR_PIXEL_UM)
     hr_scale, hr_translate = upsampled_geometry(lr)
     for c in view_channels(view):
-        wf = np.load(view / f"wf_channel{c}.npy", mmap_mode="r")
+        wf = read_npy(view / f"wf_channel{c}.npy")
         layers.append(_image(wf, f"{view.name} wf_channel{c}", (1.0, *lr), channel=c,
                              source=str(view / f"wf_channel{c}.npy"), axes="TYX"))  # fmt: skip
         sim_path = view / f"sim_channel{c}.npy"
         if sim_path.exists():
-            sim = np.load(sim_path, mmap_mode="r")
+            sim = read_npy(sim_path)
             layers.append(_image(sim, f"{view.name} sim_channel{c}", hr_scale, hr_translate,
                                  channel=c, source=str(sim_path), axes="YX"))  # fmt: skip
     return layers
@@ -125,7 +123,6 @@ def _raw_view_layers(view: Path) -> list[LayerData]:
 def _raw_root_layers(root: Path) -> list[LayerData]:
     """All fields of view of a raw W2S root, stacked lazily on a first 'view' axis."""
     import dask.array as da
-    import numpy as np
 
     from .geometry import upsampled_geometry
     from .io.w2s_layout import LR_PIXEL_UM, raw_views, view_channels
@@ -138,7 +135,7 @@ def _raw_root_layers(root: Path) -> list[LayerData]:
         files = [v / f"wf_channel{c}.npy" for v in views]
         if not all(f.exists() for f in files):
             continue
-        wfs = [np.load(f, mmap_mode="r") for f in files]
+        wfs = [read_npy(f) for f in files]
         if len({w.shape for w in wfs}) != 1:  # unequal views: open the first one only
             return _raw_view_layers(views[0])
         wf = da.stack([da.from_array(w, chunks=(1, *w.shape[1:])) for w in wfs])
@@ -146,7 +143,7 @@ def _raw_root_layers(root: Path) -> list[LayerData]:
                              source=str(root), views=[v.name for v in views], axes="VTYX"))  # fmt: skip
         sims = [v / f"sim_channel{c}.npy" for v in views]
         if all(s.exists() for s in sims):
-            arrays = [np.load(s, mmap_mode="r") for s in sims]
+            arrays = [read_npy(s) for s in sims]
             sim = da.stack([da.from_array(a, chunks=a.shape) for a in arrays])[:, None]
             # shown at every frame: broadcast over T, lazily (no copy)
             sim = da.broadcast_to(sim, (sim.shape[0], wf.shape[1], *sim.shape[2:]))

@@ -24,3 +24,25 @@ def checked_image(image: Any, what: str, ndim: int | None = None, dtype: Any = n
     if not np.isfinite(arr).all():
         raise W2SInputError(f"{what} contains NaN or infinite values")
     return arr
+
+
+def refuse_overwriting_inputs(outputs: Any, inputs: Any) -> None:
+    """A :class:`W2SInputError` when an output path is one of the input files.
+
+    The writers replace files atomically, so writing over an input would silently swap the raw
+    data for the result. Paths are compared as files (``os.path.samefile``: symbolic links,
+    ``..`` and hard links included); an output that does not exist yet cannot be an input.
+    """
+    import os
+    from pathlib import Path
+
+    for out in outputs:
+        out = Path(out)
+        if not out.exists():
+            continue
+        for src in inputs:
+            if src is not None and Path(src).exists() and os.path.samefile(out, src):
+                raise W2SInputError(
+                    f"{out}: this output is the input file {src}; it would be written over "
+                    "(choose another output name)"
+                )

@@ -118,6 +118,8 @@ def level_frames(
             f"level avg{bad[-1]} needs {bad[-1]} frames but the stack has {n_frames}; "
             f"choose levels between 1 and {n_frames}"
         )
+    if avg1_frame < 0:
+        raise W2SInputError(f"the avg1 frame {avg1_frame} is negative; frames count from 0")
     notes: list[str] = []
     rng = np.random.default_rng(seed)
     frames: dict[str, list[int]] = {}

@@ -241,8 +241,6 @@ def _validate_method(method: str, device: str, tile: int | None, weights: str | 
     """Unknown methods, missing weights and devices fail here, once, before any file."""
     from .restore.engine import resolve
 
-    if tile is not None and int(tile) < 0:
-        raise W2SInputError(f"--tile must be 0 (whole image) or a positive size, got {tile}")
     # on a cluster the workers choose (and check) the device themselves
     resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
             noise_level=noise_level)  # fmt: skip
@@ -559,6 +557,15 @@ def _connect(address: str) -> Any:
             "--scheduler needs the optional distributed package: "
             "pip install 'napari-w2s[distributed]'"
         ) from None
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:  # before Client(): a half-built Client hangs in its __del__ (20 s, then a traceback)
+        scheme, location = parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as err:
+        raise W2SInputError(f"--scheduler {address!r} is not a scheduler address ({err}); "
+                            "give tcp://HOST:PORT") from None  # fmt: skip
     try:
         return Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as err:

@@ -30,6 +30,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small; use at least {minimum}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return value
+
+
 def _json_ready(obj: Any) -> Any:
     """Replace non-finite floats (JSON has no Infinity) by None, recursively."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -59,17 +86,15 @@ def _progress(desc: str, total: int, quiet: bool):
 
 
 def _ensure_out_dir(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise W2SInputError(f"{out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise W2SInputError(f"{out}: cannot create the output folder ({err.strerror})") from err
-    return out
+    """Create the output folder if needed and check that it can be written in, up front."""
+    from .batch import check_output_dir
+
+    return check_output_dir(out)
 
 
 # ---------------------------------------------------------------------------------- average
 def cmd_average(args: argparse.Namespace) -> int:
+    from ._validate import refuse_overwriting_inputs
     from .averaging import iter_noise_levels, parse_levels, run_generator
     from .io import read_stack, write_ome_tiff
 
@@ -80,6 +105,8 @@ def cmd_average(args: argparse.Namespace) -> int:
             f"{args.stack}: a single {'x'.join(map(str, stack.shape))} image has no frames to "
             "average; noise levels need a stack (T, Y, X)"
         )
+    refuse_overwriting_inputs([Path(args.out) / f"avg{n}.tif" for n in levels],
+                              [args.stack, stack.source])  # fmt: skip
     out = _ensure_out_dir(Path(args.out))
     t0 = time.perf_counter()
     bar, update = _progress("averaging", stack.n_frames, args.json)
@@ -237,6 +264,7 @@ def cmd_estimate_noise(args: argparse.Namespace) -> int:
 def cmd_estimate_kernel(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ._validate import refuse_overwriting_inputs
     from .analysis.kernel import estimate_kernel
 
     out = Path(args.out) if args.out else None
@@ -245,6 +273,7 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
             raise W2SInputError(f"{out}: the kernel is written as .npy; give a name ending .npy")
         if not out.parent.is_dir():
             raise W2SInputError(f"{out.parent}: no such folder")
+        refuse_overwriting_inputs([out], [args.lr_clean, args.hr])
     lr = _read_2d(args.lr_clean, "clean LR image")
     hr = _read_2d(args.hr, "HR image")
     t0 = time.perf_counter()
@@ -252,9 +281,9 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
                           lam=args.lam)  # fmt: skip
     seconds = time.perf_counter() - t0
     if out is not None:
-        tmp = out.with_name(f".{out.stem}.tmp.npy")
-        np.save(tmp, est.kernel.astype(np.float64))
-        tmp.replace(out)
+        from .io import save_npy
+
+        save_npy(out, est.kernel.astype(np.float64))
     report = est.to_dict()
     report.update({"out": str(out) if out else None, "seconds": round(seconds, 3)})
     if args.json:
@@ -297,6 +326,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from ._validate import refuse_overwriting_inputs
     from .geometry import upsampled_geometry
     from .io import read_stack, write_ome_tiff
     from .restore.engine import iter_restore, resolve
@@ -307,6 +337,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
     elif not out.parent.is_dir():
         raise W2SInputError(f"{out.parent}: the output folder does not exist")
+    elif out.suffix.lower() not in (".tif", ".tiff", ".npy"):
+        raise W2SInputError(f"{out}: the result is written as OME-TIFF or .npy; give a name "
+                            "ending .ome.tif, .tif or .npy, or a folder")  # fmt: skip
+    refuse_overwriting_inputs([out], [args.input, stack.source])
     tile = None if args.tile is None else int(args.tile)
     level = _noise_level(args.noise_level, args.method, stack)
     pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
@@ -466,6 +500,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.levels.split(",")] \
         if args.levels else None  # fmt: skip
+    unknown = [lv for lv in levels or [] if lv not in {f"avg{n}" for n in (1, 2, 4, 8, 16)}]
+    if unknown:
+        raise W2SInputError(f"--levels {args.levels!r}: no level {unknown[0][3:]!r}; "
+                            "use some of 1, 2, 4, 8, 16")  # fmt: skip
     weights = {}
     for item in args.weights or []:
         name, sep, path = item.partition("=")
@@ -561,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="w2s-demo", help="output folder (default: ./w2s-demo)")
     p.add_argument("--size", type=int, default=256, help="widefield image size in pixels")
     p.add_argument("--frames", type=int, default=400, help="frames in the stack")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=_at_least(0), default=None,
                    help="random seed (default: the fixed seed of the napari sample)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -572,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=512, help="widefield size in pixels (default 512)")
     p.add_argument("--frames", type=int, default=400, help="frames per stack (default 400)")
     p.add_argument("--channels", type=int, default=3, help="channels (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="random seed (default 0)")
     p.add_argument("--processed", action="store_true",
                    help="also write the processed layout {train,test}/avgN/NNN_C.npy")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -601,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
             "The paper's Tables 1-3 and its claims on the test split of a W2S-layout data set.")  # fmt: skip
     p.add_argument("--data", required=True, help="data set folder (processed or raw W2S layout)")
     p.add_argument("--out", required=True, help="output folder (benchmark.md, .csv, .json)")
-    p.add_argument("--views", type=int, default=6, help="test views to use (default 6)")
+    p.add_argument("--views", type=_at_least(1), default=6, help="test views to use (default 6)")
     p.add_argument("--levels", default=None, help="noise levels, e.g. 1,2,4 (default: all)")
     p.add_argument("--denoisers", default=None, help="comma-separated (default: all six + vst-nlm)")
     p.add_argument("--sr", default=None, help="comma-separated SR methods (default: all + bicubic)")
@@ -622,23 +660,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None,
                    help="start from these weights (a .safetensors file, or a shipped method "
                         "name such as jdsr): fine-tuning")  # fmt: skip
-    p.add_argument("--random-size", type=int, default=96,
+    p.add_argument("--random-size", type=_at_least(16), default=96,
                    help="--data random: LR size of each simulated view (default 96)")
-    p.add_argument("--random-pool", type=int, default=64,
+    p.add_argument("--random-pool", type=_at_least(1), default=64,
                    help="--data random: views kept in memory (default 64)")
-    p.add_argument("--random-refresh", type=int, default=1,
+    p.add_argument("--random-refresh", type=_at_least(0), default=1,
                    help="--data random: views replaced by new ones before each batch (default 1)")
     p.add_argument("--level", default="blind",
                    help="noise level(s) of the input, e.g. avg1 or 1,2 (default: blind = all)")  # fmt: skip
     p.add_argument("--config", default="compact", choices=["compact", "full"],
                    help="compact (CPU-sized, default) or full (the paper's configuration)")  # fmt: skip
-    p.add_argument("--iterations", type=int, default=20000, help="training iterations")
+    p.add_argument("--iterations", type=_at_least(1), default=20000, help="training iterations")
     p.add_argument("--max-minutes", type=float, default=None,
                    help="also stop after this much wall time (the learning-rate drop follows "
                         "whichever budget runs out first)")  # fmt: skip
-    p.add_argument("--batch", type=int, default=16, help="batch size (paper: 16 JDSR, 128 denoisers)")
-    p.add_argument("--patch", type=int, default=64, help="LR patch size (paper: 64)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default by task)")
+    p.add_argument("--batch", type=_at_least(1), default=16,
+                   help="batch size (paper: 16 JDSR, 128 denoisers)")
+    p.add_argument("--patch", type=_at_least(16), default=64, help="LR patch size (paper: 64)")
+    p.add_argument("--lr", type=_positive, default=None, help="learning rate (default by task)")
     p.add_argument("--loss-form", default="paper", choices=["paper", "released"],
                    help="JDSR loss as in the paper (default) or the authors' released code")  # fmt: skip
     p.add_argument("--features", default="random-quarter",
@@ -648,8 +687,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-texture", action="store_true", help="drop the texture loss term")
     p.add_argument("--no-perceptual", action="store_true", help="drop the perceptual loss term")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="random seed")
+    p.add_argument("--threads", type=_at_least(1), default=None, help="CPU threads for torch")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.*")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
@@ -660,8 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for avgN.tif (created if needed)")
     p.add_argument("--mode", default="w2s", choices=["w2s", "first", "random"],
                    help="which frames: W2S protocol, first N, or N at random")  # fmt: skip
-    p.add_argument("--seed", type=int, default=None, help="seed of --mode random")
-    p.add_argument("--avg1-frame", type=int, default=249, help="frame of avg1 in --mode w2s")
+    p.add_argument("--seed", type=_at_least(0), default=None, help="seed of --mode random")
+    p.add_argument("--avg1-frame", type=_at_least(0), default=249,
+                   help="frame of avg1 in --mode w2s")
     p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX or CTYX")
     p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -674,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean", default=None,
                    help="clean LR image (avg400): W2S mode, z-scored with its statistics and the "
                         "reference affinely matched to it, as in the paper's tables")  # fmt: skip
-    p.add_argument("--data-range", type=float, default=None,
+    p.add_argument("--data-range", type=_positive, default=None,
                    help="PSNR/SSIM data range (default: reference max - min)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -700,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LR upsampling (bicubic as the paper; bilinear as the authors' code)")  # fmt: skip
     p.add_argument("--reg", type=float, default=1e-4,
                    help="regularisation relative to the data (lambda = reg * N * var(HR))")  # fmt: skip
-    p.add_argument("--lam", type=float, default=None,
+    p.add_argument("--lam", type=_positive, default=None,
                    help="absolute lambda in HR units squared (overrides --reg)")  # fmt: skip
     p.add_argument("--out", default=None, help="write the kernel to this .npy file")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -742,6 +782,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or EXIT_OK)
     except W2SInputError as err:
         print(f"w2s {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as err:
+        detail = f" ({err})" if str(err) else ""
+        print(f"w2s {args.command}: error: out of memory{detail}; the image is too large for "
+              "this machine (crop it, or restore with w2s batch --tile)", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"w2s {args.command}: interrupted", file=sys.stderr)

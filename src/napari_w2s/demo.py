@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .batch import check_output_dir
 from .errors import W2SInputError
 
 
@@ -90,7 +91,7 @@ def run_demo(
         raise W2SInputError(f"--frames {frames}: the demo needs at least 2 frames")
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out)  # a file in the way or a read-only folder: one clear line
     s = sample(size=size, frames=frames, seed=SAMPLE_SEED if seed is None else seed)
     seed = int(s.view.seed_sequence.entropy)
     px = float(s.pixel_size_um)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..batch import check_output_dir
 from ..errors import W2SInputError
 
 DENOISERS = ("dncnn", "memnet", "ridnet", "pure-let", "vst-nlm", "vst-bm3d", "vst-epll")
@@ -144,7 +145,7 @@ def iter_benchmark(
 
     say = log or (lambda _m: None)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out)  # a file in the way or a read-only folder: one clear line
     dn = load_pairs(data, "test", "denoise")
     js = load_pairs(data, "test", "jdsr")
     clean_lr = load_pairs(data, "test", "sr")

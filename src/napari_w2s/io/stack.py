@@ -134,7 +134,7 @@ def read_stack(path: str | Path, axes: str | None = None, channel: int = 0) -> S
 
         data, file_axes, pixel_size, meta = read_tiff(p)
     elif suffix in NPY_SUFFIXES:
-        data, file_axes, pixel_size, meta = _read_npy(p), None, None, {}
+        data, file_axes, pixel_size, meta = read_npy(p), None, None, {}
     else:
         raise W2SInputError(
             f"{p}: unsupported file type {p.suffix!r} (use .tif, .tiff, .ome.tif or .npy)"
@@ -143,10 +143,30 @@ def read_stack(path: str | Path, axes: str | None = None, channel: int = 0) -> S
     return Stack(data=data, axes=canon, pixel_size=pixel_size, source=str(p), metadata=meta)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def read_npy(path: str | Path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped (never unpickled), or a :class:`W2SInputError`.
+
+    Every reader of ``.npy`` files goes through here: files, W2S folders, the napari reader,
+    training sets.
+    """
+    import warnings
+
+    path = Path(path)
     try:
-        data = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic != b"\x93NUMPY":
+            raise W2SInputError(f"{path}: not a readable .npy array (no NumPy header: another "
+                                "kind of file named .npy?)")  # fmt: skip
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # overflowing header sizes
+            data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError, OverflowError) as err:
+        if isinstance(err, W2SInputError):
+            raise
+        if "pickle" in str(err) or "Python objects" in str(err):
+            raise W2SInputError(f"{path}: not a readable .npy array (it holds Python objects, "
+                                "not numbers)") from err  # fmt: skip
         raise W2SInputError(f"{path}: not a readable .npy array ({err})") from err
     if not isinstance(data, np.ndarray):
         raise W2SInputError(f"{path}: holds several arrays; save one image stack per file")

@@ -16,6 +16,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,8 @@ def read_tiff(path: Path) -> tuple[Any, str, tuple[float, float] | None, dict]:
                     if ends and max(ends) > size:
                         problems.messages.append(f"page {page.index} runs past the end of the file")
                         break
+    except MemoryError:  # a page too large for this machine, not a damaged file
+        raise
     except Exception as err:  # tifffile raises many types on corrupt input
         raise W2SInputError(f"{path}: not a readable TIFF ({type(err).__name__}: {err})") from err
     finally:
@@ -136,6 +140,8 @@ class TiffPages:
         flat = np.atleast_1d(index).ravel().tolist()
         try:
             data = tif.asarray(key=flat, series=0, maxworkers=1)
+        except MemoryError:  # a page too large for this machine, not a damaged file
+            raise
         except Exception as err:  # a damaged page: decoders raise many types
             raise W2SInputError(f"{self.path}: the TIFF is damaged (page {flat[0]}: "
                                 f"{type(err).__name__}: {err})") from err  # fmt: skip
@@ -302,17 +308,28 @@ def write_ome_tiff(
     return path
 
 
-def save_npy(path: str | Path, array: Any) -> Path:
-    """Write a ``.npy`` file atomically (temporary name in the same folder, then rename)."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[Any]:
+    """A binary file to write ``path`` through: a hidden temporary name in the same folder,
+    renamed when the block ends without error, removed otherwise. A failed write (full disk,
+    read-only folder, ...) is a :class:`W2SInputError` naming ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(array))
+            yield fh
         os.replace(tmp, path)
+    except OSError as err:
+        raise W2SInputError(f"{path}: could not write ({err.strerror or err})") from err
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def save_npy(path: str | Path, array: Any) -> Path:
+    """Write a ``.npy`` file atomically (temporary name in the same folder, then rename)."""
+    with atomic_file(path) as fh:
+        np.save(fh, np.asarray(array))
+    return Path(path)
 
 
 def _iter_planes(data: Any):

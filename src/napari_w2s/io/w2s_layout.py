@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import W2SInputError
-from .stack import Stack, canonical_axes
+from .stack import Stack, canonical_axes, read_npy
 
 LR_PIXEL_UM = 0.064
 HR_PIXEL_UM = 0.032
@@ -78,13 +78,6 @@ def view_channels(view: str | Path) -> list[int]:
     return sorted(int(m.group(1)) for f in Path(view).iterdir() if (m := _WF_FILE.match(f.name)))
 
 
-def _load(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise W2SInputError(f"{path}: not a readable .npy array ({err})") from err
-
-
 def read_w2s_view_stack(view: str | Path, channel: int = 0, axes: str | None = None) -> Stack:
     """The widefield frames of one channel of one raw W2S field of view, memory-mapped."""
     view = Path(view)
@@ -94,7 +87,7 @@ def read_w2s_view_stack(view: str | Path, channel: int = 0, axes: str | None = N
         if not present:
             raise W2SInputError(f"{view}: not a W2S field-of-view folder (no wf_channelC.npy)")
         raise W2SInputError(f"{view}: no channel {channel} (channels here: {present})")
-    data, canon = canonical_axes(_load(wf), axes or "TYX", where=str(wf))
+    data, canon = canonical_axes(read_npy(wf), axes or "TYX", where=str(wf))
     sim = view / f"sim_channel{channel}.npy"
     meta = {"w2s_view": view.name, "channel": channel, "sim": str(sim) if sim.exists() else None}
     return Stack(data=data, axes=canon, pixel_size=(LR_PIXEL_UM, LR_PIXEL_UM), source=str(wf),
@@ -134,7 +127,7 @@ def read_processed_split(split: str | Path) -> ProcessedSplit:
         raise W2SInputError(f"{split}: no NNN_C.npy view present in every level folder")
     levels = {}
     for n in names:
-        arrays = [_load(folders[n] / f"{v}.npy") for v in views]
+        arrays = [read_npy(folders[n] / f"{v}.npy") for v in views]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1:
             raise W2SInputError(f"{folders[n]}: views have different shapes {sorted(shapes)}")

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,13 +97,54 @@ def save_model(model: Any, path: str | Path, card: ModelCard) -> Path:
 
 
 def read_card(weights: str | Path) -> ModelCard:
+    """The card next to ``weights``, checked: the sha256 covers only the weights, so a card
+    edited by hand must not turn into NaN output or a traceback later."""
     cp = card_path(weights)
     if not cp.exists():
         raise W2SInputError(f"{weights}: no model card {cp.name} next to the weights")
     try:
-        return ModelCard.from_dict(json.loads(cp.read_text()))
-    except (json.JSONDecodeError, TypeError) as err:
+        d = json.loads(cp.read_text())
+        _check_card(d)
+        return ModelCard.from_dict(d)
+    except (json.JSONDecodeError, TypeError, ValueError) as err:
         raise W2SInputError(f"{cp}: not a valid model card ({err})") from err
+
+
+_CARD_TYPES = {"name": str, "architecture": str, "task": str, "noise_level": str, "config": dict,
+               "normalisation": (dict, type(None))}  # fmt: skip
+
+
+def _check_card(d: Any) -> None:
+    """A ``ValueError`` naming the first field of a card that cannot be used."""
+    import math
+
+    from ..normalisation import spec_of
+
+    if not isinstance(d, dict):
+        raise ValueError(f"a card is a JSON object, not {type(d).__name__}")
+    missing = [k for k in (*_CARD_TYPES, "scale") if k not in d]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    for key, kind in _CARD_TYPES.items():
+        if not isinstance(d[key], kind):
+            raise ValueError(f"{key} must be a JSON {'string' if kind is str else 'object'}, "
+                             f"not {d[key]!r}")  # fmt: skip
+    if type(d["scale"]) is not int or d["scale"] not in (1, 2, 4):
+        raise ValueError(f"scale must be 1, 2 or 4, not {d['scale']!r}")
+    norm = spec_of(d["normalisation"])
+    numbers = {"zscore": ("mean", "std"), "percentile": ("low", "high")}.get(norm["kind"])
+    if numbers is None:
+        raise ValueError(f"unknown normalisation kind {norm['kind']!r} (zscore or percentile)")
+    for key in numbers:
+        value = norm.get(key)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            raise ValueError(f"normalisation {key} must be a finite number, not {value!r}")
+    if norm["kind"] == "zscore" and not norm["std"] > 0:
+        raise ValueError(f"normalisation std must be positive, not {norm['std']!r}")
+    if norm["kind"] == "percentile" and not 0 <= norm["low"] < norm["high"] <= 100:
+        raise ValueError(f"normalisation percentiles need 0 <= low < high <= 100, not "
+                         f"{norm['low']!r} and {norm['high']!r}")  # fmt: skip
 
 
 def load_state_dict(path: str | Path) -> dict:
@@ -116,15 +159,52 @@ def load_state_dict(path: str | Path) -> dict:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns on some legacy files: not for the user
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused it: never retry without
+        raise W2SInputError(f"{path}: not a plain tensor checkpoint (it holds Python objects, "
+                            "which are never loaded); convert it to safetensors") from err
     except Exception as err:  # corrupt files raise many types; the message says which file
-        raise W2SInputError(f"{path}: cannot read the weights ({type(err).__name__}: {err})") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise W2SInputError(f"{path}: cannot read the weights "
+                            f"({type(err).__name__}: {first})") from err
     for key in ("params_ema", "params", "state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
         raise W2SInputError(f"{path}: holds no state dict")
     return state
+
+
+def _check_fit(path: str | Path, card: ModelCard, state: dict) -> None:
+    """The card's architecture and configuration against the weights, on torch's ``meta``
+    device (no memory): a configuration that is far too big fails here, not in an allocation,
+    and a card whose ``scale`` is not the network's is refused."""
+    import torch
+
+    from .registry import build_architecture
+
+    with torch.device("meta"):
+        probe = build_architecture(card.architecture, **card.config)
+    expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    for key in sorted(set(expected) | set(state)):
+        got = tuple(state[key].shape) if key in state else None
+        if got != expected.get(key):
+            raise W2SInputError(
+                f"{path}: the weights do not fit a {card.architecture} with the card's "
+                f"configuration ({key}: {got or 'missing'} in the file, "
+                f"{expected.get(key) or 'not in the model'} expected)"
+            )
+    try:
+        with torch.no_grad():
+            y = probe.eval()(torch.zeros(1, 1, 16, 16, device="meta"))
+        scale = (y[-1] if isinstance(y, (list, tuple)) else y).shape[-1] // 16
+    except Exception:  # an operation without a meta kernel: the scale cannot be probed
+        return
+    if scale != card.scale:
+        raise W2SInputError(f"{path}: the card says scale {card.scale}, but the network "
+                            f"enlarges x{scale}")  # fmt: skip
 
 
 def load_model(path: str | Path, verify: bool = True) -> tuple[Any, ModelCard]:
@@ -139,8 +219,9 @@ def load_model(path: str | Path, verify: bool = True) -> tuple[Any, ModelCard]:
                 f"{path}: the weights do not match their model card (sha256 {actual[:12]}... "
                 f"instead of {card.sha256[:12]}...); the file is corrupted or was replaced"
             )
-    model = build_architecture(card.architecture, **card.config)
     state = load_state_dict(path)
+    _check_fit(path, card, state)
+    model = build_architecture(card.architecture, **card.config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -41,17 +41,17 @@ def choose_device(preference: str = "auto") -> Any:
     available = available_devices()
     if pref == "auto":
         return torch.device(available[0])
-    kind = pref.split(":")[0]
-    if kind not in DEVICES:
-        raise W2SInputError(f"unknown device {preference!r}: use one of {', '.join(DEVICES)}")
+    kind, sep, index = pref.partition(":")
+    if kind not in DEVICES or (sep and not (kind == "cuda" and index.isdigit())):
+        raise W2SInputError(f"unknown device {preference!r}: use one of {', '.join(DEVICES)}"
+                            " (or cuda:N, N = 0, 1, ...)")  # fmt: skip
     if kind not in available:
         raise W2SInputError(
             f"device {preference!r} is not available on this machine (available: "
             f"{', '.join(available)})"
         )
-    if kind == "cuda" and ":" in pref:
-        index = int(pref.split(":")[1])
-        if index >= torch.cuda.device_count():
+    if sep:
+        if int(index) >= torch.cuda.device_count():
             raise W2SInputError(
                 f"device {preference!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
             )

@@ -75,6 +75,26 @@ def auto_tile(device: Any, config: dict, scale: int, shape: tuple[int, int] | No
     return tile, batch
 
 
+def check_memory(shape: tuple[int, ...], scale: int) -> None:
+    """Refuse up front, in one line, a restoration whose arrays cannot fit in memory.
+
+    Counted (float32): the whole output, and for one plane its input, the network's output and
+    the two accumulators of the tiled blend. The network's own feature maps are bounded by the
+    tile size and not counted.
+    """
+    h, w = int(shape[-2]), int(shape[-1])
+    planes = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    out_plane = h * w * scale * scale
+    needed = 4.0 * (planes * out_plane + h * w + 3 * out_plane)
+    available = _available_ram()
+    if needed > available:
+        raise W2SInputError(
+            f"restoring {' x '.join(map(str, shape))} pixels x{scale} needs about "
+            f"{needed / 2**30:.3g} GiB of memory and {available / 2**30:.3g} GiB are available; "
+            "crop the image, or use `w2s batch`, which writes a stack plane by plane"
+        )
+
+
 def _available_ram() -> float:
     try:
         with open("/proc/meminfo") as fh:
@@ -162,6 +182,9 @@ class ModelStep:
             self.device, self.card.config, self.scale, image.shape)  # fmt: skip
         t0 = time.perf_counter()
         result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch)
+        if not np.isfinite(result).all():  # a broken card or weights: never write NaN silently
+            raise W2SInputError(f"{self.weights}: the network returned NaN or infinite values; "
+                                "its weights or model card are broken")  # fmt: skip
         self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}
         return result
 
@@ -246,6 +269,10 @@ def resolve(
     parts = [p.strip().lower() for p in str(method).split("+") if p.strip()]
     if not parts:
         raise W2SInputError("no method given")
+    if tile is not None and (tile < 0 or 0 < tile < 2 * overlap):
+        # tiles narrower than two overlaps leave too little context: wrong pixels, no error
+        raise W2SInputError(f"--tile {tile}: use 0 (the whole image) or at least {2 * overlap} "
+                            f"(twice the {overlap}-pixel overlap between tiles)")  # fmt: skip
     if weights and len(parts) > 1:
         raise W2SInputError("--weights applies to a single model, not to a sequence")
     dev = None
@@ -283,6 +310,7 @@ def iter_restore(
     lead = tuple(arr.shape[:-2])
     planes = int(np.prod(lead)) if lead else 1
     s = pipeline.scale
+    check_memory(arr.shape, s)
     out = np.empty((*lead, arr.shape[-2] * s, arr.shape[-1] * s), np.float32)
     affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):

@@ -20,7 +20,6 @@ when complete.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import W2SInputError
-from ..io.tiff import save_npy
+from ..io.tiff import atomic_file, save_npy
 from .view import ViewParams, draw_params, simulate_view
 
 BLOCK_FRAMES = 16
@@ -46,9 +45,9 @@ def split_fovs(n: int) -> dict[str, list[int]]:
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    text = json.dumps(obj, indent=2, default=_json_default)
+    with atomic_file(path) as fh:
+        fh.write(text.encode())
 
 
 def _json_default(obj: Any) -> Any:
@@ -76,6 +75,9 @@ def iter_write_dataset(
         raise W2SInputError(f"--size {size}: use an even size of at least 16 pixels")
     if frames < 2:
         raise W2SInputError(f"--frames {frames}: a stack needs at least 2 frames")
+    if processed and frames < max(PROCESSED_LEVELS):
+        raise W2SInputError(f"--frames {frames}: --processed needs at least "
+                            f"{max(PROCESSED_LEVELS)} frames (level avg{max(PROCESSED_LEVELS)})")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise W2SInputError(f"{out}: exists and is not a folder")
@@ -99,24 +101,19 @@ def iter_write_dataset(
             ss = np.random.SeedSequence(seed, spawn_key=(fov, c))
             prng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(fov, c, 99)))
             view = simulate_view(draw_params(prng, base, c), channel=c, seed=ss)
-            wf_path = folder / f"wf_channel{c}.npy"
-            tmp = folder / f".wf_channel{c}.npy.partial-{os.getpid()}"
-            try:
-                arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16,
-                                                shape=(frames, size, size))  # fmt: skip
+            # written block by block (no memory map: a full disk is an error, not a SIGBUS)
+            with atomic_file(folder / f"wf_channel{c}.npy") as fh:
+                np.lib.format.write_array_header_1_0(fh, {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
+                    "fortran_order": False, "shape": (frames, size, size)})  # fmt: skip
                 for start in range(0, frames, BLOCK_FRAMES):
                     stop = min(frames, start + BLOCK_FRAMES)
-                    block = view.frames(start, stop)
-                    arr[start:stop] = block
+                    block = np.ascontiguousarray(view.frames(start, stop), dtype=np.uint16)
+                    fh.write(block.data)
                     b = block.astype(np.float64)
                     sums += (b.sum(), (b * b).sum())
                     done += stop - start
                     yield done, total
-                arr.flush()
-                del arr
-                os.replace(tmp, wf_path)
-            finally:
-                tmp.unlink(missing_ok=True)
             count += frames * size * size
             save_npy(folder / f"sim_channel{c}.npy", view.sim)
             save_npy(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
@@ -148,7 +145,10 @@ def iter_write_dataset(
     return summary
 
 
-def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = (1, 2, 4, 8, 16)) -> None:
+PROCESSED_LEVELS = (1, 2, 4, 8, 16)
+
+
+def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = PROCESSED_LEVELS) -> None:
     """The processed layout from the raw one, with the W2S global z-score and SIM affine map."""
     from ..analysis.metrics import affine_fit, downsample_mean
     from ..averaging import noise_levels

@@ -124,6 +124,7 @@ def _pairs_from_raw(root: Path, split: str) -> tuple[dict[str, np.ndarray], list
 
     from ..analysis.metrics import affine_fit, downsample_mean
     from ..averaging import noise_levels
+    from ..io.stack import read_npy
     from ..io.w2s_layout import raw_views, view_channels
 
     views_all = raw_views(root)
@@ -139,11 +140,12 @@ def _pairs_from_raw(root: Path, split: str) -> tuple[dict[str, np.ndarray], list
     names, sums, count = [], np.zeros(2), 0
     for view in chosen:
         for c in view_channels(view):
-            wf = np.load(view / f"wf_channel{c}.npy", mmap_mode="r")
+            wf = read_npy(view / f"wf_channel{c}.npy")
             lv = noise_levels(wf)
             for name, img in lv.images.items():
                 per_level.setdefault(name, []).append(img)
-            per_level.setdefault("sim", []).append(np.load(view / f"sim_channel{c}.npy"))
+            sim = np.asarray(read_npy(view / f"sim_channel{c}.npy"))
+            per_level.setdefault("sim", []).append(sim)
             names.append(f"{int(view.name[5:]):03d}_{c}")
             clean = lv[lv.clean].astype(np.float64)
             sums += (clean.sum(), (clean**2).sum())

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..batch import check_output_dir
 from ..errors import W2SInputError
 
 DEFAULT_LR = {"denoise": 1e-3, "sr": 2e-4, "jdsr": 2e-4}
@@ -110,7 +111,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     torch.manual_seed(cfg.seed)
     device = choose_device(cfg.device)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out)  # a file in the way or a read-only folder: one clear line
     sampler = make_source(cfg, spec.task)
     model = build_model(cfg.model, cfg.config)
     init_record = _initialise(model, cfg.init, cfg.model) if cfg.init else None

@@ -115,7 +115,7 @@ class RestoreWidget(JobWidget):
         self.tile_auto = QCheckBox("auto")
         self.tile_auto.setChecked(True)
         self.tile = QSpinBox()
-        self.tile.setRange(32, 4096)
+        self.tile.setRange(96, 4096)  # at least twice the 48-pixel tile overlap
         self.tile.setSingleStep(32)
         self.tile.setValue(256)
         self.tile.setEnabled(False)
