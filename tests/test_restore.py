@@ -180,17 +180,6 @@ def test_cli_restore_and_models(weights, image, tmp_path, capsys):
     assert code == 2 and "unknown model" in err and err.count("\n") == 1
 
 
-def test_auto_noise_level_finds_the_averaged_frames():
-    from napari_w2s.averaging import noise_levels
-    from napari_w2s.restore.engine import auto_noise_level
-    from napari_w2s.simulate.sample import sample
-
-    s = sample(size=128, frames=400)
-    lv = noise_levels(s.stack)
-    a = s.view.noise_params()["a_adu"]
-    assert [auto_noise_level(lv[f"avg{n}"], a) for n in (1, 4, 16)] == ["avg1", "avg4", "avg16"]
-
-
 def test_cli_restore_npy_output_and_bad_level(image, tmp_path, capsys):
     np.save(tmp_path / "in.npy", image)
     code = main(["restore", str(tmp_path / "in.npy"), "--method", "bicubic",
