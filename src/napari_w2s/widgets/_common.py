@@ -107,6 +107,14 @@ class Job:
     main thread), its return value to ``on_done``. Errors become notifications
     (:func:`user_error`). ``cancel()`` stops it at its next ``yield``: ``on_done`` is then never
     called, so nothing is added.
+
+    The worker's signals are handled strictly one after the other, in the order they were sent.
+    napari's progress bars call ``QApplication.processEvents()`` when they change, so a progress
+    update (``on_yield``) can re-enter the event loop, which would deliver the next records, the
+    result and ``finished`` *inside* the update: teardown would then run in the middle of it
+    (``'NoneType' object has no attribute 'set_inner'``). Signals that arrive while one is being
+    handled are queued and handled after it returns, so ``on_done`` and ``on_finish`` always run
+    after the last progress update.
     """
 
     def __init__(
@@ -118,6 +126,8 @@ class Job:
         on_finish: Callable[[], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
+        from collections import deque
+
         from napari.qt.threading import create_worker
 
         self.worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
@@ -125,14 +135,16 @@ class Job:
         self.failed = False
         self.finished = False
         self.result: Any = None
+        self._on_yield = on_yield
         self._on_done = on_done
         self._on_error = on_error
-        if on_yield is not None:
-            self.worker.yielded.connect(on_yield)
-        self.worker.returned.connect(self._returned)
-        self.worker.errored.connect(self._errored)
-        self.worker.finished.connect(self._finished)
         self._on_finish = on_finish
+        self._pending: deque = deque()
+        self._dispatching = False
+        self.worker.yielded.connect(lambda value: self._dispatch(self._yielded, value))
+        self.worker.returned.connect(lambda value: self._dispatch(self._returned, value))
+        self.worker.errored.connect(lambda exc: self._dispatch(self._errored, exc))
+        self.worker.finished.connect(lambda: self._dispatch(self._finished))
 
     def start(self) -> Job:
         self.worker.start()
@@ -141,6 +153,26 @@ class Job:
     def cancel(self) -> None:
         self.cancelled = True
         self.worker.quit()
+
+    def _dispatch(self, handler: Callable[..., None], *args: Any) -> None:
+        """Run ``handler(*args)`` now, or after the handler that is running (re-entrancy)."""
+        self._pending.append((handler, args))
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._pending:
+                handler, args = self._pending.popleft()
+                try:
+                    handler(*args)
+                except Exception as exc:  # a bug in a widget's slot: reported, the queue goes on
+                    user_error(exc)
+        finally:
+            self._dispatching = False
+
+    def _yielded(self, value: Any) -> None:
+        if self._on_yield is not None and not self.finished:
+            self._on_yield(value)
 
     def _returned(self, value: Any) -> None:
         self.result = value
@@ -157,9 +189,11 @@ class Job:
         (self._on_error or user_error)(exc)
 
     def _finished(self) -> None:
-        self.finished = True
-        if self._on_finish is not None:
-            self._on_finish()
+        try:
+            if self._on_finish is not None:
+                self._on_finish()
+        finally:
+            self.finished = True
 
 
 class JobWidget(QWidget):
@@ -190,9 +224,9 @@ class JobWidget(QWidget):
 
     def idle(self) -> None:
         """Close the progress bars and offer Run again (not Cancel)."""
-        if self.bars is not None:
-            self.bars.close()
-            self.bars = None
+        bars, self.bars = self.bars, None
+        if bars is not None:
+            bars.close()
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
@@ -204,7 +238,13 @@ class Bars:
     nested group together with its bars and its ``maybe_hide_progress_indicator`` then touches a
     half-destroyed bar (a segmentation fault on the next bar, reproduced in the widget tests).
     Two plain bars, one under the other, show the same information safely.
+
+    Safe to call in any order: updates after :meth:`close`, and updates made while another
+    update is in progress (napari's bars re-enter the event loop), are ignored. The inner bar is
+    redrawn at most every :attr:`INTERVAL` seconds (each redraw runs the event loop).
     """
+
+    INTERVAL = 0.1
 
     def __init__(self, outer_desc: str, outer_total: int, inner_desc: str | None = None) -> None:
         from napari.utils import progress
@@ -214,29 +254,52 @@ class Bars:
         if inner_desc is not None:
             self.inner = progress(total=1, desc=f"{outer_desc}: {inner_desc}")
         self._outer_n = 0
+        self._inner_t = 0.0
+        self.closed = False
+        self._busy = False
+
+    def _enter(self) -> bool:
+        if self.closed or self._busy:
+            return False
+        self._busy = True
+        return True
 
     def set_outer(self, n: int, total: int | None = None) -> None:
-        if total is not None and total != self.outer.total:
-            self.outer.total = max(int(total), 1)
-        if n != self._outer_n:
-            self.outer.update(int(n) - self._outer_n)
-            self._outer_n = int(n)
+        if not self._enter():
+            return
+        try:
+            if total is not None and total != self.outer.total:
+                self.outer.total = max(int(total), 1)
+            if n != self._outer_n:
+                self.outer.update(int(n) - self._outer_n)
+                self._outer_n = int(n)
+        finally:
+            self._busy = False
 
     def set_inner(self, done: int, total: int) -> None:
-        if self.inner is None:
+        import time
+
+        if self.inner is None or not self._enter():
             return
-        if self.inner.total != total:
-            self.inner.total = max(int(total), 1)
-        self.inner.n = int(done)
-        self.inner.refresh()
+        try:
+            now = time.monotonic()
+            if self.inner.total != total:
+                self.inner.total = max(int(total), 1)
+            self.inner.n = int(done)
+            if done >= total or now - self._inner_t >= self.INTERVAL:
+                self._inner_t = now
+                self.inner.refresh()
+        finally:
+            self._busy = False
 
     def close(self) -> None:
-        from qtpy.QtWidgets import QApplication
-
+        """Close both bars (once; later updates are ignored)."""
+        if self.closed:
+            return
+        self.closed = True
         if self.inner is not None:
             self.inner.close()
         self.outer.close()
-        QApplication.processEvents()  # let the activity dialog remove them now
 
 
 def run_cancel_row(run_text: str = "Run") -> tuple[QWidget, QPushButton, QPushButton]:

@@ -225,9 +225,10 @@ class RestoreWidget(JobWidget):
             return
         frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
         self.bar.setValue(round(1000 * frac))
-        if self.bars is not None:
-            self.bars.set_outer(rec["plane"], rec["planes"])
-            self.bars.set_inner(rec["done"], rec["total"])
+        bars = self.bars  # a local reference: the bars may be closed during the update
+        if bars is not None:
+            bars.set_outer(rec["plane"], rec["planes"])
+            bars.set_inner(rec["done"], rec["total"])
 
     def _finished(self) -> None:
         self.idle()
