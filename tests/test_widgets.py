@@ -125,7 +125,7 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
     mw = dock(viewer, "Metrics")
     mw.select([up.name, den.name])
     mw.reference.set_value(sim.name)
-    mw.w2s.setChecked(True)
+    mw.set_mode("w2s")
     mw.clean.set_value("avg400 (clean)")
     wait(qtbot, mw.compute())
     assert mw.table.rowCount() == 2
@@ -143,7 +143,7 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
     assert {r["layer"] for r in rows} == {up.name, den.name}
     assert float(rows[0]["rmse"]) == pytest.approx(mw.rows[0]["rmse"], rel=1e-12)
 
-    mw.w2s.setChecked(False)
+    mw.set_mode("plain")
     mw.select([lr.name])
     mw.reference.set_value("avg400 (clean)")
     wait(qtbot, mw.compute())
@@ -368,3 +368,62 @@ def test_stack_restore_ends_without_error(make_napari_viewer, qtbot, sample, err
         assert rw.result_layer.data.shape == (60, 512, 512)
         assert rw.run_button.isEnabled() and not rw.cancel_button.isEnabled()
     assert [ly.name for ly in viewer.layers][:2] == ["stack", "stack bicubic"]
+
+
+def test_metrics_default_mode_is_meaningful(make_napari_viewer, qtbot, sample, errors):
+    """Against SIM, the default mode gives W2S units (with a clean layer) or the reference
+    matched to each result; JDSR ranks above bicubic; plain values in other units warn."""
+    from napari_w2s.analysis.metrics import match_affine
+    from napari_w2s.geometry import upsampled_geometry
+    from napari_w2s.restore.engine import resolve
+
+    viewer = make_napari_viewer()
+    add_sample(viewer, sample, frames=2)
+    avg1 = sample[0][0][249].astype(np.float32)
+    sim, clean = sample[2][0], sample[1][0]
+    hr_scale, hr_translate = upsampled_geometry((PX, PX))
+    results = {m: resolve(m, device="cpu", noise_level="avg1").run(avg1)
+               for m in ("bicubic", "jdsr")}  # fmt: skip
+    for m, data in results.items():
+        viewer.add_image(data, name=f"avg1 {m}", scale=hr_scale, translate=hr_translate)
+    before = {m: d.copy() for m, d in results.items()}
+
+    mw = dock(viewer, "Metrics")
+    assert mw.mode_key() == "auto"  # a fresh start
+    assert mw.reference.currentText() == "SIM (simulated)"  # guessed from the names
+    assert mw.clean.currentText() == "avg400 (clean)"
+    mw.select(["avg1 bicubic", "avg1 jdsr"])
+    wait(qtbot, mw.compute())
+    rows = {r["layer"]: r for r in mw.rows}
+    for m, data in results.items():
+        want = w2s_metrics(data, sim, clean)
+        assert rows[f"avg1 {m}"]["mode"] == "w2s"
+        assert rows[f"avg1 {m}"]["rmse"] == pytest.approx(want["rmse"], rel=1e-9)
+        assert rows[f"avg1 {m}"]["ssim"] == pytest.approx(want["ssim"], rel=1e-9)
+    bic, jd = rows["avg1 bicubic"], rows["avg1 jdsr"]
+    print(f"\nW2S units: bicubic {bic['rmse']:.3f}/{bic['ssim']:.3f}, "
+          f"jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f}")
+    assert 0.3 < bic["rmse"] < 1.5 and jd["rmse"] < 0.8 * bic["rmse"]
+    assert jd["ssim"] > bic["ssim"] > 0.05
+    assert "W2S units (z-score by avg400 (clean))" in mw.status.text()
+    assert mw.units_label.isHidden() is False and "put in the results' units" in mw.units_label.text()
+    assert not errors
+
+    # without a clean layer: the SIM reference is matched to each result, which is untouched
+    mw.clean.set_value("(none)")
+    wait(qtbot, mw.compute())
+    rows = {r["layer"]: r for r in mw.rows}
+    for m, data in results.items():
+        want = compare(data, match_affine(sim, data))
+        assert rows[f"avg1 {m}"]["mode"] == "affine"
+        assert rows[f"avg1 {m}"]["rmse"] == pytest.approx(want["rmse"], rel=1e-9)
+        np.testing.assert_array_equal(viewer.layers[f"avg1 {m}"].data, before[m])
+    assert rows["avg1 jdsr"]["rmse"] < 0.8 * rows["avg1 bicubic"]["rmse"]
+    assert 3 < rows["avg1 bicubic"]["rmse"] < 60  # ADU, not the ~138 of camera vs SIM units
+
+    # plain values across units: the numbers are kept but the widget says they are meaningless
+    mw.set_mode("plain")
+    wait(qtbot, mw.compute())
+    assert all(r["mode"] == "plain" and r["rmse"] > 50 for r in mw.rows)
+    assert "different units" in mw.units_label.text() and "meaningless" in mw.units_label.text()
+    assert errors and "different units" in errors[-1]

@@ -323,8 +323,16 @@ def wrap_label(text: str = "") -> QLabel:
 
 
 # ---------------------------------------------------------------------------------- layers
+def is_kernel(layer: Any) -> bool:
+    """A blur-kernel estimate added by the Analysis widget (not an image to process)."""
+    return "kernel" in (getattr(layer, "metadata", None) or {})
+
+
 class LayerCombo(QComboBox):
-    """Image layers of the viewer (optionally filtered), refreshed by ``reset_choices``."""
+    """Image layers of the viewer (optionally filtered), refreshed by ``reset_choices``.
+
+    Kernel estimates (:func:`is_kernel`) and RGB layers are never offered.
+    """
 
     def __init__(self, viewer: Any, accept: Callable[[Any], bool] | None = None,
                  optional: str | None = None) -> None:  # fmt: skip
@@ -339,7 +347,8 @@ class LayerCombo(QComboBox):
     def layers(self) -> list:
         from napari.layers import Image
 
-        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and self.accept(ly)]
+        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and not is_kernel(ly)
+                and not getattr(ly, "rgb", False) and self.accept(ly)]  # fmt: skip
 
     def reset_choices(self, *_: Any) -> None:
         current = self.currentText()
