@@ -173,6 +173,7 @@ def test_cancel_leaves_no_layer(make_napari_viewer, qtbot, sample):
     viewer.add_image(sample[0][0][:30], name="stack", scale=(1.0, PX, PX))
     rw = dock(viewer, "Restore")
     rw.layer.set_value("stack")
+    rw.current_only.setChecked(False)  # the whole stack (a stack alone preselects its frame)
     rw.method.set_method("pure-let")  # 16 cycle spins per frame, 30 frames: seconds of work
     seen = []
     job = rw.run()
@@ -267,6 +268,7 @@ def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):
     viewer.add_image(sample[0][0][:6], name="stack", scale=(1.0, PX, PX))
     rw = dock(viewer, "Restore")
     rw.layer.set_value("stack")
+    rw.current_only.setChecked(False)  # the whole stack (a stack alone preselects its frame)
     rw.method.set_method("pure-let")
     ticks: list[float] = []
     timer = QTimer()
@@ -355,6 +357,7 @@ def test_stack_restore_ends_without_error(make_napari_viewer, qtbot, sample, err
     rw = dock(viewer, "Restore")
     for _ in range(3):  # the race hit 2 of 3 runs in the review
         rw.layer.set_value("stack")
+        rw.current_only.setChecked(False)
         rw.method.set_method("bicubic")
         with qtbot.captureExceptions() as raised:
             job = rw.run()
@@ -427,3 +430,84 @@ def test_metrics_default_mode_is_meaningful(make_napari_viewer, qtbot, sample, e
     assert all(r["mode"] == "plain" and r["rmse"] > 50 for r in mw.rows)
     assert "different units" in mw.units_label.text() and "meaningless" in mw.units_label.text()
     assert errors and "different units" in errors[-1]
+
+
+def test_restore_defaults_card_frame_and_estimate(make_napari_viewer, qtbot, sample):
+    """JDSR and the displayed frame of a raw stack by default, avg1 once there is one; a
+    readable card naming the weights that run; a frame result only at its frame, under SIM;
+    a long stack run asks first, with planes x measured seconds per plane."""
+    from napari_w2s.widgets.restore import RestoreWidget
+
+    RestoreWidget._speeds.clear()
+    viewer = make_napari_viewer()
+    add_sample(viewer, sample, frames=12)
+    stack, sim = viewer.layers["widefield (simulated)"], viewer.layers["SIM (simulated)"]
+    rw = dock(viewer, "Restore")
+    assert rw.method.method() == "jdsr"
+    assert rw.layer.currentText() == stack.name and rw.current_only.isChecked()
+    card = rw.card.text()
+    assert "jdsr-blind-compact (noise-blind)" in card and "also shipped: avg1" in card
+    assert "normalisation: " in card and "<table" in card and "SSIM" in card
+    assert "/work/" not in card and "{'" not in card and "wall" not in card
+
+    # the displayed frame: a one-frame stack at that frame, x2, under the SIM layer
+    viewer.dims.set_point(0, 7)
+    job = rw.run()
+    wait(qtbot, job)
+    out = rw.result_layer
+    assert out.name == "widefield (simulated) jdsr [frame 7]"
+    assert out.data.shape == (1, 512, 512)
+    assert tuple(out.translate) == pytest.approx((7.0, -PX / 4, -PX / 4))
+    # it spans frame 7 only, so napari draws nothing of it at the other frames
+    assert out.extent.world[:, 0].tolist() == [7.0, 7.0]
+    assert viewer.layers.index(out) < viewer.layers.index(sim)
+    assert "(256, 256) -> (512, 512)" in rw.status.text()
+    assert "jdsr-blind-compact (noise-blind)" in rw.status.text()
+
+    # a whole stack that takes longer than LONG_S: the first plane is timed, then it asks
+    rw.LONG_S = 1e-6
+    rw.current_only.setChecked(False)
+    rw.method.set_method("bicubic")
+    n_layers = len(viewer.layers)
+    wait(qtbot, rw.run())
+    assert len(viewer.layers) == n_layers and rw.confirm.isVisibleTo(rw)
+    assert "12 planes x" in rw.estimate_label.text() and "about" in rw.estimate_label.text()
+    assert rw.run() is None and rw.confirm.isVisibleTo(rw)  # the speed is known now: no job
+    rw.confirm_all.click()
+    wait(qtbot, rw.job)
+    assert rw.result_layer.data.shape == (12, 512, 512) and not rw.confirm.isVisibleTo(rw)
+    assert "12 planes x" in rw.estimate_label.text()  # shown before the next run
+
+    # a noise level appears: it is preselected (until the user picks), with its own weights
+    viewer.add_image(sample[0][0][249].astype(np.float32), name="avg1", scale=(PX, PX))
+    assert rw.layer.currentText() == "avg1" and not rw.current_only.isChecked()
+    rw.method.set_method("jdsr")
+    assert "jdsr-avg1-compact (per-level: avg1)" in rw.card.text()
+
+
+def test_levels_keep_one_clean_layer_and_show_avg1(make_napari_viewer, qtbot, sample):
+    viewer = make_napari_viewer()
+    frames = sample[0][0][:20]
+    viewer.add_image(frames, name="stack", scale=(1.0, PX, PX))
+    viewer.add_image(frames.mean(0), name="avg20 (clean)", scale=(PX, PX))
+    lw = dock(viewer, "Stack & noise levels")
+    lw.levels_kind.setCurrentIndex(1)
+    lw.levels_text.setText("1,2,4")
+    wait(qtbot, lw.run())
+    names = [ly.name for ly in viewer.layers]
+    assert names == ["stack", "avg20 (clean)", "avg1", "avg2", "avg4"]
+    assert [ly.name for ly in lw.added if ly.visible] == ["avg1"]
+    assert viewer.layers.selection.active.name == "avg1"
+    assert "avg20 (clean) was already there" in lw.status.text()
+
+
+def test_docks_fit_a_laptop_screen(make_napari_viewer):
+    """Each dock needs little height (its contents scroll), whatever the card says."""
+    viewer = make_napari_viewer()
+    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch"]
+    heights = {}
+    for name in names:
+        widget = dock(viewer, name)
+        heights[name] = widget.minimumSizeHint().height()
+    print("\nminimum heights:", heights)
+    assert max(heights.values()) <= 200, heights

@@ -213,8 +213,9 @@ class JobWidget(QWidget):
         self.bars: Bars | None = None
 
     def stack(self, *parts: QWidget | QLayout) -> None:
-        """Lay out ``parts`` (widgets or layouts) top to bottom, with the space left below."""
-        lay = QVBoxLayout(self)
+        """Lay out ``parts`` (widgets or layouts) top to bottom, with the space left below, in a
+        scroll area."""
+        lay = scroll_layout(self)
         for part in parts:
             if isinstance(part, QLayout):
                 lay.addLayout(part)
@@ -314,6 +315,29 @@ def run_cancel_row(run_text: str = "Run") -> tuple[QWidget, QPushButton, QPushBu
     return row, run, cancel
 
 
+def scroll_layout(widget: QWidget) -> QVBoxLayout:
+    """Put a frameless vertical scroll area in ``widget``; return the layout to fill.
+
+    A dock then needs only a few lines of height: its contents scroll instead of growing the
+    napari window beyond the screen.
+    """
+    from qtpy.QtWidgets import QFrame, QScrollArea
+
+    content = QWidget()
+    inner = QVBoxLayout(content)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    area.setWidget(content)
+    area.setMinimumHeight(120)
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(area)
+    widget.scroll_area = area
+    return inner
+
+
 def wrap_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -342,7 +366,12 @@ class LayerCombo(QComboBox):
         self.optional = optional
         self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(14)
+        self.chosen = False  # set once the user (or a script) picks a layer: no more guessing
+        self.activated.connect(self._activated)
         self.reset_choices()
+
+    def _activated(self, *_: Any) -> None:
+        self.chosen = True
 
     def layers(self) -> list:
         from napari.layers import Image
@@ -373,11 +402,13 @@ class LayerCombo(QComboBox):
                 return layer
         return None
 
-    def set_value(self, name: str) -> None:
+    def set_value(self, name: str, chosen: bool = True) -> None:
+        """Select the layer ``name``; ``chosen=False`` for a widget's own guess."""
         self.reset_choices()
         index = self.findText(name)
         if index >= 0:
             self.setCurrentIndex(index)
+            self.chosen = self.chosen or chosen
 
 
 def plane_of(viewer: Any, layer: Any) -> tuple[Any, tuple[int, ...]]:
@@ -401,6 +432,17 @@ def leading_geometry(layer: Any, keep_leading: bool = True) -> tuple[tuple, tupl
 
 
 _AVG = re.compile(r"\bavg(\d+)\b")
+_SIM = re.compile(r"\bsim\b", re.IGNORECASE)
+
+
+def is_sim_name(name: str) -> bool:
+    """A SIM reference by its name (``SIM (simulated)``, ``sim``), not ``widefield (simulated)``."""
+    return bool(_SIM.search(name))
+
+
+def is_clean_name(name: str) -> bool:
+    """A clean average by its name (``avg400 (clean)``, ``avg400``)."""
+    return "clean" in name.lower() or "avg400" in name.lower()
 
 
 def level_from_name(name: str) -> str | None:
@@ -479,7 +521,11 @@ class MethodCombo(QComboBox):
                 item.setData(m, Qt.UserRole)
                 model.appendRow(item)
         self.setModel(model)
-        self.set_method("bicubic")
+        self.set_method(self.default_method())
+
+    def default_method(self) -> str:
+        """JDSR where its weights are shipped (the project's default), else bicubic."""
+        return "jdsr" if not missing_weights("jdsr", self.cards) else "bicubic"
 
     def method(self) -> str:
         return str(self.currentData(Qt.UserRole) or "")

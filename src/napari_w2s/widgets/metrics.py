@@ -27,7 +27,10 @@ from ._common import (
     Job,
     LayerCombo,
     get_setting,
+    is_clean_name,
     is_kernel,
+    is_sim_name,
+    scroll_layout,
     set_settings,
     user_error,
     warn,
@@ -129,16 +132,13 @@ class MetricsWidget(QWidget):
         form.addRow("reference", self.reference)
         form.addRow("mode", self.mode)
         form.addRow("clean LR", self.clean)
-        lay = QVBoxLayout(self)
+        lay = scroll_layout(self)
         lay.addLayout(form)
         lay.addWidget(buttons)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.units_label)
         lay.addWidget(self.status)
 
-        self._reference_chosen = False
-        self._guessing = False
-        self.reference.currentTextChanged.connect(self._reference_changed)
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.compute_button.clicked.connect(self.compute)
         self.export_button.clicked.connect(self._choose_csv)
@@ -165,21 +165,13 @@ class MetricsWidget(QWidget):
     def _guess_layers(self) -> None:
         """SIM as the reference and a clean average as the clean layer, where names say so."""
         names = [ly.name for ly in self.reference.layers()]
-        sim = [n for n in names if "sim" in n.lower()]
-        clean = [n for n in names if "clean" in n.lower() or "avg400" in n.lower()]
-        self._guessing = True
-        try:
-            pick = sim or clean
-            if pick and not self._reference_chosen and self.reference.currentText() != pick[0]:
-                self.reference.set_value(pick[0])
-            if clean and self.clean.currentText() == NO_CLEAN:
-                self.clean.set_value(clean[0])
-        finally:
-            self._guessing = False
-
-    def _reference_changed(self, *_: Any) -> None:
-        if not self._guessing:  # chosen by the user (or a script): no more guessing
-            self._reference_chosen = True
+        sim = [n for n in names if is_sim_name(n)]
+        clean = [n for n in names if is_clean_name(n)]
+        pick = sim or clean
+        if pick and not self.reference.chosen and self.reference.currentText() != pick[0]:
+            self.reference.set_value(pick[0], chosen=False)
+        if clean and not self.clean.chosen and self.clean.currentText() == NO_CLEAN:
+            self.clean.set_value(clean[0], chosen=False)
 
     def selected_names(self) -> list[str]:
         return [item.text() for item in self.results.selectedItems()]
@@ -231,6 +223,8 @@ class MetricsWidget(QWidget):
             for name in names:
                 layer = layers[name]
                 data = np.asarray(layer.data)
+                if data.ndim > 2 and all(n == 1 for n in data.shape[:-2]):
+                    data = data.reshape(data.shape[-2:])  # one frame of a stack
                 if data.shape != ref_data.shape:
                     raise W2SInputError(
                         f"layer {name!r} is {data.shape} but the reference {ref.name!r} is "
