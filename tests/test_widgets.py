@@ -259,6 +259,12 @@ def test_analysis_noise_and_kernel(make_napari_viewer, qtbot, sample):
     np.testing.assert_allclose(aw.kernel_layer.data, k.kernel, rtol=1e-5, atol=1e-7)
     assert f"FWHM <b>{k.fwhm_px:.2f} HR px</b>" in aw.kernel_result.text()
     assert len(aw.kernel_plot.figure.axes) == 4  # three kernels and the radial profiles
+    # the kernel layer is hidden beside the SIM image and offered in no layer picker
+    sim = viewer.layers["SIM (simulated)"]
+    assert not aw.kernel_layer.visible
+    assert aw.kernel_layer.translate[-1] > sim.translate[-1] + sim.data.shape[-1] * sim.scale[-1]
+    for combo in (aw.noise_layer, aw.lr_layer, aw.hr_layer, dock(viewer, "Restore").layer):
+        assert aw.kernel_layer not in combo.layers()
 
 
 def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):

@@ -259,6 +259,7 @@ class RestoreWidget(JobWidget):
         self.confirm_all.clicked.connect(lambda: self.run(confirmed=True))
         self.confirm_frame.clicked.connect(self._run_frame)
         self._guess_layer()
+        self._layer_changed()
         self._method_changed()
         self._device_changed(self.device.currentText())
 
@@ -266,7 +267,7 @@ class RestoreWidget(JobWidget):
     def reset_choices(self, *_: Any) -> None:
         self.layer.reset_choices()
         self._guess_layer()
-        self._update_card()
+        self._layer_changed()
 
     def _guess_layer(self) -> None:
         """Preselect a noise level, a 2-D image, or a stack's displayed frame (until the user
@@ -283,6 +284,8 @@ class RestoreWidget(JobWidget):
             self.current_only.setChecked(layer.data.ndim > 2)
 
     def _layer_changed(self, *_: Any) -> None:
+        layer = self.layer.value()
+        self.current_only.setEnabled(layer is not None and layer.data.ndim > 2)
         self._update_card()
         self._update_estimate()
 
@@ -380,6 +383,7 @@ class RestoreWidget(JobWidget):
         data, lead = layer.data, ()
         if layer.data.ndim > 2 and self.current_only.isChecked():
             data, lead = plane_of(self.viewer, layer)
+        self.current_only.setEnabled(layer.data.ndim > 2)
         planes = 1 if data.ndim == 2 else int(_prod(data.shape[:-2]))
         budget = None if confirmed or planes == 1 else self.LONG_S
         if budget is not None:
