@@ -93,3 +93,24 @@ def test_w2s_mode_denoising_reference_is_z_scored(noisy_pair):
 def test_w2s_reference_of_wrong_size():
     with pytest.raises(W2SInputError, match="neither"):
         w2s_reference(np.ones((30, 30)), np.arange(256.0).reshape(16, 16))
+
+
+def test_measure_modes_and_units_check(noisy_pair):
+    from napari_w2s.analysis.metrics import match_affine, measure, units_mismatch
+
+    noisy, ref = noisy_pair
+    sim_units = (ref - 100) / 20.0  # the same image in other units (a SIM-like scale)
+    values, mode = measure(noisy, sim_units)  # auto without a clean image: affine
+    assert mode == "affine"
+    assert values["rmse"] == pytest.approx(compare(noisy, match_affine(sim_units, noisy))["rmse"])
+    assert values["rmse"] < 6  # about the noise (5 ADU), not the units' difference
+    assert measure(noisy, ref, ref)[1] == "w2s"
+    assert measure(noisy, ref, mode="plain")[1] == "plain"
+    with pytest.raises(W2SInputError, match="clean LR"):
+        measure(noisy, ref, mode="w2s")
+    with pytest.raises(W2SInputError, match="unknown metrics mode"):
+        measure(noisy, ref, mode="fancy")
+    assert units_mismatch(noisy, ref) is None
+    odd = units_mismatch(noisy, sim_units)
+    assert odd is not None and odd["ratio"] == pytest.approx(20, rel=0.2)
+    assert units_mismatch(noisy, ref + 1e5) is not None  # same range, far apart

@@ -125,7 +125,7 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
     mw = dock(viewer, "Metrics")
     mw.select([up.name, den.name])
     mw.reference.set_value(sim.name)
-    mw.w2s.setChecked(True)
+    mw.set_mode("w2s")
     mw.clean.set_value("avg400 (clean)")
     wait(qtbot, mw.compute())
     assert mw.table.rowCount() == 2
@@ -143,7 +143,7 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
     assert {r["layer"] for r in rows} == {up.name, den.name}
     assert float(rows[0]["rmse"]) == pytest.approx(mw.rows[0]["rmse"], rel=1e-12)
 
-    mw.w2s.setChecked(False)
+    mw.set_mode("plain")
     mw.select([lr.name])
     mw.reference.set_value("avg400 (clean)")
     wait(qtbot, mw.compute())
@@ -173,6 +173,7 @@ def test_cancel_leaves_no_layer(make_napari_viewer, qtbot, sample):
     viewer.add_image(sample[0][0][:30], name="stack", scale=(1.0, PX, PX))
     rw = dock(viewer, "Restore")
     rw.layer.set_value("stack")
+    rw.current_only.setChecked(False)  # the whole stack (a stack alone preselects its frame)
     rw.method.set_method("pure-let")  # 16 cycle spins per frame, 30 frames: seconds of work
     seen = []
     job = rw.run()
@@ -258,6 +259,12 @@ def test_analysis_noise_and_kernel(make_napari_viewer, qtbot, sample):
     np.testing.assert_allclose(aw.kernel_layer.data, k.kernel, rtol=1e-5, atol=1e-7)
     assert f"FWHM <b>{k.fwhm_px:.2f} HR px</b>" in aw.kernel_result.text()
     assert len(aw.kernel_plot.figure.axes) == 4  # three kernels and the radial profiles
+    # the kernel layer is hidden beside the SIM image and offered in no layer picker
+    sim = viewer.layers["SIM (simulated)"]
+    assert not aw.kernel_layer.visible
+    assert aw.kernel_layer.translate[-1] > sim.translate[-1] + sim.data.shape[-1] * sim.scale[-1]
+    for combo in (aw.noise_layer, aw.lr_layer, aw.hr_layer, dock(viewer, "Restore").layer):
+        assert aw.kernel_layer not in combo.layers()
 
 
 def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):
@@ -267,6 +274,7 @@ def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):
     viewer.add_image(sample[0][0][:6], name="stack", scale=(1.0, PX, PX))
     rw = dock(viewer, "Restore")
     rw.layer.set_value("stack")
+    rw.current_only.setChecked(False)  # the whole stack (a stack alone preselects its frame)
     rw.method.set_method("pure-let")
     ticks: list[float] = []
     timer = QTimer()
@@ -342,3 +350,170 @@ def test_batch_folder(make_napari_viewer, qtbot, tmp_path):
     again = BatchWidget(viewer)
     assert again.input_dir.text() == str(src) and again.output_dir.text() == str(dst)
     again.deleteLater()
+
+
+def test_stack_restore_ends_without_error(make_napari_viewer, qtbot, sample, errors):
+    """A whole stack restored under the event loop: no exception from the progress bars.
+
+    napari's progress bar calls ``processEvents`` in ``setValue``, so the worker's ``finished``
+    can run inside a progress update; the teardown must wait for it and the bars must survive.
+    """
+    viewer = make_napari_viewer()
+    viewer.add_image(sample[0][0][:60], name="stack", scale=(1.0, PX, PX))
+    rw = dock(viewer, "Restore")
+    for _ in range(3):  # the race hit 2 of 3 runs in the review
+        rw.layer.set_value("stack")
+        rw.current_only.setChecked(False)
+        rw.method.set_method("bicubic")
+        with qtbot.captureExceptions() as raised:
+            job = rw.run()
+            # a busy main thread (as under the real event loop): the worker finishes while
+            # progress records are still queued, and ``finished`` arrives inside an update
+            job.worker.yielded.connect(lambda _rec: time.sleep(0.03))
+            qtbot.waitUntil(lambda: job.finished and rw.bars is None, timeout=60_000)
+            qtbot.wait(50)
+        assert not raised, [str(e[1]) for e in raised]
+        assert not job.failed and not errors
+        assert rw.result_layer.data.shape == (60, 512, 512)
+        assert rw.run_button.isEnabled() and not rw.cancel_button.isEnabled()
+    assert [ly.name for ly in viewer.layers][:2] == ["stack", "stack bicubic"]
+
+
+def test_metrics_default_mode_is_meaningful(make_napari_viewer, qtbot, sample, errors):
+    """Against SIM, the default mode gives W2S units (with a clean layer) or the reference
+    matched to each result; JDSR ranks above bicubic; plain values in other units warn."""
+    from napari_w2s.analysis.metrics import match_affine
+    from napari_w2s.geometry import upsampled_geometry
+    from napari_w2s.restore.engine import resolve
+
+    viewer = make_napari_viewer()
+    add_sample(viewer, sample, frames=2)
+    avg1 = sample[0][0][249].astype(np.float32)
+    sim, clean = sample[2][0], sample[1][0]
+    hr_scale, hr_translate = upsampled_geometry((PX, PX))
+    results = {m: resolve(m, device="cpu", noise_level="avg1").run(avg1)
+               for m in ("bicubic", "jdsr")}  # fmt: skip
+    for m, data in results.items():
+        viewer.add_image(data, name=f"avg1 {m}", scale=hr_scale, translate=hr_translate)
+    before = {m: d.copy() for m, d in results.items()}
+
+    mw = dock(viewer, "Metrics")
+    assert mw.mode_key() == "auto"  # a fresh start
+    assert mw.reference.currentText() == "SIM (simulated)"  # guessed from the names
+    assert mw.clean.currentText() == "avg400 (clean)"
+    mw.select(["avg1 bicubic", "avg1 jdsr"])
+    wait(qtbot, mw.compute())
+    rows = {r["layer"]: r for r in mw.rows}
+    for m, data in results.items():
+        want = w2s_metrics(data, sim, clean)
+        assert rows[f"avg1 {m}"]["mode"] == "w2s"
+        assert rows[f"avg1 {m}"]["rmse"] == pytest.approx(want["rmse"], rel=1e-9)
+        assert rows[f"avg1 {m}"]["ssim"] == pytest.approx(want["ssim"], rel=1e-9)
+    bic, jd = rows["avg1 bicubic"], rows["avg1 jdsr"]
+    print(f"\nW2S units: bicubic {bic['rmse']:.3f}/{bic['ssim']:.3f}, "
+          f"jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f}")
+    assert 0.3 < bic["rmse"] < 1.5 and jd["rmse"] < 0.8 * bic["rmse"]
+    assert jd["ssim"] > bic["ssim"] > 0.05
+    assert "W2S units (z-score by avg400 (clean))" in mw.status.text()
+    assert mw.units_label.isHidden() is False and "put in the results' units" in mw.units_label.text()
+    assert not errors
+
+    # without a clean layer: the SIM reference is matched to each result, which is untouched
+    mw.clean.set_value("(none)")
+    wait(qtbot, mw.compute())
+    rows = {r["layer"]: r for r in mw.rows}
+    for m, data in results.items():
+        want = compare(data, match_affine(sim, data))
+        assert rows[f"avg1 {m}"]["mode"] == "affine"
+        assert rows[f"avg1 {m}"]["rmse"] == pytest.approx(want["rmse"], rel=1e-9)
+        np.testing.assert_array_equal(viewer.layers[f"avg1 {m}"].data, before[m])
+    assert rows["avg1 jdsr"]["rmse"] < 0.8 * rows["avg1 bicubic"]["rmse"]
+    assert 3 < rows["avg1 bicubic"]["rmse"] < 60  # ADU, not the ~138 of camera vs SIM units
+
+    # plain values across units: the numbers are kept but the widget says they are meaningless
+    mw.set_mode("plain")
+    wait(qtbot, mw.compute())
+    assert all(r["mode"] == "plain" and r["rmse"] > 50 for r in mw.rows)
+    assert "different units" in mw.units_label.text() and "meaningless" in mw.units_label.text()
+    assert errors and "different units" in errors[-1]
+
+
+def test_restore_defaults_card_frame_and_estimate(make_napari_viewer, qtbot, sample):
+    """JDSR and the displayed frame of a raw stack by default, avg1 once there is one; a
+    readable card naming the weights that run; a frame result only at its frame, under SIM;
+    a long stack run asks first, with planes x measured seconds per plane."""
+    from napari_w2s.widgets.restore import RestoreWidget
+
+    RestoreWidget._speeds.clear()
+    viewer = make_napari_viewer()
+    add_sample(viewer, sample, frames=12)
+    stack, sim = viewer.layers["widefield (simulated)"], viewer.layers["SIM (simulated)"]
+    rw = dock(viewer, "Restore")
+    assert rw.method.method() == "jdsr"
+    assert rw.layer.currentText() == stack.name and rw.current_only.isChecked()
+    card = rw.card.text()
+    assert "jdsr-blind-compact (noise-blind)" in card and "also shipped: avg1" in card
+    assert "normalisation: " in card and "<table" in card and "SSIM" in card
+    assert "/work/" not in card and "{'" not in card and "wall" not in card
+
+    # the displayed frame: a one-frame stack at that frame, x2, under the SIM layer
+    viewer.dims.set_point(0, 7)
+    job = rw.run()
+    wait(qtbot, job)
+    out = rw.result_layer
+    assert out.name == "widefield (simulated) jdsr [frame 7]"
+    assert out.data.shape == (1, 512, 512)
+    assert tuple(out.translate) == pytest.approx((7.0, -PX / 4, -PX / 4))
+    # it spans frame 7 only, so napari draws nothing of it at the other frames
+    assert out.extent.world[:, 0].tolist() == [7.0, 7.0]
+    assert viewer.layers.index(out) < viewer.layers.index(sim)
+    assert "(256, 256) -> (512, 512)" in rw.status.text()
+    assert "jdsr-blind-compact (noise-blind)" in rw.status.text()
+
+    # a whole stack that takes longer than LONG_S: the first plane is timed, then it asks
+    rw.LONG_S = 1e-6
+    rw.current_only.setChecked(False)
+    rw.method.set_method("bicubic")
+    n_layers = len(viewer.layers)
+    wait(qtbot, rw.run())
+    assert len(viewer.layers) == n_layers and rw.confirm.isVisibleTo(rw)
+    assert "12 planes x" in rw.estimate_label.text() and "about" in rw.estimate_label.text()
+    assert rw.run() is None and rw.confirm.isVisibleTo(rw)  # the speed is known now: no job
+    rw.confirm_all.click()
+    wait(qtbot, rw.job)
+    assert rw.result_layer.data.shape == (12, 512, 512) and not rw.confirm.isVisibleTo(rw)
+    assert "12 planes x" in rw.estimate_label.text()  # shown before the next run
+
+    # a noise level appears: it is preselected (until the user picks), with its own weights
+    viewer.add_image(sample[0][0][249].astype(np.float32), name="avg1", scale=(PX, PX))
+    assert rw.layer.currentText() == "avg1" and not rw.current_only.isChecked()
+    rw.method.set_method("jdsr")
+    assert "jdsr-avg1-compact (per-level: avg1)" in rw.card.text()
+
+
+def test_levels_keep_one_clean_layer_and_show_avg1(make_napari_viewer, qtbot, sample):
+    viewer = make_napari_viewer()
+    frames = sample[0][0][:20]
+    viewer.add_image(frames, name="stack", scale=(1.0, PX, PX))
+    viewer.add_image(frames.mean(0), name="avg20 (clean)", scale=(PX, PX))
+    lw = dock(viewer, "Stack & noise levels")
+    lw.levels_kind.setCurrentIndex(1)
+    lw.levels_text.setText("1,2,4")
+    wait(qtbot, lw.run())
+    names = [ly.name for ly in viewer.layers]
+    assert names == ["stack", "avg20 (clean)", "avg1", "avg2", "avg4"]
+    assert [ly.name for ly in lw.added if ly.visible] == ["avg1"]
+    assert viewer.layers.selection.active.name == "avg1"
+    assert "avg20 (clean) was already there" in lw.status.text()
+
+
+def test_docks_fit_a_laptop_screen(make_napari_viewer):
+    """Each dock needs little height (its contents scroll), whatever the card says."""
+    viewer = make_napari_viewer()
+    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch"]
+    heights = {}
+    for name in names:
+        widget = dock(viewer, name)
+        heights[name] = widget.minimumSizeHint().height()
+    print("\nminimum heights:", heights)
+    assert max(heights.values()) <= 200, heights

@@ -35,21 +35,32 @@ def wait(job, timeout: float = 300.0) -> None:
 
 
 def grab(widget, name: str) -> None:
+    """The widget's whole contents (docks scroll: the content widget, at its full height)."""
     from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()
+    from qtpy.QtCore import QRect
+
+    area = getattr(widget, "scroll_area", None)
     path = OUT / f"{name}.png"
-    widget.grab().save(str(path))
-    print("saved", path)
+    if area is None:
+        widget.grab().save(str(path))
+    else:
+        content = area.widget()
+        height = max(content.minimumSizeHint().height(), content.layout().sizeHint().height())
+        content.resize(content.width(), max(height, content.height()))
+        QApplication.processEvents()
+        content.grab(QRect(0, 0, content.width(), height)).save(str(path))
+    print("saved", path, f"(dock minimum height {widget.minimumSizeHint().height()} px)")
 
 
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="w2s-shots-"))
     os.environ["NAPARI_W2S_SETTINGS"] = str(tmp / "settings.json")
     OUT.mkdir(parents=True, exist_ok=True)
-    import numpy as np
     import napari
     import tifffile
+    from qtpy.QtWidgets import QApplication
 
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1500, 950)
@@ -63,19 +74,25 @@ def main() -> int:
     wait(levels.run())
     grab(levels, "stack_levels")
 
-    restore = dock("Restore")
-    restore.layer.set_value("avg1")
+    restore = dock("Restore")  # as it comes: jdsr on avg1 (the widget's own choices)
+    print("restore defaults:", restore.layer.currentText(), restore.method.method())
+    wait(restore.run())
     restore.method.set_method("bicubic")
     wait(restore.run())
-    restore.method.set_method("pure-let+bicubic")
-    wait(restore.run())
+    restore.method.set_method("jdsr")
     grab(restore, "restore")
 
-    metrics = dock("Metrics")
-    metrics.select(["avg1 bicubic", "avg1 pure-let+bicubic"])
-    metrics.reference.set_value("SIM (simulated)")
-    metrics.w2s.setChecked(True)
-    metrics.clean.set_value("avg400 (clean)")
+    # a whole raw stack with jdsr: the first plane is timed, then the widget asks
+    restore.layer.set_value("widefield (simulated)")
+    restore.current_only.setChecked(False)
+    wait(restore.run())
+    grab(restore, "restore_estimate")
+    restore.confirm_frame.click()  # only the displayed frame
+    wait(restore.job)
+    restore.layer.set_value("avg1")
+
+    metrics = dock("Metrics")  # as it comes: mode auto, SIM reference, avg400 (clean)
+    metrics.select(["avg1 bicubic", "avg1 jdsr"])
     wait(metrics.compute())
     metrics.resize(420, 480)
     grab(metrics, "metrics")
@@ -105,16 +122,18 @@ def main() -> int:
     batch.resize(460, 420)
     grab(batch, "batch")
 
-    # the whole window: LR avg1 under the restored layer, overlaid exactly
+    # the whole window: the JDSR result under the SIM overlay (magenta, additive)
     for layer in viewer.layers:
-        layer.visible = layer.name in ("avg1", "avg1 pure-let+bicubic")
-    viewer.layers["avg1 pure-let+bicubic"].colormap = "magma"
-    viewer.layers["avg1 pure-let+bicubic"].blending = "additive"
+        layer.visible = layer.name in ("avg1 jdsr", "SIM (simulated)")
+    viewer.layers.selection.active = viewer.layers["avg1 jdsr"]
     viewer.reset_view()
     restore.parent().raise_()
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.02)
     path = OUT / "window.png"
     viewer.screenshot(str(path), canvas_only=False)
-    print("saved", path, np.asarray(viewer.layers["avg1 pure-let+bicubic"].scale))
+    print("saved", path, [ly.name for ly in viewer.layers])
     viewer.close()
     return 0
 

@@ -14,13 +14,16 @@ from .kernel import (
     upsample2,
 )
 from .metrics import (
+    MODES,
     affine_fit,
     compare,
     downsample_mean,
     match_affine,
+    measure,
     psnr,
     rmse,
     ssim,
+    units_mismatch,
     w2s_metrics,
     w2s_reference,
     zscore_stats,
@@ -42,6 +45,7 @@ from .vst import (
 )
 
 __all__ = [
+    "MODES",
     "KernelEstimate",
     "NoiseEstimate",
     "affine_fit",
@@ -61,12 +65,14 @@ __all__ = [
     "inverse_gat_exact",
     "kernel_stats",
     "match_affine",
+    "measure",
     "psnr",
     "radial_profile",
     "reg_from_lambda",
     "rescale_params",
     "rmse",
     "ssim",
+    "units_mismatch",
     "upsample2",
     "w2s_metrics",
     "w2s_reference",

@@ -168,3 +168,67 @@ def w2s_metrics(
     mu, sd = zscore_stats(clean_lr)
     reference = w2s_reference(ref, clean_lr)
     return compare((checked_image(pred, "the prediction") - mu) / sd, reference, data_range)
+
+
+# ---------------------------------------------------------------------------------- modes
+#: How a prediction is compared with its reference (widgets and scripts):
+#: ``auto`` = ``w2s`` where a clean LR image is given, else ``affine``;
+#: ``w2s`` = :func:`w2s_metrics`; ``affine`` = the *reference* mapped by least squares onto the
+#: prediction's units (the prediction itself is never re-normalised); ``plain`` = raw values.
+MODES = ("auto", "w2s", "affine", "plain")
+UNITS_FACTOR = 10.0  # ranges that differ by this factor or more are "different units"
+
+
+def resolve_mode(mode: str, clean_lr: Any | None) -> str:
+    """The mode that :func:`measure` uses for ``mode`` (``auto`` resolved)."""
+    if mode not in MODES:
+        raise W2SInputError(f"unknown metrics mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "w2s" if clean_lr is not None else "affine"
+    if mode == "w2s" and clean_lr is None:
+        raise W2SInputError("W2S units need the clean LR image (e.g. avg400)")
+    return mode
+
+
+def measure(pred: Any, ref: Any, clean_lr: Any | None = None, mode: str = "auto",
+            data_range: float | None = None) -> tuple[dict[str, float], str]:  # fmt: skip
+    """RMSE / PSNR / SSIM of ``pred`` against ``ref`` in a :data:`MODES` mode.
+
+    Returns the values and the mode actually used (``auto`` resolved to ``w2s`` or ``affine``).
+    """
+    used = resolve_mode(mode, clean_lr)
+    if used == "w2s":
+        return w2s_metrics(pred, ref, clean_lr, data_range), used
+    if used == "affine":
+        p = checked_image(pred, "the prediction")
+        return compare(p, match_affine(ref, p), data_range), used
+    return compare(pred, ref, data_range), used
+
+
+def value_range(image: Any, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
+    """The ``low`` and ``high`` percentiles of an image (a subsample of a large one)."""
+    arr = np.asarray(image)
+    step = max(1, int(np.ceil(np.sqrt(arr.size / 2**18))))
+    sub = arr[..., ::step, ::step] if arr.ndim >= 2 else arr
+    lo, hi = np.percentile(np.asarray(sub, dtype=np.float64), [low, high])
+    return float(lo), float(hi)
+
+
+def units_mismatch(pred: Any, ref: Any, factor: float = UNITS_FACTOR) -> dict | None:
+    """``None`` where ``pred`` and ``ref`` look like the same units, else what differs.
+
+    Different units: the 1-99 % ranges differ by ``factor`` or more, or the medians are more
+    than ``factor`` ranges apart (e.g. camera ADU against a SIM image scaled to a few units).
+    The dict has ``pred_range``, ``ref_range`` and ``ratio`` (range of pred / range of ref).
+    """
+    pr, rr = value_range(pred), value_range(ref)
+    ps, rs = pr[1] - pr[0], rr[1] - rr[0]
+    if ps <= 0 or rs <= 0:
+        return None
+    ratio = ps / rs
+    pm = float(np.median(np.asarray(pred)))
+    rm = float(np.median(np.asarray(ref)))
+    apart = abs(pm - rm) > factor * max(ps, rs)
+    if ratio >= factor or ratio <= 1.0 / factor or apart:
+        return {"pred_range": pr, "ref_range": rr, "ratio": ratio}
+    return None

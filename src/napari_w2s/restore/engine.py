@@ -299,12 +299,41 @@ def resolve(
     return Pipeline(steps, "+".join(parts))
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """How long a whole stack takes, from the measured time of its first plane."""
+
+    planes: int
+    seconds_per_plane: float
+
+    @property
+    def seconds(self) -> float:
+        return self.planes * self.seconds_per_plane
+
+    def describe(self) -> str:
+        """``"400 planes x 0.30 s = about 2.0 min"``."""
+        return (f"{self.planes} planes x {self.seconds_per_plane:.2g} s = about "
+                f"{format_seconds(self.seconds)}")  # fmt: skip
+
+
+def format_seconds(seconds: float) -> str:
+    """``"45 s"``, ``"2.0 min"``, ``"1.3 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def iter_restore(
-    pipeline: Pipeline, data: np.ndarray, frame_axes: int = 0
-) -> Generator[dict, None, np.ndarray]:
+    pipeline: Pipeline, data: np.ndarray, frame_axes: int = 0, budget_s: float | None = None
+) -> Generator[dict, None, np.ndarray | Estimate]:
     """Restore every 2-D plane of ``data`` (shape ``(..., Y, X)``); yields progress dicts.
 
     Each dict has ``plane``, ``planes``, ``done``, ``total`` (units of the current plane).
+    With ``budget_s``, a stack whose first plane shows that the whole run would take longer
+    stops there and returns an :class:`Estimate` instead of the result (ask the user, then run
+    again without a budget).
     """
     arr = np.asarray(data) if not hasattr(data, "compute") else data
     lead = tuple(arr.shape[:-2])
@@ -312,6 +341,7 @@ def iter_restore(
     s = pipeline.scale
     check_memory(arr.shape, s)
     out = np.empty((*lead, arr.shape[-2] * s, arr.shape[-1] * s), np.float32)
+    t0 = time.perf_counter()
     affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
         plane = np.asarray(arr[index], dtype=np.float32)
@@ -323,4 +353,8 @@ def iter_restore(
                 out[index] = stop.value
                 break
             yield {"plane": p, "planes": planes, "done": done, "total": total}
+        if p == 0 and planes > 1 and budget_s is not None:
+            estimate = Estimate(planes, time.perf_counter() - t0)
+            if estimate.seconds > budget_s:
+                return estimate
     return out

@@ -107,6 +107,14 @@ class Job:
     main thread), its return value to ``on_done``. Errors become notifications
     (:func:`user_error`). ``cancel()`` stops it at its next ``yield``: ``on_done`` is then never
     called, so nothing is added.
+
+    The worker's signals are handled strictly one after the other, in the order they were sent.
+    napari's progress bars call ``QApplication.processEvents()`` when they change, so a progress
+    update (``on_yield``) can re-enter the event loop, which would deliver the next records, the
+    result and ``finished`` *inside* the update: teardown would then run in the middle of it
+    (``'NoneType' object has no attribute 'set_inner'``). Signals that arrive while one is being
+    handled are queued and handled after it returns, so ``on_done`` and ``on_finish`` always run
+    after the last progress update.
     """
 
     def __init__(
@@ -118,6 +126,8 @@ class Job:
         on_finish: Callable[[], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
+        from collections import deque
+
         from napari.qt.threading import create_worker
 
         self.worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True)
@@ -125,14 +135,16 @@ class Job:
         self.failed = False
         self.finished = False
         self.result: Any = None
+        self._on_yield = on_yield
         self._on_done = on_done
         self._on_error = on_error
-        if on_yield is not None:
-            self.worker.yielded.connect(on_yield)
-        self.worker.returned.connect(self._returned)
-        self.worker.errored.connect(self._errored)
-        self.worker.finished.connect(self._finished)
         self._on_finish = on_finish
+        self._pending: deque = deque()
+        self._dispatching = False
+        self.worker.yielded.connect(lambda value: self._dispatch(self._yielded, value))
+        self.worker.returned.connect(lambda value: self._dispatch(self._returned, value))
+        self.worker.errored.connect(lambda exc: self._dispatch(self._errored, exc))
+        self.worker.finished.connect(lambda: self._dispatch(self._finished))
 
     def start(self) -> Job:
         self.worker.start()
@@ -141,6 +153,26 @@ class Job:
     def cancel(self) -> None:
         self.cancelled = True
         self.worker.quit()
+
+    def _dispatch(self, handler: Callable[..., None], *args: Any) -> None:
+        """Run ``handler(*args)`` now, or after the handler that is running (re-entrancy)."""
+        self._pending.append((handler, args))
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._pending:
+                handler, args = self._pending.popleft()
+                try:
+                    handler(*args)
+                except Exception as exc:  # a bug in a widget's slot: reported, the queue goes on
+                    user_error(exc)
+        finally:
+            self._dispatching = False
+
+    def _yielded(self, value: Any) -> None:
+        if self._on_yield is not None and not self.finished:
+            self._on_yield(value)
 
     def _returned(self, value: Any) -> None:
         self.result = value
@@ -157,9 +189,11 @@ class Job:
         (self._on_error or user_error)(exc)
 
     def _finished(self) -> None:
-        self.finished = True
-        if self._on_finish is not None:
-            self._on_finish()
+        try:
+            if self._on_finish is not None:
+                self._on_finish()
+        finally:
+            self.finished = True
 
 
 class JobWidget(QWidget):
@@ -179,8 +213,9 @@ class JobWidget(QWidget):
         self.bars: Bars | None = None
 
     def stack(self, *parts: QWidget | QLayout) -> None:
-        """Lay out ``parts`` (widgets or layouts) top to bottom, with the space left below."""
-        lay = QVBoxLayout(self)
+        """Lay out ``parts`` (widgets or layouts) top to bottom, with the space left below, in a
+        scroll area."""
+        lay = scroll_layout(self)
         for part in parts:
             if isinstance(part, QLayout):
                 lay.addLayout(part)
@@ -190,9 +225,9 @@ class JobWidget(QWidget):
 
     def idle(self) -> None:
         """Close the progress bars and offer Run again (not Cancel)."""
-        if self.bars is not None:
-            self.bars.close()
-            self.bars = None
+        bars, self.bars = self.bars, None
+        if bars is not None:
+            bars.close()
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
@@ -204,7 +239,13 @@ class Bars:
     nested group together with its bars and its ``maybe_hide_progress_indicator`` then touches a
     half-destroyed bar (a segmentation fault on the next bar, reproduced in the widget tests).
     Two plain bars, one under the other, show the same information safely.
+
+    Safe to call in any order: updates after :meth:`close`, and updates made while another
+    update is in progress (napari's bars re-enter the event loop), are ignored. The inner bar is
+    redrawn at most every :attr:`INTERVAL` seconds (each redraw runs the event loop).
     """
+
+    INTERVAL = 0.1
 
     def __init__(self, outer_desc: str, outer_total: int, inner_desc: str | None = None) -> None:
         from napari.utils import progress
@@ -214,29 +255,52 @@ class Bars:
         if inner_desc is not None:
             self.inner = progress(total=1, desc=f"{outer_desc}: {inner_desc}")
         self._outer_n = 0
+        self._inner_t = 0.0
+        self.closed = False
+        self._busy = False
+
+    def _enter(self) -> bool:
+        if self.closed or self._busy:
+            return False
+        self._busy = True
+        return True
 
     def set_outer(self, n: int, total: int | None = None) -> None:
-        if total is not None and total != self.outer.total:
-            self.outer.total = max(int(total), 1)
-        if n != self._outer_n:
-            self.outer.update(int(n) - self._outer_n)
-            self._outer_n = int(n)
+        if not self._enter():
+            return
+        try:
+            if total is not None and total != self.outer.total:
+                self.outer.total = max(int(total), 1)
+            if n != self._outer_n:
+                self.outer.update(int(n) - self._outer_n)
+                self._outer_n = int(n)
+        finally:
+            self._busy = False
 
     def set_inner(self, done: int, total: int) -> None:
-        if self.inner is None:
+        import time
+
+        if self.inner is None or not self._enter():
             return
-        if self.inner.total != total:
-            self.inner.total = max(int(total), 1)
-        self.inner.n = int(done)
-        self.inner.refresh()
+        try:
+            now = time.monotonic()
+            if self.inner.total != total:
+                self.inner.total = max(int(total), 1)
+            self.inner.n = int(done)
+            if done >= total or now - self._inner_t >= self.INTERVAL:
+                self._inner_t = now
+                self.inner.refresh()
+        finally:
+            self._busy = False
 
     def close(self) -> None:
-        from qtpy.QtWidgets import QApplication
-
+        """Close both bars (once; later updates are ignored)."""
+        if self.closed:
+            return
+        self.closed = True
         if self.inner is not None:
             self.inner.close()
         self.outer.close()
-        QApplication.processEvents()  # let the activity dialog remove them now
 
 
 def run_cancel_row(run_text: str = "Run") -> tuple[QWidget, QPushButton, QPushButton]:
@@ -251,6 +315,29 @@ def run_cancel_row(run_text: str = "Run") -> tuple[QWidget, QPushButton, QPushBu
     return row, run, cancel
 
 
+def scroll_layout(widget: QWidget) -> QVBoxLayout:
+    """Put a frameless vertical scroll area in ``widget``; return the layout to fill.
+
+    A dock then needs only a few lines of height: its contents scroll instead of growing the
+    napari window beyond the screen.
+    """
+    from qtpy.QtWidgets import QFrame, QScrollArea
+
+    content = QWidget()
+    inner = QVBoxLayout(content)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    area.setWidget(content)
+    area.setMinimumHeight(120)
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(area)
+    widget.scroll_area = area
+    return inner
+
+
 def wrap_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -260,8 +347,16 @@ def wrap_label(text: str = "") -> QLabel:
 
 
 # ---------------------------------------------------------------------------------- layers
+def is_kernel(layer: Any) -> bool:
+    """A blur-kernel estimate added by the Analysis widget (not an image to process)."""
+    return "kernel" in (getattr(layer, "metadata", None) or {})
+
+
 class LayerCombo(QComboBox):
-    """Image layers of the viewer (optionally filtered), refreshed by ``reset_choices``."""
+    """Image layers of the viewer (optionally filtered), refreshed by ``reset_choices``.
+
+    Kernel estimates (:func:`is_kernel`) and RGB layers are never offered.
+    """
 
     def __init__(self, viewer: Any, accept: Callable[[Any], bool] | None = None,
                  optional: str | None = None) -> None:  # fmt: skip
@@ -271,12 +366,18 @@ class LayerCombo(QComboBox):
         self.optional = optional
         self.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(14)
+        self.chosen = False  # set once the user (or a script) picks a layer: no more guessing
+        self.activated.connect(self._activated)
         self.reset_choices()
+
+    def _activated(self, *_: Any) -> None:
+        self.chosen = True
 
     def layers(self) -> list:
         from napari.layers import Image
 
-        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and self.accept(ly)]
+        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and not is_kernel(ly)
+                and not getattr(ly, "rgb", False) and self.accept(ly)]  # fmt: skip
 
     def reset_choices(self, *_: Any) -> None:
         current = self.currentText()
@@ -301,11 +402,13 @@ class LayerCombo(QComboBox):
                 return layer
         return None
 
-    def set_value(self, name: str) -> None:
+    def set_value(self, name: str, chosen: bool = True) -> None:
+        """Select the layer ``name``; ``chosen=False`` for a widget's own guess."""
         self.reset_choices()
         index = self.findText(name)
         if index >= 0:
             self.setCurrentIndex(index)
+            self.chosen = self.chosen or chosen
 
 
 def plane_of(viewer: Any, layer: Any) -> tuple[Any, tuple[int, ...]]:
@@ -329,6 +432,17 @@ def leading_geometry(layer: Any, keep_leading: bool = True) -> tuple[tuple, tupl
 
 
 _AVG = re.compile(r"\bavg(\d+)\b")
+_SIM = re.compile(r"\bsim\b", re.IGNORECASE)
+
+
+def is_sim_name(name: str) -> bool:
+    """A SIM reference by its name (``SIM (simulated)``, ``sim``), not ``widefield (simulated)``."""
+    return bool(_SIM.search(name))
+
+
+def is_clean_name(name: str) -> bool:
+    """A clean average by its name (``avg400 (clean)``, ``avg400``)."""
+    return "clean" in name.lower() or "avg400" in name.lower()
 
 
 def level_from_name(name: str) -> str | None:
@@ -407,7 +521,11 @@ class MethodCombo(QComboBox):
                 item.setData(m, Qt.UserRole)
                 model.appendRow(item)
         self.setModel(model)
-        self.set_method("bicubic")
+        self.set_method(self.default_method())
+
+    def default_method(self) -> str:
+        """JDSR where its weights are shipped (the project's default), else bicubic."""
+        return "jdsr" if not missing_weights("jdsr", self.cards) else "bicubic"
 
     def method(self) -> str:
         return str(self.currentData(Qt.UserRole) or "")

@@ -14,7 +14,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import Job, LayerCombo, PlotCanvas, plane_of, user_error, wrap_label
+from ._common import (
+    Job,
+    LayerCombo,
+    PlotCanvas,
+    is_clean_name,
+    is_sim_name,
+    plane_of,
+    scroll_layout,
+    user_error,
+    wrap_label,
+)
 
 NO_CLEAN = "(none: single-image estimate)"
 
@@ -96,7 +106,7 @@ class AnalysisWidget(QWidget):
         tabs.addTab(kernel, "Kernel")
         self.tabs = tabs
 
-        lay = QVBoxLayout(self)
+        lay = scroll_layout(self)
         lay.addWidget(tabs)
         self.noise_button.clicked.connect(self.estimate_noise)
         self.kernel_button.clicked.connect(self.estimate_kernel)
@@ -110,8 +120,8 @@ class AnalysisWidget(QWidget):
     def _guess_layers(self) -> None:
         """Preselect a clean LR layer and a twice-as-large SIM layer where the names say so."""
         names = [ly.name for ly in self.lr_layer.layers()]
-        clean = [n for n in names if "clean" in n.lower() or "avg400" in n.lower()]
-        sim = [n for n in names if "sim" in n.lower()]
+        clean = [n for n in names if is_clean_name(n)]
+        sim = [n for n in names if is_sim_name(n)]
         if clean and self.lr_layer.currentText() not in clean:
             self.lr_layer.set_value(clean[0])
         if sim and self.hr_layer.currentText() not in sim:
@@ -193,9 +203,13 @@ class AnalysisWidget(QWidget):
                 "provenance": {"operation": "kernel estimate", "lr": lr.name, "hr": hr.name,
                                **{k: v for k, v in est.to_dict().items()
                                   if k != "radial_profile"}}}  # fmt: skip
+        # beside the SIM image (right of it, top-aligned), hidden: the plot below shows it too
+        hr_t = tuple(float(t) for t in hr.translate[-2:])
+        right = hr_t[1] + (hr.data.shape[-1] + 8) * hr_px
         self.kernel_layer = self.viewer.add_image(
             est.kernel.astype(np.float32), name=f"kernel {lr.name} -> {hr.name}",
-            scale=(hr_px, hr_px), colormap="magma", metadata=meta)  # fmt: skip
+            scale=(hr_px, hr_px), translate=(hr_t[0], right), colormap="magma", metadata=meta,
+            visible=False)  # fmt: skip
         unit = f" = {est.fwhm_px * hr_px * 1000:.0f} nm" if hr_px != 1.0 else ""
         refs = ", ".join(f"{k} {v:.2f} px" for k, v in fwhm.items() if k != "estimated")
         self.kernel_result.setText(

@@ -29,6 +29,7 @@ from ._common import (
     info,
     missing_weights,
     run_cancel_row,
+    scroll_layout,
     set_settings,
     user_error,
     wrap_label,
@@ -86,7 +87,7 @@ class BatchWidget(JobWidget):
         form.addRow("method", self.method)
         form.addRow("device", self.device)
         form.addRow("output folder", _folder_row(self.output_dir, self.output_browse))
-        lay = QVBoxLayout(self)
+        lay = scroll_layout(self)
         lay.addLayout(form)
         lay.addWidget(run_row)
         lay.addWidget(self.bar)

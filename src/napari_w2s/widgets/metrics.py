@@ -11,7 +11,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -23,26 +23,41 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import Job, LayerCombo, get_setting, set_settings, user_error, warn, wrap_label
+from ._common import (
+    Job,
+    LayerCombo,
+    get_setting,
+    is_clean_name,
+    is_kernel,
+    is_sim_name,
+    scroll_layout,
+    set_settings,
+    user_error,
+    warn,
+    wrap_label,
+)
 
 COLUMNS = ("layer", "RMSE", "PSNR (dB)", "SSIM", "mode")
+NO_CLEAN = "(none)"
+MODE_TEXTS = {
+    "auto": "auto: W2S units with a clean layer, else match the reference",
+    "w2s": "W2S units (z-score by the clean LR image)",
+    "affine": "match the reference affinely to each result",
+    "plain": "plain values (only if both are in the same units)",
+}
+MODE_NAMES = {"w2s": "W2S units", "affine": "reference matched affinely", "plain": "plain values"}
 
 
 def metrics_job(preds: list[tuple[str, np.ndarray]], ref: np.ndarray, clean: np.ndarray | None,
-                affine: bool):  # fmt: skip
-    """Worker body: one row per prediction, yielded as it is measured."""
-    from ..analysis.metrics import compare, match_affine, w2s_metrics
+                mode: str):  # fmt: skip
+    """Worker body: one row per prediction, yielded as it is measured (with a units check)."""
+    from ..analysis.metrics import measure, units_mismatch
 
     rows = []
     for name, pred in preds:
-        if clean is not None:
-            values, mode = w2s_metrics(pred, ref, clean), "w2s"
-        elif affine:
-            values, mode = compare(pred, match_affine(ref, pred)), "affine"
-        else:
-            values, mode = compare(pred, ref), "plain"
+        values, used = measure(pred, ref, clean, mode)
         row = {"layer": name, "rmse": values["rmse"], "psnr": values["psnr"],
-               "ssim": values["ssim"], "mode": mode}  # fmt: skip
+               "ssim": values["ssim"], "mode": used, "units": units_mismatch(pred, ref)}  # fmt: skip
         rows.append(row)
         yield row
     return rows
@@ -64,22 +79,35 @@ class _Number(QTableWidgetItem):
 
 
 class MetricsWidget(QWidget):
-    """Any number of result layers against one reference; W2S mode or affine matching; CSV."""
+    """Any number of result layers against one reference, in comparable units; CSV export.
+
+    The default mode, *auto*, gives the paper's numbers: W2S units where a clean LR layer is
+    available, else the reference matched affinely to each result (the result is never
+    re-normalised). A warning shows when results and reference are in very different units.
+    """
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__()
         self.viewer = napari_viewer
         self.job: Job | None = None
         self.rows: list[dict] = []
+        self._ref_name = ""
 
         self.results = QListWidget()
         self.results.setSelectionMode(QAbstractItemView.MultiSelection)
-        self.results.setMinimumHeight(90)
-        self.reference = LayerCombo(napari_viewer)
-        self.w2s = QCheckBox("W2S units (z-score by the clean LR image)")
-        self.clean = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
-        self.clean.setEnabled(False)
-        self.affine = QCheckBox("match the reference affinely to each result")
+        self.results.setMinimumHeight(70)
+        self.results.setToolTip("the result layers to measure (click to select several)")
+        self.reference = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
+        self.reference.setToolTip("the ground truth: the SIM layer for x2 results, the clean "
+                                  "average (avg400) for denoised LR images")  # fmt: skip
+        self.mode = QComboBox()
+        for key, text in MODE_TEXTS.items():
+            self.mode.addItem(text, key)
+        self.mode.setToolTip("auto gives the W2S paper's numbers where a clean LR layer is "
+                             "chosen; the result's values are never changed")  # fmt: skip
+        self.clean = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2,
+                                optional=NO_CLEAN)  # fmt: skip
+        self.clean.setToolTip("the clean LR image (e.g. avg400 (clean)) that defines W2S units")
         buttons = QWidget()
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
@@ -93,31 +121,35 @@ class MetricsWidget(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setMinimumHeight(140)
+        self.table.setMinimumHeight(110)
+        self.units_label = wrap_label()
+        self.units_label.setStyleSheet("color: #e0a030")
+        self.units_label.hide()
         self.status = wrap_label("Select result layers and a reference (SIM or clean).")
 
         form = QFormLayout()
         form.addRow("results", self.results)
         form.addRow("reference", self.reference)
-        form.addRow(self.w2s)
+        form.addRow("mode", self.mode)
         form.addRow("clean LR", self.clean)
-        form.addRow(self.affine)
-        lay = QVBoxLayout(self)
+        lay = scroll_layout(self)
         lay.addLayout(form)
         lay.addWidget(buttons)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.units_label)
         lay.addWidget(self.status)
 
-        self.w2s.toggled.connect(self._w2s_toggled)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
         self.compute_button.clicked.connect(self.compute)
         self.export_button.clicked.connect(self._choose_csv)
         self.reset_choices()
+        self.set_mode(get_setting("metrics_mode", "auto"))
 
     # ------------------------------------------------------------------ choices
     def _image_layers(self) -> list:
         from napari.layers import Image
 
-        return [ly for ly in self.viewer.layers if isinstance(ly, Image)]
+        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and not is_kernel(ly)]
 
     def reset_choices(self, *_: Any) -> None:
         selected = set(self.selected_names())
@@ -128,6 +160,18 @@ class MetricsWidget(QWidget):
                 self.results.item(self.results.count() - 1).setSelected(True)
         for combo in (self.reference, self.clean):
             combo.reset_choices()
+        self._guess_layers()
+
+    def _guess_layers(self) -> None:
+        """SIM as the reference and a clean average as the clean layer, where names say so."""
+        names = [ly.name for ly in self.reference.layers()]
+        sim = [n for n in names if is_sim_name(n)]
+        clean = [n for n in names if is_clean_name(n)]
+        pick = sim or clean
+        if pick and not self.reference.chosen and self.reference.currentText() != pick[0]:
+            self.reference.set_value(pick[0], chosen=False)
+        if clean and not self.clean.chosen and self.clean.currentText() == NO_CLEAN:
+            self.clean.set_value(clean[0], chosen=False)
 
     def selected_names(self) -> list[str]:
         return [item.text() for item in self.results.selectedItems()]
@@ -138,9 +182,17 @@ class MetricsWidget(QWidget):
             item = self.results.item(i)
             item.setSelected(item.text() in names)
 
-    def _w2s_toggled(self, on: bool) -> None:
-        self.clean.setEnabled(on)
-        self.affine.setEnabled(not on)
+    def mode_key(self) -> str:
+        return str(self.mode.currentData())
+
+    def set_mode(self, key: str) -> None:
+        index = self.mode.findData(key)
+        self.mode.setCurrentIndex(max(index, 0))
+
+    def _mode_changed(self, *_: Any) -> None:
+        key = self.mode_key()
+        self.clean.setEnabled(key in ("auto", "w2s"))
+        set_settings(metrics_mode=key)
 
     # ------------------------------------------------------------------ compute
     def compute(self) -> Job | None:
@@ -149,25 +201,30 @@ class MetricsWidget(QWidget):
         layers = {ly.name: ly for ly in self._image_layers()}
         names = self.selected_names()
         ref = self.reference.value()
-        clean = self.clean.value() if self.w2s.isChecked() else None
+        mode = self.mode_key()
+        clean = self.clean.value() if mode in ("auto", "w2s") else None
         try:
             if not names:
                 raise W2SInputError("select at least one result layer")
             if ref is None:
                 raise W2SInputError("choose a reference layer (SIM or clean image)")
-            if self.w2s.isChecked() and clean is None:
+            if mode == "w2s" and clean is None:
                 raise W2SInputError("W2S units need the clean LR layer (e.g. avg400)")
             ref_data = np.asarray(ref.data)
             clean_data = None if clean is None else np.asarray(clean.data)
             if clean_data is not None and ref_data.shape not in (
                     clean_data.shape, (2 * clean_data.shape[0], 2 * clean_data.shape[1])):
-                raise W2SInputError(
-                    f"the reference {ref.name!r} {ref_data.shape} is neither the clean layer's "
-                    f"size {clean_data.shape} nor twice it")  # fmt: skip
+                if mode == "w2s":
+                    raise W2SInputError(
+                        f"the reference {ref.name!r} {ref_data.shape} is neither the clean "
+                        f"layer's size {clean_data.shape} nor twice it")  # fmt: skip
+                clean, clean_data = None, None  # auto: this clean layer does not fit; affine
             preds = []
             for name in names:
                 layer = layers[name]
                 data = np.asarray(layer.data)
+                if data.ndim > 2 and all(n == 1 for n in data.shape[:-2]):
+                    data = data.reshape(data.shape[-2:])  # one frame of a stack
                 if data.shape != ref_data.shape:
                     raise W2SInputError(
                         f"layer {name!r} is {data.shape} but the reference {ref.name!r} is "
@@ -184,12 +241,13 @@ class MetricsWidget(QWidget):
         self.rows = []
         self.table.setSortingEnabled(False)
         self.table.setRowCount(0)
+        self.units_label.hide()
         self.compute_button.setEnabled(False)
         self.status.setText(f"measuring {len(preds)} layer(s) against {ref.name} …")
         self._ref_name = ref.name
-        self.job = Job(metrics_job, preds, ref_data, clean_data, self.affine.isChecked(),
-                       on_yield=self._add_row, on_done=self._done,
-                       on_finish=self._finished)  # fmt: skip
+        self._clean_name = clean.name if clean is not None else None
+        self.job = Job(metrics_job, preds, ref_data, clean_data, mode, on_yield=self._add_row,
+                       on_done=self._done, on_finish=self._finished)  # fmt: skip
         return self.job.start()
 
     def _add_row(self, row: dict) -> None:
@@ -197,14 +255,39 @@ class MetricsWidget(QWidget):
         r = self.table.rowCount()
         self.table.insertRow(r)
         self.table.setItem(r, 0, QTableWidgetItem(row["layer"]))
-        self.table.setItem(r, 1, _Number(row["rmse"], ".5g"))
-        self.table.setItem(r, 2, _Number(row["psnr"], ".3f"))
+        self.table.setItem(r, 1, _Number(row["rmse"], ".4g"))
+        self.table.setItem(r, 2, _Number(row["psnr"], ".2f"))
         self.table.setItem(r, 3, _Number(row["ssim"], ".4f"))
         self.table.setItem(r, 4, QTableWidgetItem(row["mode"]))
 
+    def _units_text(self, rows: list[dict]) -> str:
+        odd = [r for r in rows if r.get("units")]
+        if not odd:
+            return ""
+        u = odd[0]["units"]
+        (p0, p1), (r0, r1) = u["pred_range"], u["ref_range"]
+        what = (f"{odd[0]['layer']!r} (values {p0:.3g}..{p1:.3g}) and the reference "
+                f"{self._ref_name!r} ({r0:.3g}..{r1:.3g}) are in different units "
+                f"(ranges differ x{max(u['ratio'], 1 / u['ratio']):.3g})")  # fmt: skip
+        if any(r["mode"] == "plain" for r in odd):
+            return (f"⚠ {what}: plain RMSE / PSNR / SSIM are meaningless here. Use the mode "
+                    "<i>auto</i> (W2S units with a clean layer, else the reference matched "
+                    "affinely).")  # fmt: skip
+        return f"{what}; the reference was put in the results' units before measuring."
+
     def _done(self, rows: list[dict]) -> None:
-        self.status.setText(f"{len(rows)} layer(s) against {self._ref_name}; click a header to "
-                            "sort")  # fmt: skip
+        used = {r["mode"] for r in rows}
+        how = ", ".join(MODE_NAMES.get(m, m) for m in sorted(used))
+        if "w2s" in used and self._clean_name:
+            how += f" (z-score by {self._clean_name})"
+        self.status.setText(f"{len(rows)} layer(s) against {self._ref_name}, {how}; click a "
+                            "header to sort")  # fmt: skip
+        text = self._units_text(rows)
+        self.units_label.setText(text)
+        self.units_label.setVisible(bool(text))
+        if text.startswith("⚠"):
+            warn(f"metrics: the results and the reference {self._ref_name!r} are in different "
+                 "units; the plain numbers are meaningless (use the mode auto)")  # fmt: skip
         self.export_button.setEnabled(bool(rows))
 
     def _finished(self) -> None:
@@ -225,10 +308,12 @@ class MetricsWidget(QWidget):
         try:
             with open(path, "w", newline="") as fh:
                 writer = csv.writer(fh)
-                writer.writerow(["layer", "reference", "rmse", "psnr_db", "ssim", "mode"])
+                writer.writerow(["layer", "reference", "rmse", "psnr_db", "ssim", "mode", "clean"])
                 for row in self.rows:
+                    clean = self._clean_name if row["mode"] == "w2s" else ""
                     writer.writerow([row["layer"], self._ref_name, repr(row["rmse"]),
-                                     repr(row["psnr"]), repr(row["ssim"]), row["mode"]])  # fmt: skip
+                                     repr(row["psnr"]), repr(row["ssim"]), row["mode"],
+                                     clean or ""])  # fmt: skip
         except OSError as err:
             from ..errors import W2SInputError
 

@@ -12,6 +12,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QProgressBar,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
@@ -26,6 +27,8 @@ from ._common import (
     describe_device,
     device_choices,
     get_setting,
+    is_clean_name,
+    is_sim_name,
     level_from_name,
     missing_weights,
     run_cancel_row,
@@ -36,13 +39,18 @@ from ._common import (
 )
 
 LEVELS = ("avg1", "avg2", "avg4", "avg8", "avg16")
+AUTO_LEVEL = "auto (from the layer name, else noise-blind)"
+META_KEYS = ("split", "views", "units")
 
 
-def restore_job(data: Any, method: str, device: str, tile: int | None, noise_level: str | None):
+def restore_job(data: Any, method: str, device: str, tile: int | None, noise_level: str | None,
+                budget_s: float | None = None):  # fmt: skip
     """Worker body: resolve the pipeline (loads weights, imports torch), restore tile by tile.
 
     Yields ``{"stage": "loading"}`` once, then the engine's progress dicts; returns
-    ``(result, pipeline description, seconds)``.
+    ``(result, pipeline description, seconds, scale)``. With ``budget_s``, a stack that would
+    take longer returns an :class:`~napari_w2s.restore.engine.Estimate` as its result (measured
+    on its first plane) and nothing more is computed.
     """
     from ..restore.engine import iter_restore, resolve
 
@@ -50,60 +58,148 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
     pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level)
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
-    result = yield from iter_restore(pipeline, data)
+    result = yield from iter_restore(pipeline, data, budget_s=budget_s)
     return result, pipeline.describe(), time.perf_counter() - t0, pipeline.scale
 
 
-def card_html(method: str, cards: list[dict]) -> str:
-    """What a user should know about a method: its task, description and shipped weights."""
+# ---------------------------------------------------------------------------------- the card
+def card_for(name: str, cards: list[dict], noise_level: str | None) -> dict | None:
+    """The card whose weights run for ``noise_level`` (the logic of ``zoo.find_weights``)."""
+    mine = [c for c in cards if c.get("name") == name]
+    if noise_level:
+        for c in mine:
+            if c.get("noise_level") == noise_level:
+                return c
+    for c in mine:
+        if c.get("noise_level") == "blind":
+            return c
+    return mine[0] if mine else None
+
+
+def weights_label(card: dict) -> str:
+    """``"jdsr-avg1-compact (per-level: avg1)"`` / ``"jdsr-blind-compact (noise-blind)"``."""
+    stem = str(card.get("file", "")).split("/")[-1].removesuffix(".safetensors")
+    level = card.get("noise_level", "?")
+    kind = {"blind": "noise-blind", "clean": "for clean input"}.get(level, f"per-level: {level}")
+    return f"{stem or card.get('name', '?')} ({kind})"
+
+
+def _metrics_table(metrics: dict) -> str:
+    """Held-out metrics as a small HTML table: one column per noise level, rows RMSE and SSIM."""
+    levels = [k for k, v in metrics.items() if k not in META_KEYS and isinstance(v, dict)]
+    if not levels:
+        return ""
+    cell = "style='padding: 0 6px; text-align: right'"
+    head = "".join(f"<th {cell}>{html.escape(lv)}</th>" for lv in levels)
+    rows = []
+    for key, label, fmt in (("rmse", "RMSE", ".3f"), ("ssim", "SSIM", ".2f")):
+        vals = [metrics[lv].get(key) for lv in levels]
+        if all(v is None for v in vals):
+            continue
+        tds = "".join(f"<td {cell}>{format(v, fmt) if isinstance(v, (int, float)) else '–'}</td>"
+                      for v in vals)  # fmt: skip
+        rows.append(f"<tr><td>{label}</td>{tds}</tr>")
+    where = ", ".join(str(metrics[k]) for k in ("split", "units") if k in metrics)
+    views = f", {metrics['views']} views" if "views" in metrics else ""
+    return (f"held-out ({html.escape(where)}{views}):"
+            f"<table cellspacing='0'><tr><th></th>{head}</tr>{''.join(rows)}</table>")
+
+
+def card_html(method: str, cards: list[dict], noise_level: str | None = None) -> str:
+    """A readable card: what the method is, which weights run (for this noise level), how the
+    image is normalised, and the measured held-out metrics."""
     from ..models import get_spec
+    from ..normalisation import describe
     from ..restore.classical import DESCRIPTIONS, METHODS
 
     lines = []
     for part in method.split("+"):
         if part in METHODS:
-            lines.append(f"<b>{part}</b> (classical): {html.escape(DESCRIPTIONS[part])}")
+            lines.append(f"<b>{part}</b> (classical, x{2 if part == 'bicubic' else 1}): "
+                         f"{html.escape(DESCRIPTIONS[part])}")  # fmt: skip
             continue
         spec = get_spec(part)
-        text = (f"<b>{part}</b> ({GROUP_TITLES.get(spec.task, spec.task)}, "
-                f"{spec.architecture}): {html.escape(spec.description)}")  # fmt: skip
-        mine = [c for c in cards if c.get("name") == part]
-        if not mine:
+        card = card_for(part, cards, noise_level)
+        scale = int(card.get("scale", 1)) if card else (1 if spec.task == "denoise" else 2)
+        text = (f"<b>{part}</b>: {GROUP_TITLES.get(spec.task, spec.task)}, x{scale} "
+                f"({spec.architecture}). {html.escape(spec.description)}")  # fmt: skip
+        if card is None:
             text += ("<br><span style='color:#e0a030'>No trained weights shipped: train them with "
                      f"<code>w2s train --model {part}</code>.</span>")  # fmt: skip
-        for c in mine:
-            bits = [f"noise level {c.get('noise_level', '?')}"]
-            if c.get("params"):
-                bits.append(f"{int(c['params']):,} parameters")
-            training = c.get("training") or {}
-            for key in ("data", "iterations", "wall_time_s"):
-                if key in training:
-                    bits.append(f"{key.replace('_', ' ')} {training[key]}")
-            metrics = c.get("metrics") or {}
-            shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                              for k, v in list(metrics.items())[:4])  # fmt: skip
-            if shown:
-                bits.append(f"held-out: {shown}")
-            text += "<br>&nbsp;&nbsp;weights " + html.escape(str(c.get("file", "")).split("/")[-1])
-            text += ": " + html.escape("; ".join(bits))
+            lines.append(text)
+            continue
+        text += f"<br>weights: <b>{html.escape(weights_label(card))}</b>"
+        others = [c for c in cards if c.get("name") == part and c is not card]
+        if others:
+            text += " · also shipped: " + ", ".join(
+                html.escape(str(c.get("noise_level"))) for c in others)
+        text += f"<br>normalisation: {html.escape(describe(card.get('normalisation')))}"
+        table = _metrics_table(card.get("metrics") or {})
+        if table:
+            text += "<br>" + table
         lines.append(text)
     return "<br>".join(lines)
 
 
+def preferred_layer(layers: list, active: Any = None) -> Any:
+    """The layer a user most likely wants to restore.
+
+    A noise level (``avgN`` but not the clean average: the lowest N first), then the active
+    2-D input, then any 2-D input (not a result of a method, not a clean or SIM reference),
+    then a stack (whose displayed frame the widget then preselects).
+    """
+    def is_input(ly: Any) -> bool:
+        return ("method" not in (ly.metadata or {}) and not is_sim_name(ly.name)
+                and not is_clean_name(ly.name))  # fmt: skip
+
+    levels = []
+    for ly in layers:
+        level = level_from_name(ly.name)
+        if level and "clean" not in ly.name.lower() and ly.data.ndim == 2 and is_input(ly):
+            levels.append((int(level[3:]), ly))
+    if levels:
+        return min(levels, key=lambda t: t[0])[1]
+    flat = [ly for ly in layers if ly.data.ndim == 2 and is_input(ly)]
+    if active is not None and active in flat:
+        return active
+    if flat:
+        return flat[0]
+    stacks = [ly for ly in layers if ly.data.ndim > 2 and is_input(ly)]
+    return stacks[0] if stacks else (layers[0] if layers else None)
+
+
+def _speed_key(layer: Any, method: str, device: str, tile: Any, noise: Any) -> tuple:
+    return (method, device, tile, noise, tuple(layer.data.shape[-2:]))
+
+
 class RestoreWidget(JobWidget):
-    """Method grouped by task, card, noise level, device, tile; Run and Cancel (per tile)."""
+    """Method grouped by task, card, noise level, device, tile; Run and Cancel (per tile).
+
+    A stack run that would take longer than :attr:`LONG_S` seconds (the first plane is timed)
+    stops after that plane and asks: all planes, or only the displayed frame.
+    """
+
+    LONG_S = 60.0
+    _speeds: dict = {}  # seconds per plane measured in this session, by _speed_key
 
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         self.result_layer = None
+        self.estimate = None
+        self._guessed = False
 
         self.layer = LayerCombo(napari_viewer)
+        self.layer.setToolTip("the image to restore: a noise level (avgN), a 2-D image, or a "
+                              "stack (frame by frame)")  # fmt: skip
         self.method = MethodCombo()
-        self.method.set_method(get_setting("restore_method", "bicubic"))
+        self.method.set_method(get_setting("restore_method", self.method.default_method()))
         self.card = wrap_label()
         self.card.setOpenExternalLinks(False)
         self.noise = QComboBox()
-        self.noise.addItems(["auto (from the layer name, else noise-blind)", *LEVELS])
+        self.noise.addItems([AUTO_LEVEL, *LEVELS])
+        self.noise.setToolTip("which trained model runs: auto takes avgN from the layer name "
+                              "(the per-level model where one is shipped), else the noise-blind "
+                              "one; classical methods estimate the noise themselves")  # fmt: skip
         self.device = QComboBox()
         self.device.addItems(device_choices())
         index = self.device.findText(get_setting("restore_device", "auto"))
@@ -114,6 +210,8 @@ class RestoreWidget(JobWidget):
         row.setContentsMargins(0, 0, 0, 0)
         self.tile_auto = QCheckBox("auto")
         self.tile_auto.setChecked(True)
+        self.tile_auto.setToolTip("tiles sized from the free memory of the device; set a smaller "
+                                  "tile if the GPU runs out of memory")  # fmt: skip
         self.tile = QSpinBox()
         self.tile.setRange(96, 4096)  # at least twice the 48-pixel tile overlap
         self.tile.setSingleStep(32)
@@ -122,6 +220,17 @@ class RestoreWidget(JobWidget):
         row.addWidget(self.tile_auto)
         row.addWidget(self.tile)
         self.current_only = QCheckBox("only the displayed frame of a stack")
+        self.current_only.setToolTip("restore the frame under the slider; the result shows at "
+                                     "that frame only")  # fmt: skip
+        self.estimate_label = wrap_label()
+        self.confirm = QWidget()
+        confirm_row = QHBoxLayout(self.confirm)
+        confirm_row.setContentsMargins(0, 0, 0, 0)
+        self.confirm_all = QPushButton("Run all planes")
+        self.confirm_frame = QPushButton("Only the displayed frame")
+        confirm_row.addWidget(self.confirm_all)
+        confirm_row.addWidget(self.confirm_frame)
+        self.confirm.hide()
         run_row, self.run_button, self.cancel_button = run_cancel_row("Run")
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
@@ -130,32 +239,71 @@ class RestoreWidget(JobWidget):
 
         form = QFormLayout()
         form.addRow("image", self.layer)
+        form.addRow("", self.current_only)
         form.addRow("method", self.method)
         form.addRow(self.card)
         form.addRow("noise level", self.noise)
         form.addRow("device", self.device)
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
-        form.addRow("", self.current_only)
-        self.stack(form, run_row, self.bar, self.status)
+        self.stack(form, run_row, self.estimate_label, self.confirm, self.bar, self.status)
 
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentTextChanged.connect(self._device_changed)
+        self.layer.currentTextChanged.connect(self._layer_changed)
+        self.noise.currentIndexChanged.connect(self._layer_changed)
+        self.current_only.toggled.connect(self._update_estimate)
         self.tile_auto.toggled.connect(lambda on: self.tile.setEnabled(not on))
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.confirm_all.clicked.connect(lambda: self.run(confirmed=True))
+        self.confirm_frame.clicked.connect(self._run_frame)
+        self._guess_layer()
+        self._layer_changed()
         self._method_changed()
         self._device_changed(self.device.currentText())
 
+    # ------------------------------------------------------------------ choices
     def reset_choices(self, *_: Any) -> None:
         self.layer.reset_choices()
+        self._guess_layer()
+        self._layer_changed()
+
+    def _guess_layer(self) -> None:
+        """Preselect a noise level, a 2-D image, or a stack's displayed frame (until the user
+        chooses)."""
+        if self.layer.chosen:
+            return
+        active = self.viewer.layers.selection.active
+        layer = preferred_layer(self.layer.layers(), active)
+        if layer is None:
+            return
+        if self.layer.currentText() != layer.name or not self._guessed:
+            self._guessed = True
+            self.layer.set_value(layer.name, chosen=False)
+            self.current_only.setChecked(layer.data.ndim > 2)
+
+    def _layer_changed(self, *_: Any) -> None:
+        layer = self.layer.value()
+        self.current_only.setEnabled(layer is not None and layer.data.ndim > 2)
+        self._update_card()
+        self._update_estimate()
 
     def _method_changed(self, *_: Any) -> None:
         method = self.method.method()
         if not method:
             return
-        self.card.setText(card_html(method, self.method.cards))
+        self._update_card()
+        self._update_estimate()
         set_settings(restore_method=method)
+
+    def _update_card(self) -> None:
+        method = self.method.method()
+        if not method:
+            return
+        layer = self.layer.value()
+        level = self.noise_level(layer) if layer is not None else None
+        self.card.setText(card_html(method, self.method.cards, level))
 
     def _device_changed(self, choice: str) -> None:
         from ..errors import W2SInputError
@@ -165,20 +313,57 @@ class RestoreWidget(JobWidget):
         except W2SInputError as exc:
             self.device_label.setText(str(exc))
         set_settings(restore_device=choice)
+        self._update_estimate()
 
     def noise_level(self, layer: Any) -> str | None:
         if self.noise.currentIndex() > 0:
             return self.noise.currentText()
-        return level_from_name(layer.name)
+        return level_from_name(layer.name) if layer is not None else None
+
+    def _tile(self) -> int | None:
+        return None if self.tile_auto.isChecked() else int(self.tile.value())
+
+    def _planes(self, layer: Any) -> int:
+        if layer is None or layer.data.ndim <= 2 or self.current_only.isChecked():
+            return 1
+        return _prod(layer.data.shape[:-2])
+
+    def _known_estimate(self, layer: Any, method: str) -> Any:
+        from ..restore.engine import Estimate
+
+        key = _speed_key(layer, method, self.device.currentText(), self._tile(),
+                         self.noise_level(layer))  # fmt: skip
+        spp = self._speeds.get(key)
+        return None if spp is None else Estimate(self._planes(layer), spp)
+
+    def _update_estimate(self, *_: Any) -> None:
+        """Before a stack run: its planes, and the time they take where it was measured."""
+        layer, method = self.layer.value(), self.method.method()
+        planes = self._planes(layer)
+        self.confirm.hide()
+        if planes <= 1 or not method:
+            self.estimate_label.setText("")
+            self.estimate_label.hide()
+            return
+        est = self._known_estimate(layer, method)
+        if est is not None:
+            text = f"whole stack: {est.describe()} (measured here)"
+        else:
+            text = (f"whole stack: {planes} planes; the first one is timed, and a run longer "
+                    f"than {self.LONG_S:.0f} s asks before going on")  # fmt: skip
+        self.estimate_label.setText(text)
+        self.estimate_label.show()
 
     # ------------------------------------------------------------------ run
-    def run(self) -> Job | None:
+    def run(self, confirmed: bool = False) -> Job | None:
         from ..errors import W2SInputError
         from ._common import plane_of
 
         layer = self.layer.value()
         method = self.method.method()
         try:
+            if self.job is not None and not self.job.finished:
+                raise W2SInputError("a restoration is already running: wait or cancel it")
             if layer is None:
                 raise W2SInputError("choose an image layer to restore first")
             if not method:
@@ -194,24 +379,53 @@ class RestoreWidget(JobWidget):
         except W2SInputError as exc:
             user_error(exc)
             return None
+        self.confirm.hide()
         data, lead = layer.data, ()
         if layer.data.ndim > 2 and self.current_only.isChecked():
             data, lead = plane_of(self.viewer, layer)
-        tile = None if self.tile_auto.isChecked() else int(self.tile.value())
+        self.current_only.setEnabled(layer.data.ndim > 2)
+        planes = 1 if data.ndim == 2 else int(_prod(data.shape[:-2]))
+        budget = None if confirmed or planes == 1 else self.LONG_S
+        if budget is not None:
+            known = self._known_estimate(layer, method)
+            if known is not None and known.seconds > budget:
+                self._ask(known, layer, method)
+                return None
+        tile = self._tile()
         self._run = {"layer": layer, "method": method, "lead": lead, "device":
                      self.device.currentText(), "tile": tile, "noise_level":
-                     self.noise_level(layer), "t0": time.perf_counter()}  # fmt: skip
-        planes = 1 if data.ndim == 2 else int(_prod(data.shape[:-2]))
+                     self.noise_level(layer), "t0": time.perf_counter(),
+                     "shape": tuple(data.shape), "planes": planes}  # fmt: skip
         self.bars = Bars(f"{method} on {layer.name}", planes, "tiles")
         self.bar.setValue(0)
         self.bar.setFormat(f"{method}: loading …")
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"restoring {layer.name} with {method} …")
+        what = f"frame {','.join(map(str, lead))} of " if lead else ""
+        what += f"{planes} planes of " if planes > 1 else ""
+        self.status.setText(f"restoring {what}{layer.name} with {method} …")
         self.job = Job(restore_job, data, method, self._run["device"], tile,
-                       self._run["noise_level"], on_yield=self._progress, on_done=self._add_layer,
-                       on_finish=self._finished)  # fmt: skip
+                       self._run["noise_level"], budget, on_yield=self._progress,
+                       on_done=self._add_layer, on_finish=self._finished)  # fmt: skip
         return self.job.start()
+
+    def _run_frame(self) -> Job | None:
+        self.current_only.setChecked(True)
+        return self.run()
+
+    def _ask(self, estimate: Any, layer: Any, method: str) -> None:
+        """A long stack run: say how long, offer all planes or the displayed frame."""
+        from ..restore.engine import format_seconds
+
+        self.estimate = estimate
+        self.confirm_all.setText(f"Run all {estimate.planes} planes "
+                                 f"(~{format_seconds(estimate.seconds)})")  # fmt: skip
+        self.estimate_label.setText(
+            f"<b>{method}</b> on all of <b>{html.escape(layer.name)}</b> takes "
+            f"{estimate.describe()} on this machine (measured on the first plane).")  # fmt: skip
+        self.estimate_label.show()
+        self.confirm.show()
+        self.status.setText("not started: confirm the whole stack, or restore the displayed frame")
 
     def cancel(self) -> None:
         if self.job is not None and not self.job.finished:
@@ -225,9 +439,10 @@ class RestoreWidget(JobWidget):
             return
         frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
         self.bar.setValue(round(1000 * frac))
-        if self.bars is not None:
-            self.bars.set_outer(rec["plane"], rec["planes"])
-            self.bars.set_inner(rec["done"], rec["total"])
+        bars = self.bars  # a local reference: the bars may be closed during the update
+        if bars is not None:
+            bars.set_outer(rec["plane"], rec["planes"])
+            bars.set_inner(rec["done"], rec["total"])
 
     def _finished(self) -> None:
         self.idle()
@@ -238,24 +453,44 @@ class RestoreWidget(JobWidget):
             self.bar.setFormat("failed")
             self.status.setText("failed: see the notification")
 
+    def _remember_speed(self, seconds_per_plane: float) -> None:
+        run = self._run
+        key = _speed_key(run["layer"], run["method"], run["device"], run["tile"],
+                         run["noise_level"])  # fmt: skip
+        self._speeds[key] = float(seconds_per_plane)
+
     def _add_layer(self, value: Any) -> None:
         from ..geometry import upsampled_geometry
+        from ..restore.engine import Estimate
 
         result, pipeline, seconds, factor = value
         run = self._run
         layer = run["layer"]
+        if isinstance(result, Estimate):  # the stack would take too long: ask first
+            self._remember_speed(result.seconds_per_plane)
+            self.bar.setValue(0)
+            self.bar.setFormat("waiting for your choice")
+            self._ask(result, layer, run["method"])
+            return
+        self._remember_speed(seconds / max(run["planes"], 1))
         scale = tuple(float(s) for s in layer.scale)
         translate = tuple(float(t) for t in layer.translate)
-        if run["lead"]:  # one plane of a stack: a 2-D layer at the same place
-            scale, translate = scale[-2:], translate[-2:]
+        if run["lead"]:  # one plane of a stack: a one-frame stack at that frame
+            result = result.reshape((1,) * len(run["lead"]) + result.shape)
+            n = len(run["lead"])
+            moved = tuple(t + i * s for t, s, i in zip(translate[:n], scale[:n], run["lead"],
+                                                       strict=True))  # fmt: skip
+            translate = moved + translate[n:]
         if factor > 1:
             scale, translate = upsampled_geometry(scale, translate, factor=factor)
         axes = (layer.metadata.get("axes") or "")[-result.ndim:]
         if len(axes) != result.ndim:
             axes = {2: "YX", 3: "TYX", 4: "TCYX"}.get(result.ndim, "")
         weights = [s.get("weights") for s in pipeline["steps"] if s.get("weights")]
+        levels = [s.get("noise_level") for s in pipeline["steps"] if s.get("weights")]
         parameters = {"device": run["device"], "tile": run["tile"] or "auto",
                       "noise_level": run["noise_level"] or "blind/estimated",
+                      "weights_noise_level": levels or None,
                       "frame": list(run["lead"]) or "all"}  # fmt: skip
         provenance = {"method": run["method"], "model": weights or None, "parameters": parameters,
                       "pipeline": pipeline, "seconds": round(seconds, 3),
@@ -264,17 +499,37 @@ class RestoreWidget(JobWidget):
         meta = {"method": run["method"], "model": weights or None, "parameters": parameters,
                 "seconds": round(seconds, 3), "pipeline": pipeline, "axes": axes,
                 "source": provenance["source"], "provenance": provenance}  # fmt: skip
-        suffix = f" frame {','.join(map(str, run['lead']))}" if run["lead"] else ""
+        suffix = f" [frame {','.join(map(str, run['lead']))}]" if run["lead"] else ""
         self.result_layer = self.viewer.add_image(
-            result, name=f"{layer.name}{suffix} {run['method']}", scale=scale,
+            result, name=f"{layer.name} {run['method']}{suffix}", scale=scale,
             translate=translate, colormap="gray", metadata=meta)  # fmt: skip
+        self._below_reference(self.result_layer)
         devices = {s.get("device") for s in pipeline["steps"] if s.get("device")}
         where = f" on {', '.join(sorted(devices))}" if devices else ""
+        used = ""
+        if weights:
+            kinds = [f"{w.removesuffix('.safetensors')}"
+                     + (" (noise-blind)" if lv == "blind" else f" ({lv})" if lv else "")
+                     for w, lv in zip(weights, levels, strict=False)]  # fmt: skip
+            used = f" with {', '.join(kinds)}"
         self.bar.setValue(1000)
-        self.status.setText(f"{run['method']}: {tuple(layer.data.shape)} -> {result.shape} in "
+        self.status.setText(f"{run['method']}{used}: {run['shape']} -> "
+                            f"{tuple(result.shape[-2:]) if run['lead'] else result.shape} in "
                             f"{seconds:.2f} s{where}")  # fmt: skip
         if not devices and run["device"] not in ("auto", "cpu"):
             warn(f"{run['method']} is a classical method: it runs on the CPU whatever the device")
+
+    def _below_reference(self, result: Any) -> None:
+        """Move a result under a SIM reference of the same geometry, so the overlay shows."""
+        import numpy as np
+
+        layers = self.viewer.layers
+        for i, ly in enumerate(layers):
+            if ly is result or not is_sim_name(ly.name) or ly.data.ndim != 2:
+                continue
+            if np.allclose(ly.scale[-2:], result.scale[-2:], rtol=1e-3):
+                layers.move(layers.index(result), i)
+                return
 
 
 def _prod(values) -> int:

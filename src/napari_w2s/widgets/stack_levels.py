@@ -72,6 +72,9 @@ class StackLevelsWidget(JobWidget):
         self.seed.setEnabled(False)
         self.add_clean = QCheckBox("also add the clean average (all frames)")
         self.add_clean.setChecked(True)
+        self.add_clean.setToolTip(
+            "the mean of all frames, avgT (clean): the reference of metrics in W2S units; not "
+            "added again when a layer of that name exists")  # fmt: skip
         run_row, self.run_button, self.cancel_button = run_cancel_row("Make levels")
         self.bar = QProgressBar()
         self.bar.setFormat("%v / %m frames")
@@ -193,9 +196,16 @@ class StackLevelsWidget(JobWidget):
         scale = tuple(float(s) for s in source.scale[1:])
         translate = tuple(float(t) for t in source.translate[1:])
         self.added = []
+        skipped = []
+        shown = None
+        existing = {ly.name for ly in self.viewer.layers}
         for name, image in result.images.items():
             is_clean = name == result.clean
             if is_clean and not self.add_clean.isChecked():
+                continue
+            layer_name = f"{name} (clean)" if is_clean else name
+            if is_clean and layer_name in existing:  # e.g. the sample's own avg400 (clean)
+                skipped.append(layer_name)
                 continue
             frames = result.frames[name]
             meta = {
@@ -207,12 +217,19 @@ class StackLevelsWidget(JobWidget):
                                "frames": frames if len(frames) <= 16 else
                                f"{frames[0]}..{frames[-1]}"},
             }  # fmt: skip
+            visible = shown is None and not is_clean  # only the first (noisiest) level shows
             layer = self.viewer.add_image(
-                image, name=f"{name} (clean)" if is_clean else name, scale=scale,
-                translate=translate, colormap="gray", metadata=meta, visible=not is_clean)  # fmt: skip
+                image, name=layer_name, scale=scale, translate=translate, colormap="gray",
+                metadata=meta, visible=visible)  # fmt: skip
+            if visible:
+                shown = layer
             self.added.append(layer)
+        if shown is not None:
+            self.viewer.layers.selection.active = shown
         for note in result.notes:
             info(note)
+        kept = f"; {', '.join(skipped)} was already there" if skipped else ""
+        visible = f"; only {shown.name} is shown" if shown is not None else ""
         self.status.setText(
             f"added {', '.join(ly.name for ly in self.added)} from {source.name} "
-            f"({result.n_frames} frames)")  # fmt: skip
+            f"({result.n_frames} frames){kept}{visible}")  # fmt: skip
