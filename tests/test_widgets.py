@@ -438,6 +438,33 @@ def test_metrics_default_mode_is_meaningful(make_napari_viewer, qtbot, sample, e
     assert errors and "different units" in errors[-1]
 
 
+def test_restore_adds_a_trust_map_of_the_displayed_frame(make_napari_viewer, qtbot, sample):
+    """The Restore widget's trust map: the consistency z map on the input's grid, at the frame,
+    diverging around 0, with the verdict in the status and the layer's metadata."""
+    from napari_w2s.widgets.restore import RestoreWidget
+
+    viewer = make_napari_viewer()
+    add_sample(viewer, sample, frames=4)
+    rw = dock(viewer, "Restore")
+    assert rw.trust.isChecked()  # on by default
+    RestoreWidget._speeds.clear()
+    viewer.dims.set_point(0, 2)
+    wait(qtbot, rw.run())
+    z = rw.trust_layer
+    assert z.data.shape == (1, 256, 256) and tuple(z.contrast_limits) == (-6, 6)
+    assert tuple(z.translate) == pytest.approx((2.0, 0.0, 0.0))
+    verdict = z.metadata["trust"]["verdict"]
+    assert verdict in ("consistent", "inconsistent")
+    assert 0 <= z.metadata["trust"]["outside_3sigma"] <= 1
+    assert f"trust: <b>{verdict}</b>" in rw.status.text()
+    inner = z.data[0, 20:-20, 20:-20]
+    assert np.isfinite(inner).all() and 0.3 < float(inner.std()) < 5  # noise-like, not empty
+    rw.trust.setChecked(False)
+    rw.trust_layer = None
+    wait(qtbot, rw.run())
+    assert rw.trust_layer is None
+
+
 def test_restore_defaults_card_frame_and_estimate(make_napari_viewer, qtbot, sample):
     """JDSR and the displayed frame of a raw stack by default, avg1 once there is one; a
     readable card naming the weights that run; a frame result only at its frame, under SIM;

@@ -302,7 +302,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ._validate import refuse_overwriting_inputs
-    from .analysis.consistency import check, kernel_for
+    from .analysis.consistency import check_restoration
 
     out = Path(args.map) if args.map else None
     if out is not None:
@@ -320,11 +320,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not all(given):
             raise W2SInputError("--na, --wavelength and --pixel-size go together")
         optics = (args.na, args.wavelength, args.pixel_size)
+    if args.window < 1 or args.window % 2 == 0:
+        raise W2SInputError(f"--window must be an odd number >= 1, not {args.window}")
     t0 = time.perf_counter()
-    kernel, source = (None, "none (same-size result)")
-    if restored.shape != image.shape:
-        kernel, source = kernel_for(restored, image, args.kernel, optics)
-    result = check(restored, image, kernel, noise=noise, window=args.window, kernel_source=source)
+    result = check_restoration(restored, image, args.kernel, optics, noise, window=args.window)
+    source = result.kernel_source
     seconds = time.perf_counter() - t0
     if out is not None:
         if out.suffix.lower() == ".npy":

@@ -301,3 +301,20 @@ def fit_kernel(restored: np.ndarray, image: np.ndarray, crop: int = 192) -> tupl
             fb = cost(b)
     best = a if fa < fb else b
     return _optics_kernel(best), float(best)
+
+
+def check_restoration(restored: Any, image: Any, kernel_path: str | None = None,
+                      optics: tuple[float, float, float] | None = None,
+                      noise: tuple[float, float] | None = None, window: int = WINDOW
+                      ) -> Consistency:  # fmt: skip
+    """:func:`check` with the kernel chosen as ``w2s check`` does (given, optics, or fitted)."""
+    r = np.asarray(restored, dtype=np.float64)
+    x = np.asarray(image, dtype=np.float64)
+    if r.shape == x.shape:
+        return check(r, x, None, noise=noise, window=window,
+                     kernel_source="none (same-size result)")  # fmt: skip
+    if r.shape != (2 * x.shape[0], 2 * x.shape[1]):
+        raise W2SInputError(f"the restored image {r.shape} is neither the input's size "
+                            f"{x.shape} nor twice it")  # fmt: skip
+    k, source = kernel_for(r, x, kernel_path, optics)
+    return check(r, x, k, noise=noise, window=window, kernel_source=source)

@@ -44,22 +44,33 @@ META_KEYS = ("split", "views", "units")
 
 
 def restore_job(data: Any, method: str, device: str, tile: int | None, noise_level: str | None,
-                budget_s: float | None = None):  # fmt: skip
+                budget_s: float | None = None, trust: bool = False):  # fmt: skip
     """Worker body: resolve the pipeline (loads weights, imports torch), restore tile by tile.
 
     Yields ``{"stage": "loading"}`` once, then the engine's progress dicts; returns
-    ``(result, pipeline description, seconds, scale)``. With ``budget_s``, a stack that would
-    take longer returns an :class:`~napari_w2s.restore.engine.Estimate` as its result (measured
-    on its first plane) and nothing more is computed.
+    ``(result, pipeline description, seconds, scale, check)``. With ``budget_s``, a stack that
+    would take longer returns an :class:`~napari_w2s.restore.engine.Estimate` as its result
+    (measured on its first plane) and nothing more is computed. With ``trust``, a 2-D result is
+    checked against its input (:func:`~napari_w2s.analysis.consistency.check_restoration`):
+    ``check`` is the :class:`~napari_w2s.analysis.consistency.Consistency` (else ``None``).
     """
-    from ..restore.engine import iter_restore, resolve
+    import numpy as np
+
+    from ..restore.engine import Estimate, iter_restore, resolve
 
     yield {"stage": "loading"}
     pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level)
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
     result = yield from iter_restore(pipeline, data, budget_s=budget_s)
-    return result, pipeline.describe(), time.perf_counter() - t0, pipeline.scale
+    seconds = time.perf_counter() - t0
+    check = None
+    if trust and not isinstance(result, Estimate) and np.ndim(result) == 2:
+        from ..analysis.consistency import check_restoration
+
+        yield {"stage": "checking"}
+        check = check_restoration(result, np.asarray(data))
+    return result, pipeline.describe(), seconds, pipeline.scale, check
 
 
 # ---------------------------------------------------------------------------------- the card
@@ -185,6 +196,7 @@ class RestoreWidget(JobWidget):
     def __init__(self, napari_viewer: Any) -> None:
         super().__init__(napari_viewer)
         self.result_layer = None
+        self.trust_layer = None
         self.estimate = None
         self._guessed = False
 
@@ -219,6 +231,11 @@ class RestoreWidget(JobWidget):
         self.tile.setEnabled(False)
         row.addWidget(self.tile_auto)
         row.addWidget(self.tile)
+        self.trust = QCheckBox("add a trust map (where the data support the result)")
+        self.trust.setChecked(bool(get_setting("restore_trust", True)))
+        self.trust.setToolTip("push the result back through the imaging model and compare it with "
+                              "the input, in noise units: red/blue where the result has more/less "
+                              "than the data support (w2s check); for one image or frame")  # fmt: skip
         self.current_only = QCheckBox("only the displayed frame of a stack")
         self.current_only.setToolTip("restore the frame under the slider; the result shows at "
                                      "that frame only")  # fmt: skip
@@ -246,6 +263,7 @@ class RestoreWidget(JobWidget):
         form.addRow("device", self.device)
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
+        form.addRow("", self.trust)
         self.stack(form, run_row, self.estimate_label, self.confirm, self.bar, self.status)
 
         self.method.currentIndexChanged.connect(self._method_changed)
@@ -254,6 +272,7 @@ class RestoreWidget(JobWidget):
         self.noise.currentIndexChanged.connect(self._layer_changed)
         self.current_only.toggled.connect(self._update_estimate)
         self.tile_auto.toggled.connect(lambda on: self.tile.setEnabled(not on))
+        self.trust.toggled.connect(lambda on: set_settings(restore_trust=on))
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.confirm_all.clicked.connect(lambda: self.run(confirmed=True))
@@ -405,7 +424,8 @@ class RestoreWidget(JobWidget):
         what += f"{planes} planes of " if planes > 1 else ""
         self.status.setText(f"restoring {what}{layer.name} with {method} …")
         self.job = Job(restore_job, data, method, self._run["device"], tile,
-                       self._run["noise_level"], budget, on_yield=self._progress,
+                       self._run["noise_level"], budget, self.trust.isChecked() and planes == 1,
+                       on_yield=self._progress,
                        on_done=self._add_layer, on_finish=self._finished)  # fmt: skip
         return self.job.start()
 
@@ -436,6 +456,8 @@ class RestoreWidget(JobWidget):
         if "stage" in rec:
             if rec["stage"] == "running":
                 self.bar.setFormat("%p%")
+            elif rec["stage"] == "checking":
+                self.bar.setFormat("checking against the input …")
             return
         frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
         self.bar.setValue(round(1000 * frac))
@@ -463,7 +485,7 @@ class RestoreWidget(JobWidget):
         from ..geometry import upsampled_geometry
         from ..restore.engine import Estimate
 
-        result, pipeline, seconds, factor = value
+        result, pipeline, seconds, factor, check = value
         run = self._run
         layer = run["layer"]
         if isinstance(result, Estimate):  # the stack would take too long: ask first
@@ -516,8 +538,32 @@ class RestoreWidget(JobWidget):
         self.status.setText(f"{run['method']}{used}: {run['shape']} -> "
                             f"{tuple(result.shape[-2:]) if run['lead'] else result.shape} in "
                             f"{seconds:.2f} s{where}")  # fmt: skip
+        if check is not None:
+            self._add_trust_map(check, layer, run)
         if not devices and run["device"] not in ("auto", "cpu"):
             warn(f"{run['method']} is a classical method: it runs on the CPU whatever the device")
+
+    def _add_trust_map(self, check: Any, layer: Any, run: dict) -> None:
+        """The consistency map on the input's grid, diverging around 0, with the verdict."""
+        z = check.z
+        scale = tuple(float(s) for s in layer.scale)[-2:]
+        translate = tuple(float(t) for t in layer.translate)
+        if run["lead"]:
+            n = len(run["lead"])
+            lead_s = tuple(float(s) for s in layer.scale)[:n]
+            lead_t = tuple(t + i * s for t, s, i in zip(translate[:n], lead_s, run["lead"],
+                                                        strict=True))  # fmt: skip
+            z = z.reshape((1,) * n + z.shape)
+            scale, translate = lead_s + scale, lead_t + translate[n:]
+        suffix = f" [frame {','.join(map(str, run['lead']))}]" if run["lead"] else ""
+        self.trust_layer = self.viewer.add_image(
+            z, name=f"{layer.name} {run['method']} trust z{suffix}", scale=scale,
+            translate=translate, colormap="RdBu_r", contrast_limits=(-6, 6), opacity=0.7,
+            metadata={"trust": check.to_dict(), "source_layer": layer.name})  # fmt: skip
+        self.status.setText(
+            f"{self.status.text()}<br>trust: <b>{check.verdict}</b>, "
+            f"{100 * check.outside_3sigma:.2f} % of the pixels beyond 3 sigma "
+            f"(blue: brighter than the data support, e.g. invented; red: darker, e.g. lost)")  # fmt: skip
 
     def _below_reference(self, result: Any) -> None:
         """Move a result under a SIM reference of the same geometry, so the overlay shows."""
