@@ -136,12 +136,17 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
         row = next(r for r in mw.rows if r["layer"] == layer.name)
         assert row["psnr"] == pytest.approx(want["psnr"])
         assert row["ssim"] == pytest.approx(want["ssim"])
+        # the share of input pixels the result contradicts, checked against its source layer
+        assert 0 <= row["outside_3sigma"] <= 1
+        cell = next(mw.table.item(r, 4) for r in range(2) if mw.table.item(r, 0).text() == layer.name)
+        assert cell.value == pytest.approx(100 * row["outside_3sigma"])
     mw.table.sortItems(1)  # sortable by RMSE: the denoised one first
     assert mw.table.item(0, 0).text() == den.name
     out = mw.export_csv(tmp_path / "m.csv")
     rows = list(csv.DictReader(open(out)))
     assert {r["layer"] for r in rows} == {up.name, den.name}
     assert float(rows[0]["rmse"]) == pytest.approx(mw.rows[0]["rmse"], rel=1e-12)
+    assert float(rows[0]["outside_3sigma"]) == pytest.approx(mw.rows[0]["outside_3sigma"])
 
     mw.set_mode("plain")
     mw.select([lr.name])

@@ -37,7 +37,7 @@ from ._common import (
     wrap_label,
 )
 
-COLUMNS = ("layer", "RMSE", "PSNR (dB)", "SSIM", "mode")
+COLUMNS = ("layer", "RMSE", "PSNR (dB)", "SSIM", "beyond 3σ", "mode")
 NO_CLEAN = "(none)"
 MODE_TEXTS = {
     "auto": "auto: W2S units with a clean layer, else match the reference",
@@ -49,18 +49,51 @@ MODE_NAMES = {"w2s": "W2S units", "affine": "reference matched affinely", "plain
 
 
 def metrics_job(preds: list[tuple[str, np.ndarray]], ref: np.ndarray, clean: np.ndarray | None,
-                mode: str):  # fmt: skip
-    """Worker body: one row per prediction, yielded as it is measured (with a units check)."""
+                mode: str, inputs: dict[str, np.ndarray] | None = None):  # fmt: skip
+    """Worker body: one row per prediction, yielded as it is measured (with a units check).
+
+    ``inputs`` maps a result's name to the image it was restored from: its row then also has
+    ``outside_3sigma``, the fraction of the input's pixels the result contradicts
+    (:func:`~napari_w2s.analysis.consistency.check_restoration`); else ``None``.
+    """
     from ..analysis.metrics import measure, units_mismatch
+    from ..errors import W2SInputError
 
     rows = []
     for name, pred in preds:
         values, used = measure(pred, ref, clean, mode)
+        outside = None
+        source = (inputs or {}).get(name)
+        if source is not None:
+            from ..analysis.consistency import check_restoration
+
+            try:
+                outside = check_restoration(pred, source).outside_3sigma
+            except W2SInputError:  # too small, or not its input after all: no figure
+                outside = None
         row = {"layer": name, "rmse": values["rmse"], "psnr": values["psnr"],
-               "ssim": values["ssim"], "mode": used, "units": units_mismatch(pred, ref)}  # fmt: skip
+               "ssim": values["ssim"], "outside_3sigma": outside, "mode": used,
+               "units": units_mismatch(pred, ref)}  # fmt: skip
         rows.append(row)
         yield row
     return rows
+
+
+def _source_of(layer: Any, layers: dict) -> np.ndarray | None:
+    """The 2-D image a result layer was restored from (its ``source_layer``, at the result's
+    frame), or ``None`` when that layer is gone or does not fit."""
+    meta = layer.metadata or {}
+    name = meta.get("source_layer") or (meta.get("provenance") or {}).get("source_layer")
+    src = layers.get(name or "")
+    if src is None:
+        return None
+    data = src.data
+    frame = (meta.get("parameters") or {}).get("frame")
+    if data.ndim > 2:
+        if not isinstance(frame, list) or len(frame) != data.ndim - 2:
+            return None
+        data = data[tuple(frame)]
+    return np.asarray(data) if data.ndim == 2 else None
 
 
 class _Number(QTableWidgetItem):
@@ -219,7 +252,7 @@ class MetricsWidget(QWidget):
                         f"the reference {ref.name!r} {ref_data.shape} is neither the clean "
                         f"layer's size {clean_data.shape} nor twice it")  # fmt: skip
                 clean, clean_data = None, None  # auto: this clean layer does not fit; affine
-            preds = []
+            preds, inputs = [], {}
             for name in names:
                 layer = layers[name]
                 data = np.asarray(layer.data)
@@ -235,6 +268,9 @@ class MetricsWidget(QWidget):
                          f"(pixel {tuple(ref.scale[-2:])}) have different pixel sizes; compared "
                          "pixel by pixel")  # fmt: skip
                 preds.append((name, data))
+                source = _source_of(layer, layers)
+                if source is not None:
+                    inputs[name] = source
         except W2SInputError as exc:
             user_error(exc)
             return None
@@ -246,7 +282,8 @@ class MetricsWidget(QWidget):
         self.status.setText(f"measuring {len(preds)} layer(s) against {ref.name} …")
         self._ref_name = ref.name
         self._clean_name = clean.name if clean is not None else None
-        self.job = Job(metrics_job, preds, ref_data, clean_data, mode, on_yield=self._add_row,
+        self.job = Job(metrics_job, preds, ref_data, clean_data, mode, inputs,
+                       on_yield=self._add_row,
                        on_done=self._done, on_finish=self._finished)  # fmt: skip
         return self.job.start()
 
@@ -258,7 +295,10 @@ class MetricsWidget(QWidget):
         self.table.setItem(r, 1, _Number(row["rmse"], ".4g"))
         self.table.setItem(r, 2, _Number(row["psnr"], ".2f"))
         self.table.setItem(r, 3, _Number(row["ssim"], ".4f"))
-        self.table.setItem(r, 4, QTableWidgetItem(row["mode"]))
+        outside = row.get("outside_3sigma")
+        self.table.setItem(r, 4, _Number(100 * outside, ".2f") if outside is not None
+                           else QTableWidgetItem("–"))  # fmt: skip
+        self.table.setItem(r, 5, QTableWidgetItem(row["mode"]))
 
     def _units_text(self, rows: list[dict]) -> str:
         odd = [r for r in rows if r.get("units")]
@@ -308,11 +348,14 @@ class MetricsWidget(QWidget):
         try:
             with open(path, "w", newline="") as fh:
                 writer = csv.writer(fh)
-                writer.writerow(["layer", "reference", "rmse", "psnr_db", "ssim", "mode", "clean"])
+                writer.writerow(["layer", "reference", "rmse", "psnr_db", "ssim",
+                                 "outside_3sigma", "mode", "clean"])  # fmt: skip
                 for row in self.rows:
                     clean = self._clean_name if row["mode"] == "w2s" else ""
+                    outside = row.get("outside_3sigma")
                     writer.writerow([row["layer"], self._ref_name, repr(row["rmse"]),
-                                     repr(row["psnr"]), repr(row["ssim"]), row["mode"],
+                                     repr(row["psnr"]), repr(row["ssim"]),
+                                     "" if outside is None else repr(outside), row["mode"],
                                      clean or ""])  # fmt: skip
         except OSError as err:
             from ..errors import W2SInputError
