@@ -49,7 +49,7 @@ def single_cases(size: int):
     yield "clipped dense network", replace(
         base, peak_photons=30000.0, mix=(("network", 1.0),), counts=DENSE), 1, 23
     rng = np.random.default_rng(2024)
-    for k in range(8):
+    for k in range(10):
         s = draw_settings(rng)
         yield f"random {s['camera']} g={s['gain']:.2g} o={s['offset']:.0f}", params_of(s, size, rng), 0, 30 + k
 
