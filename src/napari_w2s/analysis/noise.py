@@ -989,7 +989,7 @@ def estimate_noise_stack(
             f"{len(rejected)} of {len(starts)} frame pairs left out: their differences have "
             "structure (motion, focus drift or changes in the sample)"
         )
-    drift = float(np.median(drifts)) if drifts else 0.0
+    drift = -float(np.median(drifts)) if drifts else 0.0  # d = f_t - f_t+1: a loss is > 0
     if abs(drift) > 0.002:
         notes.append(f"brightness changes by {100 * drift:+.2f}% per frame (bleaching); "
                      "corrected pair by pair")  # fmt: skip
