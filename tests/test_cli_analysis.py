@@ -80,7 +80,10 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     cases = [
         (["estimate-noise", str(tmp_path / "missing.tif")], "no such file"),
         (["estimate-noise", str(tmp_path / "flat.npy")], "constant"),
-        (["estimate-noise", str(tmp_path / "stack.npy")], "not a stack"),
+        (["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "stack.npy")],
+         "not a stack"),
+        (["advise", str(tmp_path / "flat.npy")], "constant"),
+        (["advise", str(tmp_path / "img.npy"), "--frames", "1,x"], "--frames"),
         (["estimate-noise", str(tmp_path / "small.npy")], "too small"),
         (["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "other.npy")],
          "different shapes"),
@@ -95,7 +98,38 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
         assert match in err and err.count("\n") == 1, (argv, err)
 
 
-@pytest.mark.parametrize("sub", ["estimate-noise", "estimate-kernel"])
+def test_estimate_noise_stack_and_advise(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    y = 200.0 + 800.0 * S.blobs((96, 96), rng)
+    frames = np.stack([S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0) for _ in range(24)])
+    tifffile.imwrite(tmp_path / "stack.tif", frames.astype(np.float32), metadata={"axes": "TYX"})
+    code, out, err = run(capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["method"] == "frames" and r["answered_by"] == "frames"
+    assert r["a"] == pytest.approx(2.0, rel=0.03) and r["a_ci"][0] < r["a"] < r["a_ci"][1]
+    assert r["details"]["pairs_used"] == 23
+    code, out, err = run(capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--single",
+                         "--frame", "3", "--json")  # fmt: skip
+    assert code == 0, err
+    r = json.loads(out)
+    # one small frame: a rough answer, but an interval that says so
+    assert r["answered_by"] == "single image" and r["a_ci"][0] < 2.0 < r["a_ci"][1]
+    code, out, err = run(capsys, "advise", str(tmp_path / "stack.tif"), "--json",
+                         "--target-psnr", "40", "--frames", "1,2,4")  # fmt: skip
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["answered_by"] == "frames" and [p["frames"] for p in r["predictions"]] == [1, 2, 4]
+    p = [row["psnr"] for row in r["predictions"]]
+    assert p[1] - p[0] == pytest.approx(3.0103, abs=1e-3) and r["frames_needed"] >= 1
+    code, out, err = run(capsys, "advise", str(tmp_path / "stack.tif"), "--target-psnr", "40")
+    assert code == 0 and "average at least" in out
+    code, out, err = run(capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--single",
+                         "--frame", "99")  # fmt: skip
+    assert code == 2 and "--frame 99" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("sub", ["estimate-noise", "estimate-kernel", "advise"])
 def test_help(sub, capsys):
     with pytest.raises(SystemExit) as exc:
         main([sub, "--help"])

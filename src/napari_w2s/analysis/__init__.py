@@ -34,6 +34,7 @@ from .noise import (
     detect_clipping,
     estimate_noise,
     estimate_noise_paired,
+    estimate_noise_stack,
     rescale_params,
 )
 from .vst import (
@@ -57,6 +58,7 @@ __all__ = [
     "estimate_kernel",
     "estimate_noise",
     "estimate_noise_paired",
+    "estimate_noise_stack",
     "expected_gat",
     "gat",
     "gaussian_kernel",
