@@ -496,9 +496,16 @@ def process_file(
             rec.update(status="skipped", message="already done (the output exists)")
             return rec
         dst.parent.mkdir(parents=True, exist_ok=True)
-        pipeline = _pipeline(method, device, tile, weights, noise_level)
         stack = read_stack(src)
         rec["shape_in"] = list(stack.shape)
+        level = noise_level
+        if level == "auto":  # as `w2s restore`: from the first plane's signal-to-noise ratio
+            from .restore.zoo import auto_level
+
+            first = np.asarray(stack.data[(0,) * (len(stack.shape) - 2)], dtype=np.float64)
+            level = auto_level(method, first)
+            rec["noise_level"] = level or "blind"
+        pipeline = _pipeline(method, device, tile, weights, level)
         if min(stack.shape[-2:]) < 8:
             raise W2SInputError(
                 f"the image ({stack.shape[-2]} x {stack.shape[-1]} pixels) is too small to "

@@ -553,9 +553,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     level = args.noise_level
     if level in (None, "blind"):
         level = None
-    elif (level if level.startswith("avg") else f"avg{level}") not in {
+    elif level != "auto" and (level if level.startswith("avg") else f"avg{level}") not in {
             f"avg{n}" for n in (1, 2, 4, 8, 16)}:  # fmt: skip
-        raise W2SInputError(f"--noise-level {level!r}: use 1, 2, 4, 8 or 16 (or blind)")
+        raise W2SInputError(f"--noise-level {level!r}: use auto, 1, 2, 4, 8 or 16 (or blind)")
     gen = iter_batch(args.in_dir, args.pattern, args.out_dir, args.method, device=args.device,
                      tile=args.tile, recursive=args.recursive, workers=args.workers,
                      scheduler=args.scheduler, overwrite=args.overwrite, weights=args.weights,
@@ -950,7 +950,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
     p.add_argument("--noise-level", default=None,
-                   help="prefer the model trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip
+                   help="auto (per file, from its signal-to-noise ratio), or prefer the model "
+                        "trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object (the report)")
     return parser
 

@@ -93,7 +93,7 @@ def fit(data: Any, card_normalisation: dict | None = None) -> Affine:
     """The affine map of ``data`` (an image or a stack) for a model with this card entry."""
     norm = spec_of(card_normalisation)
     if norm["kind"] == "zscore":
-        return Affine(float(norm["mean"]), float(norm["std"]), "fixed training-set normalisation")
+        return Affine(float(norm["mean"]), float(norm["std"]))  # fixed: said by describe()
     if norm["kind"] != "percentile":
         from .errors import W2SInputError
 

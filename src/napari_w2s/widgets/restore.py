@@ -39,7 +39,7 @@ from ._common import (
 )
 
 LEVELS = ("avg1", "avg2", "avg4", "avg8", "avg16")
-AUTO_LEVEL = "auto (from the layer name, else noise-blind)"
+AUTO_LEVEL = "auto (from the layer name, else from the image's signal-to-noise)"
 META_KEYS = ("split", "views", "units")
 
 
@@ -59,6 +59,11 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
     from ..restore.engine import Estimate, iter_restore, resolve
 
     yield {"stage": "loading"}
+    if noise_level == "auto":  # the per-level model whose training inputs are this noisy
+        from ..restore.zoo import auto_level
+
+        arr = np.asarray(data[(0,) * (np.ndim(data) - 2)], dtype=np.float64)
+        noise_level = auto_level(method, arr)
     pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level)
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
@@ -144,6 +149,8 @@ def card_html(method: str, cards: list[dict], noise_level: str | None = None) ->
         if others:
             text += " · also shipped: " + ", ".join(
                 html.escape(str(c.get("noise_level"))) for c in others)
+            if noise_level == "auto":
+                text += " (chosen when you run, from the image's signal-to-noise ratio)"
         text += f"<br>normalisation: {html.escape(describe(card.get('normalisation')))}"
         table = _metrics_table(card.get("metrics") or {})
         if table:
@@ -209,9 +216,11 @@ class RestoreWidget(JobWidget):
         self.card.setOpenExternalLinks(False)
         self.noise = QComboBox()
         self.noise.addItems([AUTO_LEVEL, *LEVELS])
-        self.noise.setToolTip("which trained model runs: auto takes avgN from the layer name "
-                              "(the per-level model where one is shipped), else the noise-blind "
-                              "one; classical methods estimate the noise themselves")  # fmt: skip
+        self.noise.setToolTip("which trained model runs: auto takes avgN from the layer name, "
+                              "else chooses from the image's signal-to-noise ratio (the per-level "
+                              "model where the image is as noisy as its training data, else the "
+                              "noise-blind one); classical methods estimate the noise "
+                              "themselves")  # fmt: skip
         self.device = QComboBox()
         self.device.addItems(device_choices())
         index = self.device.findText(get_setting("restore_device", "auto"))
@@ -335,9 +344,12 @@ class RestoreWidget(JobWidget):
         self._update_estimate()
 
     def noise_level(self, layer: Any) -> str | None:
+        """A level, or ``"auto"``: chosen in the job from the image's signal-to-noise ratio."""
         if self.noise.currentIndex() > 0:
             return self.noise.currentText()
-        return level_from_name(layer.name) if layer is not None else None
+        if layer is None:
+            return None
+        return level_from_name(layer.name) or "auto"
 
     def _tile(self) -> int | None:
         return None if self.tile_auto.isChecked() else int(self.tile.value())
