@@ -765,3 +765,29 @@ def test_d19_simulate_processed_checks_the_frames_before_writing(tmp_path, capsy
     user_error(capsys, "--processed needs at least 16 frames", "simulate", tmp_path / "s",
                "--fovs", "1", "--size", "16", "--frames", "8", "--channels", "1", "--processed")
     assert not (tmp_path / "s").exists()
+
+
+def no_runtime_warnings(recwarn):
+    return [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+
+
+def test_d15_d27_values_beyond_float32_are_refused_in_one_line(tmp_path, capsys, recwarn):
+    big = tmp_path / "big.npy"
+    np.save(big, np.full((32, 32), 1e300))
+    near = tmp_path / "near.npy"  # float32 itself, close to its limit: overflows inside methods
+    np.save(near, (noisy((32, 32)) * 1e36).astype(np.float32))
+    np.save(tmp_path / "stack.npy", np.full((4, 16, 16), -1e300))
+    np.save(tmp_path / "good.npy", noisy((32, 32)))
+    same = unchanged(big, near, tmp_path / "stack.npy", tmp_path / "good.npy")
+    for name, method in (("big.npy", "bicubic"), ("near.npy", "pure-let"),
+                         ("stack.npy", "bicubic")):  # fmt: skip
+        user_error(capsys, "w2s computes in float32 and takes values up to 1e+30", "restore",
+                   tmp_path / name, "--method", method, "--out", tmp_path / "o.npy")
+    for name in ("big.npy", "near.npy"):
+        user_error(capsys, "the prediction has values as large as", "metrics", tmp_path / name,
+                   tmp_path / "good.npy", "--json")
+    user_error(capsys, "the stack has values as large as 1e+300", "average",
+               tmp_path / "stack.npy", "--levels", "1,2", "--out", tmp_path / "lv")
+    user_error(capsys, "the image has values as large as", "estimate-noise", near)
+    assert no_runtime_warnings(recwarn) and same() and nothing_partial(tmp_path) == []
+    assert not (tmp_path / "o.npy").exists() and not list((tmp_path / "lv").iterdir())

@@ -413,7 +413,7 @@ def restore_lazy(
     def restore_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         loc = (block_info or {}).get(None, {}).get("chunk-location", (0,) * arr.ndim)
         p = int(np.ravel_multi_index(loc[: len(lead)], lead)) if lead else 0
-        gen = pipeline.iter_run(np.asarray(block, dtype=np.float32).reshape(h, w), affine)
+        gen = pipeline.iter_run(np.asarray(block).reshape(h, w), affine)  # cast by the step
         while True:
             if cancel is not None and cancel.is_set():
                 gen.close()

@@ -344,7 +344,7 @@ def iter_restore(
     t0 = time.perf_counter()
     affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
-        plane = np.asarray(arr[index], dtype=np.float32)
+        plane = np.asarray(arr[index])  # cast by the step, after its checks of the values
         gen = pipeline.iter_run(plane, affine)
         while True:
             try:
