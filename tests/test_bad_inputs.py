@@ -791,3 +791,106 @@ def test_d15_d27_values_beyond_float32_are_refused_in_one_line(tmp_path, capsys,
     user_error(capsys, "the image has values as large as", "estimate-noise", near)
     assert no_runtime_warnings(recwarn) and same() and nothing_partial(tmp_path) == []
     assert not (tmp_path / "o.npy").exists() and not list((tmp_path / "lv").iterdir())
+
+
+def test_d13_a_disk_that_fills_during_a_file_stops_the_batch(tmp_path, capsys, monkeypatch):
+    """NumPy reports a short write with no errno: it is a full disk all the same."""
+    import tifffile as tf
+
+    calls = []
+
+    def short_write(path, *args, **kwargs):
+        calls.append(path)
+        with open(path, "wb") as fh:
+            fh.write(b"II*\x00partial")
+        raise OSError("16384 requested and 11208 written")
+
+    monkeypatch.setattr(tf, "imwrite", short_write)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        np.save(src / f"f{i}.npy", noisy((16, 16), seed=i))
+    same = unchanged(*src.iterdir())
+    code, out, err = cli(capsys, "batch", src, dst, "--method", "bicubic", "--json")
+    files = json.loads(out)["files"]
+    assert code == 3 and len(calls) == 1 and err.count("\n") == 3, err
+    assert "could not write (No space left on device (the write stopped short: 16384 " \
+           "requested and 11208 written))" in files[0]["message"]
+    assert all("not processed: the output disk is full" in f["message"] for f in files[1:])
+    assert same() and sorted(p.name for p in dst.iterdir()) == ["batch_report.json"]
+
+
+@pytest.mark.parametrize("room_for_one_copy", [True, False])
+def test_d13_a_report_that_cannot_be_written_at_the_end(tmp_path, capsys, monkeypatch,
+                                                        room_for_one_copy):
+    from napari_w2s import batch
+
+    real = batch._write_report
+    calls = []
+
+    def full(report):  # the start-of-run report fits; then the disk is full
+        calls.append(1)
+        if len(calls) > 1 and (not room_for_one_copy or os.path.exists(report.report)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(report)
+
+    monkeypatch.setattr(batch, "_write_report", full)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    np.save(src / GOOD, noisy((16, 16)))
+    same = unchanged(src / GOOD)
+    code, out, err = cli(capsys, "batch", src, dst, "--method", "bicubic")
+    assert (dst / "good_bicubic.ome.tif").is_file() and same() and nothing_partial(dst) == []
+    if room_for_one_copy:  # the stale report removed, then the final one written
+        assert code == 0 and err == "" and "complete" in (dst / "batch_report.json").read_text()
+    else:  # no stale "running" report is left, and the exit code says so
+        assert code == 3 and err.count("\n") == 1, err
+        assert "batch_report.json: cannot write the report (No space left on device)" in err
+        assert sorted(p.name for p in dst.iterdir()) == ["good_bicubic.ome.tif"]
+
+
+def test_d25_the_batch_lock_never_exists_without_its_owner(tmp_path, capsys, monkeypatch):
+    from napari_w2s.batch import LOCK_NAME, _Lock
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    dst.mkdir()
+    np.save(src / GOOD, noisy((16, 16)))
+    lock = dst / LOCK_NAME
+    lock.touch()  # a lock being created by a batch that is starting (not written yet)
+    user_error(capsys, "another w2s batch is starting to write into this folder", "batch", src,
+               dst, "--method", "bicubic")
+    assert sorted(p.name for p in dst.iterdir()) == [LOCK_NAME]
+    os.utime(lock, (0, 0))  # an empty lock of long ago: a crash at the wrong time, taken over
+    code, _, _ = cli(capsys, "batch", src, dst, "--method", "bicubic")
+    assert code == 0 and not lock.exists()
+    # the lock appears whole: a live process's lock (here: our parent's) holds it at once
+    real_link, seen = os.link, []
+
+    def link(a, b):
+        real_link(a, b)
+        seen.append(lock.read_text())
+
+    monkeypatch.setattr(os, "getpid", os.getppid)
+    monkeypatch.setattr(os, "link", link)
+    _Lock(dst).acquire()
+    monkeypatch.undo()
+    assert seen and seen[0].startswith(f"{os.getppid()} ")
+    user_error(capsys, f"another w2s batch (process {os.getppid()}) is writing", "batch", src,
+               dst, "--method", "bicubic", "--overwrite")
+    assert sorted(p.name for p in dst.iterdir()) == [LOCK_NAME, "batch_report.json",
+                                                     "good_bicubic.ome.tif"]
+
+
+def test_d26_a_folder_at_an_output_name_is_not_done(tmp_path, capsys):
+    def make(d):
+        np.save(d / "other.npy", noisy((16, 16)))
+        (tmp_path / "out" / "other_bicubic.ome.tif").mkdir(parents=True)
+        return "other.npy"
+
+    code, entries, dst, name = batch_one(tmp_path, capsys, make)
+    entry = entries[name]
+    assert code == 3 and entry["status"] == "failed", entry
+    assert entry["message"] == ("a folder (not a file) stands at its output name "
+                                "other_bicubic.ome.tif; move or rename it")
+    assert os.path.isdir(entry["out"]) and not os.listdir(entry["out"])

@@ -453,6 +453,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         _print_json({**report.to_dict(), "report": report.report})
     else:
         print(f"{report.summary()}; report: {report.report}")
+    if report.report_error:  # the files went through, but the record of them did not
+        print(f"w2s batch: error: {report.report_error}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     return EXIT_OK if report.ok else EXIT_SOME_FAILED
 
 
