@@ -894,3 +894,35 @@ def test_d26_a_folder_at_an_output_name_is_not_done(tmp_path, capsys):
     assert entry["message"] == ("a folder (not a file) stands at its output name "
                                 "other_bicubic.ome.tif; move or rename it")
     assert os.path.isdir(entry["out"]) and not os.listdir(entry["out"])
+
+
+def test_d24_options_that_would_do_nothing(tmp_path, capsys, card_and_weights):
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((16, 16)))
+    w = card_case(tmp_path, card_and_weights, lambda c: c.update(name="rcan", task="sr"))
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy((16, 16)))
+    same = unchanged(img, w, src / GOOD)
+    out = tmp_path / "o.npy"
+    user_error(capsys, "--weights applies to a network; bicubic is a classical method", "restore",
+               img, "--method", "bicubic", "--weights", w, "--out", out)
+    user_error(capsys, "--weights applies to a network; pure-let is a classical method", "batch",
+               src, tmp_path / "b", "--method", "pure-let", "--weights", w)
+    user_error(capsys, "these weights are 'rcan' (task sr, x1), not a denoise model like 'dncnn'; "
+               "use --method rcan", "restore", img, "--method", "dncnn", "--weights", w,
+               "--out", out)
+    user_error(capsys, "--channel 3 chooses a channel of a W2S ImageNNN folder", "restore", img,
+               "--method", "bicubic", "--channel", "3", "--out", out)
+    user_error(capsys, "--channel 1 chooses a channel of a W2S ImageNNN folder", "average", img,
+               "--channel", "1", "--out", tmp_path / "lv")
+    user_error(capsys, "--frames corrects the paired estimate for shared frames; it needs --clean",
+               "estimate-noise", img, "--frames", "1,400")
+    assert same() and sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "in", "w.json",
+                                                                     "w.safetensors"]
+    # a device for a classical method: it runs, with one line that says the option is unused
+    for argv in (("restore", img, "--out", out), ("batch", src, tmp_path / "b")):
+        code, _, err = cli(capsys, *argv, "--method", "bicubic", "--device", "cuda")
+        assert code == 0 and err == ("note: --device cuda is not used: bicubic runs on the CPU "
+                                     "(classical methods)\n"), err
+    assert out.is_file() and (tmp_path / "b" / "good_bicubic.ome.tif").is_file()

@@ -245,13 +245,14 @@ def plan(
 
 
 def _validate_method(method: str, device: str, tile: int | None, weights: str | None,
-                     noise_level: str | None, remote: bool) -> None:  # fmt: skip
-    """Unknown methods, missing weights and devices fail here, once, before any file."""
+                     noise_level: str | None, remote: bool) -> list[str]:  # fmt: skip
+    """Unknown methods, missing weights and devices fail here, once, before any file.
+    Returns the notes on options without effect."""
     from .restore.engine import resolve
 
     # on a cluster the workers choose (and check) the device themselves
-    resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
-            noise_level=noise_level)  # fmt: skip
+    return resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
+                   noise_level=noise_level).option_notes  # fmt: skip
 
 
 def _probe_write(folder: Path) -> None:
@@ -676,7 +677,8 @@ def iter_batch(
     ------
     dict
         ``{"event": "start", "files": [...], "n_files", "skipped", "todo", "cleaned",
-        "report"}``; per file ``{"event": "file", "index", "path"}`` when it starts,
+        "report", "notes"}`` (``notes``: options given that have no effect); per file
+        ``{"event": "file", "index", "path"}`` when it starts,
         ``{"event": "tile", "index", "plane", "planes", "done", "total"}`` between tiles (local
         runs), ``{"event": "result", "index", "path", "status", "message", "out", "seconds",
         "completed", "n_files"}`` when it ends.
@@ -701,7 +703,7 @@ def iter_batch(
     items = plan(input_dir, pattern, output_dir, method, recursive=recursive)
     method = str(method).strip().lower()
     remote = scheduler is not None
-    _validate_method(method, device, tile, weights, noise_level, remote)
+    notes = _validate_method(method, device, tile, weights, noise_level, remote)
     client = None
     own_client = False
     if remote:
@@ -743,7 +745,7 @@ def iter_batch(
         n = len(items)
         yield {"event": "start", "files": [f.path for f in items], "n_files": n,
                "skipped": report.counts()["skipped"], "todo": len(todo),
-               "cleaned": report.cleaned, "report": report.report}  # fmt: skip
+               "cleaned": report.cleaned, "report": report.report, "notes": notes}  # fmt: skip
         completed = 0
         for i, item in enumerate(items):
             if item.status != "pending":

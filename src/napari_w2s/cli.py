@@ -92,14 +92,25 @@ def _ensure_out_dir(out: Path) -> Path:
     return check_output_dir(out)
 
 
+def _read_input(path: str, args: argparse.Namespace) -> Any:
+    """``read_stack`` of a command's input with its ``--axes`` and ``--channel``; ``--channel``
+    chooses among a W2S folder's files, so on a single file it would do nothing: refused."""
+    from .io import read_stack
+
+    if args.channel != 0 and not Path(path).is_dir():
+        raise W2SInputError(f"--channel {args.channel} chooses a channel of a W2S ImageNNN "
+                            f"folder; {path} is a file (all its planes are used)")  # fmt: skip
+    return read_stack(path, axes=args.axes, channel=args.channel)
+
+
 # ---------------------------------------------------------------------------------- average
 def cmd_average(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .averaging import iter_noise_levels, parse_levels, run_generator
-    from .io import read_stack, write_ome_tiff
+    from .io import write_ome_tiff
 
     levels = parse_levels(args.levels)
-    stack = read_stack(args.stack, axes=args.axes, channel=args.channel)
+    stack = _read_input(args.stack, args)
     if "T" not in stack.axes:
         raise W2SInputError(
             f"{args.stack}: a single {'x'.join(map(str, stack.shape))} image has no frames to "
@@ -216,6 +227,9 @@ def _parse_clip(text: str) -> Any:
 def cmd_estimate_noise(args: argparse.Namespace) -> int:
     from .analysis.noise import estimate_noise, estimate_noise_paired
 
+    if args.frames and not args.clean:
+        raise W2SInputError("--frames corrects the paired estimate for shared frames; it "
+                            "needs --clean")  # fmt: skip
     image = _read_2d(args.image, "image")
     clip = _parse_clip(args.clip)
     t0 = time.perf_counter()
@@ -328,10 +342,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     from ._validate import refuse_overwriting_inputs
     from .geometry import upsampled_geometry
-    from .io import read_stack, write_ome_tiff
+    from .io import write_ome_tiff
     from .restore.engine import iter_restore, resolve
 
-    stack = read_stack(args.input, axes=args.axes, channel=args.channel)
+    stack = _read_input(args.input, args)
     out = Path(args.out)
     if out.is_dir():
         out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
@@ -424,6 +438,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 report = stop.value
                 break
             if ev["event"] == "start":
+                for note in ev["notes"]:
+                    print(f"note: {note}", file=sys.stderr)
                 if not args.json:
                     where = f" on {args.scheduler}" if args.scheduler else ""
                     skipped = (f", {ev['skipped']} skipped (already done; --overwrite restores "

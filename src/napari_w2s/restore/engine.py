@@ -129,8 +129,9 @@ class ModelStep:
         from .. import normalisation
         from .device import describe
 
-        d = {"method": self.name, "weights": self.weights.name, "task": self.card.task,
-             "noise_level": self.card.noise_level, "config": self.card.config,
+        d = {"method": self.name, "weights": self.weights.name, "card_name": self.card.name,
+             "task": self.card.task, "noise_level": self.card.noise_level,
+             "config": self.card.config,
              "device": describe(self.device), "tile": self.tile, "overlap": self.overlap,
              "normalisation": normalisation.describe(self.card.normalisation)}  # fmt: skip
         if self._affine is not None:  # the map of the last image (or stack) restored
@@ -195,6 +196,7 @@ class Pipeline:
 
     steps: list
     method: str
+    option_notes: list = field(default_factory=list)  # options given that have no effect
 
     @property
     def scale(self) -> int:
@@ -205,8 +207,9 @@ class Pipeline:
 
     @property
     def notes(self) -> list[str]:
-        """The deep steps' notes on the last image restored, without repeats."""
-        found = [getattr(s, "note", "") for s in self.steps]
+        """Options without effect, then the steps' notes on the last image (or stack) restored,
+        without repeats."""
+        found = [*self.option_notes, *(getattr(s, "note", "") for s in self.steps)]
         return list(dict.fromkeys(n for n in found if n))
 
     def fit_normalisation(self, data: Any) -> Any:
@@ -275,6 +278,9 @@ def resolve(
                             f"(twice the {overlap}-pixel overlap between tiles)")  # fmt: skip
     if weights and len(parts) > 1:
         raise W2SInputError("--weights applies to a single model, not to a sequence")
+    if weights and parts[0] in classical.METHODS:
+        raise W2SInputError(f"--weights applies to a network; {parts[0]} is a classical method "
+                            "and has no weights")  # fmt: skip
     dev = None
     steps: list = []
     for part in parts:
@@ -290,13 +296,22 @@ def resolve(
         model, card = load_model(path)
         if card.name != part and not weights:
             raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")
+        spec = get_spec(part)
+        if card.task != spec.task:  # e.g. x2 SR weights run and labelled as a denoiser
+            raise W2SInputError(f"{path}: these weights are {card.name!r} (task {card.task}, "
+                                f"x{card.scale}), not a {spec.task} model like {part!r}; use "
+                                f"--method {card.name}")  # fmt: skip
         dev = dev or choose_device(device)
         steps.append(ModelStep(prepare_module(model, dev), card, dev, Path(path), tile, overlap,
                                name=part))  # fmt: skip
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
             raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")
-    return Pipeline(steps, "+".join(parts))
+    unused = []
+    if dev is None and str(device).strip().lower() not in ("", "auto"):
+        unused.append(f"--device {device} is not used: {'+'.join(parts)} runs on the CPU "
+                      "(classical methods)")  # fmt: skip
+    return Pipeline(steps, "+".join(parts), unused)
 
 
 @dataclass(frozen=True)
