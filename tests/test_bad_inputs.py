@@ -926,3 +926,21 @@ def test_d24_options_that_would_do_nothing(tmp_path, capsys, card_and_weights):
         assert code == 0 and err == ("note: --device cuda is not used: bicubic runs on the CPU "
                                      "(classical methods)\n"), err
     assert out.is_file() and (tmp_path / "b" / "good_bicubic.ome.tif").is_file()
+
+
+def test_d16_a_blank_frame_passes_through_and_small_planes_are_named(tmp_path, capsys):
+    stack = noisy((3, 64, 64))
+    stack[1] = 0.0  # a blank frame (shutter closed)
+    np.save(tmp_path / "blank.npy", stack)
+    np.save(tmp_path / "odd.npy", noisy((2, 33, 47)))
+    same = unchanged(tmp_path / "blank.npy", tmp_path / "odd.npy")
+    code, _, err = cli(capsys, "restore", tmp_path / "blank.npy", "--method", "pure-let", "--out",
+                       tmp_path / "o.npy")
+    assert code == 0 and err == ("note: 1 constant plane(s) (e.g. blank frames) passed through "
+                                 "pure-let unchanged: they hold no noise to remove\n"), err
+    out = np.load(tmp_path / "o.npy")
+    assert np.all(out[1] == 0) and out[0].std() < stack[0].std()  # the others denoised
+    user_error(capsys, "plane 0 of 2: vst-nlm estimates the noise of each plane and cannot on "
+               "this 33 x 47 plane (only ", "restore", tmp_path / "odd.npy", "--method", "vst-nlm",
+               "--out", tmp_path / "odd_out.npy")
+    assert same() and not (tmp_path / "odd_out.npy").exists() and nothing_partial(tmp_path) == []

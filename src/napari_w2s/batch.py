@@ -435,6 +435,8 @@ def restore_lazy(
     """
     import dask.array as da
 
+    from .restore.engine import naming_the_plane
+
     lead = tuple(int(s) for s in data.shape[:-2])
     h, w = (int(s) for s in data.shape[-2:])
     plane_chunks = (1,) * len(lead) + (h, w)
@@ -454,18 +456,19 @@ def restore_lazy(
     def restore_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         loc = (block_info or {}).get(None, {}).get("chunk-location", (0,) * arr.ndim)
         p = int(np.ravel_multi_index(loc[: len(lead)], lead)) if lead else 0
-        gen = pipeline.iter_run(np.asarray(block).reshape(h, w), affine)  # cast by the step
-        while True:
-            if cancel is not None and cancel.is_set():
-                gen.close()
-                raise BatchCancelled("cancelled")
-            try:
-                done, total = next(gen)
-            except StopIteration as stop:
-                out = np.asarray(stop.value, dtype=np.float32)
-                break
-            if progress is not None:
-                progress({"plane": p, "planes": planes, "done": done, "total": total})
+        with naming_the_plane(loc[: len(lead)], lead):
+            gen = pipeline.iter_run(np.asarray(block).reshape(h, w), affine)  # cast by the step
+            while True:
+                if cancel is not None and cancel.is_set():
+                    gen.close()
+                    raise BatchCancelled("cancelled")
+                try:
+                    done, total = next(gen)
+                except StopIteration as stop:
+                    out = np.asarray(stop.value, dtype=np.float32)
+                    break
+                if progress is not None:
+                    progress({"plane": p, "planes": planes, "done": done, "total": total})
         return out.reshape(block.shape[:-2] + out.shape)
 
     return arr.map_blocks(restore_block, dtype=np.float32,
@@ -553,8 +556,9 @@ def process_file(
                       "source": str(Path(src).resolve()), "batch": True}  # fmt: skip
         write_ome_tiff(dst, _Planes(lazy), stack.axes, pixel, provenance, name=pipeline.method)
         shape_out = [int(v) for v in lazy.shape]
+        notes = "".join(f"; note: {n}" for n in pipeline.image_notes)  # e.g. blank planes
         rec.update(status="done", shape_out=shape_out,
-                   message=f"{tuple(stack.shape)} -> {tuple(shape_out)}")  # fmt: skip
+                   message=f"{tuple(stack.shape)} -> {tuple(shape_out)}{notes}")  # fmt: skip
     except BatchCancelled:
         rec.update(status="cancelled", message="cancelled")
     except W2SInputError as err:

@@ -13,7 +13,8 @@ sequence joined by ``+``.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -206,11 +207,16 @@ class Pipeline:
         return {"method": self.method, "steps": [s.describe() for s in self.steps]}
 
     @property
-    def notes(self) -> list[str]:
-        """Options without effect, then the steps' notes on the last image (or stack) restored,
-        without repeats."""
-        found = [*self.option_notes, *(getattr(s, "note", "") for s in self.steps)]
+    def image_notes(self) -> list[str]:
+        """The steps' notes on the last image (or stack) restored (a constant, sparse or
+        saturated input, blank planes passed through), without repeats."""
+        found = [getattr(s, "note", "") for s in self.steps]
         return list(dict.fromkeys(n for n in found if n))
+
+    @property
+    def notes(self) -> list[str]:
+        """Options without effect, then :attr:`image_notes`."""
+        return [*self.option_notes, *self.image_notes]
 
     def fit_normalisation(self, data: Any) -> Any:
         """The per-image map of the first deep step, fitted on ``data`` (an image or a stack);
@@ -340,6 +346,19 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+@contextmanager
+def naming_the_plane(index: tuple, lead: tuple) -> Iterator[None]:
+    """A :class:`W2SInputError` of one plane of a stack says which plane (``index`` among the
+    ``lead`` axes); that of a single image is left as it is."""
+    try:
+        yield
+    except W2SInputError as err:
+        if not lead:
+            raise
+        where = ", ".join(str(int(i)) for i in index)
+        raise W2SInputError(f"plane {where} of {' x '.join(map(str, lead))}: {err}") from err
+
+
 def iter_restore(
     pipeline: Pipeline, data: np.ndarray, frame_axes: int = 0, budget_s: float | None = None
 ) -> Generator[dict, None, np.ndarray | Estimate]:
@@ -359,15 +378,16 @@ def iter_restore(
     t0 = time.perf_counter()
     affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
-        plane = np.asarray(arr[index])  # cast by the step, after its checks of the values
-        gen = pipeline.iter_run(plane, affine)
-        while True:
-            try:
-                done, total = next(gen)
-            except StopIteration as stop:
-                out[index] = stop.value
-                break
-            yield {"plane": p, "planes": planes, "done": done, "total": total}
+        with naming_the_plane(index, lead):
+            plane = np.asarray(arr[index])  # cast by the step, after its checks of the values
+            gen = pipeline.iter_run(plane, affine)
+            while True:
+                try:
+                    done, total = next(gen)
+                except StopIteration as stop:
+                    out[index] = stop.value
+                    break
+                yield {"plane": p, "planes": planes, "done": done, "total": total}
         if p == 0 and planes > 1 and budget_s is not None:
             estimate = Estimate(planes, time.perf_counter() - t0)
             if estimate.seconds > budget_s:
