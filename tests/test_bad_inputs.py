@@ -944,3 +944,36 @@ def test_d16_a_blank_frame_passes_through_and_small_planes_are_named(tmp_path, c
                "this 33 x 47 plane (only ", "restore", tmp_path / "odd.npy", "--method", "vst-nlm",
                "--out", tmp_path / "odd_out.npy")
     assert same() and not (tmp_path / "odd_out.npy").exists() and nothing_partial(tmp_path) == []
+
+
+def test_d20_benchmark_methods_that_cannot_run(tmp_path, capsys, card_and_weights, monkeypatch):
+    import torch
+
+    from napari_w2s.simulate.dataset import write_dataset
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, evil)
+    evil.with_suffix(".json").write_text(json.dumps({**json.loads(card_and_weights[1]),
+                                                     "sha256": ""}))  # fmt: skip
+    run = ("benchmark", "--data", tmp_path / "nodata", "--out", tmp_path / "bm")
+    for extra, match in [
+        (("--denoisers", "bm4d"), "--denoisers: unknown model 'bm4d'"),
+        (("--denoisers", "dncnn,rcan"), "--denoisers rcan: rcan is a sr method, not a denoise one"),
+        (("--sr", "pure-let"), "--sr pure-let: pure-let is a denoise method, not a sr one"),
+        (("--denoisers", "memnet"), "no trained weights for 'memnet' are shipped"),
+        (("--weights", f"dncnn={evil}"), "evil.pt: not a plain tensor checkpoint"),
+    ]:  # fmt: skip
+        user_error(capsys, match, *run, *extra)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.json", "evil.pt"]
+    # a method named that fails on every image: the tables are written, and exit 3 (the JDSR
+    # models of the default list have no weights in this empty zoo: n/a rows, as documented)
+    monkeypatch.setattr("napari_w2s.restore.zoo.ZOO", tmp_path / "zoo")
+    write_dataset(tmp_path / "ds", fovs=2, size=16, frames=16, channels=1, processed=True)
+    code, out, err = cli(capsys, "benchmark", "--data", tmp_path / "ds", "--out", tmp_path / "bm",
+                         "--denoisers", "pure-let", "--sr", "bicubic", "--views", "1",
+                         "--levels", "1", "--json")
+    assert code == 3 and err.count("\n") == 1, err
+    assert err.startswith("w2s benchmark: failed: pure-let: no result on any image (pure-let "
+                          "estimates the noise of each plane and cannot on this 16 x 16 plane")
+    assert "pure-let" in json.loads(out)["failed_methods"]
+    assert (tmp_path / "bm" / "benchmark.md").is_file()

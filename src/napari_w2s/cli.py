@@ -529,19 +529,24 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if not sep or not name.strip() or not path.strip():
             raise W2SInputError(f"--weights {item!r}: give METHOD=FILE, e.g. jdsr=run/jdsr.safetensors")
         weights[name.strip().lower()] = path.strip()
+    # the methods named on the command line must run (the default lists may hold n/a rows)
+    named = [m for v in (args.denoisers, args.sr, args.jdsr) if v for m in pick(v, ())]
     t0 = time.perf_counter()
     report = drain(iter_benchmark(
         args.data, args.out, views=args.views, levels=levels,
         denoisers=pick(args.denoisers, DENOISERS), sr=pick(args.sr, SR),
-        jdsr=pick(args.jdsr, JDSR), device=args.device, weights=weights,
+        jdsr=pick(args.jdsr, JDSR), device=args.device, weights=weights, required=named,
         log=None if args.json else (lambda m: print(m, file=sys.stderr))))  # fmt: skip
     seconds = time.perf_counter() - t0
     if args.json:
-        _print_json({"out": args.out, "seconds": round(seconds, 1), "claims": report["claims"]})
+        _print_json({"out": args.out, "seconds": round(seconds, 1), "claims": report["claims"],
+                     "failed_methods": report["failed_methods"]})  # fmt: skip
     else:
         print((Path(args.out) / "benchmark.md").read_text())
         print(f"written to {args.out} (benchmark.md, .csv, .json) in {seconds:.0f} s")
-    return EXIT_OK
+    for method, why in report["failed_methods"].items():  # named, but n/a on every image
+        print(f"w2s benchmark: failed: {method}: no result on any image ({why})", file=sys.stderr)
+    return EXIT_SOME_FAILED if report["failed_methods"] else EXIT_OK
 
 
 # ---------------------------------------------------------------------------------- train
