@@ -41,8 +41,9 @@ def check_values(arr: np.ndarray, what: str) -> None:
         raise W2SInputError(f"{what} contains NaN or infinite values")
     peak = max(-lo, hi)
     if peak > MAX_MAGNITUDE:
-        raise W2SInputError(f"{what} has values as large as {peak:.3g}; w2s computes in float32 "
-                            f"and takes values up to {MAX_MAGNITUDE:.0e}; rescale it first")  # fmt: skip
+        raise W2SInputError(f"{what} has values as large as {peak:.3g}; w2s computes in "
+                            f"float32 and takes values up to {MAX_MAGNITUDE:.0e}; rescale it "
+                            "first")  # fmt: skip
 
 
 def refuse_overwriting_inputs(outputs: Any, inputs: Any) -> None:

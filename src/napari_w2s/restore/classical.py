@@ -6,8 +6,9 @@ Noise model: variance ``a * mean + b`` in the image's units, offset included (th
 parameters; without them they are estimated from each plane itself
 (:func:`napari_w2s.analysis.noise.estimate_noise`), which needs planes of about 64 x 64 pixels
 or more. A constant plane (a blank frame) is returned unchanged, and counted in the step's
-``note``: it holds no noise to remove, so one blank frame does not fail a whole stack. The law is written ``a (z - offset) + sigma2``
-with ``sigma2 >= 0`` (a negative ``b`` becomes an offset, as in ``NoiseEstimate.gat_params``).
+``note``: it holds no noise to remove, so one blank frame does not fail a whole stack. The
+law is written ``a (z - offset) + sigma2`` with ``sigma2 >= 0`` (a negative ``b`` becomes an
+offset, as in ``NoiseEstimate.gat_params``).
 
 * ``pure-let``: PURE-LET in the unnormalised Haar domain (:mod:`.pure_let`), 16 cycle spins.
 * ``vst-nlm``: generalised Anscombe transform, scikit-image fast non-local means with
