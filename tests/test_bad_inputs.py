@@ -765,3 +765,215 @@ def test_d19_simulate_processed_checks_the_frames_before_writing(tmp_path, capsy
     user_error(capsys, "--processed needs at least 16 frames", "simulate", tmp_path / "s",
                "--fovs", "1", "--size", "16", "--frames", "8", "--channels", "1", "--processed")
     assert not (tmp_path / "s").exists()
+
+
+def no_runtime_warnings(recwarn):
+    return [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)] == []
+
+
+def test_d15_d27_values_beyond_float32_are_refused_in_one_line(tmp_path, capsys, recwarn):
+    big = tmp_path / "big.npy"
+    np.save(big, np.full((32, 32), 1e300))
+    near = tmp_path / "near.npy"  # float32 itself, close to its limit: overflows inside methods
+    np.save(near, (noisy((32, 32)) * 1e36).astype(np.float32))
+    np.save(tmp_path / "stack.npy", np.full((4, 16, 16), -1e300))
+    np.save(tmp_path / "good.npy", noisy((32, 32)))
+    same = unchanged(big, near, tmp_path / "stack.npy", tmp_path / "good.npy")
+    for name, method in (("big.npy", "bicubic"), ("near.npy", "pure-let"),
+                         ("stack.npy", "bicubic")):  # fmt: skip
+        user_error(capsys, "w2s computes in float32 and takes values up to 1e+30", "restore",
+                   tmp_path / name, "--method", method, "--out", tmp_path / "o.npy")
+    for name in ("big.npy", "near.npy"):
+        user_error(capsys, "the prediction has values as large as", "metrics", tmp_path / name,
+                   tmp_path / "good.npy", "--json")
+    user_error(capsys, "the stack has values as large as 1e+300", "average",
+               tmp_path / "stack.npy", "--levels", "1,2", "--out", tmp_path / "lv")
+    user_error(capsys, "the image has values as large as", "estimate-noise", near)
+    assert no_runtime_warnings(recwarn) and same() and nothing_partial(tmp_path) == []
+    assert not (tmp_path / "o.npy").exists() and not list((tmp_path / "lv").iterdir())
+
+
+def test_d13_a_disk_that_fills_during_a_file_stops_the_batch(tmp_path, capsys, monkeypatch):
+    """NumPy reports a short write with no errno: it is a full disk all the same."""
+    import tifffile as tf
+
+    calls = []
+
+    def short_write(path, *args, **kwargs):
+        calls.append(path)
+        with open(path, "wb") as fh:
+            fh.write(b"II*\x00partial")
+        raise OSError("16384 requested and 11208 written")
+
+    monkeypatch.setattr(tf, "imwrite", short_write)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(3):
+        np.save(src / f"f{i}.npy", noisy((16, 16), seed=i))
+    same = unchanged(*src.iterdir())
+    code, out, err = cli(capsys, "batch", src, dst, "--method", "bicubic", "--json")
+    files = json.loads(out)["files"]
+    assert code == 3 and len(calls) == 1 and err.count("\n") == 3, err
+    assert "could not write (No space left on device (the write stopped short: 16384 " \
+           "requested and 11208 written))" in files[0]["message"]
+    assert all("not processed: the output disk is full" in f["message"] for f in files[1:])
+    assert same() and sorted(p.name for p in dst.iterdir()) == ["batch_report.json"]
+
+
+@pytest.mark.parametrize("room_for_one_copy", [True, False])
+def test_d13_a_report_that_cannot_be_written_at_the_end(tmp_path, capsys, monkeypatch,
+                                                        room_for_one_copy):
+    from napari_w2s import batch
+
+    real = batch._write_report
+    calls = []
+
+    def full(report):  # the start-of-run report fits; then the disk is full
+        calls.append(1)
+        if len(calls) > 1 and (not room_for_one_copy or os.path.exists(report.report)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(report)
+
+    monkeypatch.setattr(batch, "_write_report", full)
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    np.save(src / GOOD, noisy((16, 16)))
+    same = unchanged(src / GOOD)
+    code, out, err = cli(capsys, "batch", src, dst, "--method", "bicubic")
+    assert (dst / "good_bicubic.ome.tif").is_file() and same() and nothing_partial(dst) == []
+    if room_for_one_copy:  # the stale report removed, then the final one written
+        assert code == 0 and err == "" and "complete" in (dst / "batch_report.json").read_text()
+    else:  # no stale "running" report is left, and the exit code says so
+        assert code == 3 and err.count("\n") == 1, err
+        assert "batch_report.json: cannot write the report (No space left on device)" in err
+        assert sorted(p.name for p in dst.iterdir()) == ["good_bicubic.ome.tif"]
+
+
+def test_d25_the_batch_lock_never_exists_without_its_owner(tmp_path, capsys, monkeypatch):
+    from napari_w2s.batch import LOCK_NAME, _Lock
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    dst.mkdir()
+    np.save(src / GOOD, noisy((16, 16)))
+    lock = dst / LOCK_NAME
+    lock.touch()  # a lock being created by a batch that is starting (not written yet)
+    user_error(capsys, "another w2s batch is starting to write into this folder", "batch", src,
+               dst, "--method", "bicubic")
+    assert sorted(p.name for p in dst.iterdir()) == [LOCK_NAME]
+    os.utime(lock, (0, 0))  # an empty lock of long ago: a crash at the wrong time, taken over
+    code, _, _ = cli(capsys, "batch", src, dst, "--method", "bicubic")
+    assert code == 0 and not lock.exists()
+    # the lock appears whole: a live process's lock (here: our parent's) holds it at once
+    real_link, seen = os.link, []
+
+    def link(a, b):
+        real_link(a, b)
+        seen.append(lock.read_text())
+
+    monkeypatch.setattr(os, "getpid", os.getppid)
+    monkeypatch.setattr(os, "link", link)
+    _Lock(dst).acquire()
+    monkeypatch.undo()
+    assert seen and seen[0].startswith(f"{os.getppid()} ")
+    user_error(capsys, f"another w2s batch (process {os.getppid()}) is writing", "batch", src,
+               dst, "--method", "bicubic", "--overwrite")
+    assert sorted(p.name for p in dst.iterdir()) == [LOCK_NAME, "batch_report.json",
+                                                     "good_bicubic.ome.tif"]
+
+
+def test_d26_a_folder_at_an_output_name_is_not_done(tmp_path, capsys):
+    def make(d):
+        np.save(d / "other.npy", noisy((16, 16)))
+        (tmp_path / "out" / "other_bicubic.ome.tif").mkdir(parents=True)
+        return "other.npy"
+
+    code, entries, dst, name = batch_one(tmp_path, capsys, make)
+    entry = entries[name]
+    assert code == 3 and entry["status"] == "failed", entry
+    assert entry["message"] == ("a folder (not a file) stands at its output name "
+                                "other_bicubic.ome.tif; move or rename it")
+    assert os.path.isdir(entry["out"]) and not os.listdir(entry["out"])
+
+
+def test_d24_options_that_would_do_nothing(tmp_path, capsys, card_and_weights):
+    img = tmp_path / "img.npy"
+    np.save(img, noisy((16, 16)))
+    w = card_case(tmp_path, card_and_weights, lambda c: c.update(name="rcan", task="sr"))
+    src = tmp_path / "in"
+    src.mkdir()
+    np.save(src / GOOD, noisy((16, 16)))
+    same = unchanged(img, w, src / GOOD)
+    out = tmp_path / "o.npy"
+    user_error(capsys, "--weights applies to a network; bicubic is a classical method", "restore",
+               img, "--method", "bicubic", "--weights", w, "--out", out)
+    user_error(capsys, "--weights applies to a network; pure-let is a classical method", "batch",
+               src, tmp_path / "b", "--method", "pure-let", "--weights", w)
+    user_error(capsys, "these weights are 'rcan' (task sr, x1), not a denoise model like 'dncnn'; "
+               "use --method rcan", "restore", img, "--method", "dncnn", "--weights", w,
+               "--out", out)
+    user_error(capsys, "--channel 3 chooses a channel of a W2S ImageNNN folder", "restore", img,
+               "--method", "bicubic", "--channel", "3", "--out", out)
+    user_error(capsys, "--channel 1 chooses a channel of a W2S ImageNNN folder", "average", img,
+               "--channel", "1", "--out", tmp_path / "lv")
+    user_error(capsys, "--frames corrects the paired estimate for shared frames; it needs --clean",
+               "estimate-noise", img, "--frames", "1,400")
+    assert same() and sorted(p.name for p in tmp_path.iterdir()) == ["img.npy", "in", "w.json",
+                                                                     "w.safetensors"]
+    # a device for a classical method: it runs, with one line that says the option is unused
+    for argv in (("restore", img, "--out", out), ("batch", src, tmp_path / "b")):
+        code, _, err = cli(capsys, *argv, "--method", "bicubic", "--device", "cuda")
+        assert code == 0 and err == ("note: --device cuda is not used: bicubic runs on the CPU "
+                                     "(classical methods)\n"), err
+    assert out.is_file() and (tmp_path / "b" / "good_bicubic.ome.tif").is_file()
+
+
+def test_d16_a_blank_frame_passes_through_and_small_planes_are_named(tmp_path, capsys):
+    stack = noisy((3, 64, 64))
+    stack[1] = 0.0  # a blank frame (shutter closed)
+    np.save(tmp_path / "blank.npy", stack)
+    np.save(tmp_path / "odd.npy", noisy((2, 33, 47)))
+    same = unchanged(tmp_path / "blank.npy", tmp_path / "odd.npy")
+    code, _, err = cli(capsys, "restore", tmp_path / "blank.npy", "--method", "pure-let", "--out",
+                       tmp_path / "o.npy")
+    assert code == 0 and err == ("note: 1 constant plane(s) (e.g. blank frames) passed through "
+                                 "pure-let unchanged: they hold no noise to remove\n"), err
+    out = np.load(tmp_path / "o.npy")
+    assert np.all(out[1] == 0) and out[0].std() < stack[0].std()  # the others denoised
+    user_error(capsys, "plane 0 of 2: vst-nlm estimates the noise of each plane and cannot on "
+               "this 33 x 47 plane (only ", "restore", tmp_path / "odd.npy", "--method", "vst-nlm",
+               "--out", tmp_path / "odd_out.npy")
+    assert same() and not (tmp_path / "odd_out.npy").exists() and nothing_partial(tmp_path) == []
+
+
+def test_d20_benchmark_methods_that_cannot_run(tmp_path, capsys, card_and_weights, monkeypatch):
+    import torch
+
+    from napari_w2s.simulate.dataset import write_dataset
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, evil)
+    evil.with_suffix(".json").write_text(json.dumps({**json.loads(card_and_weights[1]),
+                                                     "sha256": ""}))  # fmt: skip
+    run = ("benchmark", "--data", tmp_path / "nodata", "--out", tmp_path / "bm")
+    for extra, match in [
+        (("--denoisers", "bm4d"), "--denoisers: unknown model 'bm4d'"),
+        (("--denoisers", "dncnn,rcan"), "--denoisers rcan: rcan is a sr method, not a denoise one"),
+        (("--sr", "pure-let"), "--sr pure-let: pure-let is a denoise method, not a sr one"),
+        (("--denoisers", "memnet"), "no trained weights for 'memnet' are shipped"),
+        (("--weights", f"dncnn={evil}"), "evil.pt: not a plain tensor checkpoint"),
+    ]:  # fmt: skip
+        user_error(capsys, match, *run, *extra)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.json", "evil.pt"]
+    # a method named that fails on every image: the tables are written, and exit 3 (the JDSR
+    # models of the default list have no weights in this empty zoo: n/a rows, as documented)
+    monkeypatch.setattr("napari_w2s.restore.zoo.ZOO", tmp_path / "zoo")
+    write_dataset(tmp_path / "ds", fovs=2, size=16, frames=16, channels=1, processed=True)
+    code, out, err = cli(capsys, "benchmark", "--data", tmp_path / "ds", "--out", tmp_path / "bm",
+                         "--denoisers", "pure-let", "--sr", "bicubic", "--views", "1",
+                         "--levels", "1", "--json")
+    assert code == 3 and err.count("\n") == 1, err
+    assert err.startswith("w2s benchmark: failed: pure-let: no result on any image (pure-let "
+                          "estimates the noise of each plane and cannot on this 16 x 16 plane")
+    assert "pure-let" in json.loads(out)["failed_methods"]
+    assert (tmp_path / "bm" / "benchmark.md").is_file()

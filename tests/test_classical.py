@@ -118,9 +118,10 @@ def test_unknown_method():
         ClassicalStep("vst-foo")
 
 
-def test_constant_image_without_noise_fails_clearly():
-    with pytest.raises(W2SInputError):
-        _run(ClassicalStep("vst-nlm").iter_run(np.full((64, 64), 100.0)))
+def test_constant_image_passes_through_unchanged_with_a_note():
+    step = ClassicalStep("vst-nlm")
+    out, _ = _run(step.iter_run(np.full((64, 64), 100.0)))
+    assert np.all(out == 100.0) and "1 constant plane(s)" in step.note
 
 
 def test_methods_listed():

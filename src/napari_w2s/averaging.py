@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._parallel import n_threads, thread_pool
+from ._validate import check_values
 from .errors import W2SInputError
 
 W2S_LEVELS: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -230,10 +231,10 @@ def iter_noise_levels(
     images: dict[str, np.ndarray] = {}
     for name in frames:
         acc = total if name == clean else sums[name]
-        images[name] = (acc / np.float64(len(frames[name]))).astype(np.float32)
-    # NaN and Inf propagate into every sum: one check at the end covers all frames
-    if dtype.kind == "f" and not all(np.isfinite(img).all() for img in images.values()):
-        raise W2SInputError("the stack contains NaN or infinite values; clean or mask them first")
+        mean = acc / np.float64(len(frames[name]))
+        # NaN and Inf propagate into every sum: one check of each mean covers all its frames
+        check_values(mean, "the stack")
+        images[name] = mean.astype(np.float32)
     return NoiseLevels(images=images, frames=frames, clean=clean, n_frames=n_frames, notes=notes)
 
 

@@ -50,6 +50,7 @@ from .errors import W2SInputError
 REPORT_NAME = "batch_report.json"
 REPORT_VERSION = 1
 LOCK_NAME = ".w2s-batch.lock"
+LOCK_FRESH_S = 10.0  # an empty lock younger than this is being written: held
 INPUT_SUFFIXES = (".tif", ".tiff", ".npy")
 # temporaries: write_ome_tiff's ".NAME.partial-PID" and this module's report / probe files
 _STALE = re.compile(r"^\..+\.partial-(\d+)$")
@@ -114,6 +115,7 @@ class BatchReport:
     seconds: float = 0.0
     cleaned: int = 0
     report: str = ""
+    report_error: str = ""  # why the final report could not be written (not in the report)
 
     def counts(self) -> dict[str, int]:
         out = {"done": 0, "skipped": 0, "failed": 0, "pending": 0}
@@ -139,7 +141,7 @@ class BatchReport:
         return f"{text}, in {self.seconds:.1f} s"
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if k not in ("files", "report")}
+        d = {k: v for k, v in vars(self).items() if k not in ("files", "report", "report_error")}
         files = [dict(vars(f)) for f in self.files]
         return {"version": REPORT_VERSION, **d, "counts": self.counts(), "files": files}
 
@@ -177,7 +179,8 @@ def plan(
     matched in every sub-folder and the outputs keep the relative sub-folder. Hidden files,
     files that are not ``.tif``, ``.tiff`` or ``.npy``, and anything inside the output folder
     (when it lies inside the input folder) are left out. Two inputs with the same output name
-    (``a.tif`` and ``a.npy``): the second is marked ``failed`` with a message.
+    (``a.tif`` and ``a.npy``): the second is marked ``failed`` with a message; so is an input
+    whose output name is taken by a folder (it is not "already done").
 
     Raises
     ------
@@ -230,6 +233,11 @@ def plan(
             item.status = "failed"
             item.message = (f"its output {out.name} is also the output of {taken[key]}; rename "
                             "one of them or narrow --pattern")  # fmt: skip
+        elif out.exists() and not out.is_file():  # not "already done": there is no output
+            item.status = "failed"
+            item.message = (f"a folder (not a file) stands at its output name {out.name}; move "
+                            "or rename it")  # fmt: skip
+            taken[key] = rel.as_posix()
         else:
             taken[key] = rel.as_posix()
         items.append(item)
@@ -237,13 +245,14 @@ def plan(
 
 
 def _validate_method(method: str, device: str, tile: int | None, weights: str | None,
-                     noise_level: str | None, remote: bool) -> None:  # fmt: skip
-    """Unknown methods, missing weights and devices fail here, once, before any file."""
+                     noise_level: str | None, remote: bool) -> list[str]:  # fmt: skip
+    """Unknown methods, missing weights and devices fail here, once, before any file.
+    Returns the notes on options without effect."""
     from .restore.engine import resolve
 
     # on a cluster the workers choose (and check) the device themselves
-    resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
-            noise_level=noise_level)  # fmt: skip
+    return resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
+                   noise_level=noise_level).option_notes  # fmt: skip
 
 
 def _probe_write(folder: Path) -> None:
@@ -311,40 +320,72 @@ def cleanup_stale(output_dir: str | Path, recursive: bool = False) -> list[Path]
 
 
 class _Lock:
-    """``OUT_DIR/.w2s-batch.lock``: one batch at a time writes into a folder."""
+    """``OUT_DIR/.w2s-batch.lock``: one batch at a time writes into a folder.
+
+    The lock appears with its content ("PID HOST"): it is written to a temporary file first and
+    hard-linked to the lock name, which fails if the name exists. (Created empty with
+    ``O_EXCL`` and then written, a second batch could read it in between, find no process and
+    take it over.) Where hard links are not supported, it falls back to ``O_EXCL``, and an
+    empty lock younger than :data:`LOCK_FRESH_S` counts as held.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / LOCK_NAME
         self.held = False
 
-    def acquire(self) -> None:
-        me = f"{os.getpid()} {socket.gethostname()}"
-        for _ in range(2):
+    def _create(self, me: str) -> bool:
+        """Create the lock holding ``me``; False if it exists already."""
+        tmp = self.path.with_name(f"{LOCK_NAME}-{threading.get_ident()}.partial-{os.getpid()}")
+        tmp.write_text(me)
+        try:
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this file system
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    pid_text, _, host = self.path.read_text().partition(" ")
-                    pid = int(pid_text)
-                except (OSError, ValueError):
-                    pid, host = -1, ""
-                host = host.strip()
-                if host not in ("", socket.gethostname()):  # its liveness cannot be checked
-                    raise W2SInputError(
-                        f"{self.path.parent}: a w2s batch on {host} (process {pid}) writes into "
-                        f"this folder; if it is over, delete {self.path.name} and run again"
-                    ) from None
-                if pid != os.getpid() and _pid_alive(pid):
-                    raise W2SInputError(
-                        f"{self.path.parent}: another w2s batch (process {pid}) is writing into "
-                        "this folder; wait for it or choose another output folder"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale (or ours): take it over
-                continue
+                return False
             with os.fdopen(fd, "w") as fh:
                 fh.write(me)
-            self.held = True
-            return
+            return True
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def acquire(self) -> None:
+        me = f"{os.getpid()} {socket.gethostname()}"
+        for _ in range(2):
+            if self._create(me):
+                self.held = True
+                return
+            try:
+                text = self.path.read_text()
+                age = time.time() - self.path.stat().st_mtime
+            except OSError:  # removed meanwhile: try again
+                continue
+            if not text.strip() and age < LOCK_FRESH_S:  # being written by a starting batch
+                raise W2SInputError(
+                    f"{self.path.parent}: another w2s batch is starting to write into this "
+                    "folder; wait for it or choose another output folder"
+                )
+            pid_text, _, host = text.partition(" ")
+            try:
+                pid = int(pid_text)
+            except ValueError:
+                pid, host = -1, ""
+            host = host.strip()
+            if host not in ("", socket.gethostname()):  # its liveness cannot be checked
+                raise W2SInputError(
+                    f"{self.path.parent}: a w2s batch on {host} (process {pid}) writes into "
+                    f"this folder; if it is over, delete {self.path.name} and run again"
+                )
+            if pid != os.getpid() and _pid_alive(pid):
+                raise W2SInputError(
+                    f"{self.path.parent}: another w2s batch (process {pid}) is writing into "
+                    "this folder; wait for it or choose another output folder"
+                )
+            self.path.unlink(missing_ok=True)  # stale (or ours): take it over
         raise W2SInputError(f"{self.path}: cannot take the batch lock")
 
     def release(self) -> None:
@@ -394,6 +435,8 @@ def restore_lazy(
     """
     import dask.array as da
 
+    from .restore.engine import naming_the_plane
+
     lead = tuple(int(s) for s in data.shape[:-2])
     h, w = (int(s) for s in data.shape[-2:])
     plane_chunks = (1,) * len(lead) + (h, w)
@@ -413,18 +456,19 @@ def restore_lazy(
     def restore_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         loc = (block_info or {}).get(None, {}).get("chunk-location", (0,) * arr.ndim)
         p = int(np.ravel_multi_index(loc[: len(lead)], lead)) if lead else 0
-        gen = pipeline.iter_run(np.asarray(block, dtype=np.float32).reshape(h, w), affine)
-        while True:
-            if cancel is not None and cancel.is_set():
-                gen.close()
-                raise BatchCancelled("cancelled")
-            try:
-                done, total = next(gen)
-            except StopIteration as stop:
-                out = np.asarray(stop.value, dtype=np.float32)
-                break
-            if progress is not None:
-                progress({"plane": p, "planes": planes, "done": done, "total": total})
+        with naming_the_plane(loc[: len(lead)], lead):
+            gen = pipeline.iter_run(np.asarray(block).reshape(h, w), affine)  # cast by the step
+            while True:
+                if cancel is not None and cancel.is_set():
+                    gen.close()
+                    raise BatchCancelled("cancelled")
+                try:
+                    done, total = next(gen)
+                except StopIteration as stop:
+                    out = np.asarray(stop.value, dtype=np.float32)
+                    break
+                if progress is not None:
+                    progress({"plane": p, "planes": planes, "done": done, "total": total})
         return out.reshape(block.shape[:-2] + out.shape)
 
     return arr.map_blocks(restore_block, dtype=np.float32,
@@ -492,7 +536,7 @@ def process_file(
                            "worker": f"{socket.gethostname()}:{os.getpid()}"}  # fmt: skip
     dst = Path(out)
     try:
-        if dst.exists() and not overwrite:
+        if dst.is_file() and not overwrite:
             rec.update(status="skipped", message="already done (the output exists)")
             return rec
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -519,8 +563,9 @@ def process_file(
                       "source": str(Path(src).resolve()), "batch": True}  # fmt: skip
         write_ome_tiff(dst, _Planes(lazy), stack.axes, pixel, provenance, name=pipeline.method)
         shape_out = [int(v) for v in lazy.shape]
+        notes = "".join(f"; note: {n}" for n in pipeline.image_notes)  # e.g. blank planes
         rec.update(status="done", shape_out=shape_out,
-                   message=f"{tuple(stack.shape)} -> {tuple(shape_out)}")  # fmt: skip
+                   message=f"{tuple(stack.shape)} -> {tuple(shape_out)}{notes}")  # fmt: skip
     except BatchCancelled:
         rec.update(status="cancelled", message="cancelled")
     except W2SInputError as err:
@@ -554,6 +599,25 @@ def _write_report(report: BatchReport) -> None:
     except OSError:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_final_report(report: BatchReport) -> str:
+    """Write the report at the end; ``""``, or why it could not be written.
+
+    An atomic replace needs room for both copies: on a full disk the start-of-run report
+    (``"state": "running"``, every file ``pending``) is removed and the write tried once more,
+    so that no stale report is left to mislead a reader either way.
+    """
+    for attempt in range(2):
+        try:
+            _write_report(report)
+            return ""
+        except OSError as err:
+            why = err.strerror or str(err)
+            if attempt == 0:
+                Path(report.report).unlink(missing_ok=True)
+    return (f"{report.report}: cannot write the report ({why}); every output written is "
+            "complete: run the same command again for the report (done files are skipped)")
 
 
 def _connect(address: str) -> Any:
@@ -624,7 +688,8 @@ def iter_batch(
     ------
     dict
         ``{"event": "start", "files": [...], "n_files", "skipped", "todo", "cleaned",
-        "report"}``; per file ``{"event": "file", "index", "path"}`` when it starts,
+        "report", "notes"}`` (``notes``: options given that have no effect); per file
+        ``{"event": "file", "index", "path"}`` when it starts,
         ``{"event": "tile", "index", "plane", "planes", "done", "total"}`` between tiles (local
         runs), ``{"event": "result", "index", "path", "status", "message", "out", "seconds",
         "completed", "n_files"}`` when it ends.
@@ -649,7 +714,7 @@ def iter_batch(
     items = plan(input_dir, pattern, output_dir, method, recursive=recursive)
     method = str(method).strip().lower()
     remote = scheduler is not None
-    _validate_method(method, device, tile, weights, noise_level, remote)
+    notes = _validate_method(method, device, tile, weights, noise_level, remote)
     client = None
     own_client = False
     if remote:
@@ -680,7 +745,7 @@ def iter_batch(
     try:
         report.cleaned = len(cleanup_stale(out_dir, recursive=recursive))
         for item in items:
-            if item.status == "pending" and Path(item.out).exists() and not overwrite:
+            if item.status == "pending" and Path(item.out).is_file() and not overwrite:
                 item.status, item.message = "skipped", "already done (the output exists)"
         todo = [i for i, item in enumerate(items) if item.status == "pending"]
         try:
@@ -691,7 +756,7 @@ def iter_batch(
         n = len(items)
         yield {"event": "start", "files": [f.path for f in items], "n_files": n,
                "skipped": report.counts()["skipped"], "todo": len(todo),
-               "cleaned": report.cleaned, "report": report.report}  # fmt: skip
+               "cleaned": report.cleaned, "report": report.report, "notes": notes}  # fmt: skip
         completed = 0
         for i, item in enumerate(items):
             if item.status != "pending":
@@ -773,13 +838,7 @@ def iter_batch(
             for item in items:
                 if item.status == "pending" and not item.message:
                     item.message = "not processed (the run was cancelled)"
-            try:
-                _write_report(report)
-            except OSError as err:
-                if finished_normally:
-                    lock.release()
-                    raise W2SInputError(f"{report.report}: cannot write the report "
-                                        f"({err.strerror or err})") from None  # fmt: skip
+            report.report_error = _write_final_report(report)
         lock.release()
     return report
 

@@ -92,14 +92,25 @@ def _ensure_out_dir(out: Path) -> Path:
     return check_output_dir(out)
 
 
+def _read_input(path: str, args: argparse.Namespace) -> Any:
+    """``read_stack`` of a command's input with its ``--axes`` and ``--channel``; ``--channel``
+    chooses among a W2S folder's files, so on a single file it would do nothing: refused."""
+    from .io import read_stack
+
+    if args.channel != 0 and not Path(path).is_dir():
+        raise W2SInputError(f"--channel {args.channel} chooses a channel of a W2S ImageNNN "
+                            f"folder; {path} is a file (all its planes are used)")  # fmt: skip
+    return read_stack(path, axes=args.axes, channel=args.channel)
+
+
 # ---------------------------------------------------------------------------------- average
 def cmd_average(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .averaging import iter_noise_levels, parse_levels, run_generator
-    from .io import read_stack, write_ome_tiff
+    from .io import write_ome_tiff
 
     levels = parse_levels(args.levels)
-    stack = read_stack(args.stack, axes=args.axes, channel=args.channel)
+    stack = _read_input(args.stack, args)
     if "T" not in stack.axes:
         raise W2SInputError(
             f"{args.stack}: a single {'x'.join(map(str, stack.shape))} image has no frames to "
@@ -233,6 +244,9 @@ def _read_frames(path: str, axes: str | None) -> Any:
 def cmd_estimate_noise(args: argparse.Namespace) -> int:
     from .analysis.noise import estimate_noise, estimate_noise_paired, estimate_noise_stack
 
+    if args.frames and not args.clean:
+        raise W2SInputError("--frames corrects the paired estimate for shared frames; it "
+                            "needs --clean")  # fmt: skip
     clip = _parse_clip(args.clip)
     t0 = time.perf_counter()
     if args.clean:
@@ -473,10 +487,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     from ._validate import refuse_overwriting_inputs
     from .geometry import upsampled_geometry
-    from .io import read_stack, write_ome_tiff
+    from .io import write_ome_tiff
     from .restore.engine import iter_restore, resolve
 
-    stack = read_stack(args.input, axes=args.axes, channel=args.channel)
+    stack = _read_input(args.input, args)
     out = Path(args.out)
     if out.is_dir():
         out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
@@ -569,6 +583,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 report = stop.value
                 break
             if ev["event"] == "start":
+                for note in ev["notes"]:
+                    print(f"note: {note}", file=sys.stderr)
                 if not args.json:
                     where = f" on {args.scheduler}" if args.scheduler else ""
                     skipped = (f", {ev['skipped']} skipped (already done; --overwrite restores "
@@ -598,6 +614,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
         _print_json({**report.to_dict(), "report": report.report})
     else:
         print(f"{report.summary()}; report: {report.report}")
+    if report.report_error:  # the files went through, but the record of them did not
+        print(f"w2s batch: error: {report.report_error}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     return EXIT_OK if report.ok else EXIT_SOME_FAILED
 
 
@@ -655,19 +674,24 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if not sep or not name.strip() or not path.strip():
             raise W2SInputError(f"--weights {item!r}: give METHOD=FILE, e.g. jdsr=run/jdsr.safetensors")
         weights[name.strip().lower()] = path.strip()
+    # the methods named on the command line must run (the default lists may hold n/a rows)
+    named = [m for v in (args.denoisers, args.sr, args.jdsr) if v for m in pick(v, ())]
     t0 = time.perf_counter()
     report = drain(iter_benchmark(
         args.data, args.out, views=args.views, levels=levels,
         denoisers=pick(args.denoisers, DENOISERS), sr=pick(args.sr, SR),
-        jdsr=pick(args.jdsr, JDSR), device=args.device, weights=weights,
+        jdsr=pick(args.jdsr, JDSR), device=args.device, weights=weights, required=named,
         log=None if args.json else (lambda m: print(m, file=sys.stderr))))  # fmt: skip
     seconds = time.perf_counter() - t0
     if args.json:
-        _print_json({"out": args.out, "seconds": round(seconds, 1), "claims": report["claims"]})
+        _print_json({"out": args.out, "seconds": round(seconds, 1), "claims": report["claims"],
+                     "failed_methods": report["failed_methods"]})  # fmt: skip
     else:
         print((Path(args.out) / "benchmark.md").read_text())
         print(f"written to {args.out} (benchmark.md, .csv, .json) in {seconds:.0f} s")
-    return EXIT_OK
+    for method, why in report["failed_methods"].items():  # named, but n/a on every image
+        print(f"w2s benchmark: failed: {method}: no result on any image ({why})", file=sys.stderr)
+    return EXIT_SOME_FAILED if report["failed_methods"] else EXIT_OK
 
 
 # ---------------------------------------------------------------------------------- train

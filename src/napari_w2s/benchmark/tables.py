@@ -75,14 +75,18 @@ class _Runner:
     given by the user replace both. ``used`` records which weights files served each method.
     """
 
-    def __init__(self, norm: dict, device: str, weights: Mapping[str, str] | None = None) -> None:
-        self.mean, self.std = float(norm["mean"]), float(norm["std"])
+    def __init__(self, device: str, weights: Mapping[str, str] | None = None) -> None:
+        self.mean, self.std = 0.0, 1.0  # the data set's normalisation: set_normalisation
         self.device = device
         self.weights = dict(weights or {})
         self.pipelines: dict[tuple[str, str | None], object] = {}
         self.failed: dict[str, str] = {}  # methods that cannot run at all (no weights)
         self.errors: dict[str, list[str]] = {}  # per-image failures
+        self.succeeded: dict[str, int] = {}  # images each method restored
         self.used: dict[str, set[str]] = {}
+
+    def set_normalisation(self, norm: dict) -> None:
+        self.mean, self.std = float(norm["mean"]), float(norm["std"])
 
     def get(self, method: str, level: str | None = None):
         if method in self.failed:
@@ -109,10 +113,42 @@ class _Runner:
         t0 = time.perf_counter()
         try:
             out = pipe.run(image_z * self.std + self.mean)
-        except W2SInputError as err:  # e.g. no bm3d package, or too few smooth pixels here
+        except W2SInputError as err:  # e.g. too few smooth pixels here
             self.errors.setdefault(method, []).append(str(err))
             return None, 0.0
+        self.succeeded[method] = self.succeeded.get(method, 0) + 1
         return (out - self.mean) / self.std, time.perf_counter() - t0
+
+
+def _task(method: str) -> str:
+    """``denoise``, ``sr`` or ``jdsr``; a :class:`W2SInputError` for an unknown name."""
+    from ..models import get_spec
+    from ..restore import classical
+
+    if method in classical.METHODS:
+        return "sr" if method == "bicubic" else "denoise"
+    return get_spec(method).task
+
+
+def check_methods(denoisers: Sequence[str], sr: Sequence[str], jdsr: Sequence[str],
+                  weights: Mapping[str, str] | None = None) -> None:  # fmt: skip
+    """Refuse up front unknown method names, a method in the wrong list and weights for a
+    method that is not benchmarked (nothing is read or written before)."""
+    for option, names, task in (("--denoisers", denoisers, "denoise"), ("--sr", sr, "sr"),
+                                ("--jdsr", jdsr, "jdsr")):  # fmt: skip
+        for name in names:
+            try:
+                found = _task(name)
+            except W2SInputError as err:
+                raise W2SInputError(f"{option}: {err}") from None
+            if found != task:
+                raise W2SInputError(f"{option} {name}: {name} is a {found} method, not a {task} "
+                                    "one")  # fmt: skip
+    for method, path in (weights or {}).items():
+        if method not in (*denoisers, *sr, *jdsr):
+            raise W2SInputError(f"--weights {method}={path}: {method!r} is not benchmarked here")
+        if not Path(path).is_file():
+            raise W2SInputError(f"{path}: weights file not found")
 
 
 def _score(pred: np.ndarray | None, target: np.ndarray) -> tuple[float | None, float | None]:
@@ -135,16 +171,27 @@ def iter_benchmark(
     device: str = "auto",
     log: Callable[[str], None] | None = None,
     weights: Mapping[str, str] | None = None,
+    required: Sequence[str] = (),
 ) -> Generator[tuple[int, int], None, dict]:
     """Compute the three tables on the first ``views`` test views; yields (done, total) views.
 
     ``weights`` maps method names to weights files (with their cards) that replace the shipped
-    ones, e.g. to benchmark models a user trained with ``w2s train``.
+    ones, e.g. to benchmark models a user trained with ``w2s train``. The methods of
+    ``required`` (those a user named) and those given weights must run: one that cannot be
+    built (no weights, broken weights) is a :class:`W2SInputError` before any work, and one
+    that failed on every image is listed in the report's ``"failed_methods"`` (the others are
+    ``n/a`` with the reason, as the methods of the default lists without shipped weights).
     """
     from ..training.data import load_pairs
 
     say = log or (lambda _m: None)
     out = Path(out)
+    check_methods(denoisers, sr, jdsr, weights)
+    runner = _Runner(device, weights)
+    must_run = list(dict.fromkeys([*required, *(weights or {})]))
+    for method in must_run:  # built now (and kept): bad weights fail before any work
+        if runner.get(method) is None:
+            raise W2SInputError(runner.failed[method])
     check_output_dir(out)  # a file in the way or a read-only folder: one clear line
     dn = load_pairs(data, "test", "denoise")
     js = load_pairs(data, "test", "jdsr")
@@ -154,12 +201,7 @@ def iter_benchmark(
         raise W2SInputError(f"{data}: the test split has no views")
     lv = list(levels or dn.inputs)
     top = lv[0]
-    runner = _Runner(dn.normalisation, device, weights)
-    for method, path in (weights or {}).items():
-        if method not in (*denoisers, *sr, *jdsr):
-            raise W2SInputError(f"--weights {method}={path}: {method!r} is not benchmarked here")
-        if not Path(path).is_file():
-            raise W2SInputError(f"{path}: weights file not found")
+    runner.set_normalisation(dn.normalisation)
     t1 = Table("Table 1: denoising, RMSE/SSIM vs the clean LR", ["noisy input", *denoisers], lv)
     t2 = Table(f"Table 2: denoiser + SR at {top}, RMSE/SSIM vs SIM",
                ["noise-free LR", "noisy LR", *denoisers], list(sr))  # fmt: skip
@@ -245,6 +287,8 @@ def iter_benchmark(
               "views_left_out": {k: sorted(v) for k, v in excluded.items() if v},
               "normalisation": dn.normalisation, "claims": claims,
               "weights": {m: sorted(f) for m, f in sorted(runner.used.items()) if f},
+              "failed_methods": {m: runner.errors[m][0] for m in must_run
+                                 if not runner.succeeded.get(m) and m in runner.errors},
               "tables": {t.title: {f"{r} | {c}": vars(cell) for (r, c), cell in t.cells.items()}
                          for t in tables}}  # fmt: skip
     left_out = sorted(set().union(*excluded.values()))

@@ -12,6 +12,7 @@ by :func:`read_provenance`.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -301,7 +302,7 @@ def write_ome_tiff(
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise W2SInputError(f"{path}: could not write ({err.strerror or err})") from err
+        raise write_error(path, err)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -320,9 +321,25 @@ def atomic_file(path: str | Path) -> Iterator[Any]:
             yield fh
         os.replace(tmp, path)
     except OSError as err:
-        raise W2SInputError(f"{path}: could not write ({err.strerror or err})") from err
+        raise write_error(path, err)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_error(path: str | Path, err: OSError) -> W2SInputError:
+    """The one-line error of a failed write of ``path``, caused by an :class:`OSError` with an
+    errno (so that a batch recognises a full disk and stops).
+
+    NumPy's ``tofile`` (under tifffile and ``np.save``) reports a short write as
+    ``OSError("16384 requested and 11208 written")`` with no errno: the disk filled up during
+    the write (or a quota was reached), so it is reported as ``ENOSPC``.
+    """
+    if not err.errno and " requested and " in str(err) and str(err).endswith(" written"):
+        err = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the write stopped short: "
+                                    f"{err})")  # fmt: skip
+    error = W2SInputError(f"{path}: could not write ({err.strerror or err})")
+    error.__cause__ = err
+    return error
 
 
 def save_npy(path: str | Path, array: Any) -> Path:

@@ -3,9 +3,12 @@ of the W2S paper's Table 1 (PURE-LET, VST+NLM, VST+BM3D, VST+EPLL).
 
 Noise model: variance ``a * mean + b`` in the image's units, offset included (the convention of
 :mod:`napari_w2s.analysis.noise`). ``ClassicalStep(name, noise=(a, b))`` uses the given
-parameters; without them they are estimated from the image itself
-(:func:`napari_w2s.analysis.noise.estimate_noise`). The law is written ``a (z - offset) + sigma2``
-with ``sigma2 >= 0`` (a negative ``b`` becomes an offset, as in ``NoiseEstimate.gat_params``).
+parameters; without them they are estimated from each plane itself
+(:func:`napari_w2s.analysis.noise.estimate_noise`), which needs planes of about 64 x 64 pixels
+or more. A constant plane (a blank frame) is returned unchanged, and counted in the step's
+``note``: it holds no noise to remove, so one blank frame does not fail a whole stack. The
+law is written ``a (z - offset) + sigma2`` with ``sigma2 >= 0`` (a negative ``b`` becomes an
+offset, as in ``NoiseEstimate.gat_params``).
 
 * ``pure-let``: PURE-LET in the unnormalised Haar domain (:mod:`.pure_let`), 16 cycle spins.
 * ``vst-nlm``: generalised Anscombe transform, scikit-image fast non-local means with
@@ -41,6 +44,8 @@ DESCRIPTIONS = {
 BM3D_MISSING = ("vst-bm3d needs the optional bm3d package (non-commercial licence): "
                 "pip install 'napari-w2s[bm3d]'")  # fmt: skip
 
+# the noise estimate of the denoisers needs smooth positions: about this many pixels a side
+MIN_ESTIMATE_SIZE = 64
 # VST+NLM: scikit-image non-local means in the stabilised domain (noise std 1)
 NLM_PATCH_SIZE = 5
 NLM_PATCH_DISTANCE = 6
@@ -92,8 +97,11 @@ class ClassicalStep:
         self.name = name
         self.noise = noise
         self.options = options
+        if name == "vst-bm3d" and not bm3d_available():
+            raise W2SInputError(BM3D_MISSING)
         self.scale = 2 if name == "bicubic" else 1
         self.used_noise: tuple[float, float] | None = None
+        self.constant_planes = 0  # passed through unchanged since this step was built
 
     def describe(self) -> dict:
         d = {"method": self.name, "task": "sr" if self.scale == 2 else "denoise",
@@ -103,12 +111,28 @@ class ClassicalStep:
             d["noise_source"] = "given" if self.noise is not None else "estimated"
         return d
 
+    @property
+    def note(self) -> str:
+        """What the user should know about the planes restored (see :meth:`iter_run`)."""
+        if not self.constant_planes:
+            return ""
+        return (f"{self.constant_planes} constant plane(s) (e.g. blank frames) passed through "
+                f"{self.name} unchanged: they hold no noise to remove")  # fmt: skip
+
     def _noise(self, image: np.ndarray) -> tuple[float, float]:
         if self.noise is not None:
             return self.noise
         from ..analysis.noise import estimate_noise
 
-        est = estimate_noise(image)
+        try:
+            est = estimate_noise(image)
+        except W2SInputError as err:
+            h, w = image.shape
+            raise W2SInputError(
+                f"{self.name} estimates the noise of each plane and cannot on this {h} x {w} "
+                f"plane ({err}); it needs about {MIN_ESTIMATE_SIZE} x {MIN_ESTIMATE_SIZE} "
+                "pixels or more (bicubic and the networks do not)"
+            ) from err
         if not (est.a > 0):
             raise W2SInputError(f"the noise estimated from the image has a = {est.a:.3g} <= 0; "
                                 "give the noise parameters (a, b) instead")  # fmt: skip
@@ -122,8 +146,10 @@ class ClassicalStep:
             out = bicubic_x2(image)
             yield 1, 1
             return out
-        if self.name == "vst-bm3d" and not bm3d_available():
-            raise W2SInputError(BM3D_MISSING)
+        if image.max() == image.min():  # a blank frame: no noise, nothing to estimate
+            self.constant_planes += 1
+            yield 1, 1
+            return image.copy()
         a, b = self._noise(image)
         self.used_noise = (a, b)
         run = {"pure-let": _iter_pure_let, "vst-nlm": _iter_vst_nlm, "vst-bm3d": _iter_vst_bm3d,

@@ -13,7 +13,8 @@ sequence joined by ``+``.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -129,8 +130,9 @@ class ModelStep:
         from .. import normalisation
         from .device import describe
 
-        d = {"method": self.name, "weights": self.weights.name, "task": self.card.task,
-             "noise_level": self.card.noise_level, "config": self.card.config,
+        d = {"method": self.name, "weights": self.weights.name, "card_name": self.card.name,
+             "task": self.card.task, "noise_level": self.card.noise_level,
+             "config": self.card.config,
              "device": describe(self.device), "tile": self.tile, "overlap": self.overlap,
              "normalisation": normalisation.describe(self.card.normalisation)}  # fmt: skip
         if self._affine is not None:  # the map of the last image (or stack) restored
@@ -195,6 +197,7 @@ class Pipeline:
 
     steps: list
     method: str
+    option_notes: list = field(default_factory=list)  # options given that have no effect
 
     @property
     def scale(self) -> int:
@@ -204,10 +207,16 @@ class Pipeline:
         return {"method": self.method, "steps": [s.describe() for s in self.steps]}
 
     @property
-    def notes(self) -> list[str]:
-        """The deep steps' notes on the last image restored, without repeats."""
+    def image_notes(self) -> list[str]:
+        """The steps' notes on the last image (or stack) restored (a constant, sparse or
+        saturated input, blank planes passed through), without repeats."""
         found = [getattr(s, "note", "") for s in self.steps]
         return list(dict.fromkeys(n for n in found if n))
+
+    @property
+    def notes(self) -> list[str]:
+        """Options without effect, then :attr:`image_notes`."""
+        return [*self.option_notes, *self.image_notes]
 
     def fit_normalisation(self, data: Any) -> Any:
         """The per-image map of the first deep step, fitted on ``data`` (an image or a stack);
@@ -275,6 +284,9 @@ def resolve(
                             f"(twice the {overlap}-pixel overlap between tiles)")  # fmt: skip
     if weights and len(parts) > 1:
         raise W2SInputError("--weights applies to a single model, not to a sequence")
+    if weights and parts[0] in classical.METHODS:
+        raise W2SInputError(f"--weights applies to a network; {parts[0]} is a classical method "
+                            "and has no weights")  # fmt: skip
     dev = None
     steps: list = []
     for part in parts:
@@ -290,13 +302,22 @@ def resolve(
         model, card = load_model(path)
         if card.name != part and not weights:
             raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")
+        spec = get_spec(part)
+        if card.task != spec.task:  # e.g. x2 SR weights run and labelled as a denoiser
+            raise W2SInputError(f"{path}: these weights are {card.name!r} (task {card.task}, "
+                                f"x{card.scale}), not a {spec.task} model like {part!r}; use "
+                                f"--method {card.name}")  # fmt: skip
         dev = dev or choose_device(device)
         steps.append(ModelStep(prepare_module(model, dev), card, dev, Path(path), tile, overlap,
                                name=part))  # fmt: skip
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
             raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")
-    return Pipeline(steps, "+".join(parts))
+    unused = []
+    if dev is None and str(device).strip().lower() not in ("", "auto"):
+        unused.append(f"--device {device} is not used: {'+'.join(parts)} runs on the CPU "
+                      "(classical methods)")  # fmt: skip
+    return Pipeline(steps, "+".join(parts), unused)
 
 
 @dataclass(frozen=True)
@@ -325,6 +346,19 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+@contextmanager
+def naming_the_plane(index: tuple, lead: tuple) -> Iterator[None]:
+    """A :class:`W2SInputError` of one plane of a stack says which plane (``index`` among the
+    ``lead`` axes); that of a single image is left as it is."""
+    try:
+        yield
+    except W2SInputError as err:
+        if not lead:
+            raise
+        where = ", ".join(str(int(i)) for i in index)
+        raise W2SInputError(f"plane {where} of {' x '.join(map(str, lead))}: {err}") from err
+
+
 def iter_restore(
     pipeline: Pipeline, data: np.ndarray, frame_axes: int = 0, budget_s: float | None = None
 ) -> Generator[dict, None, np.ndarray | Estimate]:
@@ -344,15 +378,16 @@ def iter_restore(
     t0 = time.perf_counter()
     affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
-        plane = np.asarray(arr[index], dtype=np.float32)
-        gen = pipeline.iter_run(plane, affine)
-        while True:
-            try:
-                done, total = next(gen)
-            except StopIteration as stop:
-                out[index] = stop.value
-                break
-            yield {"plane": p, "planes": planes, "done": done, "total": total}
+        with naming_the_plane(index, lead):
+            plane = np.asarray(arr[index])  # cast by the step, after its checks of the values
+            gen = pipeline.iter_run(plane, affine)
+            while True:
+                try:
+                    done, total = next(gen)
+                except StopIteration as stop:
+                    out[index] = stop.value
+                    break
+                yield {"plane": p, "planes": planes, "done": done, "total": total}
         if p == 0 and planes > 1 and budget_s is not None:
             estimate = Estimate(planes, time.perf_counter() - t0)
             if estimate.seconds > budget_s:

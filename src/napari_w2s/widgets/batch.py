@@ -166,7 +166,8 @@ class BatchWidget(JobWidget):
 
     def _done(self, report: Any) -> None:
         self.report = report
-        self.status.setText(f"{report.summary()}<br>report: {report.report}")
+        self.status.setText(f"{report.summary()}<br>report: "
+                            f"{report.report_error or report.report}")  # fmt: skip
         info(report.summary())
 
     def _finished(self) -> None:
