@@ -624,7 +624,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import get_spec, list_models, parameter_count
     from .restore import classical
-    from .restore.zoo import shipped
+    from .restore.zoo import shipped, user_models, user_models_dir
 
     cards = shipped()
     rows = []
@@ -644,14 +644,32 @@ def cmd_models(args: argparse.Namespace) -> int:
                      "architecture": "classical", "params_full": 0, "params_shipped": 0,
                      "weights": True, "levels": ["any"],
                      "description": classical.DESCRIPTIONS.get(name, "")})  # fmt: skip
+    users = []
+    for c in user_models():  # the user's own models: picked by their file stem
+        t = c.get("training") or {}
+        users.append({"name": c["stem"], "method": c["name"], "task": c.get("task"),
+                      "architecture": c.get("architecture"), "params_full": 0,
+                      "params_shipped": c.get("params"), "weights": True,
+                      "levels": [c.get("noise_level")], "source": "user", "file": c["file"],
+                      "initialised_from": (t.get("initialised_from") or {}).get("file"),
+                      "iterations": t.get("iterations"),
+                      "description": f"your {c['name']} model ({c['file']})"})  # fmt: skip
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + users, indent=2))
     else:
         print(f"{'name':<12} {'task':<8} {'params (paper)':>14} {'shipped':>9}  levels")
         for r in rows:
             shipped_params = f"{r['params_shipped']:,}" if r["params_shipped"] else "-"
             print(f"{r['name']:<12} {r['task']:<8} {r['params_full']:>14,} {shipped_params:>9}  "
                   f"{', '.join(r['levels']) or '-'}")
+        print(f"\nyour models ({user_models_dir()}; run one with --method NAME):")
+        if not users:
+            print("  none yet (w2s finetune, or the Train widget, saves them here)")
+        for r in users:
+            start = f"fine-tuned from {r['initialised_from']}" if r["initialised_from"] \
+                else "from scratch"  # fmt: skip
+            print(f"  {r['name']:<32} {r['method']:<8} {r['task']:<7} {r['levels'][0]:<6} "
+                  f"{r['iterations']} it, {start}")
     return EXIT_OK
 
 
@@ -793,7 +811,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
-    p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
+    p.add_argument("--weights", default=None,
+                   help="a .safetensors file with its .json card, or the name of one of your "
+                        "models (w2s models)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto, 1, 2, 4, 8 or 16: prefer the model trained for that level if one "
                         "is shipped (auto estimates it); default: the noise-blind model")  # fmt: skip
@@ -972,7 +992,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
-    p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
+    p.add_argument("--weights", default=None,
+                   help="a .safetensors file with its .json card, or the name of one of your "
+                        "models (w2s models)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto (per file, from its signal-to-noise ratio), or prefer the model "
                         "trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip
