@@ -101,3 +101,22 @@ def test_finetune_refuses_jdsr_without_sim(tmp_path, monkeypatch):
     stack, _ = tiny_view()
     with pytest.raises(W2SInputError, match="give the SIM image"):
         drain(iter_finetune(FinetuneConfig(base="jdsr", patch=16), stack=stack))
+
+
+def test_cli_finetune_a_denoiser_on_a_stack(tmp_path, capsys):
+    from napari_w2s.cli import main
+
+    stack, sim = tiny_view()
+    np.save(tmp_path / "stack.npy", stack)
+    np.save(tmp_path / "sim.npy", sim)
+    models = tmp_path / "mine"
+    code = main(["finetune", str(tmp_path / "stack.npy"), "--sim", str(tmp_path / "sim.npy"),
+                 "--base", "jdsr", "--minutes", "1", "--iterations", "2", "--patch", "16",
+                 "--batch", "2", "--name", "jdsr-cli", "--out", str(models), "--threads", "1",
+                 "--json"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["name"] == "jdsr-cli" and out["iterations"] == 2
+    assert (models / "jdsr-cli.json").exists()
+    code = main(["finetune", str(tmp_path / "stack.npy"), "--base", "nothing", "--out", str(models)])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing" in err and err.count("\n") == 1
