@@ -262,7 +262,8 @@ def iter_train(cfg: TrainConfig, resume: bool = False,
             n, now = window_n, time.perf_counter()
             record = {"iteration": done, "iterations": cfg.iterations, "loss": window_loss / n,
                    "parts": {k: v / n for k, v in window_parts.items()}, "lr": it_lr,
-                   "it_per_s": n / max(now - window_t, 1e-9)}  # fmt: skip
+                   "it_per_s": n / max(now - window_t, 1e-9), "elapsed_s": spent(),
+                   "budget_s": budget_s}  # fmt: skip
             if val_batch is not None:
                 record.update(val=validate(), val_start=val_start)
             yield record
