@@ -541,12 +541,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def _noise_level(value: str | None, method: str, stack) -> str | None:
     """``auto``: the per-level model whose training inputs are as noisy as the first plane
     (from its signal-to-noise ratio, camera-independent), else the noise-blind one (``None``)."""
-    if value is None or value == "blind":
-        return None
-    if value != "auto":
-        level = value if value.startswith("avg") else f"avg{value}"
-        if level not in {f"avg{n}" for n in (1, 2, 4, 8, 16)}:
-            raise W2SInputError(f"--noise-level {value!r}: use auto, 1, 2, 4, 8 or 16")
+    from .averaging import noise_level_option
+
+    level = noise_level_option(value)
+    if level != "auto":
         return level
     import numpy as np
 
@@ -565,12 +563,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from .batch import iter_batch
 
-    level = args.noise_level
-    if level in (None, "blind"):
-        level = None
-    elif level != "auto" and (level if level.startswith("avg") else f"avg{level}") not in {
-            f"avg{n}" for n in (1, 2, 4, 8, 16)}:  # fmt: skip
-        raise W2SInputError(f"--noise-level {level!r}: use auto, 1, 2, 4, 8 or 16 (or blind)")
+    from .averaging import noise_level_option
+
+    level = noise_level_option(args.noise_level)
     gen = iter_batch(args.in_dir, args.pattern, args.out_dir, args.method, device=args.device,
                      tile=args.tile, recursive=args.recursive, workers=args.workers,
                      scheduler=args.scheduler, overwrite=args.overwrite, weights=args.weights,
@@ -683,7 +678,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.levels.split(",")] \
         if args.levels else None  # fmt: skip
-    unknown = [lv for lv in levels or [] if lv not in {f"avg{n}" for n in (1, 2, 4, 8, 16)}]
+    from .averaging import W2S_LEVEL_NAMES
+
+    unknown = [lv for lv in levels or [] if lv not in W2S_LEVEL_NAMES]
     if unknown:
         raise W2SInputError(f"--levels {args.levels!r}: no level {unknown[0][3:]!r}; "
                             "use some of 1, 2, 4, 8, 16")  # fmt: skip

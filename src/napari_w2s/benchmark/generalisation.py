@@ -31,12 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..averaging import W2S_LEVEL_NAMES as LEVELS
+
 SETS = ("camera", "optics", "nuclei", "low-light", "w2s-like")
 METHODS = ("jdsr", "care", "ridnet+rcan", "dncnn+rcan", "bicubic")
 DENOISERS = ("ridnet", "dncnn")  # scored against the clean image, with the noisy input as a row
 SR = ("rcan", "bicubic")  # on the clean image, scored against SIM
 SEQUENTIAL = ("ridnet+rcan", "dncnn+rcan")
-LEVELS = ("avg1", "avg2", "avg4", "avg8", "avg16")
 
 
 def views_of(name: str, n: int, size: int, seed: int) -> list[dict]:

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..averaging import W2S_LEVELS as LEVELS
 from .camera import Camera
 from .structures import KINDS, StructureCounts
 from .view import ViewParams, simulate_view
 
-LEVELS = (1, 2, 4, 8, 16)
 FRAMES = 400
 AVG1_FRAME = 249
 

@@ -57,7 +57,7 @@ class LayerData:
 def from_stack(stack: Any, sim: Any = None, seed: int = 0, name: str = "layers") -> LayerData:
     """:class:`LayerData` from a widefield stack (T, Y, X) and an optional SIM image (2Y, 2X)."""
     from ..analysis.metrics import affine_fit, downsample_mean
-    from ..averaging import W2S_AVG1_FRAME, noise_levels
+    from ..averaging import W2S_AVG1_FRAME, W2S_LEVELS, noise_levels
 
     arr = np.asarray(stack)
     while arr.ndim > 3 and arr.shape[0] == 1:
@@ -68,7 +68,7 @@ def from_stack(stack: Any, sim: Any = None, seed: int = 0, name: str = "layers")
     t, h, w = arr.shape
     if not np.isfinite(arr[:: max(1, t // 8)]).all():
         raise W2SInputError(f"{name}: the stack holds NaN or infinite values")
-    levels = [n for n in (1, 2, 4, 8, 16) if n < t]
+    levels = [n for n in W2S_LEVELS if n < t]
     avg1 = W2S_AVG1_FRAME if t > W2S_AVG1_FRAME else int(np.random.default_rng(seed).integers(t))
     lv = noise_levels(arr, levels=levels, avg1_frame=avg1)
     clean = np.asarray(lv[lv.clean], dtype=np.float32)

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ._common import (
     GROUP_TITLES,
     Bars,
@@ -38,7 +39,6 @@ from ._common import (
     wrap_label,
 )
 
-LEVELS = ("avg1", "avg2", "avg4", "avg8", "avg16")
 AUTO_LEVEL = "auto (from the layer name, else from the image's signal-to-noise)"
 META_KEYS = ("split", "views", "units")
 
