@@ -361,13 +361,7 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .analysis.kernel import estimate_kernel
 
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        if out.suffix != ".npy":
-            raise W2SInputError(f"{out}: the kernel is written as .npy; give a name ending .npy")
-        if not out.parent.is_dir():
-            raise W2SInputError(f"{out.parent}: no such folder")
-        refuse_overwriting_inputs([out], [args.lr_clean, args.hr])
+    out = _output_file(args.out, (".npy",), "the kernel", [args.lr_clean, args.hr])
     lr = _read_2d(args.lr_clean, "clean LR image")
     hr = _read_2d(args.hr, "HR image")
     t0 = time.perf_counter()
@@ -391,6 +385,23 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_file(value: str | None, suffixes: tuple[str, ...], what: str,
+                 inputs: list[str]) -> Path | None:  # fmt: skip
+    """An output file name checked up front: its format, its folder, and that it is no input."""
+    from ._validate import refuse_overwriting_inputs
+
+    if not value:
+        return None
+    out = Path(value)
+    if out.suffix.lower() not in suffixes:
+        raise W2SInputError(f"{out}: {what} is written as {' or '.join(suffixes)}; give such a "
+                            "name")  # fmt: skip
+    if not out.parent.is_dir():
+        raise W2SInputError(f"{out.parent}: no such folder")
+    refuse_overwriting_inputs([out], inputs)
+    return out
+
+
 # ---------------------------------------------------------------------------------- check
 def cmd_check(args: argparse.Namespace) -> int:
     import numpy as np
@@ -398,13 +409,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .analysis.consistency import check_restoration
 
-    out = Path(args.map) if args.map else None
-    if out is not None:
-        if out.suffix.lower() not in (".npy", ".tif", ".tiff"):
-            raise W2SInputError(f"{out}: the map is written as .npy or .tif; give such a name")
-        if not out.parent.is_dir():
-            raise W2SInputError(f"{out.parent}: no such folder")
-        refuse_overwriting_inputs([out], [args.restored, args.input])
+    out = _output_file(args.map, (".npy", ".tif", ".tiff"), "the map",
+                       [args.restored, args.input])  # fmt: skip
     restored = _read_2d(args.restored, "restored image")
     image = _read_2d(args.input, "input image")
     noise = _parse_pair(args.noise, "--noise") if args.noise else None
