@@ -237,13 +237,14 @@ def plan(
 
 
 def _validate_method(method: str, device: str, tile: int | None, weights: str | None,
-                     noise_level: str | None, remote: bool) -> None:  # fmt: skip
+                     noise_level: str | None, remote: bool, threads: Any = None
+                     ) -> None:  # fmt: skip
     """Unknown methods, missing weights and devices fail here, once, before any file."""
     from .restore.engine import resolve
 
     # on a cluster the workers choose (and check) the device themselves
     resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
-            noise_level=noise_level)  # fmt: skip
+            noise_level=noise_level, threads=threads)  # fmt: skip
 
 
 def _probe_write(folder: Path) -> None:
@@ -359,7 +360,7 @@ _PIPELINES_LOCK = threading.Lock()
 
 
 def _pipeline(method: str, device: str, tile: int | None, weights: str | None,
-              noise_level: str | None) -> Any:  # fmt: skip
+              noise_level: str | None, threads: Any = None) -> Any:  # fmt: skip
     """The pipeline of a method for this thread. Model weights are loaded once per thread;
     classical pipelines (cheap, but they record the noise used) are built per file."""
     from .restore import classical
@@ -368,11 +369,12 @@ def _pipeline(method: str, device: str, tile: int | None, weights: str | None,
     parts = [p.strip().lower() for p in method.split("+")]
     if all(p in classical.METHODS for p in parts):
         return resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
-    key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level)
+    key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level, threads)
     with _PIPELINES_LOCK:
         pipe = _PIPELINES.get(key)
     if pipe is None:
-        pipe = resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
+        pipe = resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level,
+                       threads=threads)  # fmt: skip
         with _PIPELINES_LOCK:
             _PIPELINES[key] = pipe
     return pipe
@@ -473,6 +475,7 @@ def process_file(
     weights: str | None = None,
     noise_level: str | None = None,
     overwrite: bool = False,
+    threads: int | str | None = None,
     progress: Callable[[dict], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> dict:
@@ -496,7 +499,7 @@ def process_file(
             rec.update(status="skipped", message="already done (the output exists)")
             return rec
         dst.parent.mkdir(parents=True, exist_ok=True)
-        pipeline = _pipeline(method, device, tile, weights, noise_level)
+        pipeline = _pipeline(method, device, tile, weights, noise_level, threads)
         stack = read_stack(src)
         rec["shape_in"] = list(stack.shape)
         if min(stack.shape[-2:]) < 8:
@@ -593,6 +596,7 @@ def iter_batch(
     overwrite: bool = False,
     weights: str | None = None,
     noise_level: str | None = None,
+    threads: int | str | None = None,
 ) -> Generator[dict, None, BatchReport]:
     """Restore every matching file of a folder; a generator of events returning the report.
 
@@ -600,8 +604,9 @@ def iter_batch(
     ----------
     input_dir, pattern, output_dir, method
         As ``w2s batch IN_DIR OUT_DIR --method M --pattern GLOB`` (see :func:`plan`).
-    device, tile, weights, noise_level
-        As ``w2s restore``.
+    device, tile, weights, noise_level, threads
+        As ``w2s restore``. ``threads="auto"`` shares the cores free now among the local
+        ``workers``; on a cluster each worker measures its own machine.
     recursive : bool
         Also match in sub-folders; outputs keep the relative sub-folder.
     workers : int
@@ -642,7 +647,13 @@ def iter_batch(
     items = plan(input_dir, pattern, output_dir, method, recursive=recursive)
     method = str(method).strip().lower()
     remote = scheduler is not None
-    _validate_method(method, device, tile, weights, noise_level, remote)
+    from .restore.threads import parse_threads, resolve_threads
+
+    threads = parse_threads(threads)
+    if threads == "auto" and not remote:
+        threads = resolve_threads("auto", share=workers)
+    _validate_method(method, device, tile, weights, noise_level, remote,
+                     None if remote else threads)  # fmt: skip
     client = None
     own_client = False
     if remote:
@@ -693,7 +704,8 @@ def iter_batch(
                 yield _result_event(i, item, completed, n)
 
         kwargs = {"method": method, "device": device, "tile": tile, "weights": weights,
-                  "noise_level": noise_level, "overwrite": overwrite}  # fmt: skip
+                  "noise_level": noise_level, "overwrite": overwrite,
+                  "threads": threads}  # fmt: skip
         if remote:
             token = f"{os.getpid()}-{time.time_ns()}"
             for i in todo:

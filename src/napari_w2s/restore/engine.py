@@ -118,6 +118,7 @@ class ModelStep:
     overlap: int = DEFAULT_OVERLAP
     name: str = ""
     scale: int = 1
+    threads: int | None = None  # CPU threads of torch (None: its default)
     timings: dict = field(default_factory=dict)
     _affine: Any = field(default=None, repr=False)
 
@@ -128,11 +129,16 @@ class ModelStep:
     def describe(self) -> dict:
         from .. import normalisation
         from .device import describe
+        from .threads import using_threads
 
+        with using_threads(self.threads if self.device.type == "cpu" else None):
+            where = describe(self.device)  # "cpu (N threads, ...)": the count it runs on
         d = {"method": self.name, "weights": self.weights.name, "task": self.card.task,
              "noise_level": self.card.noise_level, "config": self.card.config,
-             "device": describe(self.device), "tile": self.tile, "overlap": self.overlap,
+             "device": where, "tile": self.tile, "overlap": self.overlap,
              "normalisation": normalisation.describe(self.card.normalisation)}  # fmt: skip
+        if self.device.type == "cpu":
+            d["threads"] = self.threads
         if self._affine is not None:  # the map of the last image (or stack) restored
             d["fitted_normalisation"] = self._affine.to_dict()
         return d
@@ -146,6 +152,7 @@ class ModelStep:
         import torch
 
         from .device import autocast
+        from .threads import using_threads
 
         affine = self._affine
         x = torch.from_numpy(affine.forward(batch[:, None])).to(self.device)
@@ -156,7 +163,9 @@ class ModelStep:
             x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         if getattr(self.model, "w2s_channels_last", False):
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device):
+        # the thread count is per OS thread: set it here, where the model runs
+        threads = self.threads if self.device.type == "cpu" else None
+        with torch.inference_mode(), autocast(self.device), using_threads(threads):
             y = self.model(x)
             y = y[-1] if isinstance(y, (list, tuple)) else y
         s = self.scale
@@ -253,17 +262,20 @@ def resolve(
     weights: str | None = None,
     noise_level: str | None = None,
     noise: tuple[float, float] | None = None,
+    threads: int | str | None = None,
 ) -> Pipeline:
     """Build the pipeline of a method string.
 
     ``weights`` (a ``.safetensors`` file with its card) replaces the shipped weights of a
     single-model method; ``noise_level`` (``avg1`` ...) prefers a per-level model where one is
     shipped (else the noise-blind one); ``noise`` = ``(a, b)`` gives classical methods the noise
-    parameters instead of estimating them from the image.
+    parameters instead of estimating them from the image; ``threads`` (a number or ``auto``,
+    :mod:`.threads`) is how many CPU threads the networks run on (default: torch's).
     """
     from ..models.weights import load_model
     from . import classical
     from .device import choose_device, prepare_module
+    from .threads import resolve_threads, using_threads
     from .zoo import find_weights
 
     parts = [p.strip().lower() for p in str(method).split("+") if p.strip()]
@@ -275,6 +287,7 @@ def resolve(
                             f"(twice the {overlap}-pixel overlap between tiles)")  # fmt: skip
     if weights and len(parts) > 1:
         raise W2SInputError("--weights applies to a single model, not to a sequence")
+    n_threads = resolve_threads(threads)
     dev = None
     steps: list = []
     for part in parts:
@@ -291,8 +304,10 @@ def resolve(
         if card.name != part and not weights:
             raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")
         dev = dev or choose_device(device)
-        steps.append(ModelStep(prepare_module(model, dev), card, dev, Path(path), tile, overlap,
-                               name=part))  # fmt: skip
+        with using_threads(n_threads if dev.type == "cpu" else None):  # probe as it will run
+            module = prepare_module(model, dev)
+        steps.append(ModelStep(module, card, dev, Path(path), tile, overlap, name=part,
+                               threads=n_threads))  # fmt: skip
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
             raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..restore.threads import describe_threads, from_choice, thread_choices
 from ._common import (
     GROUP_TITLES,
     Bars,
@@ -44,7 +45,7 @@ META_KEYS = ("split", "views", "units")
 
 
 def restore_job(data: Any, method: str, device: str, tile: int | None, noise_level: str | None,
-                budget_s: float | None = None):  # fmt: skip
+                budget_s: float | None = None, threads: int | str | None = None):  # fmt: skip
     """Worker body: resolve the pipeline (loads weights, imports torch), restore tile by tile.
 
     Yields ``{"stage": "loading"}`` once, then the engine's progress dicts; returns
@@ -55,7 +56,7 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
     from ..restore.engine import iter_restore, resolve
 
     yield {"stage": "loading"}
-    pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level)
+    pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level, threads=threads)
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
     result = yield from iter_restore(pipeline, data, budget_s=budget_s)
@@ -168,8 +169,9 @@ def preferred_layer(layers: list, active: Any = None) -> Any:
     return stacks[0] if stacks else (layers[0] if layers else None)
 
 
-def _speed_key(layer: Any, method: str, device: str, tile: Any, noise: Any) -> tuple:
-    return (method, device, tile, noise, tuple(layer.data.shape[-2:]))
+def _speed_key(layer: Any, method: str, device: str, tile: Any, noise: Any, threads: Any = None
+               ) -> tuple:  # fmt: skip
+    return (method, device, tile, noise, threads, tuple(layer.data.shape[-2:]))
 
 
 class RestoreWidget(JobWidget):
@@ -204,6 +206,17 @@ class RestoreWidget(JobWidget):
         self.device.addItems(device_choices())
         index = self.device.findText(get_setting("restore_device", "auto"))
         self.device.setCurrentIndex(max(index, 0))
+        self.threads = QComboBox()
+        self.threads.addItems(thread_choices())
+        self.threads.setCurrentIndex(max(self.threads.findText(get_setting("restore_threads",
+                                                                           "auto")), 0))
+        self.threads.setToolTip("CPU threads of the networks: auto = the cores free now (the "
+                                "cores minus the load of other programs); all = every core")  # fmt: skip
+        device_row = QWidget()
+        row = QHBoxLayout(device_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.device, 1)
+        row.addWidget(self.threads)
         self.device_label = wrap_label()
         tile_row = QWidget()
         row = QHBoxLayout(tile_row)
@@ -243,13 +256,14 @@ class RestoreWidget(JobWidget):
         form.addRow("method", self.method)
         form.addRow(self.card)
         form.addRow("noise level", self.noise)
-        form.addRow("device", self.device)
+        form.addRow("device, threads", device_row)
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
         self.stack(form, run_row, self.estimate_label, self.confirm, self.bar, self.status)
 
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentTextChanged.connect(self._device_changed)
+        self.threads.currentTextChanged.connect(self._threads_changed)
         self.layer.currentTextChanged.connect(self._layer_changed)
         self.noise.currentIndexChanged.connect(self._layer_changed)
         self.current_only.toggled.connect(self._update_estimate)
@@ -309,11 +323,22 @@ class RestoreWidget(JobWidget):
         from ..errors import W2SInputError
 
         try:
-            self.device_label.setText(f"runs on: {describe_device(choice)}")
+            text = f"runs on: {describe_device(choice)}"
+            if "cpu" in text.split("(")[0]:  # threads matter on the CPU only
+                text += f"; threads: {describe_threads(self.threads_value())}"
+            self.device_label.setText(text)
         except W2SInputError as exc:
             self.device_label.setText(str(exc))
         set_settings(restore_device=choice)
         self._update_estimate()
+
+    def _threads_changed(self, choice: str) -> None:
+        set_settings(restore_threads=choice)
+        self._device_changed(self.device.currentText())
+
+    def threads_value(self) -> int | str | None:
+        """The threads choice as the engine takes it (``None``: every core)."""
+        return from_choice(self.threads.currentText())
 
     def noise_level(self, layer: Any) -> str | None:
         if self.noise.currentIndex() > 0:
@@ -332,7 +357,7 @@ class RestoreWidget(JobWidget):
         from ..restore.engine import Estimate
 
         key = _speed_key(layer, method, self.device.currentText(), self._tile(),
-                         self.noise_level(layer))  # fmt: skip
+                         self.noise_level(layer), self.threads_value())  # fmt: skip
         spp = self._speeds.get(key)
         return None if spp is None else Estimate(self._planes(layer), spp)
 
@@ -394,7 +419,8 @@ class RestoreWidget(JobWidget):
         tile = self._tile()
         self._run = {"layer": layer, "method": method, "lead": lead, "device":
                      self.device.currentText(), "tile": tile, "noise_level":
-                     self.noise_level(layer), "t0": time.perf_counter(),
+                     self.noise_level(layer), "threads": self.threads_value(),
+                     "t0": time.perf_counter(),
                      "shape": tuple(data.shape), "planes": planes}  # fmt: skip
         self.bars = Bars(f"{method} on {layer.name}", planes, "tiles")
         self.bar.setValue(0)
@@ -405,7 +431,8 @@ class RestoreWidget(JobWidget):
         what += f"{planes} planes of " if planes > 1 else ""
         self.status.setText(f"restoring {what}{layer.name} with {method} …")
         self.job = Job(restore_job, data, method, self._run["device"], tile,
-                       self._run["noise_level"], budget, on_yield=self._progress,
+                       self._run["noise_level"], budget, self._run["threads"],
+                       on_yield=self._progress,
                        on_done=self._add_layer, on_finish=self._finished)  # fmt: skip
         return self.job.start()
 
@@ -456,7 +483,7 @@ class RestoreWidget(JobWidget):
     def _remember_speed(self, seconds_per_plane: float) -> None:
         run = self._run
         key = _speed_key(run["layer"], run["method"], run["device"], run["tile"],
-                         run["noise_level"])  # fmt: skip
+                         run["noise_level"], run["threads"])  # fmt: skip
         self._speeds[key] = float(seconds_per_plane)
 
     def _add_layer(self, value: Any) -> None:
@@ -488,7 +515,8 @@ class RestoreWidget(JobWidget):
             axes = {2: "YX", 3: "TYX", 4: "TCYX"}.get(result.ndim, "")
         weights = [s.get("weights") for s in pipeline["steps"] if s.get("weights")]
         levels = [s.get("noise_level") for s in pipeline["steps"] if s.get("weights")]
-        parameters = {"device": run["device"], "tile": run["tile"] or "auto",
+        parameters = {"device": run["device"], "threads": run.get("threads") or "all",
+                      "tile": run["tile"] or "auto",
                       "noise_level": run["noise_level"] or "blind/estimated",
                       "weights_noise_level": levels or None,
                       "frame": list(run["lead"]) or "all"}  # fmt: skip
