@@ -178,20 +178,27 @@ class ModelStep:
 
         return normalisation.fit(data, self.card.normalisation)
 
-    def iter_run(self, image: np.ndarray, affine: Any = None
+    def iter_run(self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
                  ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
         """Restore one plane; ``affine`` (from :meth:`fit_normalisation` of the whole stack)
-        keeps a stack's planes comparable; without it the plane is normalised on its own."""
+        keeps a stack's planes comparable; without it the plane is normalised on its own.
+        ``out`` (float32, the output size) receives the result, which is then ``out``."""
         image = _check_image(image)
         self._affine = affine if affine is not None else self.fit_normalisation(image)
         if self._affine.constant:  # nothing to restore: the constant, at the output size
             s = self.scale
+            if out is not None:
+                out.fill(self._affine.offset)
+                return out
             return np.full((s * image.shape[0], s * image.shape[1]), self._affine.offset, np.float32)
         tile, batch = (self.tile, 1) if self.tile is not None else auto_tile(
             self.device, self.card.config, self.scale, image.shape)  # fmt: skip
         t0 = time.perf_counter()
-        result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch)
-        if not np.isfinite(result).all():  # a broken card or weights: never write NaN silently
+        result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch,
+                                       out=out)  # fmt: skip
+        # min and max propagate NaN and show infinities, without a full-size boolean array
+        if not (np.isfinite(result.min()) and np.isfinite(result.max())):
+            # a broken card or weights: never write NaN silently
             raise W2SInputError(f"{self.weights}: the network returned NaN or infinite values; "
                                 "its weights or model card are broken")  # fmt: skip
         self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}
@@ -227,17 +234,24 @@ class Pipeline:
                 return step.fit_normalisation(data)
         return None
 
-    def iter_run(self, image: np.ndarray, affine: Any = None
+    def iter_run(self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
                  ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
         """Yields ``(done, total)`` over all steps' work units (each step counts its own).
 
         ``affine`` is the normalisation of the whole stack this plane belongs to (see
-        :meth:`fit_normalisation`); without it the plane is normalised on its own.
+        :meth:`fit_normalisation`); without it the plane is normalised on its own. ``out``
+        (float32, the output size) may receive the result when the last step is a network:
+        check whether the returned array is ``out``.
         """
+        target = out
         out = image
         n = len(self.steps)
         for i, step in enumerate(self.steps):
-            gen = step.iter_run(out, affine) if isinstance(step, ModelStep) else step.iter_run(out)
+            last = i == n - 1
+            if isinstance(step, ModelStep):
+                gen = step.iter_run(out, affine, target if last else None)
+            else:
+                gen = step.iter_run(out)
             while True:
                 try:
                     done, total = next(gen)
@@ -360,12 +374,14 @@ def iter_restore(
     affine = pipeline.fit_normalisation(arr) if lead else None  # a stack: one map for all planes
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
         plane = np.asarray(arr[index], dtype=np.float32)
-        gen = pipeline.iter_run(plane, affine)
+        target = out[index]  # a view: the last network step writes straight into it
+        gen = pipeline.iter_run(plane, affine, target)
         while True:
             try:
                 done, total = next(gen)
             except StopIteration as stop:
-                out[index] = stop.value
+                if stop.value is not target:
+                    target[...] = stop.value
                 break
             yield {"plane": p, "planes": planes, "done": done, "total": total}
         if p == 0 and planes > 1 and budget_s is not None:
