@@ -133,3 +133,23 @@ def test_batch_threads_auto(dncnn_weights, tmp_path, capsys):
                  str(dncnn_weights), "--device", "cpu", "--threads", "auto", "--json"])
     assert code == 0, capsys.readouterr()
     assert (tmp_path / "out" / "a_dncnn.ome.tif").exists()
+
+
+def test_allocator_settings_apply_in_a_fresh_process():
+    """The w2s command's allocator settings (restore/alloc.py): applied on glibc, and
+    ``W2S_MALLOC=default`` leaves the allocator alone (a child process: they are one-way)."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from napari_w2s.restore.alloc import keep_freed_memory; print(keep_freed_memory())"
+    env = {**os.environ, "W2S_MALLOC": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout.strip()
+    import platform
+
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert out == "True"
+    env["W2S_MALLOC"] = "default"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          check=True).stdout.strip() == "False"
