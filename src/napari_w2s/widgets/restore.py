@@ -208,8 +208,8 @@ class RestoreWidget(JobWidget):
         self.device.setCurrentIndex(max(index, 0))
         self.threads = QComboBox()
         self.threads.addItems(thread_choices())
-        self.threads.setCurrentIndex(max(self.threads.findText(get_setting("restore_threads",
-                                                                           "auto")), 0))
+        chosen = self.threads.findText(str(get_setting("restore_threads", "auto")))
+        self.threads.setCurrentIndex(max(chosen, 0))
         self.threads.setToolTip("CPU threads of the networks: auto = the cores free now (the "
                                 "cores minus the load of other programs); all = every core")  # fmt: skip
         device_row = QWidget()
