@@ -153,3 +153,21 @@ def test_allocator_settings_apply_in_a_fresh_process():
     env["W2S_MALLOC"] = "default"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           check=True).stdout.strip() == "False"
+
+
+def test_idle_threads_sleep_in_the_w2s_command():
+    """``w2s`` sets OMP_WAIT_POLICY=PASSIVE before torch loads, and keeps a user's choice."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from napari_w2s.cli import main; main(['models', '--json']); "
+            "import torch; print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)  # fmt: skip
+    assert run.stdout.strip().splitlines()[-1] == "PASSIVE True"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)  # fmt: skip
+    assert run.stdout.strip().splitlines()[-1] == "ACTIVE True"

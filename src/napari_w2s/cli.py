@@ -800,6 +800,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .restore.threads import quiet_idle_threads
+
+    quiet_idle_threads()  # before torch loads: idle OpenMP threads sleep instead of spinning
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
