@@ -188,7 +188,7 @@ def test_cli_restore_npy_output_and_bad_level(image, tmp_path, capsys):
     capsys.readouterr()
     code = main(["restore", str(tmp_path / "in.npy"), "--method", "bicubic", "--noise-level", "3",
                  "--out", str(tmp_path / "o.npy")])
-    assert code == 2 and "use auto, 1, 2, 4, 8 or 16" in capsys.readouterr().err
+    assert code == 2 and "use auto, blind or one of 1, 2, 4, 8, 16" in capsys.readouterr().err
 
 
 def test_tiles_accumulate_into_the_output_with_1d_weight_sums(image):
