@@ -750,6 +750,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------- doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import format_report, report
+
+    r = report()
+    if args.json:
+        _print_json(r)
+    else:
+        print(format_report(r))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -799,6 +811,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "is shipped (auto estimates it); default: the noise-blind model")  # fmt: skip
     p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX")
     p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("doctor", cmd_doctor,
+            "What this installation runs on (versions, devices, display, weights): for bug "
+            "reports.")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("models", cmd_models, "List the methods, their parameters and the shipped weights.")
