@@ -549,3 +549,34 @@ def test_docks_fit_a_laptop_screen(make_napari_viewer):
         heights[name] = widget.minimumSizeHint().height()
     print("\nminimum heights:", heights)
     assert max(heights.values()) <= 200, heights
+
+
+def test_menus_and_one_click_jdsr(make_napari_viewer, errors):
+    """The manifest's menus reach napari's Layers menu; the one-click command restores."""
+    from napari._app_model import get_app_model
+
+    viewer = make_napari_viewer()
+    app = get_app_model()
+
+    def ids(menu_id):
+        return {getattr(item, "command", None) and item.command.id
+                or getattr(item, "submenu", None) for item in app.menus.get_menu(menu_id)}
+
+    assert "napari-w2s.restoration" in ids("napari/layers/filter")
+    assert {"napari-w2s.restore_jdsr", "napari-w2s.widget_restore",
+            "napari-w2s.widget_batch"} <= ids("napari-w2s.restoration")
+    assert {"napari-w2s.widget_analysis", "napari-w2s.widget_metrics"} <= ids(
+        "napari/layers/measure")
+    assert "napari-w2s.widget_levels" in ids("napari/layers/project")
+
+    app.commands.execute_command("napari-w2s.restore_jdsr").result()  # nothing open: a message
+    assert errors and "select an image layer" in errors[-1]
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.normal(150, 20, (3, 40, 48)).astype(np.float32), name="stack",
+                     scale=(1.0, PX, PX))
+    viewer.dims.set_point(0, 2)
+    app.commands.execute_command("napari-w2s.restore_jdsr").result()
+    out = viewer.layers[-1]
+    assert out.name == "stack jdsr [frame 2]" and out.data.shape == (1, 80, 96)
+    assert np.allclose(out.scale, (1.0, PX / 2, PX / 2)) and out.translate[0] == 2.0
+    assert out.metadata["method"] == "jdsr"
