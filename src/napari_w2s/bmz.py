@@ -618,7 +618,11 @@ def load_package(path: str | Path) -> tuple[Any, Any, str]:
             model.load_state_dict(state, strict=True)
             architecture, config = callable_name, kwargs
         else:
-            model = torch.jit.load(io.BytesIO(blob), map_location="cpu")
+            import warnings
+
+            with warnings.catch_warnings():  # torch 2.9+ deprecates TorchScript; BMZ uses it
+                warnings.simplefilter("ignore", DeprecationWarning)
+                model = torch.jit.load(io.BytesIO(blob), map_location="cpu")
             architecture, config = "TorchScript", {}
     except W2SInputError:
         raise
