@@ -93,7 +93,7 @@ def architecture_source(architecture: str) -> str:
                 if not re.match(r"\s*from \.\S* import ", line)
                 and not line.startswith("from __future__")]  # fmt: skip
         parts.append(f"# ---- napari_w2s/models/{name}.py\n" + "\n".join(kept))
-    head = (f'"""{architecture} from napari-w2s (https://pypi.org/project/napari-w2s/), in one '
+    head = (f'"""{architecture} from napari-w2s, in one '
             'file for the BioImage Model Zoo: configurations, shared blocks and the '
             'architecture, BSD-3-Clause."""\n\nfrom __future__ import annotations\n\n')  # fmt: skip
     return head + "\n\n".join(parts) + "\n"
