@@ -240,3 +240,15 @@ def test_incompatible_packages_are_refused_in_one_line(packages, tmp_path, capsy
     # a jdsr package run as a denoiser: the package's card says what it is
     user_error(capsys, "use --method jdsr", "restore", src, "--method", "dncnn", "--weights",
                packages["jdsr"], "--out", out)
+
+
+def test_batch_runs_a_package(packages, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        np.save(src / f"v{i}.npy", image((64, 72), seed=i))
+    code, out, err = cli(capsys, "batch", src, tmp_path / "out", "--method", "dncnn",
+                         "--weights", packages["dncnn"], "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert len(list((tmp_path / "out").glob("*.ome.tif"))) == 2, report

@@ -1027,7 +1027,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
-    p.add_argument("--weights", default=None, help="a .safetensors file with its .json card")
+    p.add_argument("--weights", default=None,
+                   help="a .safetensors file with its .json card, or a BioImage Model Zoo "
+                        "package (.zip or folder)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto (per file, from its signal-to-noise ratio), or prefer the model "
                         "trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip
