@@ -580,3 +580,24 @@ def test_menus_and_one_click_jdsr(make_napari_viewer, errors):
     assert out.name == "stack jdsr [frame 2]" and out.data.shape == (1, 80, 96)
     assert np.allclose(out.scale, (1.0, PX / 2, PX / 2)) and out.translate[0] == 2.0
     assert out.metadata["method"] == "jdsr"
+
+
+def test_restore_widget_runs_a_bmz_package(make_napari_viewer, qtbot, tmp_path, errors):
+    """The Restore widget's weights field takes a BioImage Model Zoo package."""
+    from napari_w2s.bmz import export_package
+
+    pkg = tmp_path / "dncnn.zip"
+    export_package("dncnn", pkg, torchscript=False)
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(1)
+    viewer.add_image((150 + 30 * rng.standard_normal((64, 80))).astype(np.float32), name="img")
+    rw = dock(viewer, "Restore")
+    shipped = restore(qtbot, rw, "img", "dncnn")
+    rw.weights.setText(str(pkg))
+    mine = restore(qtbot, rw, "img", "dncnn")
+    assert np.abs(mine.data - shipped.data).max() / 44.479 <= 1e-4
+    assert mine.metadata["pipeline"]["steps"][0]["weights"] == "dncnn.zip"
+    rw.weights.setText(str(tmp_path / "missing.zip"))
+    job = rw.run()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert errors and errors[-1].endswith("missing.zip: weights file not found")
