@@ -211,20 +211,38 @@ def _readme(card: Any, exact: bool, weights_name: str, torchscript: str, seed: i
 
     norm = spec_of(card.normalisation)
     m = card.metrics or {}
-    rows = []
-    for level, vals in m.items():
-        if isinstance(vals, dict) and "rmse" in vals:
-            rows.append(f"| {level} | {vals['rmse']:.4f} | {vals.get('ssim', float('nan')):.4f} | "
-                        + (f"{vals['rmse_input']:.4f}" if "rmse_input" in vals else "-") + " |")
-    table = ("| input level | RMSE | SSIM | RMSE of the input |\n|---|---|---|---|\n"
-             + "\n".join(rows)) if rows else "No validation figures are recorded in the card."  # fmt: skip
+    levels_m = [(lv, v) for lv, v in m.items() if isinstance(v, dict) and "rmse" in v]
+    with_input = any("rmse_input" in v for _, v in levels_m)
+    rows = [f"| {lv} | {v['rmse']:.4f} | {v.get('ssim', float('nan')):.4f} |"
+            + (f" {v.get('rmse_input', float('nan')):.4f} |" if with_input else "")
+            for lv, v in levels_m]  # fmt: skip
+    head = "| input level | RMSE | SSIM |" + (" RMSE of the input |" if with_input else "")
+    rule = "|---|---|---|" + ("---|" if with_input else "")
+    table = "\n".join([head, rule, *rows]) if rows else "No validation figures in the card."
     t = card.training or {}
     units = ("in the input's units (the postprocessing `scale_linear` undoes the fixed "
              "normalisation exactly)" if exact else
              "in **normalised units** (0 about the background, 1 about bright structures): "
              "the per-image map cannot be undone in the BioImage Model Zoo format (see below)")  # fmt: skip
-    scale = f"x{card.scale} (output axes `y`, `x`: twice the input's size, half its pixel size)" \
-        if card.scale > 1 else "same size as the input"  # fmt: skip
+    scale = (f"x{card.scale} (output axes `y`, `x`: twice the input's size, half its pixel "
+             "size)" if card.scale > 1 else "same size as the input")  # fmt: skip
+    if exact:
+        pre_text = "`fixed_zero_mean_unit_variance`"
+        post_text = ("Postprocessing `scale_linear` (gain = std, offset = mean) maps the output "
+                     "back to the input's units, exactly as napari-w2s does.")  # fmt: skip
+    else:
+        pre_text = (f"`scale_range` (percentiles {norm['low']:g} and {norm['high']:g} of each "
+                    "image, over y and x)")  # fmt: skip
+        post_text = (
+            "napari-w2s maps the restored image back with the same two numbers "
+            "(`y * (p_high - p_low) + p_low`); the BioImage Model Zoo format has no "
+            "postprocessing that multiplies by the *input's* percentile range (`scale_range` "
+            "with a reference tensor normalises by it, `scale_mean_variance` matches mean and "
+            "variance, another map), so this package's output stays in normalised units. "
+            "Running the package with `w2s restore --weights` gives the input's units.")
+    scaled = (", scaled to the training data's mean and standard deviation"
+              if norm["kind"] == "zscore" else "")  # fmt: skip
+    levels = ", ".join(map(str, t.get("levels", []))) or "?"
     return f"""# {card.name} ({weights_name}) - W2S, napari-w2s
 
 {card.description or card.name}: {DESCRIPTION.get(card.task, card.task)}.
@@ -241,10 +259,7 @@ Exported by napari-w2s {__version__} (`w2s export-bmz`) from its model card.
 
 napari-w2s: {describe(card.normalisation)}.
 
-In this package: preprocessing `{'fixed_zero_mean_unit_variance' if norm['kind'] == 'zscore'
-else 'scale_range'}`{'' if exact else f" (percentiles {norm['low']:g} and {norm['high']:g} of each image, over y and x)"}.
-{"Postprocessing `scale_linear` (gain = std, offset = mean) maps the output back to the input's units, exactly as napari-w2s does." if exact else
-"napari-w2s maps the restored image back with the same two numbers (`y * (p_high - p_low) + p_low`); the BioImage Model Zoo format has no postprocessing that multiplies by the *input's* percentile range (`scale_range` with a reference tensor normalises by it, `scale_mean_variance` matches mean and variance, another map), so this package's output stays in normalised units. Running the package with `w2s restore --weights` gives the input's units."}
+In this package: preprocessing {pre_text}. {post_text}
 Large images: run the model in tiles that overlap by at least 48 input pixels (napari-w2s does).
 
 ## Validation (from the model card)
@@ -253,11 +268,11 @@ Held-out {m.get('split', '?')} split, {m.get('views', '?')} views, units: {m.get
 
 {table}
 
-Training: {t.get('iterations', '?')} iterations, batch {t.get('batch', '?')}, patch {t.get('patch', '?')}, levels
-{', '.join(map(str, t.get('levels', []))) or '?'}, on {t.get('data', '?')} ({t.get('device', '?')}).
+Training: {t.get('iterations', '?')} iterations, batch {t.get('batch', '?')}, patch
+{t.get('patch', '?')}, levels {levels}, on {t.get('data', '?')} ({t.get('device', '?')}).
 Command: `{t.get('command', '?')}`.
 
-Test tensors: a view of napari-w2s's randomised simulator (`make_view`, seed {seed}){', scaled to the training data mean and standard deviation' if norm['kind'] == 'zscore' else ''}.
+Test tensors: a view of napari-w2s's randomised simulator (`make_view`, seed {seed}){scaled}.
 
 ## Use
 
