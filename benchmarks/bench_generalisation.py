@@ -61,6 +61,9 @@ def main() -> None:
     ap.add_argument("--train-specialists", type=float, default=None, metavar="MINUTES")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--real", default=None, help="a real 2-D widefield image (TIFF or .npy)")
+    ap.add_argument("--compare", default=None, metavar="DIR",
+                    help="a folder of earlier weights (e.g. the 0.1.0 zoo): every model is also "
+                         "scored with them on the w2s-like set, and the ratios are printed")  # fmt: skip
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,8 +96,58 @@ def main() -> None:
         report["real_image"] = Path(a.real).name
         (out / "generalisation.json").write_text(json.dumps(report, indent=1))
         (out / "generalisation.md").write_text(markdown(report))
-    print(markdown(report))
+    if a.compare:
+        report["compare"] = compare_with(Path(a.compare), report, a, out)
+        (out / "generalisation.json").write_text(json.dumps(report, indent=1))
+        (out / "generalisation.md").write_text(markdown(report) + compare_markdown(report["compare"]))
+    print((out / "generalisation.md").read_text())
     print(f"{time.perf_counter() - t0:.0f} s")
+
+
+def compare_with(folder: Path, report: dict, a: argparse.Namespace, out: Path) -> dict:
+    """Score the earlier weights of every method on the w2s-like set (same views, same seed)."""
+    from napari_w2s.restore.zoo import shipped
+
+    old = {}
+    for c in shipped():
+        f = folder / Path(c["file"]).name
+        if f.is_file() and c["noise_level"] in ("blind", "clean"):
+            old[c["name"]] = str(f)
+    gen = iter_generalisation(out / "earlier", views=a.views, size=a.size, seed=a.seed,
+                              sets=("w2s-like",), weights=old)  # fmt: skip
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            before = stop.value
+            break
+    now = report
+    rows = []
+    for kind, key in (("jdsr", "tables"), ("denoise", "denoise")):
+        for m, cells in before[key]["w2s-like"].items():
+            if m in ("bicubic", "noisy input") or m not in now[key].get("w2s-like", {}):
+                continue
+            for lv, c in cells.items():
+                n = now[key]["w2s-like"][m][lv]
+                rows.append({"model": m, "level": lv, "before": c["rmse"], "now": n["rmse"],
+                             "ratio": n["rmse"] / c["rmse"]})  # fmt: skip
+    for m, c in before["sr"]["w2s-like"].items():
+        if m != "bicubic":
+            n = now["sr"]["w2s-like"][m]
+            rows.append({"model": m, "level": "clean", "before": c["rmse"], "now": n["rmse"],
+                         "ratio": n["rmse"] / c["rmse"]})  # fmt: skip
+    return {"folder": str(folder), "weights": {m: Path(f).name for m, f in old.items()},
+            "rows": rows}
+
+
+def compare_markdown(cmp: dict) -> str:
+    md = ["", "## Against the earlier weights on the W2S-like settings (their own training "
+          "distribution)", "", f"Earlier weights: `{cmp['folder']}`. RMSE (same views); ratio "
+          "= now / before (the issue's goal: at most 1.03).", "",
+          "| model | level | before | now | ratio |", "|---|---|---|---|---|"]  # fmt: skip
+    md += [f"| {r['model']} | {r['level']} | {r['before']:.3f} | {r['now']:.3f} | "
+           f"{r['ratio']:.2f}{'' if r['ratio'] <= 1.03 else ' **worse**'} |" for r in cmp["rows"]]
+    return "\n".join(md) + "\n"
 
 
 if __name__ == "__main__":

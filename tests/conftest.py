@@ -100,3 +100,9 @@ def w2s_processed(tmp_path):
         for v in views:
             np.save(root / split / "sim" / f"{v}.npy", rng.random((32, 32)).astype(np.float32))
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_user_models(monkeypatch, tmp_path_factory):
+    """Tests never see the user's own model folder (``$NAPARI_W2S_MODELS``): an empty one."""
+    monkeypatch.setenv("NAPARI_W2S_MODELS", str(tmp_path_factory.getbasetemp() / "user-models"))

@@ -36,7 +36,7 @@ def test_training_draws_cover_the_ranges_and_never_a_held_out_setting():
 def test_a_view_follows_the_w2s_protocol():
     s = draw_settings(np.random.default_rng(2))
     s.update(camera="scmos", gain=2.0, offset=300.0, read_noise_adu=3.0, peak_photons=200.0,
-             background_photons=5.0, mix={"filaments": 1.0})  # fmt: skip
+             background_photons=5.0, mix={"filaments": 1.0}, export="raw")  # fmt: skip
     v = make_view(s, 64, 5)
     assert set(v.levels) == {"avg1", "avg2", "avg4", "avg8", "avg16"}
     err = {k: float(np.std(img - v.clean)) for k, img in v.levels.items()}
@@ -46,6 +46,20 @@ def test_a_view_follows_the_w2s_protocol():
     down = v.sim.reshape(64, 2, 64, 2).mean((1, 3))
     assert np.corrcoef(down.ravel(), v.clean.ravel())[0, 1] > 0.8  # SIM is sharper than WF
     assert abs(float(down.mean() - v.clean.mean())) < 1e-2 * float(v.clean.std())
+
+
+def test_views_come_raw_offset_subtracted_or_in_8_bits():
+    rng = np.random.default_rng(5)
+    draws = [draw_settings(rng)["export"] for _ in range(400)]
+    share = {k: draws.count(k) / 400 for k in ("raw", "offset-subtracted", "8-bit")}
+    assert 0.65 < share["raw"] < 0.85 and 0.08 < share["offset-subtracted"] < 0.22, share
+    s = draw_settings(np.random.default_rng(2))
+    s.update(camera="scmos", gain=2.0, offset=300.0, read_noise_adu=3.0, peak_photons=100.0)
+    sub = make_view({**s, "export": "offset-subtracted"}, 48, 1)
+    assert float(sub.levels["avg1"].min()) == 0.0 and float(np.median(sub.clean)) < 150
+    eight = make_view({**s, "export": "8-bit", "eight_bit_max": 200.0}, 48, 1)
+    v = eight.levels["avg1"]
+    assert v.max() <= 255 and np.all(v == np.rint(v)) and 150 < float(eight.clean.max()) < 210
 
 
 def test_random_source_normalises_each_view_and_refreshes_the_pool():

@@ -71,10 +71,11 @@ def restore(qtbot, widget, layer_name, method, **options):
 
 def test_all_widgets_open_through_the_manifest(make_napari_viewer):
     viewer = make_napari_viewer()
-    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch"]
+    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch", "Train"]
     widgets = [dock(viewer, n) for n in names]
     assert [type(w).__name__ for w in widgets] == ["StackLevelsWidget", "RestoreWidget",
-                                                   "AnalysisWidget", "MetricsWidget", "BatchWidget"]
+                                                   "AnalysisWidget", "MetricsWidget", "BatchWidget",
+                                                   "TrainWidget"]  # fmt: skip
     devices = [widgets[1].device.itemText(i) for i in range(widgets[1].device.count())]
     assert devices[0] == "auto" and devices[-1] == "cpu"
     assert widgets[1].device_label.text().startswith("runs on: ")
@@ -542,7 +543,7 @@ def test_levels_keep_one_clean_layer_and_show_avg1(make_napari_viewer, qtbot, sa
 def test_docks_fit_a_laptop_screen(make_napari_viewer):
     """Each dock needs little height (its contents scroll), whatever the card says."""
     viewer = make_napari_viewer()
-    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch"]
+    names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch", "Train"]
     heights = {}
     for name in names:
         widget = dock(viewer, name)

@@ -24,11 +24,27 @@ from ._parallel import n_threads, thread_pool
 from ._validate import check_values
 from .errors import W2SInputError
 
-W2S_LEVELS: tuple[int, ...] = (1, 2, 4, 8, 16)
+W2S_LEVELS: tuple[int, ...] = (1, 2, 4, 8, 16)  # the one definition of the W2S noise levels
+W2S_LEVEL_NAMES: tuple[str, ...] = tuple(f"avg{n}" for n in W2S_LEVELS)
 W2S_AVG1_FRAME = 249
 W2S_FRAMES = 400
 MODES = ("w2s", "first", "random")
 _BLOCK_BYTES = 32 * 2**20
+
+
+def noise_level_option(value: str | None, option: str = "--noise-level") -> str | None:
+    """A user's noise-level choice, the same for every command and widget: ``None`` (blind),
+    ``"auto"`` (from the image's signal-to-noise ratio, see ``restore.zoo.auto_level``) or one
+    of :data:`W2S_LEVEL_NAMES` (``4`` and ``avg4`` alike)."""
+    if value is None or value in ("blind", ""):
+        return None
+    if value == "auto":
+        return "auto"
+    level = value if value.startswith("avg") else f"avg{value}"
+    if level not in W2S_LEVEL_NAMES:
+        raise W2SInputError(f"{option} {value!r}: use auto, blind or one of "
+                            f"{', '.join(map(str, W2S_LEVELS))}")  # fmt: skip
+    return level
 
 
 @dataclass(frozen=True)

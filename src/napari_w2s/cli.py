@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -360,13 +361,7 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .analysis.kernel import estimate_kernel
 
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        if out.suffix != ".npy":
-            raise W2SInputError(f"{out}: the kernel is written as .npy; give a name ending .npy")
-        if not out.parent.is_dir():
-            raise W2SInputError(f"{out.parent}: no such folder")
-        refuse_overwriting_inputs([out], [args.lr_clean, args.hr])
+    out = _output_file(args.out, (".npy",), "the kernel", [args.lr_clean, args.hr])
     lr = _read_2d(args.lr_clean, "clean LR image")
     hr = _read_2d(args.hr, "HR image")
     t0 = time.perf_counter()
@@ -390,6 +385,23 @@ def cmd_estimate_kernel(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _output_file(value: str | None, suffixes: tuple[str, ...], what: str,
+                 inputs: list[str]) -> Path | None:  # fmt: skip
+    """An output file name checked up front: its format, its folder, and that it is no input."""
+    from ._validate import refuse_overwriting_inputs
+
+    if not value:
+        return None
+    out = Path(value)
+    if out.suffix.lower() not in suffixes:
+        raise W2SInputError(f"{out}: {what} is written as {' or '.join(suffixes)}; give such a "
+                            "name")  # fmt: skip
+    if not out.parent.is_dir():
+        raise W2SInputError(f"{out.parent}: no such folder")
+    refuse_overwriting_inputs([out], inputs)
+    return out
+
+
 # ---------------------------------------------------------------------------------- check
 def cmd_check(args: argparse.Namespace) -> int:
     import numpy as np
@@ -397,13 +409,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .analysis.consistency import check_restoration
 
-    out = Path(args.map) if args.map else None
-    if out is not None:
-        if out.suffix.lower() not in (".npy", ".tif", ".tiff"):
-            raise W2SInputError(f"{out}: the map is written as .npy or .tif; give such a name")
-        if not out.parent.is_dir():
-            raise W2SInputError(f"{out.parent}: no such folder")
-        refuse_overwriting_inputs([out], [args.restored, args.input])
+    out = _output_file(args.map, (".npy", ".tif", ".tiff"), "the map",
+                       [args.restored, args.input])  # fmt: skip
     restored = _read_2d(args.restored, "restored image")
     image = _read_2d(args.input, "input image")
     noise = _parse_pair(args.noise, "--noise") if args.noise else None
@@ -540,12 +547,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def _noise_level(value: str | None, method: str, stack) -> str | None:
     """``auto``: the per-level model whose training inputs are as noisy as the first plane
     (from its signal-to-noise ratio, camera-independent), else the noise-blind one (``None``)."""
-    if value is None or value == "blind":
-        return None
-    if value != "auto":
-        level = value if value.startswith("avg") else f"avg{value}"
-        if level not in {f"avg{n}" for n in (1, 2, 4, 8, 16)}:
-            raise W2SInputError(f"--noise-level {value!r}: use auto, 1, 2, 4, 8 or 16")
+    from .averaging import noise_level_option
+
+    level = noise_level_option(value)
+    if level != "auto":
         return level
     import numpy as np
 
@@ -564,12 +569,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from .batch import iter_batch
 
-    level = args.noise_level
-    if level in (None, "blind"):
-        level = None
-    elif level != "auto" and (level if level.startswith("avg") else f"avg{level}") not in {
-            f"avg{n}" for n in (1, 2, 4, 8, 16)}:  # fmt: skip
-        raise W2SInputError(f"--noise-level {level!r}: use auto, 1, 2, 4, 8 or 16 (or blind)")
+    from .averaging import noise_level_option
+
+    level = noise_level_option(args.noise_level)
     gen = iter_batch(args.in_dir, args.pattern, args.out_dir, args.method, device=args.device,
                      tile=args.tile, recursive=args.recursive, workers=args.workers,
                      scheduler=args.scheduler, overwrite=args.overwrite, weights=args.weights,
@@ -624,7 +626,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import get_spec, list_models, parameter_count
     from .restore import classical
-    from .restore.zoo import shipped
+    from .restore.zoo import shipped, user_models, user_models_dir
 
     cards = shipped()
     rows = []
@@ -644,14 +646,32 @@ def cmd_models(args: argparse.Namespace) -> int:
                      "architecture": "classical", "params_full": 0, "params_shipped": 0,
                      "weights": True, "levels": ["any"],
                      "description": classical.DESCRIPTIONS.get(name, "")})  # fmt: skip
+    users = []
+    for c in user_models():  # the user's own models: picked by their file stem
+        t = c.get("training") or {}
+        users.append({"name": c["stem"], "method": c["name"], "task": c.get("task"),
+                      "architecture": c.get("architecture"), "params_full": 0,
+                      "params_shipped": c.get("params"), "weights": True,
+                      "levels": [c.get("noise_level")], "source": "user", "file": c["file"],
+                      "initialised_from": (t.get("initialised_from") or {}).get("file"),
+                      "iterations": t.get("iterations"),
+                      "description": f"your {c['name']} model ({c['file']})"})  # fmt: skip
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows + users, indent=2))
     else:
         print(f"{'name':<12} {'task':<8} {'params (paper)':>14} {'shipped':>9}  levels")
         for r in rows:
             shipped_params = f"{r['params_shipped']:,}" if r["params_shipped"] else "-"
             print(f"{r['name']:<12} {r['task']:<8} {r['params_full']:>14,} {shipped_params:>9}  "
                   f"{', '.join(r['levels']) or '-'}")
+        print(f"\nyour models ({user_models_dir()}; run one with --method NAME):")
+        if not users:
+            print("  none yet (w2s finetune, or the Train widget, saves them here)")
+        for r in users:
+            start = f"fine-tuned from {r['initialised_from']}" if r["initialised_from"] \
+                else "from scratch"  # fmt: skip
+            print(f"  {r['name']:<32} {r['method']:<8} {r['task']:<7} {r['levels'][0]:<6} "
+                  f"{r['iterations']} it, {start}")
     return EXIT_OK
 
 
@@ -664,7 +684,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     levels = [lv if lv.startswith("avg") else f"avg{lv}" for lv in args.levels.split(",")] \
         if args.levels else None  # fmt: skip
-    unknown = [lv for lv in levels or [] if lv not in {f"avg{n}" for n in (1, 2, 4, 8, 16)}]
+    from .averaging import W2S_LEVEL_NAMES
+
+    unknown = [lv for lv in levels or [] if lv not in W2S_LEVEL_NAMES]
     if unknown:
         raise W2SInputError(f"--levels {args.levels!r}: no level {unknown[0][3:]!r}; "
                             "use some of 1, 2, 4, 8, 16")  # fmt: skip
@@ -736,6 +758,57 @@ def cmd_train(args: argparse.Namespace) -> int:
         for level, m in card.metrics.items():
             if isinstance(m, dict):
                 print(f"  held-out {level}: RMSE {m['rmse']:.4f}  SSIM {m['ssim']:.4f}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- finetune
+def _is_dataset(path: Path) -> bool:
+    """A W2S-layout data set folder (processed train/ test/, or raw ImageNNN/ views)."""
+    return path.is_dir() and ((path / "train").is_dir() or any(path.glob("Image[0-9][0-9][0-9]")))
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from .training.finetune import FinetuneConfig, iter_finetune
+
+    src = Path(args.input)
+    if not src.exists():
+        raise W2SInputError(f"{src}: no such file or folder")
+    level = None
+    if args.level and args.level != "blind":
+        level = args.level if args.level.startswith("avg") else f"avg{args.level}"
+    cfg = FinetuneConfig(base=args.base, scratch=args.scratch, minutes=args.minutes,
+                         iterations=args.iterations, name=args.name, level=level,
+                         patch=args.patch, batch=args.batch, lr=args.lr, device=args.device,
+                         seed=args.seed, threads=args.threads, models_dir=args.out,
+                         log_every=args.log_every,
+                         command=shlex.join(["w2s", *(sys.argv[1:] or ["finetune"])]))  # fmt: skip
+    if _is_dataset(src):
+        if args.sim:
+            raise W2SInputError("--sim is for a single stack; a data set folder has its own SIM")
+        gen = iter_finetune(cfg, folder=str(src), resume=args.resume)
+    else:
+        stack = _read_input(str(src), args)
+        sim = _read_image(args.sim, "SIM")[0] if args.sim else None
+        gen = iter_finetune(cfg, stack=stack.data, sim=sim, resume=args.resume,
+                            data_name=src.name)  # fmt: skip
+
+    def show(rec: dict) -> None:
+        if "loss" in rec and not args.json:
+            val = f" val RMSE {rec['val']:.4f} (start {rec['val_start']:.4f})" if "val" in rec \
+                else ""  # fmt: skip
+            print(f"iteration {rec['iteration']} loss {rec['loss']:.5f}{val} "
+                  f"{rec['it_per_s']:.2f} it/s", file=sys.stderr, flush=True)  # fmt: skip
+
+    weights = drain(gen, show)
+    from .models.weights import read_card
+
+    card = read_card(weights)
+    if args.json:
+        _print_json({"weights": str(weights), "name": weights.stem, "metrics": card.metrics,
+                     "iterations": card.training["iterations"]})  # fmt: skip
+    else:
+        print(f"model {weights.stem} -> {weights} ({card.training['iterations']} iterations); "
+              f"run it with: w2s restore IMAGE --method {weights.stem} --out DIR")
     return EXIT_OK
 
 
@@ -827,8 +900,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--weights", default=None,
-                   help="a .safetensors file with its .json card, or a BioImage Model Zoo "
-                        "package (.zip or folder: 2-D, one channel, same size or x2)")  # fmt: skip
+                   help="a .safetensors file with its .json card, the name of one of your "
+                        "models (w2s models), or a BioImage Model Zoo package (.zip or folder: "
+                        "2-D, one channel, same size or x2)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto, 1, 2, 4, 8 or 16: prefer the model trained for that level if one "
                         "is shipped (auto estimates it); default: the noise-blind model")  # fmt: skip
@@ -872,6 +946,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use these weights (with their card) for METHOD instead of the shipped "
                         "ones, e.g. jdsr=runs/jdsr/jdsr-blind-compact.safetensors; repeatable")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("finetune", cmd_finetune,
+            "Adapt a model to your microscope: fine-tune a shipped model on a widefield stack "
+            "(+ its SIM) or a W2S-layout folder; saved in your model folder.")  # fmt: skip
+    p.add_argument("input", help="a widefield stack (T, Y, X) file, or a W2S-layout data set folder")
+    p.add_argument("--sim", default=None,
+                   help="the stack's SIM image (2Y x 2X, registered): needed to fine-tune SR or "
+                        "JDSR models; denoisers learn from the stack alone")  # fmt: skip
+    p.add_argument("--base", default="jdsr",
+                   help="the model to start from: a method (its shipped weights) or one of your "
+                        "models (default jdsr)")  # fmt: skip
+    p.add_argument("--scratch", action="store_true", help="train --base's method from random weights")
+    p.add_argument("--minutes", type=_positive, default=5.0, help="time budget (default 5)")
+    p.add_argument("--iterations", type=_at_least(1), default=100_000,
+                   help="upper bound on the iterations (default 100000)")
+    p.add_argument("--name", default=None, help="the new model's name (default METHOD-ft-DATE)")
+    p.add_argument("--out", default=None,
+                   help="model folder (default: your model folder, see w2s models)")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run of this --name")
+    p.add_argument("--level", default="blind", help="noise level to train on (default: all)")
+    p.add_argument("--patch", type=_at_least(16), default=48, help="LR patch size (default 48)")
+    p.add_argument("--batch", type=_at_least(1), default=8, help="batch size (default 8)")
+    p.add_argument("--lr", type=_positive, default=None, help="learning rate (default by task)")
+    p.add_argument("--log-every", type=_at_least(1), default=10, help="iterations per report")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="random seed")
+    p.add_argument("--threads", type=_at_least(1), default=None, help="CPU threads for torch")
+    p.add_argument("--axes", default=None, help="axes of the stack file, e.g. TYX")
+    p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("train", cmd_train,
@@ -1028,8 +1132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--weights", default=None,
-                   help="a .safetensors file with its .json card, or a BioImage Model Zoo "
-                        "package (.zip or folder)")  # fmt: skip
+                   help="a .safetensors file with its .json card, the name of one of your "
+                        "models (w2s models), or a BioImage Model Zoo package (.zip or folder)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto (per file, from its signal-to-noise ratio), or prefer the model "
                         "trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip

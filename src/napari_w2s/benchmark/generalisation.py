@@ -31,10 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..averaging import W2S_LEVEL_NAMES as LEVELS
+
 SETS = ("camera", "optics", "nuclei", "low-light", "w2s-like")
 METHODS = ("jdsr", "care", "ridnet+rcan", "dncnn+rcan", "bicubic")
+DENOISERS = ("ridnet", "dncnn")  # scored against the clean image, with the noisy input as a row
+SR = ("rcan", "bicubic")  # on the clean image, scored against SIM
 SEQUENTIAL = ("ridnet+rcan", "dncnn+rcan")
-LEVELS = ("avg1", "avg2", "avg4", "avg8", "avg16")
 
 
 def views_of(name: str, n: int, size: int, seed: int) -> list[dict]:
@@ -82,6 +85,8 @@ def iter_generalisation(
     weights: Mapping[str, str] | None = None,
     device: str = "cpu",
     log: Callable[[str], None] | None = None,
+    denoisers: Sequence[str] = DENOISERS,
+    sr: Sequence[str] = SR,
 ) -> Generator[tuple[int, int], None, dict]:
     """Score ``methods`` on each set and level; yields (done, total) views; returns the report.
 
@@ -105,10 +110,15 @@ def iter_generalisation(
         return pipes[k]
 
     scores: dict[str, dict[str, dict[str, list]]] = {}
+    dn_scores: dict[str, dict[str, dict[str, list]]] = {}
+    sr_scores: dict[str, dict[str, list]] = {}
     total, done = len(sets) * views, 0
     for name in sets:
         rows = [*methods, *(["specialist care"] if name in specialists else [])]
         table = scores.setdefault(name, {r: {lv: [] for lv in levels} for r in rows})
+        dn = dn_scores.setdefault(name, {r: {lv: [] for lv in levels}
+                                         for r in ("noisy input", *denoisers)})  # fmt: skip
+        srt = sr_scores.setdefault(name, {r: [] for r in sr})
         for view in views_of(name, views, size, seed):
             for level in levels:
                 x = view["inputs"][level]
@@ -118,6 +128,16 @@ def iter_generalisation(
                     pred = p.run(x)
                     r, s = _score(pred, view)
                     table[row][level].append((r, s, time.perf_counter() - t0))
+                clean_view = {**view, "target": view["clean"]}
+                for row in dn:
+                    t0 = time.perf_counter()
+                    pred = x if row == "noisy input" else pipe(row).run(x)
+                    r, s = _score(pred, clean_view)
+                    dn[row][level].append((r, s, time.perf_counter() - t0))
+            for row in srt:
+                t0 = time.perf_counter()
+                r, s = _score(pipe(row).run(view["clean"]), view)
+                srt[row].append((r, s, time.perf_counter() - t0))
             done += 1
             yield done, total
         say(f"{name}: {views} views done")
@@ -125,9 +145,13 @@ def iter_generalisation(
               "units": "z-score of the clean image; predictions scored as they come out",
               "tables": {n: {r: {lv: _mean(v) for lv, v in t.items()} for r, t in tab.items()}
                          for n, tab in scores.items()},
+              "denoise": {n: {r: {lv: _mean(v) for lv, v in t.items()} for r, t in tab.items()}
+                          for n, tab in dn_scores.items()},
+              "sr": {n: {r: _mean(v) for r, v in tab.items()} for n, tab in sr_scores.items()},
               "specialists": {k: Path(v).name for k, v in specialists.items()},
               "weights": {m: Path(w).name for m, w in weights.items()}}  # fmt: skip
     report["checks"] = checks(report["tables"], levels)
+    report["margins"] = margins(report)
     (out / "generalisation.json").write_text(json.dumps(report, indent=1))
     (out / "generalisation.md").write_text(markdown(report))
     return report
@@ -164,6 +188,36 @@ def checks(tables: dict, levels: Sequence[str]) -> list[dict]:
     return rows
 
 
+def margins(report: dict) -> list[dict]:
+    """Every model against its input, per set (and level): RMSE ratio and whether it is below 1.
+
+    Denoisers against the noisy input (vs the clean image), SR networks against bicubic of the
+    clean image, JDSR models against bicubic of the noisy input (vs SIM).
+    """
+    rows = []
+    for name, t in report.get("denoise", {}).items():
+        for m, cells in t.items():
+            if m == "noisy input":
+                continue
+            worst = max(cells[lv]["rmse"] / t["noisy input"][lv]["rmse"] for lv in cells)
+            rows.append({"set": name, "model": m, "against": "noisy input", "worst_ratio": worst})
+    for name, t in report.get("sr", {}).items():
+        for m, cell in t.items():
+            if m != "bicubic" and "bicubic" in t:
+                rows.append({"set": name, "model": m, "against": "bicubic of the clean LR",
+                             "worst_ratio": cell["rmse"] / t["bicubic"]["rmse"]})  # fmt: skip
+    for name, t in report["tables"].items():
+        for m, cells in t.items():
+            if m in ("bicubic",) or "+" in m or "bicubic" not in t:
+                continue
+            worst = max(cells[lv]["rmse"] / t["bicubic"][lv]["rmse"] for lv in cells)
+            rows.append({"set": name, "model": m, "against": "bicubic of the noisy input",
+                         "worst_ratio": worst})  # fmt: skip
+    for r in rows:
+        r["beats_input"] = r["worst_ratio"] < 1.0
+    return rows
+
+
 def markdown(report: dict) -> str:
     lv = report["levels"]
     md = ["# Generalisation benchmark", "",
@@ -176,6 +230,28 @@ def markdown(report: dict) -> str:
         for row, cells in t.items():
             md.append(f"| {row} | " + " | ".join(f"{cells[c]['rmse']:.3f}/{cells[c]['ssim']:.3f}"
                                                 for c in lv) + " |")  # fmt: skip
+        md.append("")
+    if report.get("denoise"):
+        md += ["## Denoisers (RMSE/SSIM against the clean image)", ""]
+        for name, t in report["denoise"].items():
+            md += [f"**{name}**", "", "| | " + " | ".join(lv) + " |", "|---" * (len(lv) + 1) + "|"]
+            md += [f"| {row} | " + " | ".join(f"{c[x]['rmse']:.3f}/{c[x]['ssim']:.3f}" for x in lv)
+                   + " |" for row, c in t.items()]  # fmt: skip
+            md.append("")
+    if report.get("sr"):
+        names = list(report["sr"])
+        rows = list(next(iter(report["sr"].values())))
+        md += ["## SR networks on the clean image (RMSE/SSIM against SIM)", "",
+               "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]  # fmt: skip
+        md += [f"| {r} | " + " | ".join(f"{report['sr'][n][r]['rmse']:.3f}/"
+                                        f"{report['sr'][n][r]['ssim']:.3f}" for n in names) + " |"
+               for r in rows]  # fmt: skip
+        md.append("")
+    if report.get("margins"):
+        md += ["## Every model against its input (worst RMSE ratio over the levels)", "",
+               "| set | model | against | worst ratio |", "|---|---|---|---|"]
+        md += [f"| {m['set']} | {m['model']} | {m['against']} | {m['worst_ratio']:.2f}"
+               f"{'' if m['beats_input'] else ' **no**'} |" for m in report["margins"]]  # fmt: skip
         md.append("")
     md += ["## Checks", "", "| set | level | JDSR / bicubic RMSE (<= 0.8) | beats best sequential "
            "(RMSE and SSIM) | JDSR / specialist CARE RMSE at avg1 (<= 1.10) |",

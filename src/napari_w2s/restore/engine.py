@@ -275,7 +275,7 @@ def resolve(
     from ..models.weights import load_model
     from . import classical
     from .device import choose_device, prepare_module
-    from .zoo import find_weights
+    from .zoo import find_model, find_weights
 
     parts = [p.strip().lower() for p in str(method).split("+") if p.strip()]
     if not parts:
@@ -296,10 +296,12 @@ def resolve(
         if part in classical.METHODS:
             steps.append(classical.ClassicalStep(part, noise=noise))
             continue
-        from ..models import get_spec
+        from ..models import get_spec, list_models
 
-        get_spec(part)  # unknown names: one clear message listing the valid ones
-        path = Path(weights) if weights else find_weights(part, noise_level)
+        by_stem = find_model(part) if part not in list_models() else None
+        if by_stem is None:
+            get_spec(part)  # unknown names: one clear message listing the valid ones
+        path = _weights_path(weights) if weights else by_stem or find_weights(part, noise_level)
         package = bool(weights) and is_package(path)
         if package:  # a BioImage Model Zoo package (zip or folder)
             model, card, note = load_package(path)
@@ -312,9 +314,11 @@ def resolve(
             raise W2SInputError(f"{path}: weights file not found")
         else:
             model, card = load_model(path)
-        if card.name != part and not weights:
+        if by_stem is not None:  # a model picked by its file stem runs its card's method
+            get_spec(card.name)
+        elif card.name != part and not weights:
             raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")
-        spec = get_spec(part)
+        spec = get_spec(card.name if by_stem is not None else part)
         checked = not package or getattr(card, "bmz_has_w2s_card", False)
         if checked and card.task != spec.task:  # e.g. x2 SR weights run and labelled as a denoiser
             raise W2SInputError(f"{path}: these weights are {card.name!r} (task {card.task}, "
@@ -331,6 +335,18 @@ def resolve(
         unused.append(f"--device {device} is not used: {'+'.join(parts)} runs on the CPU "
                       "(classical methods)")  # fmt: skip
     return Pipeline(steps, "+".join(parts), unused)
+
+
+def _weights_path(weights: str) -> Path:
+    """``--weights``: a file, or the file stem of a shipped or user model."""
+    from .zoo import find_model
+
+    path = Path(weights)
+    if path.is_file() or path.is_dir() or path.suffix in (".safetensors", ".pt", ".pth",
+                                                          ".json", ".zip") \
+            or len(path.parts) > 1:  # fmt: skip
+        return path
+    return find_model(weights) or path
 
 
 @dataclass(frozen=True)

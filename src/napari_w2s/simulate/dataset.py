@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..averaging import W2S_LEVELS
 from ..errors import W2SInputError
 from ..io.tiff import atomic_file, save_npy
 from .view import ViewParams, draw_params, simulate_view
@@ -145,7 +146,7 @@ def iter_write_dataset(
     return summary
 
 
-PROCESSED_LEVELS = (1, 2, 4, 8, 16)
+PROCESSED_LEVELS = W2S_LEVELS
 
 
 def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = PROCESSED_LEVELS) -> None:

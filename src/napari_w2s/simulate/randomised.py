@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..averaging import W2S_LEVELS as LEVELS
 from .camera import Camera
 from .structures import KINDS, StructureCounts
 from .view import ViewParams, simulate_view
 
-LEVELS = (1, 2, 4, 8, 16)
 FRAMES = 400
 AVG1_FRAME = 249
 
@@ -50,6 +50,8 @@ class Ranges:
     fwhm_px: tuple[float, float] = (1.2, 4.0)  # widefield PSF FWHM in LR pixels
     density: tuple[float, float] = (0.3, 3.0)  # multiplier of the structure counts
     max_adu: float = 60000.0  # brighter draws are dimmed: users avoid saturating their camera
+    offset_subtracted: float = 0.15  # share of views whose offset was subtracted (clipped at 0)
+    eight_bit: float = 0.10  # share of views converted to 8 bits (scaled, rounded, 0-255)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -129,10 +131,14 @@ def _draw_once(rng: np.random.Generator, r: Ranges) -> dict:
     if kinds == ["nuclei"]:  # nuclei appear, but never alone (a held-out test set)
         kinds.append(str(rng.choice([k for k in KINDS if k != "nuclei"])))
     mix = {str(k): float(rng.uniform(0.3, 1.0)) for k in kinds}
+    u = rng.random()
+    export = ("offset-subtracted" if u < r.offset_subtracted
+              else "8-bit" if u < r.offset_subtracted + r.eight_bit else "raw")  # fmt: skip
     return {"camera": cam, "camera_code": CAMERA_CODES[cam], "gain": gain, "offset": float(offset),
             "read_noise_adu": float(read), "peak_photons": peak, "background_photons": background,
             "na": float(na), "emission_nm": float(em), "lr_pixel_nm": float(px),
-            "density": _loguniform(rng, *r.density), "mix": mix}  # fmt: skip
+            "density": _loguniform(rng, *r.density), "mix": mix, "export": export,
+            "eight_bit_max": float(rng.uniform(150.0, 255.0))}  # fmt: skip
 
 
 def params_of(s: dict, size: int, rng: np.random.Generator) -> ViewParams:
@@ -186,6 +192,7 @@ def make_view(settings: dict, size: int, seed: Any, levels: tuple[int, ...] = LE
     mean = view.expected_clean()
     var = np.clip(a * mean + b, 0, None) / FRAMES
     clean = (mean + rng.standard_normal(mean.shape) * np.sqrt(var)).astype(np.float32)
+    out, clean = _export(out, clean, settings, params.camera.offset)
     try:
         ga, gb = affine_fit(downsample_mean(view.sim.astype(np.float64)), clean)
     except Exception:  # an empty scene: SIM constant
@@ -193,6 +200,25 @@ def make_view(settings: dict, size: int, seed: Any, levels: tuple[int, ...] = LE
     sim = (ga * view.sim + gb).astype(np.float32)
     return RandomView(out, clean, sim, {**settings, "peak_photons_used": params.peak_photons},
                       (float(a), float(b)))  # fmt: skip
+
+
+def _export(levels: dict[str, np.ndarray], clean: np.ndarray, settings: dict, offset: float
+            ) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
+    """How users' files differ from raw camera frames: the offset subtracted (and negative values
+    clipped at 0), or a conversion to 8 bits (one scale for the view, rounded, clipped 0-255).
+    The clean image gets the same map without the rounding and clipping, as an average of such
+    exported frames would approach it."""
+    kind = settings.get("export", "raw")
+    if kind == "offset-subtracted":
+        return {k: np.clip(v - offset, 0, None) for k, v in levels.items()}, clean - offset
+    if kind == "8-bit":
+        lo = float(np.percentile(levels["avg1"] if "avg1" in levels else clean, 0.1))
+        hi = float(clean.max())
+        g = settings.get("eight_bit_max", 230.0) / max(hi - lo, 1e-6)
+        conv = {k: np.clip(np.rint((v - lo) * g), 0, 255).astype(np.float32)
+                for k, v in levels.items()}  # fmt: skip
+        return conv, ((clean - lo) * g).astype(np.float32)
+    return levels, clean
 
 
 def shifted_settings(name: str, rng: np.random.Generator) -> dict:

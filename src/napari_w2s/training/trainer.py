@@ -14,8 +14,8 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Generator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Generator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,9 @@ class TrainConfig:
     random_pool: int = 64  # --data random: views kept in memory
     random_refresh: int = 1  # --data random: views replaced by fresh ones before each batch
     command: str = field(default_factory=lambda: shlex.join(["w2s", *sys.argv[1:]]))
+    # images in memory instead of ``data`` (napari_w2s.training.layers.LayerData); ``data`` then
+    # only names them in the card
+    source: Any = field(default=None, repr=False, compare=False)
 
     @property
     def level_name(self) -> str:
@@ -93,8 +96,22 @@ def _opt_from_tensors(opt: Any, tensors: dict, meta: dict, prefix: str) -> None:
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, Path]:
-    """Train ``cfg.model``; yields progress dicts, returns the path of the final weights."""
+def config_record(cfg: TrainConfig) -> dict:
+    """The configuration as plain data (the in-memory ``source`` left out)."""
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "source"}
+
+
+def iter_train(cfg: TrainConfig, resume: bool = False,
+               stop: Callable[[], bool] | None = None) -> Generator[dict, None, Path | None]:  # fmt: skip
+    """Train ``cfg.model``; yields progress dicts, returns the path of the final weights.
+
+    Each record has ``iteration``, ``iterations``, ``loss``, ``parts``, ``lr``, ``it_per_s``
+    and, where the data hold back patches (images in memory: their held-back rows; a data set:
+    its test split), ``val`` (the RMSE on those patches in the network's units) and ``val_start``
+    (the same before this session's first step). ``stop()`` is asked before every iteration:
+    when it says True the checkpoint is written and the generator returns ``None`` (``resume``
+    continues it).
+    """
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -151,7 +168,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         tensors.update(t_opt)
         meta = {"iteration": iteration, "elapsed_s": spent(),
                 "sampler_state": sampler.rng.bit_generator.state, "opt": m_opt,
-                "config": asdict(cfg)}  # fmt: skip
+                "config": config_record(cfg)}  # fmt: skip
         if disc is not None:
             tensors.update({f"disc.{k}": v.detach().cpu().contiguous()
                             for k, v in disc.state_dict().items()})  # fmt: skip
@@ -180,13 +197,32 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     def current_lr(iteration: int) -> float:
         return lr * (0.1 if progress(iteration) >= cfg.lr_drop else 1.0)
 
-    model.train()
+    val_batch = _validation_batch(cfg, sampler, spec.task)
+
+    def validate() -> float | None:
+        if val_batch is None:
+            return None
+        model.eval()
+        with torch.inference_mode(), autocast(device):
+            xv = torch.from_numpy(val_batch[0]).to(device)
+            pv = model(xv)
+            pv = pv[-1] if isinstance(pv, (list, tuple)) else pv
+            err = float(torch.sqrt(torch.mean(
+                (pv.float().cpu() - torch.from_numpy(val_batch[1])) ** 2)))  # fmt: skip
+        model.train()
+        return err
+
     t0 = time.perf_counter()
+    val_start = validate()
+    model.train()
     window_t, window_loss, window_parts, window_n = time.perf_counter(), 0.0, {}, 0
     done = start
     for it in range(start, cfg.iterations):
         if out_of_time():
             break
+        if stop is not None and stop():
+            save_checkpoint(done)
+            return None
         it_lr = current_lr(it)
         for group in opt.param_groups:
             group["lr"] = it_lr
@@ -224,9 +260,14 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         done = it + 1
         if done % cfg.log_every == 0 or done == cfg.iterations or out_of_time():
             n, now = window_n, time.perf_counter()
-            yield {"iteration": done, "iterations": cfg.iterations, "loss": window_loss / n,
+            record = {"iteration": done, "iterations": cfg.iterations, "loss": window_loss / n,
                    "parts": {k: v / n for k, v in window_parts.items()}, "lr": it_lr,
-                   "it_per_s": n / max(now - window_t, 1e-9)}  # fmt: skip
+                   "it_per_s": n / max(now - window_t, 1e-9), "elapsed_s": spent(),
+                   "budget_s": budget_s}  # fmt: skip
+            if val_batch is not None:
+                record.update(val=validate(), val_start=val_start)
+            yield record
+            now = time.perf_counter()  # the validation's time is not the training's
             window_t, window_loss, window_parts, window_n = now, 0.0, {}, 0
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             save_checkpoint(done)
@@ -234,7 +275,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
     wall = spent()
     save_checkpoint(done)
     model.eval()
-    metrics = evaluate(model, cfg, spec.task, device)
+    metrics = evaluate(model, cfg, spec.task, device, sampler)
     level = "clean" if spec.task == "sr" else cfg.level_name  # SR models see the clean LR only
     name = f"{cfg.model}-{level}-{cfg.config}"
     card = ModelCard(
@@ -248,7 +289,7 @@ def iter_train(cfg: TrainConfig, resume: bool = False) -> Generator[dict, None, 
         description=spec.description,
         training={
             "command": cfg.command,
-            "data": str(cfg.data),
+            "data": cfg.source.name if cfg.source is not None else str(cfg.data),
             "recipe": _recipe(cfg, sampler),
             "initialised_from": init_record,
             "train_views": _train_views(sampler),
@@ -277,6 +318,9 @@ def make_source(cfg: TrainConfig, task: str):
     """The patch source of a run: randomised simulation (``--data random``) or a data set."""
     from .. import normalisation
 
+    if cfg.source is not None:  # images in memory (w2s finetune, the Train widget)
+        return cfg.source.sampler(task, cfg.levels, patch=cfg.patch, seed=cfg.seed,
+                                  norm=normalisation.DEFAULT)  # fmt: skip
     if _is_random(cfg.data):
         from ..simulate.randomised import HELD_OUT
         from .random_source import RandomSource
@@ -329,7 +373,9 @@ def _recipe(cfg: TrainConfig, sampler) -> dict:
     """What the card says of the data: the per-image normalisation, and for random data the
     ranges, the held-out regions and the pool."""
     rec: dict[str, Any] = {"normalisation": "per image (napari_w2s.normalisation)"}
-    if _is_random(cfg.data):
+    if cfg.source is not None:
+        rec.update(cfg.source.describe())
+    elif _is_random(cfg.data):
         from ..simulate.randomised import HELD_OUT, Ranges
 
         rec.update(source="randomised simulation", view_size=sampler.size,
@@ -360,7 +406,7 @@ def _initialise(model: Any, init: str, method: str) -> dict:
     return {"file": path.name, "sha256": sha256_file(path)}
 
 
-def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any) -> dict:
+def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any, sampler: Any = None) -> dict:
     """Held-out RMSE / SSIM in W2S units (the clean image's z-score) on ``eval_views`` views.
 
     A data set: its test split. Random data: views drawn with a seed no training uses. The model
@@ -369,10 +415,12 @@ def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any) -> dict:
     from ..analysis.metrics import compare
     from ..normalisation import fit
 
-    views = _eval_views(cfg, task)
+    views = sampler.eval_views() if hasattr(sampler, "eval_views") else _eval_views(cfg, task)
     if isinstance(views, str):
         return {"note": f"no held-out evaluation: {views}"}
-    results: dict[str, Any] = {"split": "random, held-out seed" if _is_random(cfg.data) else "test",
+    split = "held-back rows" if cfg.source is not None else \
+        "random, held-out seed" if _is_random(cfg.data) else "test"  # fmt: skip
+    results: dict[str, Any] = {"split": split,
                                "views": len(views), "units": "W2S z-score"}  # fmt: skip
     for level in views[0]["inputs"]:
         rmse, ssim, rmse_in = [], [], []
@@ -391,6 +439,36 @@ def evaluate(model: Any, cfg: TrainConfig, task: str, device: Any) -> dict:
         if rmse_in:
             results[level]["rmse_input"] = float(np.mean(rmse_in))
     return results
+
+
+def _validation_batch(cfg: TrainConfig, sampler: Any, task: str) -> tuple | None:
+    """Fixed held-back patches ``(x, y)`` in the network's units, or ``None``: the source's own
+    (images in memory), else up to 16 patches of a data set's test split (none for random data)."""
+    if hasattr(sampler, "validation_batch"):
+        return sampler.validation_batch()
+    if _is_random(cfg.data):
+        return None
+    from .. import normalisation
+    from .data import load_pairs
+
+    try:
+        pairs = load_pairs(cfg.data, "test", task, cfg.levels)
+    except W2SInputError:
+        return None
+    p, s = cfg.patch, pairs.scale
+    arrays = list(pairs.inputs.items())
+    _, h, w = arrays[0][1].shape
+    if h < p or w < p:
+        return None
+    y0, x0 = (h - p) // 2, (w - p) // 2
+    xs, ys = [], []
+    for i in range(min(16, len(pairs.views) * len(arrays))):
+        level, arr = arrays[i % len(arrays)]
+        v = (i // len(arrays)) % len(pairs.views)
+        aff = normalisation.fit(arr[v], normalisation.DEFAULT)
+        xs.append(aff.forward(arr[v, y0 : y0 + p, x0 : x0 + p]))
+        ys.append(aff.forward(pairs.target[v, s * y0 : s * (y0 + p), s * x0 : s * (x0 + p)]))
+    return np.stack(xs)[:, None], np.stack(ys)[:, None]
 
 
 def _forward(model: Any, x: np.ndarray, device: Any) -> np.ndarray:

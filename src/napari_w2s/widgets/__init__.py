@@ -8,6 +8,7 @@ Restore                :mod:`.restore`             denoise / SR / JDSR / classic
 Analysis               :mod:`.analysis`            noise (a, b) and blur-kernel estimates
 Metrics                :mod:`.metrics`             RMSE / PSNR / SSIM table against a reference
 Batch                  :mod:`.batch`               restores a folder of files to disk
+Train                  :mod:`.train`               fine-tunes a model on layers or a folder
 =====================  ==========================  =============================================
 
 The widgets only collect parameters, run the core's generators in

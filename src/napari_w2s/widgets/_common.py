@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import traceback
+import weakref
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import Any
@@ -481,32 +482,59 @@ def method_groups() -> dict[str, list[str]]:
 
 
 def shipped_cards() -> list[dict]:
-    from ..restore.zoo import shipped
+    """Cards of the shipped models and of the user's own (``source``: ``shipped`` / ``user``)."""
+    from ..restore.zoo import all_models
 
     try:
-        return shipped()
+        return all_models()
     except (OSError, ValueError) as err:  # a broken card must not break the widget
-        log.warning("could not read the shipped model cards: %s", err)
+        log.warning("could not read the model cards: %s", err)
         return []
 
 
 def missing_weights(method: str, cards: Iterable[dict]) -> list[str]:
-    """The deep parts of ``method`` that have no shipped weights."""
+    """The deep parts of ``method`` that have no weights (shipped or the user's; a part may be
+    a user model's file stem)."""
     from ..restore.classical import METHODS
 
-    names = {c.get("name") for c in cards}
+    cards = list(cards)
+    names = {c.get("name") for c in cards} | {str(c.get("stem", "")).lower() for c in cards}
     parts = [p.strip() for p in method.split("+") if p.strip()]
-    return [p for p in parts if p not in METHODS and p not in names]
+    return [p for p in parts if p not in METHODS and p.lower() not in names]
+
+
+GROUP_TITLES["user"] = "Your models (trained or fine-tuned)"
+_METHOD_COMBOS: weakref.WeakSet = weakref.WeakSet()
+
+
+def models_changed() -> None:
+    """Reload the method lists of every open widget (a model was saved to the user folder)."""
+    for combo in list(_METHOD_COMBOS):
+        try:
+            combo.reload()
+        except RuntimeError:  # its Qt object is gone
+            _METHOD_COMBOS.discard(combo)
 
 
 class MethodCombo(QComboBox):
-    """Methods grouped under non-selectable headers; methods without weights are marked."""
+    """Methods grouped under non-selectable headers; methods without weights are marked; the
+    user's models (by file stem) in a group of their own."""
 
     def __init__(self, groups: dict[str, list[str]] | None = None,
                  cards: list[dict] | None = None) -> None:  # fmt: skip
         super().__init__()
-        self.groups = groups or method_groups()
-        self.cards = shipped_cards() if cards is None else cards
+        self._fixed_groups = groups
+        self._fixed_cards = cards
+        self._fill()
+        self.set_method(self.default_method())
+        _METHOD_COMBOS.add(self)
+
+    def _fill(self) -> None:
+        self.cards = shipped_cards() if self._fixed_cards is None else self._fixed_cards
+        self.groups = dict(self._fixed_groups or method_groups())
+        users = [c["stem"] for c in self.cards if c.get("source") == "user"]
+        if users and self._fixed_groups is None:
+            self.groups["user"] = users
         model = QStandardItemModel(self)
         for key, methods in self.groups.items():
             header = QStandardItem(GROUP_TITLES.get(key, key))
@@ -521,7 +549,18 @@ class MethodCombo(QComboBox):
                 item.setData(m, Qt.UserRole)
                 model.appendRow(item)
         self.setModel(model)
-        self.set_method(self.default_method())
+
+    def reload(self) -> None:
+        """Read the cards again (a new user model) and keep the current choice."""
+        current = self.method()
+        self.blockSignals(True)
+        try:
+            self._fill()
+            if not self.set_method(current):
+                self.set_method(self.default_method())
+        finally:
+            self.blockSignals(False)
+        self.currentIndexChanged.emit(self.currentIndex())
 
     def default_method(self) -> str:
         """JDSR where its weights are shipped (the project's default), else bicubic."""

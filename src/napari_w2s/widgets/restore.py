@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ._common import (
     GROUP_TITLES,
     Bars,
@@ -39,7 +40,6 @@ from ._common import (
     wrap_label,
 )
 
-LEVELS = ("avg1", "avg2", "avg4", "avg8", "avg16")
 AUTO_LEVEL = "auto (from the layer name, else from the image's signal-to-noise)"
 META_KEYS = ("split", "views", "units")
 
@@ -63,7 +63,7 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
     from ..restore.engine import Estimate, iter_restore, resolve
 
     yield {"stage": "loading"}
-    if noise_level == "auto" and not weights:  # the per-level model whose training inputs are this noisy
+    if noise_level == "auto" and not weights:  # the per-level model for inputs this noisy
         from ..restore.zoo import auto_level
 
         arr = np.asarray(data[(0,) * (np.ndim(data) - 2)], dtype=np.float64)
@@ -85,8 +85,12 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
 
 # ---------------------------------------------------------------------------------- the card
 def card_for(name: str, cards: list[dict], noise_level: str | None) -> dict | None:
-    """The card whose weights run for ``noise_level`` (the logic of ``zoo.find_weights``)."""
-    mine = [c for c in cards if c.get("name") == name]
+    """The card whose weights run for ``noise_level`` (the logic of ``zoo.find_weights``);
+    ``name`` may be a model's file stem (a user model)."""
+    for c in cards:
+        if c.get("source") == "user" and str(c.get("stem", "")).lower() == name.lower():
+            return c
+    mine = [c for c in cards if c.get("name") == name and c.get("source") != "user"]
     if noise_level:
         for c in mine:
             if c.get("noise_level") == noise_level:
@@ -94,7 +98,10 @@ def card_for(name: str, cards: list[dict], noise_level: str | None) -> dict | No
     for c in mine:
         if c.get("noise_level") == "blind":
             return c
-    return mine[0] if mine else None
+    if mine:
+        return mine[0]
+    users = [c for c in cards if c.get("name") == name]  # no shipped weights: the user's
+    return users[-1] if users else None
 
 
 def weights_label(card: dict) -> str:
@@ -139,8 +146,9 @@ def card_html(method: str, cards: list[dict], noise_level: str | None = None) ->
             lines.append(f"<b>{part}</b> (classical, x{2 if part == 'bicubic' else 1}): "
                          f"{html.escape(DESCRIPTIONS[part])}")  # fmt: skip
             continue
-        spec = get_spec(part)
         card = card_for(part, cards, noise_level)
+        user = card is not None and card.get("source") == "user"
+        spec = get_spec(card["name"] if user else part)
         scale = int(card.get("scale", 1)) if card else (1 if spec.task == "denoise" else 2)
         text = (f"<b>{part}</b>: {GROUP_TITLES.get(spec.task, spec.task)}, x{scale} "
                 f"({spec.architecture}). {html.escape(spec.description)}")  # fmt: skip
@@ -150,7 +158,10 @@ def card_html(method: str, cards: list[dict], noise_level: str | None = None) ->
             lines.append(text)
             continue
         text += f"<br>weights: <b>{html.escape(weights_label(card))}</b>"
-        others = [c for c in cards if c.get("name") == part and c is not card]
+        if user:
+            text += _user_note(card)
+        others = [c for c in cards if c.get("name") == part and c is not card
+                  and c.get("source") != "user"]  # fmt: skip
         if others:
             text += " · also shipped: " + ", ".join(
                 html.escape(str(c.get("noise_level"))) for c in others)
@@ -162,6 +173,19 @@ def card_html(method: str, cards: list[dict], noise_level: str | None = None) ->
             text += "<br>" + table
         lines.append(text)
     return "<br>".join(lines)
+
+
+def _user_note(card: dict) -> str:
+    """Where a user model is and what it was trained from (its card's training record)."""
+    t = card.get("training") or {}
+    init = (t.get("initialised_from") or {}).get("file")
+    parts = [f"your model, {t.get('iterations', '?')} iterations"]
+    parts.append(f"fine-tuned from {init}" if init else "trained from scratch")
+    data = t.get("data")
+    if data:
+        parts.append(f"on {data}")
+    return (f"<br><span style='color:#80c080'>{html.escape(', '.join(parts))}</span>"
+            f"<br><small>{html.escape(str(card.get('file', '')))}</small>")
 
 
 def preferred_layer(layers: list, active: Any = None) -> Any:
