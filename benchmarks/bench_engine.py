@@ -12,6 +12,10 @@ and the peak memory (ru_maxrss of a fresh process) of restoring a 4096 x 4096 im
 compact JDSR model, tiled (goal: bounded, well under 4 GB).
 
     python benchmarks/bench_engine.py [--models dncnn,rcan,jdsr] [--threads 2] [--big 4096]
+
+``--fold-ab dncnn --rounds 7`` instead compares, interleaved (the two variants alternate in
+every round, median over the rounds), the engine with BatchNorm folded into the convolutions
+(the default) against the same engine without folding, and checks that the outputs agree.
 """
 
 from __future__ import annotations
@@ -75,6 +79,41 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_count
 """
 
 
+def fold_ab(names: str, size: int, rounds: int, threads: int) -> None:
+    """Engine with and without BatchNorm folding, alternating, median of ``rounds``."""
+    import statistics
+
+    import napari_w2s.restore.fold as fold
+    from napari_w2s.restore.engine import resolve
+
+    image = np.random.default_rng(0).normal(150, 30, (size, size)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names.split(","):
+            weights = str(save_random(name, Path(tmp)))
+            folded = resolve(name, weights=weights, device="cpu", threads=threads)
+            original = fold.fold_batchnorm
+            fold.fold_batchnorm = lambda module: 0  # the 0.1.0 engine: no folding
+            try:
+                plain = resolve(name, weights=weights, device="cpu", threads=threads)
+            finally:
+                fold.fold_batchnorm = original
+            diff = float(np.max(np.abs(folded.run(image) - plain.run(image))))
+            times = {"folded": [], "unfolded": []}
+            for r in range(rounds):
+                pairs = [("folded", folded), ("unfolded", plain)]
+                for key, pipe in pairs if r % 2 == 0 else pairs[::-1]:
+                    t0 = time.perf_counter()
+                    pipe.run(image)
+                    times[key].append(time.perf_counter() - t0)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            print(f"{name} {size}x{size}, {threads} thread(s), {rounds} rounds interleaved: "
+                  f"folded {med['folded']:.3f} s, unfolded {med['unfolded']:.3f} s, speed-up "
+                  f"{med['unfolded'] / med['folded']:.2f}x; BatchNorms folded "
+                  f"{folded.steps[0].model.w2s_folded_bn}; max |difference| {diff:.2e} "
+                  f"(image units, std 30)")
+            print(json.dumps({"model": name, "times": times, "max_abs_diff": diff}))
+
+
 def main() -> None:
     import torch
 
@@ -86,7 +125,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--big", type=int, default=4096)
+    ap.add_argument("--fold-ab", default=None, metavar="MODELS",
+                    help="only compare BatchNorm folding on/off for these models, interleaved")
+    ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
+    if args.fold_ab:
+        fold_ab(args.fold_ab, args.size, args.rounds, args.threads)
+        return
     torch.set_num_threads(args.threads)
     peak_flops = matmul_flops(args.threads)
     print(f"float32 matmul: {peak_flops / 1e9:.0f} GFLOP/s on {args.threads} threads")

@@ -189,3 +189,54 @@ def test_cli_restore_npy_output_and_bad_level(image, tmp_path, capsys):
     code = main(["restore", str(tmp_path / "in.npy"), "--method", "bicubic", "--noise-level", "3",
                  "--out", str(tmp_path / "o.npy")])
     assert code == 2 and "use auto, 1, 2, 4, 8 or 16" in capsys.readouterr().err
+
+
+def test_tiles_accumulate_into_the_output_with_1d_weight_sums(image):
+    """``out=`` receives the blend (no second full-size buffer), equal to the blend with a
+    full 2-D weight sum, for x1 and x2 and for a batch of tiles."""
+    from napari_w2s.restore.tiling import TileGrid, _ramp, balanced_tile
+
+    def net(batch):  # a non-linear, position-dependent map: tiles differ in their overlaps
+        up = np.repeat(np.repeat(batch, 2, axis=1), 2, axis=2)
+        return np.sin(up / 7.0) * up.mean(axis=(1, 2), keepdims=True)
+
+    h, w = image.shape
+    tile, overlap = 48, 16
+    th, tw = balanced_tile(h, tile, overlap), balanced_tile(w, tile, overlap)
+    acc, wsum = np.zeros((2 * h, 2 * w)), np.zeros((2 * h, 2 * w))
+    for y in TileGrid(h, th, overlap).starts():
+        for x in TileGrid(w, tw, overlap).starts():
+            out = net(image[None, y : y + th, x : x + tw].astype(np.float64))[0]
+            wgt = np.outer(_ramp(2 * th, 2 * overlap, y > 0, y + th < h),
+                           _ramp(2 * tw, 2 * overlap, x > 0, x + tw < w))
+            acc[2 * y : 2 * (y + th), 2 * x : 2 * (x + tw)] += out * wgt
+            wsum[2 * y : 2 * (y + th), 2 * x : 2 * (x + tw)] += wgt
+    expected = acc / wsum
+    target = np.full((2 * h, 2 * w), np.nan, np.float32)  # stale content is overwritten
+    result = drain(iter_tiled(image, net, 2, tile, overlap, batch=3, out=target))
+    assert result is target
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-4 * np.abs(expected).max())
+    with pytest.raises(ValueError, match="out must be"):
+        drain(iter_tiled(image, net, 2, tile, overlap, out=np.zeros((h, w), np.float32)))
+
+
+def test_restore_writes_each_plane_in_place(weights, image):
+    pipe = resolve("dncnn", weights=str(weights["dncnn"]), tile=96, device="cpu")
+    stack = np.stack([image, image[::-1].copy()])
+    out = drain(iter_restore(pipe, stack))
+    for k in range(2):
+        np.testing.assert_allclose(out[k], pipe.run(stack[k], pipe.fit_normalisation(stack)),
+                                   atol=1e-5 * float(np.ptp(out[k])))
+
+
+def test_chunked_normalisation_gives_the_same_numbers():
+    from napari_w2s import normalisation
+
+    a = normalisation.Affine(offset=101.5, scale=37.25)
+    x = np.random.default_rng(3).normal(150, 40, (2, 700, 900)).astype(np.float32)[:, ::-1, :800]
+    assert a.forward(x).dtype == np.float32
+    x64 = x.astype(np.float64)
+    np.testing.assert_array_equal(a.forward(x), ((x64 - 101.5) / 37.25).astype(np.float32))
+    np.testing.assert_array_equal(a.inverse(x), (x64 * 37.25 + 101.5).astype(np.float32))
+    small = x[0, :3, :4]
+    np.testing.assert_array_equal(a.inverse(small), (x64[0, :3, :4] * 37.25 + 101.5).astype(np.float32))

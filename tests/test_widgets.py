@@ -307,6 +307,9 @@ def test_settings_persist(make_napari_viewer, tmp_path):
     rw = dock(viewer, "Restore")
     rw.method.set_method("vst-nlm")
     rw.device.setCurrentIndex(rw.device.findText("cpu"))
+    assert rw.threads.currentText() == "auto" and "threads: auto: " in rw.device_label.text()
+    rw.threads.setCurrentIndex(rw.threads.findText("1"))
+    assert rw.threads_value() == 1 and "threads: 1 thread" in rw.device_label.text()
     assert _common.settings_path() == tmp_path / "settings" / "widgets.json"
     assert _common.get_setting("restore_method") == "vst-nlm"
 
@@ -314,6 +317,7 @@ def test_settings_persist(make_napari_viewer, tmp_path):
 
     again = RestoreWidget(viewer)
     assert again.method.method() == "vst-nlm" and again.device.currentText() == "cpu"
+    assert again.threads.currentText() == "1"
     again.deleteLater()
 
 

@@ -245,14 +245,15 @@ def plan(
 
 
 def _validate_method(method: str, device: str, tile: int | None, weights: str | None,
-                     noise_level: str | None, remote: bool) -> list[str]:  # fmt: skip
+                     noise_level: str | None, remote: bool, threads: Any = None
+                     ) -> list[str]:  # fmt: skip
     """Unknown methods, missing weights and devices fail here, once, before any file.
     Returns the notes on options without effect."""
     from .restore.engine import resolve
 
     # on a cluster the workers choose (and check) the device themselves
     return resolve(method, device="cpu" if remote else device, tile=tile, weights=weights,
-                   noise_level=noise_level).option_notes  # fmt: skip
+                   noise_level=noise_level, threads=threads).option_notes  # fmt: skip
 
 
 def _probe_write(folder: Path) -> None:
@@ -400,7 +401,7 @@ _PIPELINES_LOCK = threading.Lock()
 
 
 def _pipeline(method: str, device: str, tile: int | None, weights: str | None,
-              noise_level: str | None) -> Any:  # fmt: skip
+              noise_level: str | None, threads: Any = None) -> Any:  # fmt: skip
     """The pipeline of a method for this thread. Model weights are loaded once per thread;
     classical pipelines (cheap, but they record the noise used) are built per file."""
     from .restore import classical
@@ -409,11 +410,12 @@ def _pipeline(method: str, device: str, tile: int | None, weights: str | None,
     parts = [p.strip().lower() for p in method.split("+")]
     if all(p in classical.METHODS for p in parts):
         return resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
-    key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level)
+    key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level, threads)
     with _PIPELINES_LOCK:
         pipe = _PIPELINES.get(key)
     if pipe is None:
-        pipe = resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
+        pipe = resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level,
+                       threads=threads)  # fmt: skip
         with _PIPELINES_LOCK:
             _PIPELINES[key] = pipe
     return pipe
@@ -517,6 +519,7 @@ def process_file(
     weights: str | None = None,
     noise_level: str | None = None,
     overwrite: bool = False,
+    threads: int | str | None = None,
     progress: Callable[[dict], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> dict:
@@ -549,7 +552,7 @@ def process_file(
             first = np.asarray(stack.data[(0,) * (len(stack.shape) - 2)], dtype=np.float64)
             level = auto_level(method, first)
             rec["noise_level"] = level or "blind"
-        pipeline = _pipeline(method, device, tile, weights, level)
+        pipeline = _pipeline(method, device, tile, weights, level, threads)
         if min(stack.shape[-2:]) < 8:
             raise W2SInputError(
                 f"the image ({stack.shape[-2]} x {stack.shape[-1]} pixels) is too small to "
@@ -664,6 +667,7 @@ def iter_batch(
     overwrite: bool = False,
     weights: str | None = None,
     noise_level: str | None = None,
+    threads: int | str | None = None,
 ) -> Generator[dict, None, BatchReport]:
     """Restore every matching file of a folder; a generator of events returning the report.
 
@@ -671,8 +675,9 @@ def iter_batch(
     ----------
     input_dir, pattern, output_dir, method
         As ``w2s batch IN_DIR OUT_DIR --method M --pattern GLOB`` (see :func:`plan`).
-    device, tile, weights, noise_level
-        As ``w2s restore``.
+    device, tile, weights, noise_level, threads
+        As ``w2s restore``. ``threads="auto"`` shares the cores free now among the local
+        ``workers``; on a cluster each worker measures its own machine.
     recursive : bool
         Also match in sub-folders; outputs keep the relative sub-folder.
     workers : int
@@ -714,7 +719,13 @@ def iter_batch(
     items = plan(input_dir, pattern, output_dir, method, recursive=recursive)
     method = str(method).strip().lower()
     remote = scheduler is not None
-    notes = _validate_method(method, device, tile, weights, noise_level, remote)
+    from .restore.threads import parse_threads, resolve_threads
+
+    threads = parse_threads(threads)
+    if threads == "auto" and not remote:
+        threads = resolve_threads("auto", share=workers)
+    notes = _validate_method(method, device, tile, weights, noise_level, remote,
+                             None if remote else threads)  # fmt: skip
     client = None
     own_client = False
     if remote:
@@ -765,7 +776,8 @@ def iter_batch(
                 yield _result_event(i, item, completed, n)
 
         kwargs = {"method": method, "device": device, "tile": tile, "weights": weights,
-                  "noise_level": noise_level, "overwrite": overwrite}  # fmt: skip
+                  "noise_level": noise_level, "overwrite": overwrite,
+                  "threads": threads}  # fmt: skip
         if remote:
             token = f"{os.getpid()}-{time.time_ns()}"
             for i in todo:

@@ -58,6 +58,25 @@ def _positive(text: str) -> float:
     return value
 
 
+def _threads(text: str) -> int | str:
+    """An argparse type: ``auto`` or a whole number of at least 1 (CPU threads)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither auto nor a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small; use auto or at least 1")
+    return value
+
+
+_threads.__name__ = "threads"  # argparse names the type in its messages
+
+THREADS_HELP = ("CPU threads for the networks: a number, or auto = the cores free now (this "
+                "process's cores minus the load average); default: every core")
+
+
 def _json_ready(obj: Any) -> Any:
     """Replace non-finite floats (JSON has no Infinity) by None, recursively."""
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -495,8 +514,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from ._validate import refuse_overwriting_inputs
     from .geometry import upsampled_geometry
     from .io import write_ome_tiff
+    from .restore.alloc import keep_freed_memory
     from .restore.engine import iter_restore, resolve
 
+    keep_freed_memory()  # reuse freed feature maps: no page-fault storm per tile (glibc)
     stack = _read_input(args.input, args)
     out = Path(args.out)
     if out.is_dir():
@@ -510,7 +531,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     tile = None if args.tile is None else int(args.tile)
     level = _noise_level(args.noise_level, args.method, stack)
     pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
-                       noise_level=level)  # fmt: skip
+                       noise_level=level, threads=args.threads)  # fmt: skip
     t0 = time.perf_counter()
     gen = iter_restore(pipeline, stack.data)
     with tqdm(total=None, desc=args.method, unit="%", file=sys.stderr, leave=False,
@@ -568,14 +589,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .batch import iter_batch
+    from .restore.alloc import keep_freed_memory
 
     from .averaging import noise_level_option
 
+    keep_freed_memory()  # reuse freed feature maps: no page-fault storm per tile (glibc)
     level = noise_level_option(args.noise_level)
     gen = iter_batch(args.in_dir, args.pattern, args.out_dir, args.method, device=args.device,
                      tile=args.tile, recursive=args.recursive, workers=args.workers,
                      scheduler=args.scheduler, overwrite=args.overwrite, weights=args.weights,
-                     noise_level=level)  # fmt: skip
+                     noise_level=level, threads=args.threads)  # fmt: skip
     bar = None
     try:
         while True:
@@ -899,6 +922,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
+    p.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     p.add_argument("--weights", default=None,
                    help="a .safetensors file with its .json card, the name of one of your "
                         "models (w2s models), or a BioImage Model Zoo package (.zip or folder: "
@@ -1016,7 +1040,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-perceptual", action="store_true", help="drop the perceptual loss term")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=_at_least(0), default=0, help="random seed")
-    p.add_argument("--threads", type=_at_least(1), default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="CPU threads for torch: a number, or auto = the cores free now")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.*")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
@@ -1131,6 +1156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
+    p.add_argument("--threads", type=_threads, default=None,
+                   help=THREADS_HELP + "; with --workers N, auto shares the free cores")
     p.add_argument("--weights", default=None,
                    help="a .safetensors file with its .json card, the name of one of your "
                         "models (w2s models), or a BioImage Model Zoo package (.zip or folder)")  # fmt: skip
@@ -1142,6 +1169,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .restore.threads import quiet_idle_threads
+
+    quiet_idle_threads()  # before torch loads: idle OpenMP threads sleep instead of spinning
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

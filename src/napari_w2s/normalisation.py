@@ -52,13 +52,32 @@ class Affine:
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.constant:
             return np.zeros_like(x, dtype=np.float32)
-        return ((np.asarray(x, np.float64) - self.offset) / self.scale).astype(np.float32)
+        return _chunked(x, lambda v: (v - self.offset) / self.scale)
 
     def inverse(self, y: np.ndarray) -> np.ndarray:
-        return (np.asarray(y, np.float64) * self.scale + self.offset).astype(np.float32)
+        return _chunked(y, lambda v: v * self.scale + self.offset)
 
     def to_dict(self) -> dict:
         return {"offset": self.offset, "scale": self.scale, "note": self.note}
+
+
+_CHUNK = 1 << 18  # elements computed in float64 at a time (2 MiB)
+
+
+def _chunked(x: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` computed in float64, returned as float32, a block of rows at a time: the same
+    numbers as on the whole array, without a float64 copy (or any copy) of a large image."""
+    x = np.asarray(x)
+    out = np.empty(x.shape, np.float32)
+    if x.ndim < 2 or x.size <= _CHUNK:
+        out[...] = fn(x.astype(np.float64))
+        return out
+    rows = max(1, _CHUNK // max(1, x.shape[-1]))
+    for lead in np.ndindex(*x.shape[:-2]):
+        for r in range(0, x.shape[-2], rows):
+            block = (*lead, slice(r, r + rows))
+            out[block] = fn(x[block].astype(np.float64))
+    return out
 
 
 def spec_of(card_normalisation: dict | None) -> dict:

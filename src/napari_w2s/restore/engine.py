@@ -119,6 +119,7 @@ class ModelStep:
     overlap: int = DEFAULT_OVERLAP
     name: str = ""
     scale: int = 1
+    threads: int | None = None  # CPU threads of torch (None: its default)
     timings: dict = field(default_factory=dict)
     _affine: Any = field(default=None, repr=False)
 
@@ -129,12 +130,17 @@ class ModelStep:
     def describe(self) -> dict:
         from .. import normalisation
         from .device import describe
+        from .threads import using_threads
 
+        with using_threads(self.threads if self.device.type == "cpu" else None):
+            where = describe(self.device)  # "cpu (N threads, ...)": the count it runs on
         d = {"method": self.name, "weights": self.weights.name, "card_name": self.card.name,
              "task": self.card.task, "noise_level": self.card.noise_level,
              "config": self.card.config,
-             "device": describe(self.device), "tile": self.tile, "overlap": self.overlap,
+             "device": where, "tile": self.tile, "overlap": self.overlap,
              "normalisation": normalisation.describe(self.card.normalisation)}  # fmt: skip
+        if self.device.type == "cpu":
+            d["threads"] = self.threads
         if self._affine is not None:  # the map of the last image (or stack) restored
             d["fitted_normalisation"] = self._affine.to_dict()
         return d
@@ -148,6 +154,7 @@ class ModelStep:
         import torch
 
         from .device import autocast
+        from .threads import using_threads
 
         affine = self._affine
         x = torch.from_numpy(affine.forward(batch[:, None])).to(self.device)
@@ -158,7 +165,9 @@ class ModelStep:
             x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         if getattr(self.model, "w2s_channels_last", False):
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device):
+        # the thread count is per OS thread: set it here, where the model runs
+        threads = self.threads if self.device.type == "cpu" else None
+        with torch.inference_mode(), autocast(self.device), using_threads(threads):
             y = self.model(x)
             y = y[-1] if isinstance(y, (list, tuple)) else y
         s = self.scale
@@ -171,20 +180,27 @@ class ModelStep:
 
         return normalisation.fit(data, self.card.normalisation)
 
-    def iter_run(self, image: np.ndarray, affine: Any = None
+    def iter_run(self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
                  ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
         """Restore one plane; ``affine`` (from :meth:`fit_normalisation` of the whole stack)
-        keeps a stack's planes comparable; without it the plane is normalised on its own."""
+        keeps a stack's planes comparable; without it the plane is normalised on its own.
+        ``out`` (float32, the output size) receives the result, which is then ``out``."""
         image = _check_image(image)
         self._affine = affine if affine is not None else self.fit_normalisation(image)
         if self._affine.constant:  # nothing to restore: the constant, at the output size
             s = self.scale
+            if out is not None:
+                out.fill(self._affine.offset)
+                return out
             return np.full((s * image.shape[0], s * image.shape[1]), self._affine.offset, np.float32)
         tile, batch = (self.tile, 1) if self.tile is not None else auto_tile(
             self.device, self.card.config, self.scale, image.shape)  # fmt: skip
         t0 = time.perf_counter()
-        result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch)
-        if not np.isfinite(result).all():  # a broken card or weights: never write NaN silently
+        result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch,
+                                       out=out)  # fmt: skip
+        # min and max propagate NaN and show infinities, without a full-size boolean array
+        if not (np.isfinite(result.min()) and np.isfinite(result.max())):
+            # a broken card or weights: never write NaN silently
             raise W2SInputError(f"{self.weights}: the network returned NaN or infinite values; "
                                 "its weights or model card are broken")  # fmt: skip
         self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}
@@ -227,17 +243,24 @@ class Pipeline:
                 return step.fit_normalisation(data)
         return None
 
-    def iter_run(self, image: np.ndarray, affine: Any = None
+    def iter_run(self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
                  ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
         """Yields ``(done, total)`` over all steps' work units (each step counts its own).
 
         ``affine`` is the normalisation of the whole stack this plane belongs to (see
-        :meth:`fit_normalisation`); without it the plane is normalised on its own.
+        :meth:`fit_normalisation`); without it the plane is normalised on its own. ``out``
+        (float32, the output size) may receive the result when the last step is a network:
+        check whether the returned array is ``out``.
         """
+        target = out
         out = image
         n = len(self.steps)
         for i, step in enumerate(self.steps):
-            gen = step.iter_run(out, affine) if isinstance(step, ModelStep) else step.iter_run(out)
+            last = i == n - 1
+            if isinstance(step, ModelStep):
+                gen = step.iter_run(out, affine, target if last else None)
+            else:
+                gen = step.iter_run(out)
             while True:
                 try:
                     done, total = next(gen)
@@ -262,6 +285,7 @@ def resolve(
     weights: str | None = None,
     noise_level: str | None = None,
     noise: tuple[float, float] | None = None,
+    threads: int | str | None = None,
 ) -> Pipeline:
     """Build the pipeline of a method string.
 
@@ -269,12 +293,14 @@ def resolve(
     ``.zip`` or a folder, see :func:`napari_w2s.bmz.load_package`) replaces the shipped weights
     of a single-model method; ``noise_level`` (``avg1`` ...) prefers a per-level model where one is
     shipped (else the noise-blind one); ``noise`` = ``(a, b)`` gives classical methods the noise
-    parameters instead of estimating them from the image.
+    parameters instead of estimating them from the image; ``threads`` (a number or ``auto``,
+    :mod:`.threads`) is how many CPU threads the networks run on (default: torch's).
     """
     from ..bmz import is_package, load_package
     from ..models.weights import load_model
     from . import classical
     from .device import choose_device, prepare_module
+    from .threads import resolve_threads, using_threads
     from .zoo import find_model, find_weights
 
     parts = [p.strip().lower() for p in str(method).split("+") if p.strip()]
@@ -289,6 +315,7 @@ def resolve(
     if weights and parts[0] in classical.METHODS:
         raise W2SInputError(f"--weights applies to a network; {parts[0]} is a classical method "
                             "and has no weights")  # fmt: skip
+    n_threads = resolve_threads(threads)
     dev = None
     steps: list = []
     unused: list = []
@@ -325,9 +352,12 @@ def resolve(
                                 f"x{card.scale}), not a {spec.task} model like {part!r}; use "
                                 f"--method {card.name}")  # fmt: skip
         dev = dev or choose_device(device)
-        # a TorchScript module keeps its memory layout (it cannot be re-laid-out and timed)
-        module = model.to(dev) if card.architecture == "TorchScript" else prepare_module(model, dev)
-        steps.append(ModelStep(module, card, dev, Path(path), tile, overlap, name=part))
+        with using_threads(n_threads if dev.type == "cpu" else None):  # probe as it will run
+            # a TorchScript module keeps its memory layout (it cannot be re-laid-out and timed)
+            module = (model.to(dev) if card.architecture == "TorchScript"
+                      else prepare_module(model, dev))  # fmt: skip
+        steps.append(ModelStep(module, card, dev, Path(path), tile, overlap, name=part,
+                               threads=n_threads))  # fmt: skip
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
             raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")
@@ -409,12 +439,14 @@ def iter_restore(
     for p, index in enumerate(np.ndindex(*lead) if lead else [()]):
         with naming_the_plane(index, lead):
             plane = np.asarray(arr[index])  # cast by the step, after its checks of the values
-            gen = pipeline.iter_run(plane, affine)
+            target = out[index]  # a view: the last network step writes straight into it
+            gen = pipeline.iter_run(plane, affine, target)
             while True:
                 try:
                     done, total = next(gen)
                 except StopIteration as stop:
-                    out[index] = stop.value
+                    if stop.value is not target:
+                        target[...] = stop.value
                     break
                 yield {"plane": p, "planes": planes, "done": done, "total": total}
         if p == 0 and planes > 1 and budget_s is not None:

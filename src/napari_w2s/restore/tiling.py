@@ -11,6 +11,11 @@ whole-image result. Tiles touching the image border keep full weight on that sid
 
 :func:`iter_tiled` is a generator: it yields ``(tiles_done, tiles_total)`` after each batch of
 tiles and returns the assembled output, so a caller can show progress and stop between tiles.
+
+Memory: the weighted tiles are summed straight into the output array (the caller's, with
+``out=``), and since every tile's weight is the product of a row and a column weight that
+depend only on the tile's row and column of the grid, the summed weights are the product of
+two 1-D sums: no full-size accumulator or weight image besides the output itself.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ def iter_tiled(
     tile: int = 256,
     overlap: int = 32,
     batch: int = 1,
+    out: np.ndarray | None = None,
 ) -> Generator[tuple[int, int], None, np.ndarray]:
     """Run ``infer`` on overlapping tiles of a 2-D ``image`` and blend the results.
 
@@ -92,30 +98,45 @@ def iter_tiled(
         Overlap between neighbouring tiles in input pixels.
     batch : int
         Tiles per call of ``infer``.
+    out : ndarray (scale*H, scale*W) float32, optional
+        Where the result is written (and returned); a new array without it.
     """
     h, w = image.shape
+    shape = (h * scale, w * scale)
+    if out is not None and (out.shape != shape or out.dtype != np.float32):
+        raise ValueError(f"out must be float32 of shape {shape}, not {out.dtype} {out.shape}")
     if tile <= 0 or (tile >= h and tile >= w):
-        out = infer(image[None].astype(np.float32, copy=False))[0]
+        result = infer(image[None].astype(np.float32, copy=False))[0]
+        if out is not None:
+            out[...] = result
+            result = out
         yield 1, 1
-        return out
+        return result
     th, tw = balanced_tile(h, tile, overlap), balanced_tile(w, tile, overlap)
     ys = TileGrid(h, th, overlap).starts()
     xs = TileGrid(w, tw, overlap).starts()
     origins = [(y, x) for y in ys for x in xs]
-    acc = np.zeros((h * scale, w * scale), np.float32)  # float32: half the memory of float64,
-    wsum = np.zeros_like(acc)  # and the weights are in [0, 1]
+    acc = np.zeros(shape, np.float32) if out is None else out  # float32: the weights are in [0, 1]
+    acc.fill(0.0)
+    # the weight of tile (y, x) is wy(y) wx(x) on a full grid: the sum is rows(.) * cols(.)
+    wy = {y: _ramp(th * scale, overlap * scale, y > 0, y + th < h) for y in ys}
+    wx = {x: _ramp(tw * scale, overlap * scale, x > 0, x + tw < w) for x in xs}
+    rows, cols = np.zeros(shape[0]), np.zeros(shape[1])
+    for y in ys:
+        rows[y * scale : (y + th) * scale] += wy[y]
+    for x in xs:
+        cols[x * scale : (x + tw) * scale] += wx[x]
     total = len(origins)
     for i in range(0, total, batch):
         chunk = origins[i : i + batch]
         tiles = np.stack([image[y : y + th, x : x + tw] for y, x in chunk]).astype(np.float32)
         outs = infer(tiles)
-        for (y, x), out in zip(chunk, outs, strict=True):
-            wy = _ramp(th * scale, overlap * scale, y > 0, y + th < h)
-            wx = _ramp(tw * scale, overlap * scale, x > 0, x + tw < w)
-            weight = (wy[:, None] * wx[None, :]).astype(np.float32)
+        for (y, x), tile_out in zip(chunk, outs, strict=True):
+            weight = (wy[y][:, None] * wx[x][None, :]).astype(np.float32)
             sl = (slice(y * scale, (y + th) * scale), slice(x * scale, (x + tw) * scale))
-            acc[sl] += out * weight
-            wsum[sl] += weight
+            weight *= tile_out
+            acc[sl] += weight
         yield min(i + batch, total), total
-    np.divide(acc, wsum, out=acc)
+    acc *= (1.0 / rows).astype(np.float32)[:, None]  # in place, row by row and column by column
+    acc *= (1.0 / cols).astype(np.float32)[None, :]
     return acc

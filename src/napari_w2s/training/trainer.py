@@ -60,7 +60,7 @@ class TrainConfig:
     perceptual: bool = True
     device: str = "auto"
     seed: int = 0
-    threads: int | None = None
+    threads: int | str | None = None  # a number or "auto"
     log_every: int = 50
     checkpoint_every: int = 500
     eval_views: int = 12
@@ -123,8 +123,10 @@ def iter_train(cfg: TrainConfig, resume: bool = False,
     spec = get_spec(cfg.model)
     if cfg.max_minutes is not None and not cfg.max_minutes > 0:
         raise W2SInputError(f"--max-minutes must be positive, not {cfg.max_minutes}")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    if cfg.threads:  # a number or "auto" (the cores free now); set for this run's thread
+        from ..restore.threads import resolve_threads
+
+        torch.set_num_threads(resolve_threads(cfg.threads))
     torch.manual_seed(cfg.seed)
     device = choose_device(cfg.device)
     out = Path(cfg.out)

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
+from ..restore.threads import describe_threads, from_choice, thread_choices
 from ._common import (
     GROUP_TITLES,
     Bars,
@@ -46,6 +47,7 @@ META_KEYS = ("split", "views", "units")
 
 def restore_job(data: Any, method: str, device: str, tile: int | None, noise_level: str | None,
                 budget_s: float | None = None, trust: bool = False,
+                threads: int | str | None = None,
                 weights: str | None = None):  # fmt: skip
     """Worker body: resolve the pipeline (loads weights, imports torch), restore tile by tile.
 
@@ -68,7 +70,7 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
 
         arr = np.asarray(data[(0,) * (np.ndim(data) - 2)], dtype=np.float64)
         noise_level = auto_level(method, arr)
-    pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level,
+    pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level, threads=threads,
                        weights=weights or None)  # fmt: skip
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
@@ -215,8 +217,9 @@ def preferred_layer(layers: list, active: Any = None) -> Any:
     return stacks[0] if stacks else (layers[0] if layers else None)
 
 
-def _speed_key(layer: Any, method: str, device: str, tile: Any, noise: Any) -> tuple:
-    return (method, device, tile, noise, tuple(layer.data.shape[-2:]))
+def _speed_key(layer: Any, method: str, device: str, tile: Any, noise: Any, threads: Any = None
+               ) -> tuple:  # fmt: skip
+    return (method, device, tile, noise, threads, tuple(layer.data.shape[-2:]))
 
 
 class RestoreWidget(JobWidget):
@@ -254,6 +257,17 @@ class RestoreWidget(JobWidget):
         self.device.addItems(device_choices())
         index = self.device.findText(get_setting("restore_device", "auto"))
         self.device.setCurrentIndex(max(index, 0))
+        self.threads = QComboBox()
+        self.threads.addItems(thread_choices())
+        chosen = self.threads.findText(str(get_setting("restore_threads", "auto")))
+        self.threads.setCurrentIndex(max(chosen, 0))
+        self.threads.setToolTip("CPU threads of the networks: auto = the cores free now (the "
+                                "cores minus the load of other programs); all = every core")  # fmt: skip
+        device_row = QWidget()
+        row = QHBoxLayout(device_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.device, 1)
+        row.addWidget(self.threads)
         self.device_label = wrap_label()
         weights_row = QWidget()
         wrow = QHBoxLayout(weights_row)
@@ -311,7 +325,7 @@ class RestoreWidget(JobWidget):
         form.addRow(self.card)
         form.addRow("noise level", self.noise)
         form.addRow("weights", weights_row)
-        form.addRow("device", self.device)
+        form.addRow("device, threads", device_row)
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
         form.addRow("", self.trust)
@@ -319,6 +333,7 @@ class RestoreWidget(JobWidget):
 
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentTextChanged.connect(self._device_changed)
+        self.threads.currentTextChanged.connect(self._threads_changed)
         self.layer.currentTextChanged.connect(self._layer_changed)
         self.noise.currentIndexChanged.connect(self._layer_changed)
         self.current_only.toggled.connect(self._update_estimate)
@@ -392,11 +407,22 @@ class RestoreWidget(JobWidget):
         from ..errors import W2SInputError
 
         try:
-            self.device_label.setText(f"runs on: {describe_device(choice)}")
+            text = f"runs on: {describe_device(choice)}"
+            if "cpu" in text.split("(")[0]:  # threads matter on the CPU only
+                text += f"; threads: {describe_threads(self.threads_value())}"
+            self.device_label.setText(text)
         except W2SInputError as exc:
             self.device_label.setText(str(exc))
         set_settings(restore_device=choice)
         self._update_estimate()
+
+    def _threads_changed(self, choice: str) -> None:
+        set_settings(restore_threads=choice)
+        self._device_changed(self.device.currentText())
+
+    def threads_value(self) -> int | str | None:
+        """The threads choice as the engine takes it (``None``: every core)."""
+        return from_choice(self.threads.currentText())
 
     def noise_level(self, layer: Any) -> str | None:
         """A level, or ``"auto"``: chosen in the job from the image's signal-to-noise ratio."""
@@ -418,7 +444,7 @@ class RestoreWidget(JobWidget):
         from ..restore.engine import Estimate
 
         key = _speed_key(layer, method, self.device.currentText(), self._tile(),
-                         self.noise_level(layer))  # fmt: skip
+                         self.noise_level(layer), self.threads_value())  # fmt: skip
         spp = self._speeds.get(key)
         return None if spp is None else Estimate(self._planes(layer), spp)
 
@@ -481,7 +507,8 @@ class RestoreWidget(JobWidget):
         tile = self._tile()
         self._run = {"layer": layer, "method": method, "lead": lead, "device":
                      self.device.currentText(), "tile": tile, "noise_level":
-                     self.noise_level(layer), "t0": time.perf_counter(),
+                     self.noise_level(layer), "threads": self.threads_value(),
+                     "t0": time.perf_counter(),
                      "shape": tuple(data.shape), "planes": planes}  # fmt: skip
         self.bars = Bars(f"{method} on {layer.name}", planes, "tiles")
         self.bar.setValue(0)
@@ -493,7 +520,8 @@ class RestoreWidget(JobWidget):
         self.status.setText(f"restoring {what}{layer.name} with {method} …")
         self.job = Job(restore_job, data, method, self._run["device"], tile,
                        self._run["noise_level"], budget, self.trust.isChecked() and planes == 1,
-                       self.weights.text().strip() or None, on_yield=self._progress,
+                       self._run["threads"], self.weights.text().strip() or None,
+                       on_yield=self._progress,
                        on_done=self._add_layer, on_finish=self._finished)  # fmt: skip
         return self.job.start()
 
@@ -546,7 +574,7 @@ class RestoreWidget(JobWidget):
     def _remember_speed(self, seconds_per_plane: float) -> None:
         run = self._run
         key = _speed_key(run["layer"], run["method"], run["device"], run["tile"],
-                         run["noise_level"])  # fmt: skip
+                         run["noise_level"], run["threads"])  # fmt: skip
         self._speeds[key] = float(seconds_per_plane)
 
     def _add_layer(self, value: Any) -> None:
@@ -578,7 +606,8 @@ class RestoreWidget(JobWidget):
             axes = {2: "YX", 3: "TYX", 4: "TCYX"}.get(result.ndim, "")
         weights = [s.get("weights") for s in pipeline["steps"] if s.get("weights")]
         levels = [s.get("noise_level") for s in pipeline["steps"] if s.get("weights")]
-        parameters = {"device": run["device"], "tile": run["tile"] or "auto",
+        parameters = {"device": run["device"], "threads": run.get("threads") or "all",
+                      "tile": run["tile"] or "auto",
                       "noise_level": run["noise_level"] or "blind/estimated",
                       "weights_noise_level": levels or None,
                       "frame": list(run["lead"]) or "all"}  # fmt: skip
