@@ -1,9 +1,54 @@
-"""Shared fixtures: small stacks written in each supported format."""
+"""Shared fixtures: small stacks written in each supported format; GUI tests without a display.
+
+GUI tests (those using ``make_napari_viewer`` or ``qtbot``, or marked ``gui``) need a display:
+napari's canvas needs an OpenGL context, which ``QT_QPA_PLATFORM=offscreen`` alone does not
+give. pytest-xvfb (the ``testing`` extra) starts an Xvfb display in ``pytest_configure`` when
+the ``Xvfb`` binary is on the PATH and sets ``$DISPLAY``, before the hooks below run. Without a
+display and without Xvfb, the GUI tests are skipped with :data:`NO_DISPLAY` (one line in the
+``-ra`` summary, not one OpenGL traceback per test); under ``CI=true`` the run fails at once
+with that same line, so that a CI machine never passes by skipping them.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
+
+GUI_FIXTURES = frozenset({"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "qapp"})
+NO_DISPLAY = ("GUI tests need a display: no $DISPLAY or $WAYLAND_DISPLAY and no Xvfb; install "
+              "it (Debian/Ubuntu: sudo apt-get install xvfb libgl1 libegl1 libxkbcommon-x11-0 "
+              "libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0, see docs/installation.md) and "
+              "pytest-xvfb (the testing extra)")  # fmt: skip
+
+
+def has_display() -> bool:
+    """A display to open windows on (Xvfb's, once pytest-xvfb has started it)."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def is_gui(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(names & GUI_FIXTURES) or item.get_closest_marker("gui") is not None
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the tests that will run count
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if has_display() or not any(is_gui(item) for item in items):
+        return
+    if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+        raise pytest.UsageError(NO_DISPLAY)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # a skip raised here (before any fixture: a QApplication without a display would abort the
+    # process) has this one location, so ``-ra`` folds all of them into one line
+    if is_gui(item) and not has_display():
+        pytest.skip(NO_DISPLAY)
 
 
 def ramp_stack(frames: int = 20, h: int = 8, w: int = 6) -> np.ndarray:

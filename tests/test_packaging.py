@@ -51,5 +51,8 @@ def test_wheel_metadata(wheel):
             if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert any("torch" in line for line in base)
     assert not any(q in line.lower() for line in base for q in ("pyqt", "pyside", "napari["))
+    assert not any("bioimageio" in line for line in base)  # the testing extra only
+    # no project URLs until pages exist (a public repository or documentation site)
+    assert "Project-URL" not in meta
     assert "[napari.manifest]" in entry and "napari-w2s = napari_w2s:napari.yaml" in entry
     assert "w2s = napari_w2s.cli:main" in entry

@@ -554,3 +554,55 @@ def test_docks_fit_a_laptop_screen(make_napari_viewer):
         heights[name] = widget.minimumSizeHint().height()
     print("\nminimum heights:", heights)
     assert max(heights.values()) <= 200, heights
+
+
+def test_menus_and_one_click_jdsr(make_napari_viewer, errors):
+    """The manifest's menus reach napari's Layers menu; the one-click command restores."""
+    from napari._app_model import get_app_model
+
+    viewer = make_napari_viewer()
+    app = get_app_model()
+
+    def ids(menu_id):
+        return {getattr(item, "command", None) and item.command.id
+                or getattr(item, "submenu", None) for item in app.menus.get_menu(menu_id)}
+
+    assert "napari-w2s.restoration" in ids("napari/layers/filter")
+    assert {"napari-w2s.restore_jdsr", "napari-w2s.widget_restore",
+            "napari-w2s.widget_batch"} <= ids("napari-w2s.restoration")
+    assert {"napari-w2s.widget_analysis", "napari-w2s.widget_metrics"} <= ids(
+        "napari/layers/measure")
+    assert "napari-w2s.widget_levels" in ids("napari/layers/project")
+
+    app.commands.execute_command("napari-w2s.restore_jdsr").result()  # nothing open: a message
+    assert errors and "select an image layer" in errors[-1]
+    rng = np.random.default_rng(0)
+    viewer.add_image(rng.normal(150, 20, (3, 40, 48)).astype(np.float32), name="stack",
+                     scale=(1.0, PX, PX))
+    viewer.dims.set_point(0, 2)
+    app.commands.execute_command("napari-w2s.restore_jdsr").result()
+    out = viewer.layers[-1]
+    assert out.name == "stack jdsr [frame 2]" and out.data.shape == (1, 80, 96)
+    assert np.allclose(out.scale, (1.0, PX / 2, PX / 2)) and out.translate[0] == 2.0
+    assert out.metadata["method"] == "jdsr"
+
+
+def test_restore_widget_runs_a_bmz_package(make_napari_viewer, qtbot, tmp_path, errors):
+    """The Restore widget's weights field takes a BioImage Model Zoo package."""
+    from napari_w2s.bmz import export_package
+
+    pkg = tmp_path / "dncnn.zip"
+    export_package("dncnn", pkg, torchscript=False)
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(1)
+    viewer.add_image((150 + 30 * rng.standard_normal((64, 80))).astype(np.float32), name="img")
+    rw = dock(viewer, "Restore")
+    shipped = restore(qtbot, rw, "img", "dncnn")
+    rw.weights.setText(str(pkg))
+    mine = restore(qtbot, rw, "img", "dncnn")
+    assert np.abs(mine.data - shipped.data).max() / 44.479 <= 1e-4
+    assert mine.metadata["pipeline"]["steps"][0]["weights"] == "dncnn.zip"
+    rw.weights.setText(str(tmp_path / "missing.zip"))
+    job = rw.run()
+    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
+    assert errors and errors[-1].endswith("missing.zip: weights file not found")

@@ -846,6 +846,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------- export-bmz
+def cmd_export_bmz(args: argparse.Namespace) -> int:
+    from .bmz import export_package
+
+    t0 = time.perf_counter()
+    summary = export_package(args.source, args.out, seed=args.seed, size=args.size,
+                             torchscript=not args.no_torchscript,
+                             log=None if args.json else print)  # fmt: skip
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    if args.json:
+        _print_json(summary)
+    else:
+        units = ("in the input's units" if summary["output_units"] == "input" else
+                 "in normalised units (the per-image map cannot be undone in BMZ)")  # fmt: skip
+        print(f"{summary['name']} ({Path(summary['source']).name}) -> {summary['out']}: "
+              f"weights {', '.join(summary['weights'])}; output {units}; "
+              f"{summary['seconds']:.1f} s")  # fmt: skip
+        print("check it with: bioimageio test " + summary["out"])
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- doctor
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import format_report, report
+
+    r = report()
+    if args.json:
+        _print_json(r)
+    else:
+        print(format_report(r))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
@@ -891,13 +924,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
     p.add_argument("--weights", default=None,
-                   help="a .safetensors file with its .json card, or the name of one of your "
-                        "models (w2s models)")  # fmt: skip
+                   help="a .safetensors file with its .json card, the name of one of your "
+                        "models (w2s models), or a BioImage Model Zoo package (.zip or folder: "
+                        "2-D, one channel, same size or x2)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto, 1, 2, 4, 8 or 16: prefer the model trained for that level if one "
                         "is shipped (auto estimates it); default: the noise-blind model")  # fmt: skip
     p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX")
     p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("export-bmz", cmd_export_bmz,
+            "Write a BioImage Model Zoo (0.5) package of a shipped or trained model, for Fiji "
+            "(deepImageJ), ilastik and QuPath.")  # fmt: skip
+    p.add_argument("source", metavar="METHOD_OR_WEIGHTS",
+                   help="a method with shipped weights (jdsr, dncnn, care, ...) or a "
+                        ".safetensors file with its .json card")  # fmt: skip
+    p.add_argument("--out", required=True,
+                   help="the package: a new folder, or a file ending .zip")
+    p.add_argument("--no-torchscript", action="store_true",
+                   help="leave out the TorchScript weights (QuPath needs them)")
+    p.add_argument("--size", type=_at_least(32), default=64,
+                   help="size of the simulated test image (32 + n x 8; default 64)")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the test image")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = add("doctor", cmd_doctor,
+            "What this installation runs on (versions, devices, display, weights): for bug "
+            "reports.")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("models", cmd_models, "List the methods, their parameters and the shipped weights.")
@@ -1105,8 +1159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_threads, default=None,
                    help=THREADS_HELP + "; with --workers N, auto shares the free cores")
     p.add_argument("--weights", default=None,
-                   help="a .safetensors file with its .json card, or the name of one of your "
-                        "models (w2s models)")  # fmt: skip
+                   help="a .safetensors file with its .json card, the name of one of your "
+                        "models (w2s models), or a BioImage Model Zoo package (.zip or folder)")  # fmt: skip
     p.add_argument("--noise-level", default=None,
                    help="auto (per file, from its signal-to-noise ratio), or prefer the model "
                         "trained for this level (1, 2, 4, 8, 16) if shipped")  # fmt: skip

@@ -289,12 +289,14 @@ def resolve(
 ) -> Pipeline:
     """Build the pipeline of a method string.
 
-    ``weights`` (a ``.safetensors`` file with its card) replaces the shipped weights of a
-    single-model method; ``noise_level`` (``avg1`` ...) prefers a per-level model where one is
+    ``weights`` (a ``.safetensors`` file with its card, or a BioImage Model Zoo package: a
+    ``.zip`` or a folder, see :func:`napari_w2s.bmz.load_package`) replaces the shipped weights
+    of a single-model method; ``noise_level`` (``avg1`` ...) prefers a per-level model where one is
     shipped (else the noise-blind one); ``noise`` = ``(a, b)`` gives classical methods the noise
     parameters instead of estimating them from the image; ``threads`` (a number or ``auto``,
     :mod:`.threads`) is how many CPU threads the networks run on (default: torch's).
     """
+    from ..bmz import is_package, load_package
     from ..models.weights import load_model
     from . import classical
     from .device import choose_device, prepare_module
@@ -316,6 +318,7 @@ def resolve(
     n_threads = resolve_threads(threads)
     dev = None
     steps: list = []
+    unused: list = []
     for part in parts:
         if part in classical.METHODS:
             steps.append(classical.ClassicalStep(part, noise=noise))
@@ -326,27 +329,38 @@ def resolve(
         if by_stem is None:
             get_spec(part)  # unknown names: one clear message listing the valid ones
         path = _weights_path(weights) if weights else by_stem or find_weights(part, noise_level)
-        if not path.is_file():  # else a card without its weights gives a FileNotFoundError
+        package = bool(weights) and is_package(path)
+        if package:  # a BioImage Model Zoo package (zip or folder)
+            model, card, note = load_package(path)
+            if note:
+                unused.append(f"{path.name}: {note}")
+        elif path.is_dir():
+            raise W2SInputError(f"{path}: a folder without rdf.yaml; --weights takes a "
+                                ".safetensors file or a BioImage Model Zoo package")  # fmt: skip
+        elif not path.is_file():  # else a card without its weights gives a FileNotFoundError
             raise W2SInputError(f"{path}: weights file not found")
-        model, card = load_model(path)
+        else:
+            model, card = load_model(path)
         if by_stem is not None:  # a model picked by its file stem runs its card's method
             get_spec(card.name)
         elif card.name != part and not weights:
             raise W2SInputError(f"{path}: the card describes {card.name!r}, not {part!r}")
         spec = get_spec(card.name if by_stem is not None else part)
-        if card.task != spec.task:  # e.g. x2 SR weights run and labelled as a denoiser
+        checked = not package or getattr(card, "bmz_has_w2s_card", False)
+        if checked and card.task != spec.task:  # e.g. x2 SR weights run and labelled as a denoiser
             raise W2SInputError(f"{path}: these weights are {card.name!r} (task {card.task}, "
                                 f"x{card.scale}), not a {spec.task} model like {part!r}; use "
                                 f"--method {card.name}")  # fmt: skip
         dev = dev or choose_device(device)
         with using_threads(n_threads if dev.type == "cpu" else None):  # probe as it will run
-            module = prepare_module(model, dev)
+            # a TorchScript module keeps its memory layout (it cannot be re-laid-out and timed)
+            module = (model.to(dev) if card.architecture == "TorchScript"
+                      else prepare_module(model, dev))  # fmt: skip
         steps.append(ModelStep(module, card, dev, Path(path), tile, overlap, name=part,
                                threads=n_threads))  # fmt: skip
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
             raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")
-    unused = []
     if dev is None and str(device).strip().lower() not in ("", "auto"):
         unused.append(f"--device {device} is not used: {'+'.join(parts)} runs on the CPU "
                       "(classical methods)")  # fmt: skip
@@ -358,7 +372,8 @@ def _weights_path(weights: str) -> Path:
     from .zoo import find_model
 
     path = Path(weights)
-    if path.is_file() or path.suffix in (".safetensors", ".pt", ".pth", ".json") \
+    if path.is_file() or path.is_dir() or path.suffix in (".safetensors", ".pt", ".pth",
+                                                          ".json", ".zip") \
             or len(path.parts) > 1:  # fmt: skip
         return path
     return find_model(weights) or path

@@ -11,6 +11,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -46,7 +47,8 @@ META_KEYS = ("split", "views", "units")
 
 def restore_job(data: Any, method: str, device: str, tile: int | None, noise_level: str | None,
                 budget_s: float | None = None, trust: bool = False,
-                threads: int | str | None = None):  # fmt: skip
+                threads: int | str | None = None,
+                weights: str | None = None):  # fmt: skip
     """Worker body: resolve the pipeline (loads weights, imports torch), restore tile by tile.
 
     Yields ``{"stage": "loading"}`` once, then the engine's progress dicts; returns
@@ -55,18 +57,21 @@ def restore_job(data: Any, method: str, device: str, tile: int | None, noise_lev
     (measured on its first plane) and nothing more is computed. With ``trust``, a 2-D result is
     checked against its input (:func:`~napari_w2s.analysis.consistency.check_restoration`):
     ``check`` is the :class:`~napari_w2s.analysis.consistency.Consistency` (else ``None``).
+    ``weights``: a ``.safetensors`` file with its card or a BioImage Model Zoo package instead
+    of the shipped weights (``w2s restore --weights``).
     """
     import numpy as np
 
     from ..restore.engine import Estimate, iter_restore, resolve
 
     yield {"stage": "loading"}
-    if noise_level == "auto":  # the per-level model whose training inputs are this noisy
+    if noise_level == "auto" and not weights:  # the per-level model for inputs this noisy
         from ..restore.zoo import auto_level
 
         arr = np.asarray(data[(0,) * (np.ndim(data) - 2)], dtype=np.float64)
         noise_level = auto_level(method, arr)
-    pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level, threads=threads)
+    pipeline = resolve(method, device=device, tile=tile, noise_level=noise_level, threads=threads,
+                       weights=weights or None)  # fmt: skip
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
     result = yield from iter_restore(pipeline, data, budget_s=budget_s)
@@ -264,6 +269,18 @@ class RestoreWidget(JobWidget):
         row.addWidget(self.device, 1)
         row.addWidget(self.threads)
         self.device_label = wrap_label()
+        weights_row = QWidget()
+        wrow = QHBoxLayout(weights_row)
+        wrow.setContentsMargins(0, 0, 0, 0)
+        self.weights = QLineEdit()
+        self.weights.setPlaceholderText("shipped weights")
+        self.weights.setToolTip("your own weights instead of the shipped ones: a .safetensors file "
+                                "with its .json card, or a BioImage Model Zoo package (.zip, or "
+                                "a folder with rdf.yaml: 2-D, one channel, same size or x2)")  # fmt: skip
+        self.weights_button = QPushButton("Choose …")
+        self.weights_button.clicked.connect(self._choose_weights)
+        wrow.addWidget(self.weights)
+        wrow.addWidget(self.weights_button)
         tile_row = QWidget()
         row = QHBoxLayout(tile_row)
         row.setContentsMargins(0, 0, 0, 0)
@@ -307,6 +324,7 @@ class RestoreWidget(JobWidget):
         form.addRow("method", self.method)
         form.addRow(self.card)
         form.addRow("noise level", self.noise)
+        form.addRow("weights", weights_row)
         form.addRow("device, threads", device_row)
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
@@ -329,6 +347,19 @@ class RestoreWidget(JobWidget):
         self._layer_changed()
         self._method_changed()
         self._device_changed(self.device.currentText())
+
+    def _choose_weights(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Weights or BioImage Model Zoo package", "",
+            "weights or packages (*.safetensors *.zip *.yaml);;all files (*)")  # fmt: skip
+        if path:
+            if path.endswith(".yaml"):  # a package folder, chosen by its rdf.yaml
+                from pathlib import Path
+
+                path = str(Path(path).parent)
+            self.weights.setText(path)
 
     # ------------------------------------------------------------------ choices
     def reset_choices(self, *_: Any) -> None:
@@ -451,7 +482,8 @@ class RestoreWidget(JobWidget):
                 raise W2SInputError("choose a method (not a group title)")
             if getattr(layer, "rgb", False):
                 raise W2SInputError(f"layer {layer.name!r} is RGB; restore a grey image")
-            missing = missing_weights(method, self.method.cards)
+            missing = [] if self.weights.text().strip() else missing_weights(
+                method, self.method.cards)  # fmt: skip
             if missing:
                 raise W2SInputError(
                     f"no trained weights for {', '.join(missing)} are shipped with this version; "
@@ -488,7 +520,7 @@ class RestoreWidget(JobWidget):
         self.status.setText(f"restoring {what}{layer.name} with {method} …")
         self.job = Job(restore_job, data, method, self._run["device"], tile,
                        self._run["noise_level"], budget, self.trust.isChecked() and planes == 1,
-                       self._run["threads"],
+                       self._run["threads"], self.weights.text().strip() or None,
                        on_yield=self._progress,
                        on_done=self._add_layer, on_finish=self._finished)  # fmt: skip
         return self.job.start()
