@@ -17,6 +17,9 @@ from napari_w2s.restore.zoo import ZOO
 
 STD = 44.479390497015224  # the shipped cards' fixed map: (x - 154.8) / STD
 NEEDS_BIOIMAGEIO = "bioimageio.core is not installed (pip install 'napari-w2s[testing]')"
+HAS_ONNX = not bmz._onnx_missing()
+NEEDS_ONNX = (f"{bmz._onnx_missing()} not installed: no ONNX weights are written "
+              "(pip install 'napari-w2s[testing]')")
 
 
 def cli(capsys, *argv):
@@ -68,7 +71,8 @@ def test_export_writes_a_complete_package(packages):
     assert {"rdf.yaml", "weights.pt", "weights_torchscript.pt", "architecture.py", "cover.png",
             "README.md", "test_input.npy", "test_output.npy"} <= names
     assert rdf["format_version"].startswith("0.5") and rdf["type"] == "model"
-    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"}
+    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"} | (
+        {"onnx"} if HAS_ONNX else set())
     assert rdf["weights"]["pytorch_state_dict"]["architecture"]["callable"] == "RRDBNet"
     assert x.shape == (1, 1, 64, 64) and y.shape == (1, 1, 128, 128)
     out_y = rdf["outputs"][0]["axes"][2]
@@ -95,6 +99,77 @@ def test_bioimageio_test_passes(packages, method):
     tested = {d.name for d in summary.details}
     assert any("torchscript" in n for n in tested) and any("pytorch_state_dict" in n
                                                            for n in tested)
+    assert any("onnx" in n for n in tested) == HAS_ONNX
+
+
+@pytest.mark.parametrize("method", ["jdsr", "dncnn", "care"])
+def test_onnx_weights_match_torchscript(packages, method):
+    """ONNX Runtime on the package's test input (in the network's units) gives the TorchScript
+    output within 1e-4, and takes other sizes and batches (dynamic axes)."""
+    if not HAS_ONNX:
+        pytest.skip(NEEDS_ONNX)
+    import io
+
+    import torch
+
+    pkg = bmz._Package(packages[method])
+    rdf = yaml.safe_load(pkg.read("rdf.yaml"))
+    entry = rdf["weights"]["onnx"]
+    assert entry["parent"] == "pytorch_state_dict" and entry["opset_version"] == bmz.ONNX_OPSET
+    blob = pkg.read(entry["source"])
+    import hashlib
+
+    assert hashlib.sha256(blob).hexdigest() == entry["sha256"]
+    pre = rdf["inputs"][0]["preprocessing"][1]
+    assert pre["id"] == "fixed_zero_mean_unit_variance"
+    raw = np.load(io.BytesIO(pkg.read("test_input.npy")))
+    x = ((raw - pre["kwargs"]["mean"]) / pre["kwargs"]["std"]).astype(np.float32)
+    ts = torch.jit.load(io.BytesIO(pkg.read(rdf["weights"]["torchscript"]["source"])))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
+    scale = 2 if method != "dncnn" else 1
+    for inp in (x, np.random.default_rng(0).standard_normal((2, 1, 40, 56)).astype(np.float32)):
+        got = session.run(None, {"input": inp})[0]
+        assert got.shape == (inp.shape[0], 1, inp.shape[2] * scale, inp.shape[3] * scale)
+        diff = float(np.abs(got - bmz._run(ts, inp)).max())
+        assert diff <= 1e-4, diff
+
+
+def test_onnx_left_out_when_it_does_not_export(tmp_path, monkeypatch):
+    """Operators that do not export: no onnx entry, and the README says why; the new exporter
+    failing alone falls back to the TorchScript-based one; missing packages: a reason only."""
+    if not HAS_ONNX:
+        pytest.skip(NEEDS_ONNX)
+    import torch
+
+    real = torch.onnx.export
+
+    def no_dynamo(*args, **kwargs):
+        if kwargs.get("dynamo"):
+            raise RuntimeError("aten::fancy_op is not supported\nmore")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", no_dynamo)
+    summary = bmz.export_package("dncnn", tmp_path / "legacy", torchscript=False)
+    assert "onnx" in summary["weights"] and summary["onnx"]["exporter"].startswith("TorchScript")
+    assert summary["onnx"]["max_diff"] <= 1e-4
+
+    def never(*args, **kwargs):
+        raise RuntimeError("aten::fancy_op is not supported")
+
+    monkeypatch.setattr(torch.onnx, "export", never)
+    summary = bmz.export_package("dncnn", tmp_path / "none", torchscript=False)
+    assert summary["weights"] == ["pytorch_state_dict"] and "weights.onnx" not in summary["files"]
+    assert summary["onnx"]["reason"].count("fancy_op") == 2
+    readme = (tmp_path / "none" / "README.md").read_text()
+    assert "operators do not export to ONNX" in readme
+    assert not (tmp_path / "none" / "weights.onnx").exists()
+    monkeypatch.setattr(bmz, "_onnx_missing", lambda: "onnxscript")
+    summary = bmz.export_package("dncnn", tmp_path / "missing", torchscript=False)
+    assert "not installed" in summary["onnx"]["reason"] and "onnx" not in summary["weights"]
+    readme = (tmp_path / "missing" / "README.md").read_text()
+    assert "weights.onnx" not in readme and "do not export" not in readme
 
 
 @pytest.mark.parametrize("method", ["jdsr", "dncnn", "care"])

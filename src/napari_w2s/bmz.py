@@ -7,6 +7,11 @@ Export (:func:`export_package`, ``w2s export-bmz``) writes a folder or ``.zip`` 
   package (``architecture.py``: one self-contained file, torch only) and its keyword arguments;
 * ``weights_torchscript.pt``: the same network traced with ``torch.jit.trace`` on the CPU (what
   QuPath needs), checked against the eager network on another size before it is written;
+* ``weights.onnx``: the same network exported by ``torch.onnx.export`` (opset 18, dynamic
+  batch, y and x), written only where the operators export and ONNX Runtime reproduces the
+  TorchScript output on the test input (and the eager one on another size) within 1e-4 in the
+  network's units; needs ``onnx``, ``onnxscript`` and ``onnxruntime`` (left out, with a note,
+  when they are not installed);
 * ``test_input.npy`` / ``test_output.npy``: a view made by the randomised simulator
   (:func:`napari_w2s.simulate.randomised.make_view`) and the network's output on it, with the
   package's own pre- and post-processing (what ``bioimageio test`` compares);
@@ -36,7 +41,8 @@ Import (:func:`load_package`, ``w2s restore --weights PACKAGE``) runs a compatib
 through the project's tiled engine: 2-D, one channel, same size or x2 output, preprocessing
 that is one of the maps above (or none), and either ``pytorch_state_dict`` weights of one of this
 project's architectures (built from this project's code: the package's Python file is never
-executed) or ``torchscript`` weights. Anything else is refused with one line saying why.
+executed) or ``torchscript`` weights; ``onnx`` weights are not run here (an ONNX-only package is
+refused). Anything else is refused with one line saying why.
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 SIZE_MIN, SIZE_STEP = 32, 8  # the engine pads to multiples of 8 (restore.engine.SIZE_MULTIPLE)
 TEST_SIZE = 64  # LR size of the test tensors
 TRACE_SIZE = 48  # traced on another size than the test input, so that baked sizes show
+ONNX_OPSET = 18  # torch.onnx's exporter writes 18 and up; bioimageio.core converts to 18 too
+ONNX_TOL = 1e-4  # ONNX Runtime against TorchScript (or eager) output, in the network's units
+ONNX_NEEDS = ("onnx", "onnxscript", "onnxruntime")
 CITATION = {
     "text": "Zhou R., El Helou M., Sage D., Laroche T., Seitz A., Süsstrunk S. W2S: Microscopy "
             "Data with Joint Denoising and Super-Resolution for Widefield to SIM Mapping. "
@@ -205,7 +214,7 @@ def _cover(inp: np.ndarray, out: np.ndarray, path: Path) -> None:
     matplotlib.image.imsave(path, pair, cmap="gray", vmin=0, vmax=1)
 
 
-def _readme(card: Any, exact: bool, weights_name: str, torchscript: str, seed: int) -> str:
+def _readme(card: Any, exact: bool, weights_name: str, more_weights: str, seed: int) -> str:
     from . import __version__
     from .normalisation import describe, spec_of
 
@@ -252,7 +261,7 @@ Exported by napari-w2s {__version__} (`w2s export-bmz`) from its model card.
   at least {SIZE_MIN} x {SIZE_MIN} pixels, sizes {SIZE_MIN} + n x {SIZE_STEP}.
 * **Output**: {scale}, {units}.
 * **Architecture**: {card.architecture} {json.dumps(card.config)}, {card.params:,} parameters.
-* **Weights**: `pytorch_state_dict` (`weights.pt`, architecture in `architecture.py`){torchscript}.
+* **Weights**: `pytorch_state_dict` (`weights.pt`, architecture in `architecture.py`){more_weights}.
 * **Noise level trained on**: {card.noise_level}.
 
 ## Normalisation
@@ -277,7 +286,8 @@ Test tensors: a view of napari-w2s's randomised simulator (`make_view`, seed {se
 ## Use
 
 * napari-w2s: `w2s restore IMAGE --weights THIS_PACKAGE.zip --out OUT.ome.tif` (tiled, any size).
-* Fiji (deepImageJ), ilastik, QuPath (TorchScript) and `bioimageio predict`.
+* Fiji (deepImageJ), ilastik, QuPath (TorchScript) and `bioimageio predict`; ONNX Runtime
+  where this package has `onnx` weights.
 
 ## Citation
 
@@ -289,10 +299,104 @@ BSD-3-Clause (napari-w2s). The W2S paper and data set are the work of their auth
 """
 
 
+def _onnx_missing() -> str:
+    """'' when torch.onnx can export and ONNX Runtime can check, else what is missing."""
+    import importlib.util
+
+    missing = [m for m in ONNX_NEEDS if importlib.util.find_spec(m) is None]
+    return ", ".join(missing)
+
+
+def _onnx_session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1  # small checks; keep it cheap
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def export_onnx(model: Any, path: Path, x: np.ndarray, reference: np.ndarray,
+                scale: int) -> dict:  # fmt: skip
+    """Export ``model`` to ``path`` (opset :data:`ONNX_OPSET`, dynamic batch, y and x) and check
+    it with ONNX Runtime: on ``x`` (the test input, in the network's units) against
+    ``reference`` (the TorchScript output, else the eager one), and on another size against the
+    eager network. The new (``torch.export``) exporter is tried first, then the TorchScript-based
+    one (``dynamo=False``). Returns ``{"ok", "exporter", "max_diff", "max_diff_other_size",
+    "reason"}``; ``ok`` False leaves no file behind."""
+    import contextlib
+    import logging
+    import warnings
+
+    import torch
+
+    x_t = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+    other = np.random.default_rng(1).standard_normal(
+        (2, 1, TRACE_SIZE, TRACE_SIZE + SIZE_STEP)).astype(np.float32)  # fmt: skip
+    expected_other = _run(model, other)
+    errors: list[str] = []
+    result: dict[str, Any] = {"ok": False, "exporter": None, "max_diff": None,
+                              "max_diff_other_size": None, "reason": ""}  # fmt: skip
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo",
+                                            "torch.fx", "onnxscript")]  # fmt: skip
+    for dynamo in (True, False):
+        exporter = "torch.export (dynamo=True)" if dynamo else "TorchScript (dynamo=False)"
+        path.unlink(missing_ok=True)
+        levels = [lg.level for lg in quiet]
+        try:
+            for lg in quiet:
+                lg.setLevel(logging.ERROR)
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad(), \
+                    contextlib.redirect_stdout(io.StringIO()):  # fmt: skip
+                warnings.simplefilter("ignore")
+                if dynamo:
+                    from torch.export import Dim
+
+                    shapes = ({0: Dim("batch", min=1), 2: Dim("input_y", min=SIZE_MIN),
+                               3: Dim("input_x", min=SIZE_MIN)},)  # fmt: skip
+                    torch.onnx.export(model, (x_t,), str(path), dynamo=True, external_data=False,
+                                      opset_version=ONNX_OPSET, input_names=["input"],
+                                      output_names=["output"], dynamic_shapes=shapes,
+                                      verbose=False)  # fmt: skip
+                else:
+                    axes = {"input": {0: "batch", 2: "y", 3: "x"},
+                            "output": {0: "batch", 2: f"y_x{scale}", 3: f"x_x{scale}"}}
+                    torch.onnx.export(model, (x_t,), str(path), dynamo=False,
+                                      opset_version=ONNX_OPSET, input_names=["input"],
+                                      output_names=["output"], dynamic_axes=axes)  # fmt: skip
+            session = _onnx_session(path)
+            name = session.get_inputs()[0].name
+            got = session.run(None, {name: x.astype(np.float32)})[-1]
+            got_other = session.run(None, {name: other})[-1]
+        except Exception as err:  # an operator that does not export, or does not run in ORT
+            first = (str(err).strip().splitlines() or [""])[0][:200]
+            errors.append(f"{exporter}: {type(err).__name__}: {first}")
+            continue
+        finally:
+            for lg, lv in zip(quiet, levels):
+                lg.setLevel(lv)
+        if got.shape != reference.shape or got_other.shape != expected_other.shape:
+            errors.append(f"{exporter}: output shape {got.shape} / {got_other.shape}, expected "
+                          f"{reference.shape} / {expected_other.shape}")  # fmt: skip
+            continue
+        diff = float(np.abs(got - reference).max())
+        diff_other = float(np.abs(got_other - expected_other).max())
+        result.update(exporter=exporter, max_diff=diff, max_diff_other_size=diff_other)
+        if diff <= ONNX_TOL and diff_other <= ONNX_TOL:
+            result["ok"] = True
+            return result
+        errors.append(f"{exporter}: ONNX Runtime differs by {diff:.3g} on the test input and "
+                      f"{diff_other:.3g} on {other.shape[-2:]} (limit {ONNX_TOL:g})")  # fmt: skip
+    path.unlink(missing_ok=True)
+    result["reason"] = "; ".join(errors)
+    return result
+
+
 def export_package(source: str, out: str | Path, *, seed: int = 0, size: int = TEST_SIZE,
-                   torchscript: bool = True, log: Any = None) -> dict:  # fmt: skip
+                   torchscript: bool = True, onnx: bool = True, log: Any = None) -> dict:  # fmt: skip
     """Write the BMZ package of ``source`` (a method name or a ``.safetensors`` file) to
-    ``out`` (a folder, created, or a ``.zip`` file); returns a summary dict."""
+    ``out`` (a folder, created, or a ``.zip`` file); returns a summary dict (``onnx``: the
+    export's exporter and measured differences, or why it was left out)."""
     import torch
     import yaml
 
@@ -350,7 +454,8 @@ def export_package(source: str, out: str | Path, *, seed: int = 0, size: int = T
             with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
                 warnings.simplefilter("ignore")  # TracerWarnings: the check below decides
                 traced = torch.jit.trace(model, example, check_trace=False)
-            diff = float(np.abs(_run(traced, x) - y).max())
+            y_ts = _run(traced, x)
+            diff = float(np.abs(y_ts - y).max())
             if diff <= 1e-4 * max(1.0, float(np.abs(y).max())):
                 traced.save(str(put("weights_torchscript.pt")))
                 ts_ok = True
@@ -358,9 +463,33 @@ def export_package(source: str, out: str | Path, *, seed: int = 0, size: int = T
             else:
                 say(f"torchscript left out: the traced network differs by {diff:.3g} on "
                     "another size than it was traced on")  # fmt: skip
+        onnx_info: dict[str, Any] = {"ok": False, "reason": "not asked for (--no-onnx)"}
+        if onnx:
+            missing = _onnx_missing()
+            if missing:
+                onnx_info = {"ok": False, "reason": f"{missing} not installed (pip install "
+                             "onnx onnxscript onnxruntime)"}  # fmt: skip
+            else:
+                onnx_info = export_onnx(model, tmp / "weights.onnx", x,
+                                        y_ts if ts_ok else y, card.scale)  # fmt: skip
+            if onnx_info["ok"]:
+                put("weights.onnx")
+                say(f"onnx: {onnx_info['exporter']}, opset {ONNX_OPSET}, ONNX Runtime vs "
+                    f"{'TorchScript' if ts_ok else 'eager'} {onnx_info['max_diff']:.2g} "
+                    "(network units)")  # fmt: skip
+            else:
+                say(f"onnx left out: {onnx_info['reason']}")
         _cover(image, expected[0, 0], put("cover.png"))
+        if onnx_info["ok"]:
+            onnx_note = f", `onnx` (`weights.onnx`, opset {ONNX_OPSET})"
+        elif onnx and not _onnx_missing():  # the operators do not export (or do not match)
+            onnx_note = ("; no `onnx` weights: this network's operators do not export to ONNX "
+                         f"(opset {ONNX_OPSET}) or ONNX Runtime does not reproduce it within "
+                         f"{ONNX_TOL:g} ({onnx_info['reason']})")  # fmt: skip
+        else:
+            onnx_note = ""
         put("README.md").write_text(_readme(card, exact, weights_path.stem,
-                                            ts_note, seed))  # fmt: skip
+                                            ts_note + onnx_note, seed))  # fmt: skip
         torch_version = torch.__version__.split("+")[0]
         # no unit: the pixel size is the user's; only the ratio of the scales matters
         space_in = [{"type": "space", "id": ax, "size": {"min": SIZE_MIN, "step": SIZE_STEP},
@@ -383,6 +512,13 @@ def export_package(source: str, out: str | Path, *, seed: int = 0, size: int = T
                                       "parent": "pytorch_state_dict",
                                       "pytorch_version": torch_version,
                                       "comment": "torch.jit.trace on the CPU"}  # fmt: skip
+        if onnx_info["ok"]:
+            weights["onnx"] = {**ref("weights.onnx"), "parent": "pytorch_state_dict",
+                               "opset_version": ONNX_OPSET,
+                               "comment": f"torch.onnx.export, {onnx_info['exporter']}, dynamic "
+                                          "batch, y and x; ONNX Runtime vs "
+                                          f"{'TorchScript' if ts_ok else 'eager'} on the test "
+                                          f"input: {onnx_info['max_diff']:.2g}"}  # fmt: skip
         level = "" if card.noise_level == "blind" else f" ({card.noise_level})"
         rdf = {
             "format_version": FORMAT_VERSION,
@@ -441,7 +577,8 @@ def export_package(source: str, out: str | Path, *, seed: int = 0, size: int = T
         shutil.rmtree(tmp, ignore_errors=True)
     return {"out": str(out), "source": str(weights_path), "name": card.name,
             "weights": sorted(weights), "scale": card.scale, "output_units":
-            "input" if exact else "normalised", "files": sorted(files)}  # fmt: skip
+            "input" if exact else "normalised", "files": sorted(files),
+            "onnx": onnx_info}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ import

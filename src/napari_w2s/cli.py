@@ -852,7 +852,7 @@ def cmd_export_bmz(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     summary = export_package(args.source, args.out, seed=args.seed, size=args.size,
-                             torchscript=not args.no_torchscript,
+                             torchscript=not args.no_torchscript, onnx=not args.no_onnx,
                              log=None if args.json else print)  # fmt: skip
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     if args.json:
@@ -944,6 +944,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the package: a new folder, or a file ending .zip")
     p.add_argument("--no-torchscript", action="store_true",
                    help="leave out the TorchScript weights (QuPath needs them)")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="leave out the ONNX weights (written when onnx, onnxscript and "
+                        "onnxruntime are installed and the network's operators export)")  # fmt: skip
     p.add_argument("--size", type=_at_least(32), default=64,
                    help="size of the simulated test image (32 + n x 8; default 64)")
     p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the test image")
