@@ -356,9 +356,15 @@ def test_batch_folder(make_napari_viewer, qtbot, tmp_path):
     bw.input_dir.setText(str(src))
     bw.output_dir.setText(str(dst))
     bw.pattern.setText("*.tif")
+    assert bw.method.method() == "jdsr" and bw.noise.currentText() == "auto"  # the defaults
     bw.method.set_method("bicubic")
     wait(qtbot, bw.run())
     assert [bw.files.item(r, 1).text() for r in range(2)] == ["done", "done"]
+    assert bw.files.item(0, 2).text().startswith("cell0_bicubic.ome.tif")  # the output's name
+    assert "2 restored</b>, 0 already done" in bw.status.text() and bw.open_button.isEnabled()
+    opened = bw.open_results()  # the button: every result, with its pixel size
+    assert len(opened) == 2
+    assert tuple(opened[0].scale[-2:]) == pytest.approx((0.05, 0.05))
     out = read_stack(dst / "cell0_bicubic.ome.tif")
     assert out.shape == (2, 80, 96) and out.pixel_size == pytest.approx((0.05, 0.05))
     assert read_provenance(dst / "cell0_bicubic.ome.tif")["method"] == "bicubic"
@@ -438,13 +444,13 @@ def test_main_journey_with_the_defaults_only(make_napari_viewer, qtbot, errors):
     assert rows[jd.name]["mode"] == "w2s"  # auto: W2S units with the sample's clean layer
     assert rows[jd.name]["rmse"] < 0.8 * rows[bic.name]["rmse"]
     assert rows[jd.name]["ssim"] > rows[bic.name]["ssim"]
-    assert f"best: {jd.name}" in mw.status.text()
+    assert f"best: <b>{jd.name}</b>" in mw.status.text()
     assert not errors, errors
 
     # comparing with SIM: green over magenta, both additive, the rest hidden
     rw.result_layer = jd
     sim = rw.compare_with_sim()
-    assert sim.name == "SIM (simulated)" and sim.visible and jd.visible
+    assert sim.name == "SIM (simulated)" and sim.visible and jd.visible, rw.status.text()
     assert jd.blending == sim.blending == "additive" and jd.colormap.name == "green"
     assert [ly.name for ly in viewer.layers if ly.visible] == [jd.name, sim.name]
 
@@ -481,8 +487,8 @@ def test_every_control_has_a_tooltip(make_napari_viewer):
         for kind in (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit, QAbstractItemView):
             for child in widget.findChildren(kind):
                 parent = child.parent()
-                if isinstance(parent, (QAbstractSpinBox, QComboBox)):  # their inner parts
-                    continue
+                if isinstance(parent, (QAbstractSpinBox, QComboBox, QAbstractItemView)):
+                    continue  # their inner parts (a table's headers and corner button)
                 if isinstance(child, QAbstractItemView) and isinstance(parent.parent(), QComboBox):
                     continue  # a combo's drop-down list
                 if type(child).__name__ in ("QTabBar", "QToolButton"):

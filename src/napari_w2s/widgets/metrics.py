@@ -227,7 +227,7 @@ class MetricsWidget(QWidget):
     @staticmethod
     def _fits(layer: Any, ref: Any) -> bool:
         """A restore result (``method`` in its metadata) of the reference's 2-D shape."""
-        if ref is None or layer is ref or "method" not in (layer.metadata or {}):
+        if ref is None or layer.name == ref.name or "method" not in (layer.metadata or {}):
             return False
         shape = tuple(layer.data.shape)
         return shape[-2:] == tuple(ref.data.shape) and all(n == 1 for n in shape[:-2])

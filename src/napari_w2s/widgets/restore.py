@@ -753,7 +753,7 @@ class RestoreWidget(JobWidget):
         if result is None or result not in self.viewer.layers:
             return None
         for ly in self.viewer.layers:
-            if (ly is not result and is_sim_name(ly.name) and ly.data.ndim == 2
+            if (ly.name != result.name and is_sim_name(ly.name) and ly.data.ndim == 2
                     and np.allclose(ly.scale[-2:], result.scale[-2:], rtol=1e-3)):
                 return ly
         return None
@@ -766,8 +766,9 @@ class RestoreWidget(JobWidget):
         if sim is None:
             warn("no SIM layer with the result's pixel size to compare with")
             return None
+        keep = {result.name, sim.name}  # by name: the viewer hands out proxies of the layers
         for ly in self.viewer.layers:
-            ly.visible = ly is result or ly is sim
+            ly.visible = ly.name in keep
         result.colormap, result.blending = "green", "additive"
         sim.colormap, sim.blending = "magenta", "additive"
         self.status.setText(f"{self.status.text()}<br>overlay: {result.name} green, {sim.name} "
@@ -780,7 +781,7 @@ class RestoreWidget(JobWidget):
 
         layers = self.viewer.layers
         for i, ly in enumerate(layers):
-            if ly is result or not is_sim_name(ly.name) or ly.data.ndim != 2:
+            if ly.name == result.name or not is_sim_name(ly.name) or ly.data.ndim != 2:
                 continue
             if np.allclose(ly.scale[-2:], result.scale[-2:], rtol=1e-3):
                 layers.move(layers.index(result), i)
