@@ -50,7 +50,8 @@ class NoiseSummary:
         if math.isfinite(self.photons):
             out.append(f"about {self.photons:.3g} photons per pixel at the median signal "
                        f"({self.median:.4g} ADU): one pixel's SNR ≈ {self.pixel_snr:.2g}")  # fmt: skip
-        what = f"an average of {self.frames} frames" if self.frames else "this image"
+        what = ("one raw frame" if self.frames == 1 else
+                f"an average of {self.frames} frames" if self.frames else "this image")  # fmt: skip
         out.append(f"{what}: SNR ≈ {self.snr:.3g} (signal range / noise standard deviation)")
         return out
 
