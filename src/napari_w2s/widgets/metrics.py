@@ -39,7 +39,7 @@ from ._common import (
     wrap_label,
 )
 
-COLUMNS = ("layer", "RMSE", "PSNR (dB)", "SSIM", "beyond 3σ", "mode")
+COLUMNS = ("layer", "RMSE", "PSNR", "SSIM", ">3σ %", "mode")
 NO_CLEAN = "(none)"
 MODE_TEXTS = {
     "auto": "auto (like with like)",
@@ -164,14 +164,17 @@ class MetricsWidget(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSortingEnabled(True)
+        self.table.verticalHeader().hide()
+        self.table.setTextElideMode(Qt.ElideMiddle)  # long layer names keep both ends
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.Stretch)  # the names take what is left
         self.table.setMinimumHeight(110)
         self.table.setToolTip("RMSE: typical error (lower is better); PSNR: the same in dB "
-                              "(higher is better); SSIM: structural similarity, 1 = identical; "
-                              "beyond 3σ: % of input pixels the result contradicts (lower is "
+                              "(higher is better); SSIM: structural similarity, 1 = "
+                              "identical; >3σ %: % of input pixels the result contradicts (lower is "
                               "better); click a header to sort")  # fmt: skip
         self.units_label = wrap_label()
         self.units_label.setStyleSheet("color: #e0a030")

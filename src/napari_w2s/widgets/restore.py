@@ -694,6 +694,7 @@ class RestoreWidget(JobWidget):
                      for w, lv in zip(weights, levels, strict=False)]  # fmt: skip
             used = f" with {', '.join(kinds)}"
         self.bar.setValue(1000)
+        self.bar.setFormat("done")
         self.status.setText(f"{run['method']}{used}: {run['shape']} -> "
                             f"{tuple(result.shape[-2:]) if run['lead'] else result.shape} in "
                             f"{seconds:.2f} s{where}")  # fmt: skip
