@@ -707,10 +707,11 @@ def test_restore_widget_runs_a_bmz_package(make_napari_viewer, qtbot, tmp_path, 
     rng = np.random.default_rng(1)
     viewer.add_image((150 + 30 * rng.standard_normal((64, 80))).astype(np.float32), name="img")
     rw = dock(viewer, "Restore")
-    shipped = restore(qtbot, rw, "img", "dncnn")
+    shipped = restore(qtbot, rw, "img", "dncnn").data.copy()
     rw.weights.setText(str(pkg))
-    mine = restore(qtbot, rw, "img", "dncnn")
-    assert np.abs(mine.data - shipped.data).max() / 44.479 <= 1e-4
+    mine = restore(qtbot, rw, "img", "dncnn")  # replaces the layer "img dncnn"
+    assert [ly.name for ly in viewer.layers] == ["img", "img dncnn", "img dncnn trust z"]
+    assert np.abs(mine.data - shipped).max() / 44.479 <= 1e-4
     assert mine.metadata["pipeline"]["steps"][0]["weights"] == "dncnn.zip"
     rw.weights.setText(str(tmp_path / "missing.zip"))
     job = rw.run()
