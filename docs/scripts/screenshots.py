@@ -91,8 +91,8 @@ def main() -> int:
     wait(restore.job)
     restore.layer.set_value("avg1")
 
-    metrics = dock("Metrics")  # as it comes: mode auto, SIM reference, avg400 (clean)
-    metrics.select(["avg1 bicubic", "avg1 jdsr"])
+    metrics = dock("Metrics")  # as it comes: mode auto, SIM reference, the x2 results ticked
+    print("metrics defaults:", metrics.selected_names(), metrics.reference.currentText())
     wait(metrics.compute())
     metrics.resize(420, 480)
     grab(metrics, "metrics")
@@ -117,14 +117,13 @@ def main() -> int:
     batch = dock("Batch")
     batch.input_dir.setText(str(src))
     batch.output_dir.setText(str(dst))
-    batch.method.set_method("vst-nlm")
-    wait(batch.run())
+    wait(batch.run())  # as it comes: jdsr, noise level auto
     batch.resize(460, 420)
     grab(batch, "batch")
 
-    # the whole window: the JDSR result under the SIM overlay (magenta, additive)
-    for layer in viewer.layers:
-        layer.visible = layer.name in ("avg1 jdsr", "SIM (simulated)")
+    # the whole window: Restore's "Overlay with SIM" (the JDSR result green, SIM magenta)
+    restore.result_layer = viewer.layers["avg1 jdsr"]
+    restore.compare_with_sim()
     viewer.layers.selection.active = viewer.layers["avg1 jdsr"]
     viewer.reset_view()
     restore.parent().raise_()

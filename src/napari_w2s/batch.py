@@ -560,11 +560,18 @@ def process_file(
             )
         lazy = restore_lazy(pipeline, stack.data, progress, cancel)
         pixel = stack.pixel_size
+        relative = pixel is None and pipeline.scale > 1
+        if relative:  # no pixel size: the input's pixel is 1, so the x2 result still overlays it
+            pixel = (1.0, 1.0)
         if pixel is not None and pipeline.scale > 1:
             pixel = upsampled_geometry(pixel, factor=pipeline.scale)[0]
         provenance = {"method": pipeline.method, "pipeline": pipeline.describe(),
                       "source": str(Path(src).resolve()), "batch": True}  # fmt: skip
-        write_ome_tiff(dst, _Planes(lazy), stack.axes, pixel, provenance, name=pipeline.method)
+        if relative:
+            provenance["pixel_size"] = "relative to the input's pixel (the input had none)"
+        stem = Path(src).name.split(".")[0]
+        write_ome_tiff(dst, _Planes(lazy), stack.axes, pixel, provenance,
+                       name=f"{stem} {pipeline.method}")  # fmt: skip
         shape_out = [int(v) for v in lazy.shape]
         notes = "".join(f"; note: {n}" for n in pipeline.image_notes)  # e.g. blank planes
         rec.update(status="done", shape_out=shape_out,

@@ -18,37 +18,43 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def noise_fit_figure(estimate: Any, title: str | None = None):
-    """Level-set points (mean, std) and the fitted curve of a :class:`NoiseEstimate`."""
-    fig = _figure(5.0, 3.6)
+def noise_fit_figure(estimate: Any, title: str | None = None, units: str = "ADU"):
+    """Level-set points (mean, std) and the fitted curve of a :class:`NoiseEstimate`.
+
+    Sized for a narrow dock (4 x 3 in); ``units``: the image's intensity unit, for the axes.
+    """
+    fig = _figure(4.0, 3.0)
     ax = fig.add_subplot()
     used = np.asarray(estimate.used, bool)
-    ax.scatter(estimate.means[used], estimate.stds[used], s=12, c="C0", label="level sets")
+    ax.scatter(estimate.means[used], estimate.stds[used], s=12, c="C0", label="measured")
     if (~used).any():
         ax.scatter(estimate.means[~used], estimate.stds[~used], s=12, facecolors="none",
                    edgecolors="C7", label="not fitted")  # fmt: skip
     ax.plot(estimate.curve_mean, estimate.curve_std, "C3-",
-            label=f"fit: var = {estimate.a:.3g} y {estimate.b:+.3g}")  # fmt: skip
-    ax.set_xlabel("mean intensity y")
-    ax.set_ylabel("noise standard deviation")
-    ax.set_title(title or f"noise estimate ({estimate.method})")
-    ax.legend(fontsize="small")
+            label=f"variance = {estimate.a:.3g}·mean {estimate.b:+.3g}")  # fmt: skip
+    ax.set_xlabel(f"mean intensity ({units})")
+    ax.set_ylabel(f"noise std ({units})")
+    ax.set_title(title or f"noise vs. signal ({estimate.method})", fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", loc="lower right", framealpha=0.8)
     return fig
 
 
-def kernels_figure(kernels: Mapping[str, Any], max_radius: int | None = None):
-    """Kernels side by side (images, each scaled to its own peak) and their radial profiles.
+def kernels_figure(kernels: Mapping[str, Any], max_radius: int | None = None,
+                   pixel_nm: float | None = None):  # fmt: skip
+    """Kernels side by side (images, each scaled to its own peak) over their radial profiles.
 
     ``kernels`` maps a label to a 2-D kernel (e.g. ``{"bicubic": ..., "Gaussian sigma 2": ...,
-    "estimated": ...}``), as in the paper's Fig. 2b.
+    "estimated": ...}``), as in the paper's Fig. 2b. Laid out for a narrow dock: the kernels in
+    a row, the profiles below; ``pixel_nm`` adds a second radius axis in nm.
     """
     from .kernel import radial_profile
 
     names = list(kernels)
     n = len(names)
-    fig = _figure(2.4 * n + 3.2, 2.8)
-    grid = fig.add_gridspec(1, n + 1, width_ratios=[1] * n + [1.4])
-    prof_ax = fig.add_subplot(grid[0, n])
+    fig = _figure(4.0, 4.4)
+    grid = fig.add_gridspec(2, n, height_ratios=[1, 1.5])
+    prof_ax = fig.add_subplot(grid[1, :])
     for i, name in enumerate(names):
         k = np.asarray(kernels[name], dtype=np.float64)
         ax = fig.add_subplot(grid[0, i])
@@ -64,7 +70,12 @@ def kernels_figure(kernels: Mapping[str, Any], max_radius: int | None = None):
     prof_ax.set_xlabel("radius (HR px)")
     prof_ax.set_ylabel("profile / peak")
     prof_ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
-    prof_ax.legend(fontsize="x-small")
+    prof_ax.grid(alpha=0.3)
+    if pixel_nm:
+        top = prof_ax.secondary_xaxis("top", functions=(lambda r: r * pixel_nm,
+                                                        lambda d: d / pixel_nm))  # fmt: skip
+        top.set_xlabel("radius (nm)", fontsize="small")
+    prof_ax.legend(fontsize="x-small", loc="upper right", framealpha=0.8)
     return fig
 
 

@@ -29,17 +29,21 @@ from ._common import (
 NO_CLEAN = "(none: single-image estimate)"
 
 
-def noise_job(image: np.ndarray, clean: np.ndarray | None):
-    """Worker body: Foi's single-image estimate, or the paired one with a clean image."""
+def noise_job(image: np.ndarray, clean: np.ndarray | None, frames: int | None = None,
+              level: str | None = None):  # fmt: skip
+    """Worker body: Foi's single-image estimate, or the paired one with a clean image; its
+    reading as a camera (:func:`~napari_w2s.analysis.noise_report.summarise_noise`)."""
     from ..analysis import estimate_noise, estimate_noise_paired
     from ..analysis.figures import noise_fit_figure
+    from ..analysis.noise_report import summarise_noise
 
     yield "estimating"
     est = estimate_noise(image) if clean is None else estimate_noise_paired(image, clean)
-    return est, noise_fit_figure(est)
+    summary = summarise_noise(est, image, frames=frames, level=level)
+    return est, noise_fit_figure(est), summary
 
 
-def kernel_job(lr: np.ndarray, hr: np.ndarray, size: int):
+def kernel_job(lr: np.ndarray, hr: np.ndarray, size: int, pixel_nm: float | None = None):
     """Worker body: W2S Eq. 2 kernel, the bicubic and Gaussian references and their figure."""
     from ..analysis import bicubic_kernel, estimate_kernel, gaussian_kernel, kernel_stats
     from ..analysis.figures import kernels_figure
@@ -48,7 +52,8 @@ def kernel_job(lr: np.ndarray, hr: np.ndarray, size: int):
     est = estimate_kernel(lr, hr, size=size)
     refs = {"bicubic": bicubic_kernel(size), "Gaussian σ=2": gaussian_kernel(size, 2.0)}
     fwhm = {"estimated": est.fwhm_px, **{k: kernel_stats(v)["fwhm_px"] for k, v in refs.items()}}
-    fig = kernels_figure({"estimated": est.kernel, **refs}, max_radius=size // 2)
+    fig = kernels_figure({"estimated": est.kernel, **refs}, max_radius=size // 2,
+                         pixel_nm=pixel_nm)  # fmt: skip
     return est, fwhm, fig
 
 
@@ -60,6 +65,7 @@ class AnalysisWidget(QWidget):
         self.viewer = napari_viewer
         self.job: Job | None = None
         self.noise_estimate = None
+        self.noise_summary = None
         self.kernel_estimate = None
         self.kernel_layer = None
         tabs = QTabWidget()
@@ -67,12 +73,27 @@ class AnalysisWidget(QWidget):
         # noise
         noise = QWidget()
         self.noise_layer = LayerCombo(napari_viewer)
+        self.noise_layer.setToolTip("the raw image to measure (camera units, not a restored "
+                                    "result); of a stack, the frame under the slider")  # fmt: skip
         self.noise_clean = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2,
                                       optional=NO_CLEAN)  # fmt: skip
+        self.noise_clean.setToolTip("optional: a noise-free version of the same field (e.g. "
+                                    "avg400 (clean)) for a more exact estimate; leave it at "
+                                    "none to estimate from the image alone")  # fmt: skip
         self.noise_button = QPushButton("Estimate noise")
-        self.noise_result = wrap_label("Variance = a · mean + b, in the layer's units. A stack "
-                                       "uses its displayed frame.")  # fmt: skip
+        self.noise_button.setToolTip("measure how the noise grows with the signal and read it as "
+                                     "camera gain, offset / read noise, photons and SNR")  # fmt: skip
+        self.noise_result = wrap_label("How noisy is the image? Gain, offset, photons per pixel "
+                                       "and SNR, and the model that fits it. A stack uses its "
+                                       "displayed frame.")  # fmt: skip
+        self.noise_restore = QPushButton("Restore this image →")
+        self.noise_restore.setToolTip("open the Restore dock with this image and the noise level "
+                                      "just estimated")  # fmt: skip
+        self.noise_restore.hide()
         self.noise_plot = PlotCanvas()
+        self.noise_plot.setToolTip("noise standard deviation against mean intensity: each dot "
+                                   "is a set of smooth pixels of similar brightness; the curve is "
+                                   "the fitted camera model")  # fmt: skip
         form = QFormLayout()
         form.addRow("image", self.noise_layer)
         form.addRow("clean image", self.noise_clean)
@@ -80,20 +101,32 @@ class AnalysisWidget(QWidget):
         col.addLayout(form)
         col.addWidget(self.noise_button)
         col.addWidget(self.noise_result)
+        col.addWidget(self.noise_restore)
         col.addWidget(self.noise_plot, 1)
         tabs.addTab(noise, "Noise")
 
         # kernel
         kernel = QWidget()
         self.lr_layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
+        self.lr_layer.setToolTip("the clean widefield image (low resolution, e.g. avg400 "
+                                 "(clean), the average of all frames)")  # fmt: skip
         self.hr_layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
+        self.hr_layer.setToolTip("the SIM image of the same field, exactly twice the size of "
+                                 "the widefield image")  # fmt: skip
         self.size = QSpinBox()
         self.size.setRange(5, 129)
         self.size.setValue(36)
+        self.size.setToolTip("width of the kernel to estimate, in SIM pixels; larger than the "
+                             "blur (36 covers ~1 µm at 32 nm pixels)")  # fmt: skip
         self.kernel_button = QPushButton("Estimate kernel")
+        self.kernel_button.setToolTip("how much the widefield image is blurred compared with SIM "
+                                      "(its FWHM in nm), next to the bicubic and Gaussian "
+                                      "references")  # fmt: skip
         self.kernel_result = wrap_label("The blur between the clean LR image (e.g. avg400) and "
                                         "the SIM image (W2S Eq. 2), in HR pixels.")  # fmt: skip
-        self.kernel_plot = PlotCanvas(220)
+        self.kernel_plot = PlotCanvas(300)
+        self.kernel_plot.setToolTip("top: the estimated kernel and two references; bottom: "
+                                    "their radial profiles (half maximum dotted)")  # fmt: skip
         form = QFormLayout()
         form.addRow("clean LR", self.lr_layer)
         form.addRow("SIM (x2)", self.hr_layer)
@@ -109,6 +142,7 @@ class AnalysisWidget(QWidget):
         lay = scroll_layout(self)
         lay.addWidget(tabs)
         self.noise_button.clicked.connect(self.estimate_noise)
+        self.noise_restore.clicked.connect(self.open_restore)
         self.kernel_button.clicked.connect(self.estimate_kernel)
         self._guess_layers()
 
@@ -149,27 +183,58 @@ class AnalysisWidget(QWidget):
         except W2SInputError as exc:
             user_error(exc)
             return None
+        from ._common import level_from_name
+
         where = f" (frame {lead[0]})" if lead else ""
         self._noise_target = (layer, where, clean)
+        frames = (layer.metadata or {}).get("frames") if not lead else None
+        frames = len(frames) if isinstance(frames, list) and frames else None
+        level = None if lead or "clean" in layer.name.lower() else level_from_name(layer.name)
         self.noise_result.setText(f"estimating the noise of {layer.name}{where} …")
+        self.noise_restore.hide()
         self._busy(True)
-        self.job = Job(noise_job, image, clean_data, on_done=self._noise_done,
+        self.job = Job(noise_job, image, clean_data, frames, level, on_done=self._noise_done,
+                       on_error=self._noise_failed,
                        on_finish=lambda: self._busy(False))  # fmt: skip
         return self.job.start()
 
+    def _noise_failed(self, exc: BaseException) -> None:
+        layer, where, _ = self._noise_target
+        self.noise_result.setText(f"no noise estimate for {layer.name}{where}: {exc}")
+        user_error(exc)
+
     def _noise_done(self, value: Any) -> None:
-        est, fig = value
+        import html
+
+        est, fig, summary = value
         layer, where, clean = self._noise_target
         self.noise_estimate = est
-        layer.metadata["noise"] = {"a": est.a, "b": est.b, "method": est.method}
-        kind = "paired with " + clean.name if clean is not None else "single image"
-        text = (f"<b>{layer.name}</b>{where}, {kind}:<br>a = <b>{est.a:.4g}</b>, "
-                f"b = <b>{est.b:.4g}</b> (variance = a·mean + b)<br>"
-                f"{int(est.used.sum())} level sets fitted")  # fmt: skip
+        self.noise_summary = summary
+        layer.metadata["noise"] = {"a": est.a, "b": est.b, "method": est.method,
+                                   "snr": summary.snr, "level": summary.level}  # fmt: skip
+        kind = "paired with " + clean.name if clean is not None else "from the image alone"
+        lines = "".join(f"<li>{html.escape(t)}</li>" for t in summary.lines())
+        text = (f"<b>{html.escape(layer.name)}</b>{where}, {kind}:<ul style='margin: 0'>"
+                f"{lines}</ul><b>{html.escape(summary.restore_hint())}</b><br><small>fit: "
+                f"variance = a·mean + b with a = {est.a:.4g}, b = {est.b:.4g}, "
+                f"{int(est.used.sum())} level sets</small>")  # fmt: skip
         if est.notes:
-            text += "<br>" + "<br>".join(est.notes)
+            text += "<br><small>" + "<br>".join(html.escape(n) for n in est.notes) + "</small>"
         self.noise_result.setText(text)
+        self.noise_restore.show()
         self.noise_plot.show_figure(fig)
+
+    def open_restore(self) -> Any:
+        """Dock Restore (or show it) with this image and the estimated noise level chosen."""
+        layer, where, _ = self._noise_target
+        summary = self.noise_summary
+        dock, widget = self.viewer.window.add_plugin_dock_widget("napari-w2s", "Restore")
+        dock.show()
+        widget.layer.set_value(layer.name)
+        if layer.data.ndim > 2:  # the frame that was measured
+            widget.current_only.setChecked(True)
+        widget.set_noise_level(summary.level if summary is not None else None)
+        return widget
 
     # ------------------------------------------------------------------ kernel
     def estimate_kernel(self) -> Job | None:
@@ -190,7 +255,9 @@ class AnalysisWidget(QWidget):
         self._kernel_target = (lr, hr)
         self.kernel_result.setText(f"estimating the kernel {lr.name} -> {hr.name} …")
         self._busy(True)
-        self.job = Job(kernel_job, lr_data, hr_data, int(self.size.value()),
+        hr_px = float(hr.scale[-1])
+        pixel_nm = hr_px * 1000 if hr_px != 1.0 else None  # a scale in µm (napari's default: 1)
+        self.job = Job(kernel_job, lr_data, hr_data, int(self.size.value()), pixel_nm,
                        on_done=self._kernel_done, on_finish=lambda: self._busy(False))  # fmt: skip
         return self.job.start()
 

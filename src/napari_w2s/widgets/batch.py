@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ._common import (
     Bars,
     Job,
@@ -36,10 +37,12 @@ from ._common import (
 )
 
 
-def batch_job(input_dir: str, pattern: str, output_dir: str, method: str, device: str):
+def batch_job(input_dir: str, pattern: str, output_dir: str, method: str, device: str,
+              noise_level: str | None = "auto"):  # fmt: skip
     from ..batch import iter_batch
 
-    return (yield from iter_batch(input_dir, pattern, output_dir, method, device=device))
+    return (yield from iter_batch(input_dir, pattern, output_dir, method, device=device,
+                                  noise_level=noise_level))  # fmt: skip
 
 
 def _folder_row(edit: QLineEdit, button: QPushButton) -> QWidget:
@@ -59,32 +62,58 @@ class BatchWidget(JobWidget):
         self.report = None
 
         self.input_dir = QLineEdit(get_setting("batch_input", ""))
+        self.input_dir.setToolTip("the folder with the images to restore (TIFF, OME-TIFF or "
+                                  ".npy); the files are only read")  # fmt: skip
         self.input_browse = QPushButton("…")
+        self.input_browse.setToolTip("choose the input folder")
         self.pattern = QLineEdit(get_setting("batch_pattern", "*.tif"))
-        self.pattern.setToolTip("a glob pattern, e.g. *.tif, cell_*.ome.tif or **/*.npy")
+        self.pattern.setToolTip("which files of the folder: a pattern such as *.tif, "
+                                "cell_*.ome.tif or **/*.npy (** also looks in sub-folders)")  # fmt: skip
         self.method = MethodCombo()
-        self.method.set_method(get_setting("batch_method",
-                                           get_setting("restore_method", "bicubic")))
+        self.method.set_method(get_setting("batch_method", self.method.default_method()))
+        self.method.setToolTip("the restoration for every file; JDSR (denoise + x2) is the "
+                               "main method")  # fmt: skip
+        self.noise = QComboBox()
+        self.noise.addItems(["auto", *LEVELS])
+        self.noise.setToolTip("how noisy the images are (W2S frames averaged): auto picks, per "
+                              "image, from its signal-to-noise ratio which trained model runs")  # fmt: skip
         self.device = QComboBox()
         self.device.addItems(device_choices())
+        self.device.setToolTip("where the networks run: auto takes the GPU when there is one")
         device = self.device.findText(get_setting("restore_device", "auto"))
         self.device.setCurrentIndex(max(device, 0))
         self.output_dir = QLineEdit(get_setting("batch_output", ""))
+        self.output_dir.setToolTip("where the results go, as STEM_METHOD.ome.tif with their "
+                                   "pixel size and how they were made; results already there "
+                                   "are skipped, so a stopped batch resumes")  # fmt: skip
         self.output_browse = QPushButton("…")
+        self.output_browse.setToolTip("choose the output folder")
         run_row, self.run_button, self.cancel_button = run_cancel_row("Run batch")
+        self.run_button.setToolTip("restore every matching file into the output folder")
+        self.cancel_button.setToolTip("stop after the current tile; finished files are kept")
         self.bar = QProgressBar()
         self.bar.setFormat("%v / %m files")
+        self.bar.setToolTip("files finished")
         self.files = QTableWidget(0, 3)
-        self.files.setHorizontalHeaderLabels(["file", "status", "details"])
+        self.files.setHorizontalHeaderLabels(["file", "status", "result"])
         self.files.horizontalHeader().setStretchLastSection(True)
         self.files.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.files.setSelectionBehavior(QTableWidget.SelectRows)
         self.files.setMinimumHeight(120)
+        self.files.setToolTip("one row per file; double-click a finished one to open its "
+                              "result in napari")  # fmt: skip
+        self.open_button = QPushButton("Open the results in napari")
+        self.open_button.setToolTip("add every result of this batch (done or already there) to "
+                                    "the viewer, each with its own pixel size")  # fmt: skip
+        self.open_button.setEnabled(False)
         self.status = wrap_label("Outputs are STEM_METHOD.ome.tif; existing ones are skipped.")
+        self.outputs: dict[int, str] = {}
 
         form = QFormLayout()
         form.addRow("input folder", _folder_row(self.input_dir, self.input_browse))
         form.addRow("pattern", self.pattern)
         form.addRow("method", self.method)
+        form.addRow("noise level", self.noise)
         form.addRow("device", self.device)
         form.addRow("output folder", _folder_row(self.output_dir, self.output_browse))
         lay = scroll_layout(self)
@@ -93,11 +122,14 @@ class BatchWidget(JobWidget):
         lay.addWidget(self.bar)
         lay.addWidget(self.files, 1)
         lay.addWidget(self.status)
+        lay.addWidget(self.open_button)
 
         self.input_browse.clicked.connect(lambda: self._browse(self.input_dir, "Input folder"))
         self.output_browse.clicked.connect(lambda: self._browse(self.output_dir, "Output folder"))
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        self.open_button.clicked.connect(self.open_results)
+        self.files.cellDoubleClicked.connect(lambda row, _col: self.open_results([row]))
 
     def _browse(self, edit: QLineEdit, title: str) -> None:
         path = QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
@@ -138,8 +170,11 @@ class BatchWidget(JobWidget):
         self.cancel_button.setEnabled(True)
         self.status.setText(f"{method} on {len(items)} file(s) …")
         self.report = None
+        self.outputs = {}
+        self.open_button.setEnabled(False)
+        noise = self.noise.currentText()
         self.job = Job(batch_job, src, self.pattern.text(), dst, method, self.device.currentText(),
-                       on_yield=self._event, on_done=self._done, on_finish=self._finished)  # fmt: skip
+                       noise, on_yield=self._event, on_done=self._done, on_finish=self._finished)  # fmt: skip
         return self.job.start()
 
     def cancel(self) -> None:
@@ -157,18 +192,48 @@ class BatchWidget(JobWidget):
         elif kind == "result":
             self.files.item(ev["index"], 1).setText(ev["status"])
             detail = ev["message"]
-            if ev["status"] == "done":
-                detail = f"{detail} in {ev['seconds']:.2f} s -> {Path(ev['out']).name}"
-            self.files.item(ev["index"], 2).setText(detail)
+            if ev["status"] in ("done", "skipped") and ev.get("out"):
+                self.outputs[ev["index"]] = ev["out"]
+                took = f" ({ev['seconds']:.1f} s)" if ev["status"] == "done" else ""
+                detail = f"{Path(ev['out']).name}{took}"
+            cell = self.files.item(ev["index"], 2)
+            cell.setText(detail)
+            cell.setToolTip(f"{ev['message']}\n{ev.get('out') or ''}".strip())
             self.bar.setValue(ev["index"] + 1)
             if self.bars is not None:
                 self.bars.set_outer(ev["index"] + 1)
 
     def _done(self, report: Any) -> None:
+        import html
+
         self.report = report
-        self.status.setText(f"{report.summary()}<br>report: "
-                            f"{report.report_error or report.report}")  # fmt: skip
+        c = report.counts()
+        failed = [f for f in report.files if f.status == "failed"]
+        text = (f"<b>{c['done']} restored</b>, {c['skipped']} already done, "
+                f"<b>{c['failed']} failed</b> in {report.seconds:.1f} s with {report.method}"
+                f"<br>results in {html.escape(str(self.output_dir.text()))}")  # fmt: skip
+        if failed:
+            text += "<br>failed: " + "; ".join(
+                f"{html.escape(Path(f.path).name)}: {html.escape(f.message)}" for f in failed[:3])
+        text += f"<br><small>report: {html.escape(str(report.report_error or report.report))}"
+        text += "</small><br>Double-click a row, or the button below, to open the results."
+        self.status.setText(text)
+        self.open_button.setEnabled(bool(self.outputs))
         info(report.summary())
+
+    def open_results(self, rows: list[int] | None = None) -> list:
+        """Open the results of the last run (all, or those of ``rows``) in the viewer."""
+        paths = [self.outputs[r] for r in (rows if rows is not None else sorted(self.outputs))
+                 if r in self.outputs]  # fmt: skip
+        layers = []
+        for path in paths:
+            try:
+                layers += self.viewer.open(path, plugin="napari-w2s")
+            except Exception as exc:  # a reader error: one line, the others still open
+                from ..errors import W2SInputError
+
+                user_error(W2SInputError(f"{path}: could not open the result ({exc})"))
+        return layers
 
     def _finished(self) -> None:
         self.idle()

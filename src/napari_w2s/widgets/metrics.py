@@ -11,11 +11,13 @@ import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QHeaderView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QListWidget,
+    QListWidgetItem,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -37,13 +39,13 @@ from ._common import (
     wrap_label,
 )
 
-COLUMNS = ("layer", "RMSE", "PSNR (dB)", "SSIM", "beyond 3σ", "mode")
+COLUMNS = ("layer", "RMSE", "PSNR", "SSIM", ">3σ %", "mode")
 NO_CLEAN = "(none)"
 MODE_TEXTS = {
-    "auto": "auto: W2S units with a clean layer, else match the reference",
-    "w2s": "W2S units (z-score by the clean LR image)",
-    "affine": "match the reference affinely to each result",
-    "plain": "plain values (only if both are in the same units)",
+    "auto": "auto (like with like)",
+    "w2s": "W2S units (z-score by clean LR)",
+    "affine": "reference matched affinely",
+    "plain": "plain values (same units only)",
 }
 MODE_NAMES = {"w2s": "W2S units", "affine": "reference matched affinely", "plain": "plain values"}
 
@@ -127,25 +129,34 @@ class MetricsWidget(QWidget):
         self._ref_name = ""
 
         self.results = QListWidget()
-        self.results.setSelectionMode(QAbstractItemView.MultiSelection)
         self.results.setMinimumHeight(70)
-        self.results.setToolTip("the result layers to measure (click to select several)")
+        self.results.setToolTip("tick the result layers to measure; the results of the Restore "
+                                "widget that fit the reference are ticked for you")  # fmt: skip
+        self._seen: set[str] = set()
         self.reference = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
         self.reference.setToolTip("the ground truth: the SIM layer for x2 results, the clean "
                                   "average (avg400) for denoised LR images")  # fmt: skip
         self.mode = QComboBox()
         for key, text in MODE_TEXTS.items():
             self.mode.addItem(text, key)
-        self.mode.setToolTip("auto gives the W2S paper's numbers where a clean LR layer is "
-                             "chosen; the result's values are never changed")  # fmt: skip
+        self.mode.setToolTip("how results and reference are put in the same units before "
+                             "comparing. auto: W2S units where a clean LR layer is chosen (the "
+                             "W2S paper's numbers), else the reference matched affinely to each "
+                             "result; the result's values are never changed. Plain values only "
+                             "make sense when both are in the same units")  # fmt: skip
         self.clean = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2,
                                 optional=NO_CLEAN)  # fmt: skip
-        self.clean.setToolTip("the clean LR image (e.g. avg400 (clean)) that defines W2S units")
+        self.clean.setToolTip("the clean LR image (e.g. avg400 (clean), the average of all "
+                              "frames): its mean and spread define W2S units")  # fmt: skip
         buttons = QWidget()
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
         self.compute_button = QPushButton("Compute")
+        self.compute_button.setToolTip("measure every ticked result against the reference: "
+                                       "RMSE (lower is better), PSNR and SSIM (higher is better)")  # fmt: skip
         self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("save the table, with full precision and the reference's "
+                                      "name, as a CSV file")  # fmt: skip
         self.export_button.setEnabled(False)
         row.addWidget(self.compute_button)
         row.addWidget(self.export_button)
@@ -153,12 +164,23 @@ class MetricsWidget(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSortingEnabled(True)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().hide()
+        self.table.setTextElideMode(Qt.ElideMiddle)  # long layer names keep both ends
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)  # the names take what is left
         self.table.setMinimumHeight(110)
+        self.table.setToolTip("RMSE: typical error (lower is better); PSNR: the same in dB "
+                              "(higher is better); SSIM: structural similarity, 1 = "
+                              "identical; >3σ %: % of input pixels the result contradicts (lower is "
+                              "better); click a header to sort")  # fmt: skip
         self.units_label = wrap_label()
         self.units_label.setStyleSheet("color: #e0a030")
         self.units_label.hide()
-        self.status = wrap_label("Select result layers and a reference (SIM or clean).")
+        self.status = wrap_label("Tick the results, check the reference (SIM for x2 results), "
+                                 "then Compute.")  # fmt: skip
 
         form = QFormLayout()
         form.addRow("results", self.results)
@@ -173,6 +195,7 @@ class MetricsWidget(QWidget):
         lay.addWidget(self.status)
 
         self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.reference.activated.connect(self._reference_changed)
         self.compute_button.clicked.connect(self.compute)
         self.export_button.clicked.connect(self._choose_csv)
         self.reset_choices()
@@ -185,15 +208,42 @@ class MetricsWidget(QWidget):
         return [ly for ly in self.viewer.layers if isinstance(ly, Image) and not is_kernel(ly)]
 
     def reset_choices(self, *_: Any) -> None:
-        selected = set(self.selected_names())
-        self.results.clear()
-        for layer in self._image_layers():
-            self.results.addItem(layer.name)
-            if layer.name in selected:
-                self.results.item(self.results.count() - 1).setSelected(True)
+        checked = set(self.selected_names())
         for combo in (self.reference, self.clean):
             combo.reset_choices()
         self._guess_layers()
+        ref = self.reference.value()
+        self.results.blockSignals(True)
+        self.results.clear()
+        for layer in self._image_layers():
+            item = QListWidgetItem(layer.name)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            if layer.name in self._seen:
+                on = layer.name in checked
+            else:  # a new layer: ticked where it is a result that fits the reference
+                on = self._fits(layer, ref)
+            item.setCheckState(Qt.Checked if on else Qt.Unchecked)
+            self.results.addItem(item)
+            self._seen.add(layer.name)
+        self.results.blockSignals(False)
+
+    @staticmethod
+    def _fits(layer: Any, ref: Any) -> bool:
+        """A restore result (``method`` in its metadata) of the reference's 2-D shape."""
+        if ref is None or layer.name == ref.name or "method" not in (layer.metadata or {}):
+            return False
+        shape = tuple(layer.data.shape)
+        return shape[-2:] == tuple(ref.data.shape) and all(n == 1 for n in shape[:-2])
+
+    def _reference_changed(self, *_: Any) -> None:
+        """Another reference: tick the results that fit it (and only those)."""
+        ref = self.reference.value()
+        layers = {ly.name: ly for ly in self._image_layers()}
+        for i in range(self.results.count()):
+            item = self.results.item(i)
+            layer = layers.get(item.text())
+            if layer is not None and "method" in (layer.metadata or {}):
+                item.setCheckState(Qt.Checked if self._fits(layer, ref) else Qt.Unchecked)
 
     def _guess_layers(self) -> None:
         """SIM as the reference and a clean average as the clean layer, where names say so."""
@@ -207,13 +257,15 @@ class MetricsWidget(QWidget):
             self.clean.set_value(clean[0], chosen=False)
 
     def selected_names(self) -> list[str]:
-        return [item.text() for item in self.results.selectedItems()]
+        """The ticked result layers."""
+        return [self.results.item(i).text() for i in range(self.results.count())
+                if self.results.item(i).checkState() == Qt.Checked]  # fmt: skip
 
     def select(self, names: list[str]) -> None:
-        """Select result layers by name (for scripts and tests)."""
+        """Tick exactly these result layers (for scripts and tests)."""
         for i in range(self.results.count()):
             item = self.results.item(i)
-            item.setSelected(item.text() in names)
+            item.setCheckState(Qt.Checked if item.text() in names else Qt.Unchecked)
 
     def mode_key(self) -> str:
         return str(self.mode.currentData())
@@ -320,8 +372,12 @@ class MetricsWidget(QWidget):
         how = ", ".join(MODE_NAMES.get(m, m) for m in sorted(used))
         if "w2s" in used and self._clean_name:
             how += f" (z-score by {self._clean_name})"
+        best = ""
+        if len(rows) > 1:
+            top = min(rows, key=lambda r: r["rmse"])
+            best = f"<br>best: <b>{top['layer']}</b> (lowest RMSE, {top['rmse']:.4g})"
         self.status.setText(f"{len(rows)} layer(s) against {self._ref_name}, {how}; click a "
-                            "header to sort")  # fmt: skip
+                            f"header to sort{best}")  # fmt: skip
         text = self._units_text(rows)
         self.units_label.setText(text)
         self.units_label.setVisible(bool(text))
@@ -332,7 +388,6 @@ class MetricsWidget(QWidget):
 
     def _finished(self) -> None:
         self.table.setSortingEnabled(True)
-        self.table.resizeColumnsToContents()
         self.compute_button.setEnabled(True)
 
     # ------------------------------------------------------------------ export

@@ -244,17 +244,25 @@ class RestoreWidget(JobWidget):
                               "stack (frame by frame)")  # fmt: skip
         self.method = MethodCombo()
         self.method.set_method(get_setting("restore_method", self.method.default_method()))
+        self.method.setToolTip("what to do with the image: JDSR denoises and doubles the "
+                               "resolution in one step (the main method); the other groups "
+                               "only denoise, only upsample x2, or do one after the other")  # fmt: skip
         self.card = wrap_label()
         self.card.setOpenExternalLinks(False)
+        self.card.setToolTip("the selected method: what it does, which trained weights run for "
+                             "this image, and how well it did on held-out test images")  # fmt: skip
         self.noise = QComboBox()
         self.noise.addItems([AUTO_LEVEL, *LEVELS])
-        self.noise.setToolTip("which trained model runs: auto takes avgN from the layer name, "
-                              "else chooses from the image's signal-to-noise ratio (the per-level "
-                              "model where the image is as noisy as its training data, else the "
-                              "noise-blind one); classical methods estimate the noise "
-                              "themselves")  # fmt: skip
+        self._noise_tip = ("how noisy the image is, in W2S frames averaged (avg1 = one "
+                           "frame): it decides which trained model runs. auto takes avgN from "
+                           "the layer name or the Analysis widget's estimate, else the image's "
+                           "signal-to-noise ratio (the per-level model where the image is as "
+                           "noisy as its training data, else the noise-blind one)")  # fmt: skip
+        self.noise.setToolTip(self._noise_tip)
         self.device = QComboBox()
         self.device.addItems(device_choices())
+        self.device.setToolTip("where the networks run: auto takes the GPU when there is one, "
+                               "else the CPU")  # fmt: skip
         index = self.device.findText(get_setting("restore_device", "auto"))
         self.device.setCurrentIndex(max(index, 0))
         self.threads = QComboBox()
@@ -278,6 +286,7 @@ class RestoreWidget(JobWidget):
                                 "with its .json card, or a BioImage Model Zoo package (.zip, or "
                                 "a folder with rdf.yaml: 2-D, one channel, same size or x2)")  # fmt: skip
         self.weights_button = QPushButton("Choose …")
+        self.weights_button.setToolTip("pick your own weights file or BioImage Model Zoo package")
         self.weights_button.clicked.connect(self._choose_weights)
         wrow.addWidget(self.weights)
         wrow.addWidget(self.weights_button)
@@ -293,6 +302,8 @@ class RestoreWidget(JobWidget):
         self.tile.setSingleStep(32)
         self.tile.setValue(256)
         self.tile.setEnabled(False)
+        self.tile.setToolTip("the image is processed in square pieces of this many pixels "
+                             "(overlapping, so no seams); smaller pieces need less memory")  # fmt: skip
         row.addWidget(self.tile_auto)
         row.addWidget(self.tile)
         self.trust = QCheckBox("add a trust map (where the data support the result)")
@@ -303,17 +314,33 @@ class RestoreWidget(JobWidget):
         self.current_only = QCheckBox("only the displayed frame of a stack")
         self.current_only.setToolTip("restore the frame under the slider; the result shows at "
                                      "that frame only")  # fmt: skip
+        self.replace = QCheckBox("replace an earlier result of the same method")
+        self.replace.setChecked(bool(get_setting("restore_replace", True)))
+        self.replace.setToolTip("on: running the same method on the same image again overwrites "
+                                "its result layer instead of adding 'name [1]'; earlier results "
+                                "of other methods are hidden, not deleted")  # fmt: skip
         self.estimate_label = wrap_label()
         self.confirm = QWidget()
         confirm_row = QHBoxLayout(self.confirm)
         confirm_row.setContentsMargins(0, 0, 0, 0)
         self.confirm_all = QPushButton("Run all planes")
         self.confirm_frame = QPushButton("Only the displayed frame")
+        self.confirm_all.setToolTip("restore every plane of the stack (the time shown is "
+                                    "measured on the first plane)")  # fmt: skip
+        self.confirm_frame.setToolTip("restore only the frame under the slider")
         confirm_row.addWidget(self.confirm_all)
         confirm_row.addWidget(self.confirm_frame)
         self.confirm.hide()
         run_row, self.run_button, self.cancel_button = run_cancel_row("Run")
+        self.run_button.setToolTip("restore the image with the method; the result is added as a "
+                                   "new layer that overlays the input (x2: half the pixel size)")  # fmt: skip
+        self.cancel_button.setToolTip("stop after the current tile; nothing is added")
+        self.compare_button = QPushButton("Overlay with SIM")
+        self.compare_button.setToolTip("show the last result in green over the SIM reference in "
+                                       "magenta (white where they agree), other layers hidden")  # fmt: skip
+        self.compare_button.setEnabled(False)
         self.bar = QProgressBar()
+        self.bar.setToolTip("progress of the running restoration (tiles and planes)")
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
         self.status = wrap_label()
@@ -329,7 +356,9 @@ class RestoreWidget(JobWidget):
         form.addRow("", self.device_label)
         form.addRow("tile (px)", tile_row)
         form.addRow("", self.trust)
-        self.stack(form, run_row, self.estimate_label, self.confirm, self.bar, self.status)
+        form.addRow("", self.replace)
+        self.stack(form, run_row, self.estimate_label, self.confirm, self.bar, self.status,
+                   self.compare_button)  # fmt: skip
 
         self.method.currentIndexChanged.connect(self._method_changed)
         self.device.currentTextChanged.connect(self._device_changed)
@@ -339,6 +368,9 @@ class RestoreWidget(JobWidget):
         self.current_only.toggled.connect(self._update_estimate)
         self.tile_auto.toggled.connect(lambda on: self.tile.setEnabled(not on))
         self.trust.toggled.connect(lambda on: set_settings(restore_trust=on))
+        self.replace.toggled.connect(lambda on: set_settings(restore_replace=on))
+        self.weights.textChanged.connect(self._method_changed)
+        self.compare_button.clicked.connect(self.compare_with_sim)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.confirm_all.clicked.connect(lambda: self.run(confirmed=True))
@@ -391,6 +423,12 @@ class RestoreWidget(JobWidget):
         method = self.method.method()
         if not method:
             return
+        from ..restore.classical import METHODS
+
+        classical = all(p.strip() in METHODS for p in method.split("+"))
+        self.noise.setEnabled(not classical or bool(self.weights.text().strip()))
+        self.noise.setToolTip(self._noise_tip + (" (classical methods estimate the noise "
+                              "themselves: not used)" if classical else ""))  # fmt: skip
         self._update_card()
         self._update_estimate()
         set_settings(restore_method=method)
@@ -425,12 +463,24 @@ class RestoreWidget(JobWidget):
         return from_choice(self.threads.currentText())
 
     def noise_level(self, layer: Any) -> str | None:
-        """A level, or ``"auto"``: chosen in the job from the image's signal-to-noise ratio."""
+        """A level, or ``"auto"``: chosen in the job from the image's signal-to-noise ratio.
+
+        *auto* takes a W2S level from the layer's name (``avg4``, not ``avg400 (clean)``), or
+        the one the Analysis widget estimated (``metadata["noise"]["level"]``)."""
         if self.noise.currentIndex() > 0:
             return self.noise.currentText()
         if layer is None:
             return None
-        return level_from_name(layer.name) or "auto"
+        level = level_from_name(layer.name)
+        if level in LEVELS and "clean" not in layer.name.lower():
+            return level
+        estimated = ((layer.metadata or {}).get("noise") or {}).get("level")
+        return estimated if estimated in LEVELS else "auto"
+
+    def set_noise_level(self, level: str | None) -> None:
+        """Choose a W2S level (``None`` or anything else: auto)."""
+        index = self.noise.findText(level) if level in LEVELS else 0
+        self.noise.setCurrentIndex(max(index, 0))
 
     def _tile(self) -> int | None:
         return None if self.tile_auto.isChecked() else int(self.tile.value())
@@ -619,10 +669,22 @@ class RestoreWidget(JobWidget):
                 "seconds": round(seconds, 3), "pipeline": pipeline, "axes": axes,
                 "source": provenance["source"], "provenance": provenance}  # fmt: skip
         suffix = f" [frame {','.join(map(str, run['lead']))}]" if run["lead"] else ""
-        self.result_layer = self.viewer.add_image(
-            result, name=f"{layer.name} {run['method']}{suffix}", scale=scale,
-            translate=translate, colormap="gray", metadata=meta)  # fmt: skip
-        self._below_reference(self.result_layer)
+        name = f"{layer.name} {run['method']}{suffix}"
+        self._hide_other_results(name, layer.name)
+        earlier = self._earlier_result(name)
+        if earlier is not None:  # the same method again: overwrite, no "name [1]"
+            earlier.data = result
+            earlier.scale, earlier.translate = scale, translate
+            earlier.metadata = meta
+            earlier.visible = True
+            earlier.reset_contrast_limits()
+            self.result_layer = earlier
+        else:
+            self.result_layer = self.viewer.add_image(
+                result, name=name, scale=scale, translate=translate, colormap="gray",
+                metadata=meta)  # fmt: skip
+            self._below_reference(self.result_layer)
+        self.compare_button.setEnabled(self._sim_for(self.result_layer) is not None)
         devices = {s.get("device") for s in pipeline["steps"] if s.get("device")}
         where = f" on {', '.join(sorted(devices))}" if devices else ""
         used = ""
@@ -632,6 +694,7 @@ class RestoreWidget(JobWidget):
                      for w, lv in zip(weights, levels, strict=False)]  # fmt: skip
             used = f" with {', '.join(kinds)}"
         self.bar.setValue(1000)
+        self.bar.setFormat("done")
         self.status.setText(f"{run['method']}{used}: {run['shape']} -> "
                             f"{tuple(result.shape[-2:]) if run['lead'] else result.shape} in "
                             f"{seconds:.2f} s{where}")  # fmt: skip
@@ -653,14 +716,65 @@ class RestoreWidget(JobWidget):
             z = z.reshape((1,) * n + z.shape)
             scale, translate = lead_s + scale, lead_t + translate[n:]
         suffix = f" [frame {','.join(map(str, run['lead']))}]" if run["lead"] else ""
-        self.trust_layer = self.viewer.add_image(
-            z, name=f"{layer.name} {run['method']} trust z{suffix}", scale=scale,
-            translate=translate, colormap="RdBu_r", contrast_limits=(-6, 6), opacity=0.7,
-            metadata={"trust": check.to_dict(), "source_layer": layer.name})  # fmt: skip
+        name = f"{layer.name} {run['method']} trust z{suffix}"
+        meta = {"trust": check.to_dict(), "source_layer": layer.name}
+        old = self.viewer.layers[name] if name in self.viewer.layers else None
+        if old is not None and self.replace.isChecked() and "trust" in (old.metadata or {}):
+            old.data, old.scale, old.translate, old.metadata = z, scale, translate, meta
+            old.visible = True
+            self.trust_layer = old
+        else:
+            self.trust_layer = self.viewer.add_image(
+                z, name=name, scale=scale, translate=translate, colormap="RdBu_r",
+                contrast_limits=(-6, 6), opacity=0.7, metadata=meta)  # fmt: skip
         self.status.setText(
             f"{self.status.text()}<br>trust: <b>{check.verdict}</b>, "
             f"{100 * check.outside_3sigma:.2f} % of the pixels beyond 3 sigma "
             f"(blue: brighter than the data support, e.g. invented; red: darker, e.g. lost)")  # fmt: skip
+
+    def _earlier_result(self, name: str) -> Any:
+        """The result layer ``name`` of an earlier run, where it may be replaced."""
+        if not self.replace.isChecked() or name not in self.viewer.layers:
+            return None
+        layer = self.viewer.layers[name]
+        return layer if "method" in (layer.metadata or {}) else None
+
+    def _hide_other_results(self, name: str, source: str) -> None:
+        """Hide earlier results of other methods on the same input: the new one shows."""
+        for ly in self.viewer.layers:
+            meta = ly.metadata or {}
+            if (ly.name != name and ("method" in meta or "trust" in meta)
+                    and meta.get("source_layer") == source):
+                ly.visible = False
+
+    def _sim_for(self, result: Any) -> Any:
+        """A SIM layer on the result's grid (same pixel size), or ``None``."""
+        import numpy as np
+
+        if result is None or result not in self.viewer.layers:
+            return None
+        for ly in self.viewer.layers:
+            if (ly.name != result.name and is_sim_name(ly.name) and ly.data.ndim == 2
+                    and np.allclose(ly.scale[-2:], result.scale[-2:], rtol=1e-3)):
+                return ly
+        return None
+
+    def compare_with_sim(self) -> Any:
+        """The last result in green and the SIM reference in magenta, both additive (white
+        where they agree), every other layer hidden; the SIM layer is returned."""
+        result = self.result_layer
+        sim = self._sim_for(result)
+        if sim is None:
+            warn("no SIM layer with the result's pixel size to compare with")
+            return None
+        keep = {result.name, sim.name}  # by name: the viewer hands out proxies of the layers
+        for ly in self.viewer.layers:
+            ly.visible = ly.name in keep
+        result.colormap, result.blending = "green", "additive"
+        sim.colormap, sim.blending = "magenta", "additive"
+        self.status.setText(f"{self.status.text()}<br>overlay: {result.name} green, {sim.name} "
+                            "magenta, white where they agree")  # fmt: skip
+        return sim
 
     def _below_reference(self, result: Any) -> None:
         """Move a result under a SIM reference of the same geometry, so the overlay shows."""
@@ -668,7 +782,7 @@ class RestoreWidget(JobWidget):
 
         layers = self.viewer.layers
         for i, ly in enumerate(layers):
-            if ly is result or not is_sim_name(ly.name) or ly.data.ndim != 2:
+            if ly.name == result.name or not is_sim_name(ly.name) or ly.data.ndim != 2:
                 continue
             if np.allclose(ly.scale[-2:], result.scale[-2:], rtol=1e-3):
                 layers.move(layers.index(result), i)

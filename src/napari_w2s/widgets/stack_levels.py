@@ -49,16 +49,23 @@ class StackLevelsWidget(JobWidget):
         self.added: list = []
 
         self.layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim >= 3)
+        self.layer.setToolTip("the time series of raw frames of one field (T, Y, X)")
         open_row = QWidget()
         row = QHBoxLayout(open_row)
         row.setContentsMargins(0, 0, 0, 0)
         self.open_file = QPushButton("Open file…")
         self.open_folder = QPushButton("Open W2S folder…")
+        self.open_file.setToolTip("open a stack from a TIFF / OME-TIFF / .npy file")
+        self.open_folder.setToolTip("open a folder laid out like the W2S data set (raw frames "
+                                    "and SIM per field)")  # fmt: skip
         row.addWidget(self.open_file)
         row.addWidget(self.open_folder)
 
         self.levels_kind = QComboBox()
         self.levels_kind.addItems(["W2S levels (1, 2, 4, 8, 16)", "custom levels"])
+        self.levels_kind.setToolTip("how many frames to average into each new image: the W2S "
+                                    "levels (1, 2, 4, 8, 16 frames: from very noisy to less "
+                                    "noisy), or your own")  # fmt: skip
         self.levels_text = QLineEdit(W2S_TEXT)
         self.levels_text.setEnabled(False)
         self.levels_text.setToolTip("numbers of frames to average, e.g. 1,3,10,50")
@@ -70,13 +77,18 @@ class StackLevelsWidget(JobWidget):
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(0)
         self.seed.setEnabled(False)
+        self.seed.setToolTip("for the random mode: the same seed draws the same frames")
         self.add_clean = QCheckBox("also add the clean average (all frames)")
         self.add_clean.setChecked(True)
         self.add_clean.setToolTip(
             "the mean of all frames, avgT (clean): the reference of metrics in W2S units; not "
             "added again when a layer of that name exists")  # fmt: skip
         run_row, self.run_button, self.cancel_button = run_cancel_row("Make levels")
+        self.run_button.setToolTip("average the frames into one image layer per level (avg1, "
+                                   "avg2, …); only avg1 is shown")  # fmt: skip
+        self.cancel_button.setToolTip("stop; nothing is added")
         self.bar = QProgressBar()
+        self.bar.setToolTip("frames read")
         self.bar.setFormat("%v / %m frames")
         self.status = wrap_label("Choose a stack of frames (T, Y, X).")
 

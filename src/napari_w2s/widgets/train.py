@@ -169,6 +169,30 @@ class TrainWidget(JobWidget):
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)
         self.plot = LossPlot()
+        tips = {
+            self.source: "train from layers of the viewer (a stack of frames, and SIM if you "
+                         "have it) or from a folder laid out like the W2S data set",
+            self.stack_layer: "the time series of raw widefield frames of one field (T, Y, X)",
+            self.sim_layer: "the SIM image of the same field, twice the size: the target the "
+                            "model learns to reach; without it only denoisers can learn",
+            self.folder: "a folder laid out like the W2S data set",
+            self.folder_browse: "choose the W2S folder",
+            self.base: "the model to adapt to your microscope (JDSR: denoise + x2)",
+            self.start: "fine-tune the shipped weights (fast, needs little data) or train from "
+                        "scratch (slow)",
+            self.minutes: "how long to train; it stops earlier at max iterations",
+            self.iterations: "the most training steps to run",
+            self.patch: "side of the image pieces the model learns from, in pixels",
+            self.batch: "pieces per training step; fewer need less memory",
+            self.name: "the name the new model gets in the Restore method list",
+            self.run_button: "start training; the model is saved when it ends or is cancelled",
+            self.cancel_button: "stop training and keep the model as it is now",
+            self.resume_button: "continue the last training where it stopped",
+            self.bar: "training time used",
+            self.plot: "training loss and the error on held-back data (lower is better)",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
         self.status = wrap_label(
             "Fine-tunes the chosen model on your data for the time budget, then saves it in "
             "your model folder (it appears in Restore). With a SIM layer: supervised (JDSR, SR "
