@@ -23,14 +23,16 @@ def view_adu():
     return make_view(s, 64, 8).levels["avg2"]
 
 
-SHIPPED = sorted({c["name"] for c in shipped()})
+SHIPPED = sorted({(c["name"], c["noise_level"]) for c in shipped()})
 
 
-@pytest.mark.parametrize("method", [*SHIPPED, "bicubic"])
-def test_restoring_gx_plus_o_gives_g_restore_plus_o(method, view_adu):
+@pytest.mark.parametrize("method, level", [*SHIPPED, ("bicubic", None)])
+def test_restoring_gx_plus_o_gives_g_restore_plus_o(method, level, view_adu):
+    """Every shipped model (each per-level one too) and bicubic."""
     from napari_w2s.restore.engine import resolve
 
-    pipe = resolve(method, device="cpu", tile=0)
+    pipe = resolve(method, device="cpu", tile=0,
+                   noise_level=level if level and level.startswith("avg") else None)
     ref = pipe.run(view_adu)
     tol = 0.01 * float(ref.std())
     for g in (0.25, 1.0, 4.0):
@@ -42,8 +44,8 @@ def test_restoring_gx_plus_o_gives_g_restore_plus_o(method, view_adu):
 
 def test_every_shipped_deep_model_is_camera_independent():
     """Every card in the zoo carries the per-image normalisation (no training-set constants)."""
-    kinds = {c["name"]: c["normalisation"]["kind"] for c in shipped()}
-    assert kinds and set(kinds.values()) == {"percentile"}, kinds
+    kinds = {(c["name"], c["noise_level"]): c["normalisation"]["kind"] for c in shipped()}
+    assert len(kinds) >= 7 and set(kinds.values()) == {"percentile"}, kinds
 
 
 def test_percentile_fit_is_equivariant_and_maps_to_unit_range(view_adu):
