@@ -130,7 +130,8 @@ _SPECS: tuple[ModelSpec, ...] = (
               loss="0.01 MSE + 1 L1 on VGG19 conv5_4 + 0.005 RaGAN"),
     # --- joint denoising and SR (Table 3), LR noisy -> HR x2
     ModelSpec("jdsr", "jdsr", "RRDBNet", C.JDSR_FULL, C.JDSR_COMPACT,
-              "W2S joint denoising + x2 SR: RRDB network with 16 blocks (the default model)",
+              "W2S joint denoising + x2 SR: RRDB network (16 blocks in the paper's "
+              "configuration, 2 in the compact one; the default model)",
               11_700_000,
               notes="the paper says 11M; no HR convolution (as in the released model)",
               loss="L1 + 0.05 perceptual + 0.05 texture"),
