@@ -6,7 +6,7 @@ are imported where they are used.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import W2SInputError
 
