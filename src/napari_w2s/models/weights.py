@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -162,10 +161,11 @@ def load_state_dict(path: str | Path) -> dict:
         with warnings.catch_warnings():  # torch warns on some legacy files: not for the user
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # weights_only refused it: never retry without
-        raise W2SInputError(f"{path}: not a plain tensor checkpoint (it holds Python objects, "
-                            "which are never loaded); convert it to safetensors") from err
     except Exception as err:  # corrupt files raise many types; the message says which file
+        if type(err).__name__ == "UnpicklingError":  # weights_only refused it: never retry
+            raise W2SInputError(f"{path}: not a plain tensor checkpoint (it holds Python "
+                                "objects, which are never loaded); convert it to safetensors"
+                                ) from err  # fmt: skip
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise W2SInputError(f"{path}: cannot read the weights "
                             f"({type(err).__name__}: {first})") from err
