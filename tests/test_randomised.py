@@ -8,6 +8,7 @@ import pytest
 from napari_w2s._generators import drain
 from napari_w2s.analysis.snr import estimate_snr
 from napari_w2s.simulate.randomised import (
+    EVALUATION_RANGES,
     HELD_OUT,
     Ranges,
     draw_settings,
@@ -34,7 +35,7 @@ def test_training_draws_cover_the_ranges_and_never_a_held_out_setting():
 
 
 def test_a_view_follows_the_w2s_protocol():
-    s = draw_settings(np.random.default_rng(2))
+    s = draw_settings(np.random.default_rng(2), EVALUATION_RANGES)
     s.update(camera="scmos", gain=2.0, offset=300.0, read_noise_adu=3.0, peak_photons=200.0,
              background_photons=5.0, mix={"filaments": 1.0}, export="raw")  # fmt: skip
     v = make_view(s, 64, 5)
@@ -50,10 +51,10 @@ def test_a_view_follows_the_w2s_protocol():
 
 def test_views_come_raw_offset_subtracted_or_in_8_bits():
     rng = np.random.default_rng(5)
-    draws = [draw_settings(rng)["export"] for _ in range(400)]
+    draws = [draw_settings(rng, Ranges(w2s_like=0.0))["export"] for _ in range(400)]
     share = {k: draws.count(k) / 400 for k in ("raw", "offset-subtracted", "8-bit")}
     assert 0.65 < share["raw"] < 0.85 and 0.08 < share["offset-subtracted"] < 0.22, share
-    s = draw_settings(np.random.default_rng(2))
+    s = draw_settings(np.random.default_rng(2), EVALUATION_RANGES)
     s.update(camera="scmos", gain=2.0, offset=300.0, read_noise_adu=3.0, peak_photons=100.0)
     sub = make_view({**s, "export": "offset-subtracted"}, 48, 1)
     assert float(sub.levels["avg1"].min()) == 0.0 and float(np.median(sub.clean)) < 150
@@ -163,3 +164,37 @@ def test_generalisation_benchmark_scores_in_the_inputs_units(tmp_path):
     assert rows[("camera", "avg1")]["vs_bicubic"] == pytest.approx(
         t["camera"]["jdsr"]["avg1"]["rmse"] / t["camera"]["bicubic"]["avg1"]["rmse"])
     assert (tmp_path / "generalisation.md").read_text().count("| camera | avg") == 2
+
+
+def test_a_fifth_of_the_draws_are_the_embedded_w2s_like_microscope():
+    from napari_w2s.simulate.view import ViewParams
+
+    rng = np.random.default_rng(8)
+    draws = [draw_settings(rng) for _ in range(600)]
+    w2s = [s for s in draws if s.get("w2s_like")]
+    assert 0.15 < len(w2s) / 600 < 0.25
+    base = ViewParams()
+    for s in w2s:
+        assert (s["camera"], s["gain"], s["na"], s["lr_pixel_nm"]) == ("emccd", 4.0, 1.49, 64.0)
+        assert 0.7 * base.peak_photons <= s["peak_photons"] <= 1.4 * base.peak_photons
+        assert s["emission_nm"] in (525.0, 600.0, 680.0) and s["export"] == "raw"
+    # the evaluation sets never contain them: they stay what they were before the share existed
+    ev = [draw_settings(np.random.default_rng(8), EVALUATION_RANGES) for _ in range(50)]
+    assert not any(s.get("w2s_like") for s in ev)
+
+
+def test_gan_models_train_on_any_patch_size_that_the_discriminator_can_take(tmp_path, capsys):
+    """The discriminator follows the HR patch (2 x 16 = 32 here), not the paper's fixed 128."""
+    from napari_w2s.cli import main
+    from napari_w2s.models.weights import read_card
+    from napari_w2s.training.trainer import TrainConfig, iter_train
+
+    cfg = TrainConfig(model="esrgan", data="random", out=str(tmp_path / "g"), iterations=2,
+                      batch=2, patch=16, eval_views=1, random_size=32, random_pool=2,
+                      command="pytest")  # fmt: skip
+    card = read_card(drain(iter_train(cfg)))
+    assert card.name == "esrgan" and card.metrics["clean"]["rmse"] > 0
+    code = main(["train", "--model", "esrgan", "--data", "random", "--out", str(tmp_path / "h"),
+                 "--patch", "20", "--iterations", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "multiple of 32" in err and err.count("\n") == 1

@@ -70,3 +70,10 @@ def check_channels(in_ch: int, out_ch: int, name: str) -> None:
         raise ValueError(
             f"{name} adds its input to its output: in_ch ({in_ch}) must equal out_ch ({out_ch})"
         )
+
+
+def upsampled_input(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upsampling of a network's input: the base an SR network with ``residual=True``
+    corrects (it then learns the difference from bicubic interpolation, which converges in far
+    fewer iterations than the whole image; the compact configurations use it)."""
+    return nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)

@@ -23,22 +23,26 @@ RCAN_FULL = {"num_groups": 10, "num_blocks": 20, "num_feat": 64, "reduction": 16
 RCAN_COMPACT = {"num_groups": 3, "num_blocks": 4, "num_feat": 32, "reduction": 8, "scale": 2}
 
 RDN_FULL = {"num_feat": 64, "growth": 64, "num_blocks": 16, "num_layers": 8, "scale": 2}
-RDN_COMPACT = {"num_feat": 32, "growth": 16, "num_blocks": 4, "num_layers": 4, "scale": 2}
+# ``residual``: the compact SR networks add the bicubic upsampling of their input to their output
+# (models/_blocks.upsampled_input), as the compact JDSR does; RCAN's shipped weights predate it
+RDN_COMPACT = {"num_feat": 32, "growth": 16, "num_blocks": 4, "num_layers": 4, "scale": 2,
+               "residual": True}
 
 SAN_FULL = {"num_groups": 20, "num_blocks": 10, "num_feat": 64, "reduction": 16, "nl_region": 64,
             "scale": 2}
 SAN_COMPACT = {"num_groups": 3, "num_blocks": 4, "num_feat": 32, "reduction": 8, "nl_region": 32,
-               "scale": 2}
+               "scale": 2, "residual": True}
 
 SRFBN_FULL = {"num_feat": 64, "num_steps": 4, "num_groups": 6, "scale": 2}
 SRFBN_COMPACT = {"num_feat": 24, "num_steps": 3, "num_groups": 3, "scale": 2}
 
 EDSR_FULL = {"num_blocks": 32, "num_feat": 256, "res_scale": 0.1, "scale": 2}
 EDSR_BASELINE = {"num_blocks": 16, "num_feat": 64, "res_scale": 1.0, "scale": 2}
-EDSR_COMPACT = {"num_blocks": 8, "num_feat": 32, "res_scale": 1.0, "scale": 2}
+EDSR_COMPACT = {"num_blocks": 8, "num_feat": 32, "res_scale": 1.0, "scale": 2, "residual": True}
 
 ESRGAN_FULL = {"num_blocks": 23, "num_feat": 64, "growth": 32, "hr_conv": True, "scale": 2}
-ESRGAN_COMPACT = {"num_blocks": 4, "num_feat": 32, "growth": 16, "hr_conv": True, "scale": 2}
+ESRGAN_COMPACT = {"num_blocks": 4, "num_feat": 32, "growth": 16, "hr_conv": True, "scale": 2,
+                  "residual": True}
 
 JDSR_FULL = {"num_blocks": 16, "num_feat": 64, "growth": 32, "hr_conv": False, "scale": 2}
 # the compact JDSR adds the bicubic upsampling of its input to its output (``residual``): at the

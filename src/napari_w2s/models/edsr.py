@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._blocks import PixelShuffleUpsampler, conv3x3
+from ._blocks import PixelShuffleUpsampler, check_channels, conv3x3, upsampled_input
 
 from .configs import EDSR_BASELINE as BASELINE
 from .configs import EDSR_COMPACT as COMPACT
@@ -37,9 +37,11 @@ class EDSR(nn.Module):
     """Enhanced deep residual network; output is ``scale`` times larger than the input."""
 
     def __init__(self, in_ch: int = 1, out_ch: int = 1, num_blocks: int = 32, num_feat: int = 256,
-                 res_scale: float = 0.1, scale: int = 2) -> None:
+                 res_scale: float = 0.1, scale: int = 2, residual: bool = False) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale, self.residual = scale, residual
+        if residual:
+            check_channels(in_ch, out_ch, type(self).__name__)
         self.head = conv3x3(in_ch, num_feat)
         self.body = nn.Sequential(*[ResBlock(num_feat, res_scale) for _ in range(num_blocks)],
                                   conv3x3(num_feat, num_feat))
@@ -49,4 +51,5 @@ class EDSR(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         feat = feat + self.body(feat)
-        return self.tail(self.upsample(feat))
+        y = self.tail(self.upsample(feat))
+        return y + upsampled_input(x, self.scale) if self.residual else y

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._blocks import PixelShuffleUpsampler, conv1x1, conv3x3
+from ._blocks import PixelShuffleUpsampler, check_channels, conv1x1, conv3x3, upsampled_input
 
 from .configs import RDN_COMPACT as COMPACT
 from .configs import RDN_FULL as FULL
@@ -40,9 +40,12 @@ class RDN(nn.Module):
     """Residual dense network; output is ``scale`` times larger than the input."""
 
     def __init__(self, in_ch: int = 1, out_ch: int = 1, num_feat: int = 64, growth: int = 64,
-                 num_blocks: int = 16, num_layers: int = 8, scale: int = 2) -> None:
+                 num_blocks: int = 16, num_layers: int = 8, scale: int = 2,
+                 residual: bool = False) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale, self.residual = scale, residual
+        if residual:
+            check_channels(in_ch, out_ch, type(self).__name__)
         self.sfe1 = conv3x3(in_ch, num_feat)
         self.sfe2 = conv3x3(num_feat, num_feat)
         self.blocks = nn.ModuleList(
@@ -61,4 +64,5 @@ class RDN(nn.Module):
             out = block(out)
             local.append(out)
         out = self.gff(torch.cat(local, dim=1)) + f_1
-        return self.tail(self.upsample(out))
+        y = self.tail(self.upsample(out))
+        return y + upsampled_input(x, self.scale) if self.residual else y

@@ -232,8 +232,10 @@ def build_model(name: str, config: str | Mapping[str, Any] = "compact", *,
     return build_architecture(spec.architecture, **kwargs)
 
 
-def build_discriminator(config: str | Mapping[str, Any] = "full", *, in_ch: int = 1):
-    """The VGG-style discriminator for 128 x 128 HR patches (relativistic GAN training)."""
+def build_discriminator(config: str | Mapping[str, Any] = "full", *, in_ch: int = 1,
+                        input_size: int | None = None):  # fmt: skip
+    """The VGG-style discriminator for HR patches (relativistic GAN training): 128 x 128 as in the
+    paper, or ``input_size`` (a multiple of 32), the HR side of the training patches."""
     if isinstance(config, str) and config.strip().lower() in ("full", "compact"):
         full = config.strip().lower() == "full"
         kwargs = dict(DISCRIMINATOR_FULL if full else DISCRIMINATOR_COMPACT)
@@ -241,6 +243,11 @@ def build_discriminator(config: str | Mapping[str, Any] = "full", *, in_ch: int 
         kwargs = {**DISCRIMINATOR_FULL, **dict(config)}
     else:
         raise W2SInputError(_BAD_CONFIG.format(config))
+    if input_size is not None:
+        if input_size % 32:
+            raise W2SInputError(f"a GAN-trained model needs HR patches of a multiple of 32 pixels "
+                                f"(--patch 16, 32, 48, 64 ... for x2), not {input_size}")  # fmt: skip
+        kwargs["input_size"] = int(input_size)
     return build_architecture("VGGDiscriminator", in_ch=in_ch, **kwargs)
 
 

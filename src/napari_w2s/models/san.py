@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._blocks import PixelShuffleUpsampler, conv1x1, conv3x3
+from ._blocks import PixelShuffleUpsampler, check_channels, conv1x1, conv3x3, upsampled_input
 
 from .configs import SAN_COMPACT as COMPACT
 from .configs import SAN_FULL as FULL
@@ -154,9 +154,11 @@ class SAN(nn.Module):
 
     def __init__(self, in_ch: int = 1, out_ch: int = 1, num_groups: int = 20, num_blocks: int = 10,
                  num_feat: int = 64, reduction: int = 16, nl_region: int = 64,
-                 scale: int = 2) -> None:
+                 scale: int = 2, residual: bool = False) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale, self.residual = scale, residual
+        if residual:
+            check_channels(in_ch, out_ch, type(self).__name__)
         self.head = conv3x3(in_ch, num_feat)
         self.non_local = RegionNonLocal(num_feat, nl_region)
         self.groups = nn.ModuleList(
@@ -174,4 +176,5 @@ class SAN(nn.Module):
         for group in self.groups:
             out = group(out) + self.share_weight * source
         out = self.non_local(self.body_conv(out))
-        return self.tail(self.upsample(out + f0))
+        y = self.tail(self.upsample(out + f0))
+        return y + upsampled_input(x, self.scale) if self.residual else y

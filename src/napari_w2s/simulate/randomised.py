@@ -52,6 +52,9 @@ class Ranges:
     max_adu: float = 60000.0  # brighter draws are dimmed: users avoid saturating their camera
     offset_subtracted: float = 0.15  # share of views whose offset was subtracted (clipped at 0)
     eight_bit: float = 0.10  # share of views converted to 8 bits (scaled, rounded, 0-255)
+    # share of views drawn as the embedded W2S-like data set draws them (:func:`w2s_like_settings`):
+    # the default microscope keeps its weight in a generalist's training (docs/training.md)
+    w2s_like: float = 0.2
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -82,6 +85,8 @@ HELD_OUT = (
     HeldOut("nuclei", "scenes of nuclei only", nuclei_only=True),
     HeldOut("low-light", "20-40 photons at the peak", {"peak_photons": (20.0, 40.0)}),
 )
+# test views are drawn from the whole ranges, without the W2S-like share (the sets stay the same)
+EVALUATION_RANGES = Ranges(w2s_like=0.0)
 CAMERA_CODES = {"scmos": 0, "emccd": 1, "ccd": 2}
 
 
@@ -98,7 +103,8 @@ def draw_settings(rng: np.random.Generator, ranges: Ranges = Ranges(),
                   held_out: tuple[HeldOut, ...] = HELD_OUT) -> dict:  # fmt: skip
     """One view's settings: a flat dict of numbers and names (recorded in provenance)."""
     for _ in range(1000):
-        s = _draw_once(rng, ranges)
+        w2s = ranges.w2s_like > 0 and rng.random() < ranges.w2s_like
+        s = w2s_like_settings(rng) if w2s else _draw_once(rng, ranges)
         if not any(h.contains(s) for h in held_out):
             return s
     raise RuntimeError("the held-out regions cover the whole range")  # a programming error
@@ -139,6 +145,25 @@ def _draw_once(rng: np.random.Generator, r: Ranges) -> dict:
             "na": float(na), "emission_nm": float(em), "lr_pixel_nm": float(px),
             "density": _loguniform(rng, *r.density), "mix": mix, "export": export,
             "eight_bit_max": float(rng.uniform(150.0, 255.0))}  # fmt: skip
+
+
+def w2s_like_settings(rng: np.random.Generator) -> dict:
+    """Settings of a view of the embedded W2S-like data set (``w2s simulate``'s defaults and
+    per-view variation: EMCCD at 4 ADU/e-, NA 1.49, 64 nm pixels, a W2S channel's wavelength and
+    structures, 65 photons x 0.7-1.4 at the peak), written as :func:`draw_settings` writes them."""
+    from .structures import CHANNEL_MIXES
+    from .view import EMISSION_NM
+
+    base, cam = ViewParams(), Camera()
+    channel = int(rng.integers(len(CHANNEL_MIXES)))
+    return {"camera": "emccd", "camera_code": CAMERA_CODES["emccd"], "gain": cam.adu_per_electron,
+            "offset": cam.offset, "read_noise_adu": cam.read_noise,
+            "peak_photons": float(base.peak_photons * rng.uniform(0.7, 1.4)),
+            "background_photons": float(base.background_photons * rng.uniform(0.5, 1.5)),
+            "na": base.na, "emission_nm": float(EMISSION_NM[channel]),
+            "lr_pixel_nm": base.lr_pixel_um * 1000.0, "density": 1.0,
+            "mix": dict(CHANNEL_MIXES[channel]), "export": "raw", "eight_bit_max": 230.0,
+            "w2s_like": True}  # fmt: skip
 
 
 def params_of(s: dict, size: int, rng: np.random.Generator) -> ViewParams:
@@ -228,7 +253,7 @@ def shifted_settings(name: str, rng: np.random.Generator) -> dict:
     ``nuclei``: nuclei-only scenes; ``low-light``: 20-40 photons at the peak.
     """
     others = tuple(h for h in HELD_OUT if h.name != name)
-    s = draw_settings(rng, held_out=others)
+    s = draw_settings(rng, EVALUATION_RANGES, held_out=others)
     if name == "camera":
         s.update(camera="scmos", camera_code=0, gain=1.0, offset=500.0,
                  read_noise_adu=float(rng.uniform(1.0, 3.0)))  # fmt: skip

@@ -102,12 +102,18 @@ def held_out_views(task: str, levels: list[str] | None, n: int = 12, size: int =
     Without ``shift`` the settings are drawn from the training ranges with a seed no training run
     uses; with ``shift`` (a held-out set's name) from that set's own settings.
     """
-    from ..simulate.randomised import LEVELS, draw_settings, make_view, shifted_settings
+    from ..simulate.randomised import (
+        EVALUATION_RANGES,
+        LEVELS,
+        draw_settings,
+        make_view,
+        shifted_settings,
+    )
 
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        settings = shifted_settings(shift, rng) if shift else draw_settings(rng)
+        settings = shifted_settings(shift, rng) if shift else draw_settings(rng, EVALUATION_RANGES)
         view = make_view(settings, size, (seed, i))
         if task == "sr":
             inputs = {"clean": view.clean}

@@ -144,7 +144,8 @@ def iter_train(cfg: TrainConfig, resume: bool = False,
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     disc = d_opt = None
     if loss_cfg.gan > 0:
-        disc = build_discriminator(cfg.config, in_ch=1).to(device)
+        disc = build_discriminator(cfg.config, in_ch=1, input_size=spec.scale * cfg.patch)
+        disc = disc.to(device)
         d_opt = torch.optim.Adam(disc.parameters(), lr=lr)
     use_scaler = device.type == "cuda" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
