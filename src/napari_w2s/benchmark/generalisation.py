@@ -34,10 +34,33 @@ import numpy as np
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
 
 SETS = ("camera", "optics", "nuclei", "low-light", "w2s-like")
-METHODS = ("jdsr", "care", "ridnet+rcan", "dncnn+rcan", "bicubic")
-DENOISERS = ("ridnet", "dncnn")  # scored against the clean image, with the noisy input as a row
-SR = ("rcan", "bicubic")  # on the clean image, scored against SIM
+METHODS = ("jdsr", "jdsr-rcan", "jdsr-esrgan", "care", "ridnet+rcan", "dncnn+rcan", "bicubic")
+# scored against the clean image, with the noisy input as a row
+DENOISERS = ("ridnet", "dncnn", "memnet")
+SR = ("rcan", "rdn", "san", "srfbn", "epsr", "esrgan", "bicubic")  # on the clean LR, vs SIM
 SEQUENTIAL = ("ridnet+rcan", "dncnn+rcan")
+
+
+def available(methods: Sequence[str], weights: Mapping[str, str] | None = None) -> list[str]:
+    """The methods that can run: classical ones, and deep ones with weights (shipped, the
+    user's, or given in ``weights``); a sequence ``a+b`` when both of its parts can."""
+    from ..models import list_models
+    from ..restore.zoo import find_weights
+
+    deep = set(list_models())
+
+    def runs(m: str) -> bool:
+        if "+" in m:
+            return all(runs(part) for part in m.split("+"))
+        if m in (weights or {}) or m not in deep:
+            return True
+        try:
+            find_weights(m)
+        except Exception:  # no weights anywhere: left out of the tables
+            return False
+        return True
+
+    return [m for m in methods if runs(m)]
 
 
 def views_of(name: str, n: int, size: int, seed: int) -> list[dict]:
@@ -100,6 +123,7 @@ def iter_generalisation(
     out.mkdir(parents=True, exist_ok=True)
     specialists = dict(specialists or {})
     weights = dict(weights or {})
+    methods, denoisers, sr = (available(m, weights) for m in (methods, denoisers, sr))
     pipes: dict[str, object] = {}
 
     def pipe(method: str, key: str | None = None):

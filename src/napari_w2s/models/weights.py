@@ -45,6 +45,8 @@ class ModelCard:
     normalisation: dict
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    # calibration of the disjoint-frame reliability map (napari_w2s.analysis.reliability)
+    reliability: dict = field(default_factory=dict)
     params: int = 0
     sha256: str = ""
     description: str = ""

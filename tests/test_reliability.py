@@ -1,0 +1,67 @@
+"""The disjoint-frame reliability map of restored stacks (trust maps issue, part 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_w2s.analysis.reliability import (
+    disjoint_frames,
+    factor_for,
+    stack_reliability,
+    uncalibrated_map,
+)
+from napari_w2s.errors import W2SInputError
+
+
+def test_the_second_frame_set_is_disjoint_and_of_the_same_size():
+    assert disjoint_frames(400, 1) == ([249], [250])
+    a, b = disjoint_frames(400, 16)
+    assert a == list(range(16)) and b == list(range(16, 32))
+    a, b = disjoint_frames(20, 1)  # a short stack: avg1 at the same relative position
+    assert len(b) == 1 and not set(a) & set(b)
+    a, b = disjoint_frames(12, 4)
+    assert not set(a) & set(b) and len(b) == 4
+    with pytest.raises(W2SInputError, match="needs 32 frames"):
+        disjoint_frames(20, 16)
+
+
+def test_two_independent_errors_give_their_standard_deviation():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(100, 200, (256, 256))
+    a = truth + rng.normal(0, 3.0, truth.shape)
+    b = truth + rng.normal(0, 3.0, truth.shape)
+    m = uncalibrated_map(a, b)
+    assert m.shape == truth.shape and m.dtype == np.float32
+    assert abs(float(m.mean()) - 3.0) < 0.15
+    assert float(uncalibrated_map(a, a).max()) == 0.0
+
+
+def test_an_identity_restoration_of_pure_noise_is_predicted_exactly():
+    """Doing nothing leaves only noise, independent between the two frame sets: the map's mean
+    (factor 1) is the true RMSE of the avgN image, sigma / sqrt(N)."""
+    rng = np.random.default_rng(1)
+    stack = 500.0 + rng.normal(0, 8.0, (64, 96, 96)).astype(np.float32)
+    for n in (1, 4, 16):
+        out, rel = stack_reliability(stack, n, lambda x: x)
+        true = float(np.sqrt(((out - 500.0) ** 2).mean()))
+        assert abs(rel.predicted_rmse / true - 1) < 0.1, (n, rel.predicted_rmse, true)
+        assert not rel.calibrated and rel.factor == 1.0
+    # a noise that grows left to right: the map follows it (rank correlation with the truth)
+    sd = np.linspace(1, 20, 96, dtype=np.float32)
+    noisy = 500.0 + rng.normal(0, 1.0, (8, 96, 96)).astype(np.float32) * sd
+    _, rel = stack_reliability(noisy, 1, lambda x: x, avg1_frame=3)
+    cols = rel.map.mean(axis=0)
+    assert np.corrcoef(cols, sd)[0, 1] > 0.95
+
+
+def test_the_card_factor_scales_the_map_and_the_nearest_level_serves_the_others():
+    assert factor_for({"factor": {"avg1": 2.0, "avg16": 4.0}}, "avg2") == (2.0, True)
+    assert factor_for({"factor": {"avg1": 2.0, "avg16": 4.0}}, "avg8") == (4.0, True)
+    assert factor_for({}, "avg4") == (1.0, False)
+    stack = np.random.default_rng(2).normal(0, 1, (8, 32, 32)).astype(np.float32)
+    _, one = stack_reliability(stack, 2, lambda x: x)
+    _, two = stack_reliability(stack, 2, lambda x: x, {"factor": {"avg2": 2.5}})
+    assert two.calibrated and np.allclose(two.map, 2.5 * one.map, rtol=1e-5)
+    with pytest.raises(W2SInputError, match="stack of frames"):
+        stack_reliability(stack[0], 1, lambda x: x)
