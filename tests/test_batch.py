@@ -136,7 +136,7 @@ def test_output_folder_inside_input_folder_is_not_read_back(tmp_path, capsys):
 
 
 def test_events_report_and_widget_calling_convention(tmp_path, monkeypatch):
-    monkeypatch.setattr("napari_w2s.batch.REPORT_INTERVAL_S", 0)  # rewrite after every file
+    monkeypatch.setattr("napari_w2s.batch.run.REPORT_INTERVAL_S", 0)  # rewrite after every file
     src, dst = good_folder(tmp_path / "in"), tmp_path / "out"
     # the widget calls iter_batch(input_dir, pattern, output_dir, method, device=...)
     gen = iter_batch(str(src), "*", str(dst), "bicubic", device="cpu")
