@@ -22,7 +22,7 @@ Guarantees (docs/batch.md):
   the engine.
 
 Bad arguments (a missing input folder, no matching file, an unusable output folder, an unknown
-method, missing weights, a Dask scheduler that cannot be reached) raise
+method, missing weights, a bad noise level, a Dask scheduler that cannot be reached) raise
 :class:`~napari_w2s.errors.W2SInputError` before any file is touched.
 
 The modules, in the order a batch uses them:

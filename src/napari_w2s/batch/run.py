@@ -47,14 +47,18 @@ class Runner(Protocol):
         """Release the threads or the client."""
 
 
-def _options(workers: int, tile: int | None) -> tuple[int, int | None]:
-    """``workers`` and ``tile`` checked and in their final form."""
+def _options(
+    workers: int, tile: int | None, noise_level: str | None
+) -> tuple[int, int | None, str | None]:
+    """``workers``, ``tile`` and ``noise_level`` checked and in their final form."""
+    from ..averaging import noise_level_option
+
     workers = int(workers)
     if workers < 1:
         raise W2SInputError(f"--workers must be at least 1, got {workers}")
     if tile is not None:
         tile = int(tile)
-    return workers, tile
+    return workers, tile, noise_level_option(noise_level)
 
 
 def _threads(threads: Any, remote: bool, workers: int) -> Any:
@@ -118,8 +122,11 @@ def iter_batch(
     input_dir, pattern, output_dir, method
         As ``w2s batch IN_DIR OUT_DIR --method M --pattern GLOB`` (see :func:`plan`).
     device, tile, weights, noise_level, threads
-        As ``w2s restore``. ``threads="auto"`` shares the cores free now among the local
-        ``workers``; on a cluster each worker measures its own machine.
+        As ``w2s restore``. ``noise_level``: ``None`` (the noise-blind model), a level (``4`` or
+        ``avg4``) or ``"auto"``: for each file, the level chosen from its first plane's
+        signal-to-noise ratio, as ``w2s restore --noise-level auto``
+        (:func:`napari_w2s.averaging.noise_level_option`). ``threads="auto"`` shares the cores
+        free now among the local ``workers``; on a cluster each worker measures its own machine.
     recursive : bool
         Also match in sub-folders; outputs keep the relative sub-folder.
     workers : int
@@ -153,7 +160,7 @@ def iter_batch(
         Bad arguments, before any file is processed.
     """
     t_start = time.perf_counter()
-    workers, tile = _options(workers, tile)
+    workers, tile, noise_level = _options(workers, tile, noise_level)
     items = plan(input_dir, pattern, output_dir, method, recursive=recursive)
     method = str(method).strip().lower()
     remote = scheduler is not None
