@@ -259,7 +259,7 @@ def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
             def refuse(folder):
                 raise PermissionError(errno.EACCES, "Permission denied")
 
-            monkeypatch.setattr("napari_w2s.batch._probe_write", refuse)
+            monkeypatch.setattr("napari_w2s.batch.folder._probe_write", refuse)
         user_error(capsys, "cannot write in the output folder", "batch", src, ro, "--method",
                    "bicubic")
         user_error(capsys, "cannot write in the output folder", "batch", src, ro / "sub",
@@ -587,7 +587,7 @@ def test_d5_output_folders_of_demo_train_and_benchmark(tmp_path, capsys, monkeyp
     def read_only(folder):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("napari_w2s.batch._probe_write", read_only)
+    monkeypatch.setattr("napari_w2s.batch.folder._probe_write", read_only)
     for run in runs:
         user_error(capsys, "cannot write in the output folder (Read-only file system)", *run,
                    "--out", tmp_path / "ro")
@@ -823,9 +823,9 @@ def test_d13_a_disk_that_fills_during_a_file_stops_the_batch(tmp_path, capsys, m
 @pytest.mark.parametrize("room_for_one_copy", [True, False])
 def test_d13_a_report_that_cannot_be_written_at_the_end(tmp_path, capsys, monkeypatch,
                                                         room_for_one_copy):
-    from napari_w2s import batch
+    from napari_w2s.batch import BatchReport
 
-    real = batch._write_report
+    real = BatchReport.write
     calls = []
 
     def full(report):  # the start-of-run report fits; then the disk is full
@@ -834,7 +834,7 @@ def test_d13_a_report_that_cannot_be_written_at_the_end(tmp_path, capsys, monkey
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(report)
 
-    monkeypatch.setattr(batch, "_write_report", full)
+    monkeypatch.setattr(BatchReport, "write", full)
     src, dst = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     np.save(src / GOOD, noisy((16, 16)))

@@ -136,7 +136,7 @@ def test_output_folder_inside_input_folder_is_not_read_back(tmp_path, capsys):
 
 
 def test_events_report_and_widget_calling_convention(tmp_path, monkeypatch):
-    monkeypatch.setattr("napari_w2s.batch.REPORT_INTERVAL_S", 0)  # rewrite after every file
+    monkeypatch.setattr("napari_w2s.batch.run.REPORT_INTERVAL_S", 0)  # rewrite after every file
     src, dst = good_folder(tmp_path / "in"), tmp_path / "out"
     # the widget calls iter_batch(input_dir, pattern, output_dir, method, device=...)
     gen = iter_batch(str(src), "*", str(dst), "bicubic", device="cpu")
@@ -258,3 +258,61 @@ def test_restore_lazy_is_a_dask_array_equal_to_the_engine(tmp_path):
             expected = stop.value
             break
     np.testing.assert_array_equal(lazy.compute(scheduler="sync"), expected)
+
+
+def test_noise_level_auto_is_chosen_per_file_as_w2s_restore_does(tmp_path, capsys, monkeypatch):
+    """``--noise-level auto``: for each file, the per-level model whose training inputs are as
+    noisy as its first plane (else the noise-blind one), the same choice and the same pixels as
+    ``w2s restore --noise-level auto``; a level that does not exist is refused."""
+    import shutil
+    from pathlib import Path
+
+    from napari_w2s.analysis.snr import estimate_snr
+    from napari_w2s.restore import zoo
+
+    def varied(seed: int, peak: float) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        yy, xx = np.mgrid[0:64, 0:64]
+        clean = peak + peak / 2 * np.sin(yy / 15 + seed) * np.cos(xx / 17)
+        return (2 * rng.poisson(clean) + 100 + rng.normal(0, 2, clean.shape)).astype(np.uint16)
+
+    noisy, clean = varied(0, 60.0), varied(1, 6000.0)
+    low, high = estimate_snr(noisy.astype(np.float64)), estimate_snr(clean.astype(np.float64))
+    assert low < 25.0 < high, (low, high)
+    # a per-level dncnn "trained" on inputs of SNR about 25: the shipped weights, its own card
+    blind = next(c for c in zoo.shipped() if c["name"] == "dncnn" and c["noise_level"] == "blind")
+    weights = tmp_path / "zoo" / "dncnn-avg1-test.safetensors"
+    weights.parent.mkdir()
+    shutil.copy(blind["file"], weights)
+    card = json.loads(Path(blind["file"]).with_suffix(".json").read_text())
+    snr = {"p10": 10.0, "p50": 25.0, "p90": 60.0}
+    card.update(noise_level="avg1", training={**card["training"], "input_snr": snr})
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    monkeypatch.setattr(zoo, "shipped", lambda: [blind, {**card, "file": str(weights)}])
+
+    src, dst, one = tmp_path / "in", tmp_path / "out", tmp_path / "one"
+    src.mkdir()
+    one.mkdir()
+    np.save(src / "first_noisy.npy", np.stack([noisy, clean]))  # the first plane decides
+    np.save(src / "clean.npy", clean)
+    options = ("--method", "dncnn", "--noise-level", "auto", "--device", "cpu", "--tile", "0")
+    code, _, err = run(capsys, "batch", src, dst, *options)
+    assert code == 0, err
+    for name, level in (("first_noisy", "avg1"), ("clean", "blind")):
+        batch_out = dst / f"{name}_dncnn.ome.tif"
+        assert read_provenance(batch_out)["pipeline"]["steps"][0]["noise_level"] == level
+        code, _, err = run(capsys, "restore", src / f"{name}.npy", "--out", one, *options)
+        assert code == 0, err
+        alone = one / f"{name}_dncnn.ome.tif"
+        assert read_provenance(alone)["pipeline"]["steps"][0]["noise_level"] == level
+        np.testing.assert_allclose(
+            np.asarray(read_stack(batch_out).data),
+            np.asarray(read_stack(alone).data),
+            rtol=1e-5,
+            atol=1e-3,
+        )
+    # the Python API takes the same values as the command line, and refuses the others
+    assert run_batch(src, "*", tmp_path / "api", "dncnn", "cpu", noise_level="auto").ok
+    with pytest.raises(W2SInputError, match="use auto, blind or one of"):
+        run_batch(src, "*", tmp_path / "bad", "dncnn", "cpu", noise_level="avg3")
+    assert not (tmp_path / "bad").exists()

@@ -61,7 +61,7 @@ def test_worker_processes(tmp_path):
 
 
 def test_unreachable_scheduler_is_a_user_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("napari_w2s.batch.CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr("napari_w2s.batch.cluster.CONNECT_TIMEOUT_S", 1)
     src = good_folder(tmp_path / "in", n=2)
     code = main(["batch", str(src), str(tmp_path / "out"), "--method", "bicubic",
                  "--scheduler", "tcp://127.0.0.1:9"])
