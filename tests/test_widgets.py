@@ -317,7 +317,7 @@ def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):
 
 
 def test_settings_persist(make_napari_viewer, tmp_path):
-    from napari_w2s.widgets import _common
+    from napari_w2s.widgets import _settings
 
     viewer = make_napari_viewer()
     rw = dock(viewer, "Restore")
@@ -326,8 +326,8 @@ def test_settings_persist(make_napari_viewer, tmp_path):
     assert rw.threads.currentText() == "auto" and "threads: auto: " in rw.device_label.text()
     rw.threads.setCurrentIndex(rw.threads.findText("1"))
     assert rw.threads_value() == 1 and "threads: 1 thread" in rw.device_label.text()
-    assert _common.settings_path() == tmp_path / "settings" / "widgets.json"
-    assert _common.get_setting("restore_method") == "vst-nlm"
+    assert _settings.settings_path() == tmp_path / "settings" / "widgets.json"
+    assert _settings.get_setting("restore_method") == "vst-nlm"
 
     from napari_w2s.widgets.restore import RestoreWidget
 

@@ -15,4 +15,9 @@ The widgets only collect parameters, run the core's generators in
 ``napari.qt.threading`` workers (cancellable between tiles, frames or files) and turn the results
 into layers. Importing this package, or any widget module, imports neither torch nor the maths:
 they are imported inside the workers.
+
+What they share: :mod:`._jobs` (thread workers, progress bars, cancel, notifications, adding
+result layers), :mod:`._controls` (layer, method, noise-level and device pickers and other form
+parts) and :mod:`._settings` (the choices remembered between sessions). What a widget shows
+or adds is decided in the core (e.g. :mod:`napari_w2s.restore.layers`), not in the widget.
 """

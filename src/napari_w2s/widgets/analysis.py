@@ -14,17 +14,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import (
-    Job,
-    LayerCombo,
-    PlotCanvas,
-    is_clean_name,
-    is_sim_name,
-    plane_of,
-    scroll_layout,
-    user_error,
-    wrap_label,
-)
+from ..layer_names import is_clean_name, is_sim_name
+from ._controls import LayerCombo, PlotCanvas, scroll_layout, wrap_label
+from ._jobs import Job, plane_of, user_error
 
 NO_CLEAN = "(none: single-image estimate)"
 
@@ -183,7 +175,7 @@ class AnalysisWidget(QWidget):
         except W2SInputError as exc:
             user_error(exc)
             return None
-        from ._common import level_from_name
+        from ..layer_names import level_from_name
 
         where = f" (frame {lead[0]})" if lead else ""
         self._noise_target = (layer, where, clean)

@@ -20,21 +20,10 @@ from qtpy.QtWidgets import (
 )
 
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
-from ._common import (
-    Bars,
-    Job,
-    JobWidget,
-    MethodCombo,
-    device_choices,
-    get_setting,
-    info,
-    missing_weights,
-    run_cancel_row,
-    scroll_layout,
-    set_settings,
-    user_error,
-    wrap_label,
-)
+from ..restore.method_cards import missing_weights
+from ._controls import MethodCombo, device_choices, run_cancel_row, scroll_layout, wrap_label
+from ._jobs import Bars, Job, JobWidget, info, user_error
+from ._settings import get_setting, set_settings
 
 
 def batch_job(input_dir: str, pattern: str, output_dir: str, method: str, device: str,

@@ -25,19 +25,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import (
-    Job,
-    LayerCombo,
-    get_setting,
-    is_clean_name,
-    is_kernel,
-    is_sim_name,
-    scroll_layout,
-    set_settings,
-    user_error,
-    warn,
-    wrap_label,
-)
+from ..layer_names import is_clean_name, is_kernel, is_sim_name
+from ._controls import LayerCombo, scroll_layout, wrap_label
+from ._jobs import Job, user_error, warn
+from ._settings import get_setting, set_settings
 
 COLUMNS = ("layer", "RMSE", "PSNR", "SSIM", ">3σ %", "mode")
 NO_CLEAN = "(none)"

@@ -14,11 +14,11 @@ from typing import Any
 import napari  # resolved at module level: napari injects the viewer from this annotation
 
 from ..errors import W2SInputError
-from ._common import info, plane_of, user_error
+from ._jobs import info, plane_of, user_error
 
 
 def _input_layer(viewer: Any) -> Any:
-    from .restore import preferred_layer
+    from ..layer_names import preferred_layer
 
     images = [ly for ly in viewer.layers if isinstance(ly, napari.layers.Image)]
     active = viewer.layers.selection.active

@@ -18,18 +18,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import (
-    Bars,
-    Job,
-    JobWidget,
-    LayerCombo,
-    get_setting,
-    info,
-    run_cancel_row,
-    set_settings,
-    user_error,
-    wrap_label,
-)
+from ._controls import LayerCombo, run_cancel_row, wrap_label
+from ._jobs import Bars, Job, JobWidget, info, user_error
+from ._settings import get_setting, set_settings
 
 W2S_TEXT = "1,2,4,8,16"
 

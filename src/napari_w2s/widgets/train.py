@@ -28,19 +28,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import (
-    Job,
-    JobWidget,
-    LayerCombo,
-    get_setting,
-    info,
-    is_sim_name,
-    models_changed,
-    run_cancel_row,
-    set_settings,
-    user_error,
-    wrap_label,
-)
+from ..layer_names import is_sim_name
+from ._controls import LayerCombo, models_changed, run_cancel_row, wrap_label
+from ._jobs import Job, JobWidget, info, user_error
+from ._settings import get_setting, set_settings
 
 SOURCES = ("layers", "W2S folder")
 STARTS = ("fine-tune the shipped model", "from scratch")
