@@ -167,7 +167,7 @@ def test_onnx_left_out_when_it_does_not_export(tmp_path, monkeypatch):
     readme = (tmp_path / "none" / "README.md").read_text()
     assert "operators do not export to ONNX" in readme
     assert not (tmp_path / "none" / "weights.onnx").exists()
-    monkeypatch.setattr(bmz, "_onnx_missing", lambda: "onnxscript")
+    monkeypatch.setattr(bmz.convert, "onnx_missing", lambda: "onnxscript")
     summary = bmz.export_package("dncnn", tmp_path / "missing", torchscript=False)
     assert "not installed" in summary["onnx"]["reason"] and "onnx" not in summary["weights"]
     readme = (tmp_path / "missing" / "README.md").read_text()

@@ -103,6 +103,81 @@ def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
     assert meta["iteration"] == 6
 
 
+def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(
+    dataset, tmp_path, monkeypatch
+):
+    """A full disk while the checkpoint is written leaves the previous one whole (and no
+    temporary file); a stop between the tensors and ``checkpoint.json`` resumes from the record
+    inside the tensors; a checkpoint without that record resumes from ``checkpoint.json``."""
+    import errno
+    from contextlib import contextmanager
+
+    from safetensors.torch import load_file, save_file
+
+    from napari_w2s.training import checkpoint
+
+    out = tmp_path / "run"
+
+    def cfg(iterations):
+        return TrainConfig(
+            model="dncnn",
+            data=str(dataset),
+            out=str(out),
+            levels=["avg1"],
+            iterations=iterations,
+            batch=4,
+            patch=32,
+            log_every=2,
+            checkpoint_every=2,
+            eval_views=1,
+            command="pytest",
+        )
+
+    def iterations_logged(iterations):
+        records = []
+        drain(iter_train(cfg(iterations), resume=True), records.append)
+        return [r["iteration"] for r in records]
+
+    def failing(name):
+        real = checkpoint.atomic_file
+
+        @contextmanager
+        def atomic_file(path):
+            with real(path) as fh:
+                if path.name != name:
+                    yield fh
+                    return
+
+                class Full:
+                    def write(self, data):
+                        fh.write(data[: len(data) // 2])
+                        raise OSError(errno.ENOSPC, "No space left on device")
+
+                yield Full()
+
+        return atomic_file
+
+    drain(iter_train(cfg(4)))
+    files = ("checkpoint.safetensors", "checkpoint.json")
+    before = {n: (out / n).read_bytes() for n in files}
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint, "atomic_file", failing("checkpoint.safetensors"))
+        with pytest.raises(W2SInputError, match="could not write"):
+            drain(iter_train(cfg(6), resume=True))
+    assert {n: (out / n).read_bytes() for n in files} == before
+    assert not [p.name for p in out.iterdir() if "partial" in p.name]
+    with monkeypatch.context() as m:  # the tensors of iteration 6 written, the record not
+        m.setattr(checkpoint, "atomic_file", failing("checkpoint.json"))
+        with pytest.raises(W2SInputError, match="could not write"):
+            drain(iter_train(cfg(6), resume=True))
+    assert json.loads((out / "checkpoint.json").read_text())["iteration"] == 4
+    assert iterations_logged(8) == [8]  # from iteration 6 (the stale record would give 6, 8)
+    tensors = load_file(str(out / "checkpoint.safetensors"))
+    save_file(tensors, str(out / "checkpoint.safetensors"))  # as written before the record
+    assert iterations_logged(10) == [10]
+    assert json.loads((out / "checkpoint.json").read_text())["iteration"] == 10
+
+
 def test_corrupted_weights_are_refused(dataset, tmp_path):
     cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "w"), levels=["avg1"],
                       iterations=1, batch=2, patch=32, eval_views=1, command="pytest")

@@ -74,26 +74,29 @@ def card_path(weights: str | Path) -> Path:
 
 
 def save_model(model: Any, path: str | Path, card: ModelCard) -> Path:
-    """Write ``model``'s weights as safetensors and its card as JSON (both atomically)."""
-    from safetensors.torch import save_file
+    """Write ``model``'s weights as safetensors and its card as JSON, each through
+    :func:`napari_w2s.io.tiff.atomic_file` (nothing half-written is ever read as a model)."""
+    from safetensors.torch import save
+
+    from ..io.tiff import atomic_file
 
     path = Path(path)
-    state = {k: v.detach().to("cpu").contiguous().float() if v.is_floating_point()
-             else v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}  # fmt: skip
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        save_file(state, str(tmp), metadata={"name": card.name, "architecture": card.architecture})
-        card.sha256 = sha256_file(tmp)
-        card.params = int(sum(v.numel() for k, v in state.items() if "running_" not in k
-                              and "num_batches" not in k))  # fmt: skip
-        os.chmod(tmp, 0o644)  # readable by everyone once installed (safetensors writes 0600)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    cp = card_path(path)
-    tmp_card = cp.with_name(f".{cp.name}.partial-{os.getpid()}")
-    tmp_card.write_text(card.to_json())
-    os.replace(tmp_card, cp)
+    state = {
+        k: v.detach().to("cpu").contiguous().float()
+        if v.is_floating_point()
+        else v.detach().to("cpu").contiguous()
+        for k, v in model.state_dict().items()
+    }
+    blob = save(state, metadata={"name": card.name, "architecture": card.architecture})
+    card.sha256 = hashlib.sha256(blob).hexdigest()
+    card.params = int(
+        sum(v.numel() for k, v in state.items() if "running_" not in k and "num_batches" not in k)
+    )
+    with atomic_file(path) as fh:
+        fh.write(blob)
+        os.chmod(fh.name, 0o644)  # readable by everyone once installed, whatever the umask
+    with atomic_file(card_path(path)) as fh:
+        fh.write(card.to_json().encode())
     return path
 
 
