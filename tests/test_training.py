@@ -238,3 +238,12 @@ def test_the_paper_jdsr_configuration_trains_through_the_trainer(dataset, tmp_pa
     assert "residual" not in card.config  # the paper's network, without the compact shortcut
     assert card.training["loss"]["perceptual"] == card.training["loss"]["texture"] == 0.05
     assert np.isfinite(card.metrics["avg1"]["rmse"])
+
+
+def test_gan_models_can_drop_their_adversarial_and_perceptual_terms_for_pretraining():
+    full = LossConfig.for_model("esrgan")
+    assert (full.pixel, full.perceptual, full.gan) == ("mse", 1.0, 0.005)
+    pre = LossConfig.for_model("esrgan", perceptual=False, gan=False)
+    assert (pre.pixel, pre.perceptual, pre.gan) == ("mse", 0.0, 0.0)
+    assert LossConfig.for_model("epsr", gan=False).gan == 0.0
+    assert LossConfig.for_model("epsr").gan == 0.04

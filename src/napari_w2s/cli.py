@@ -752,7 +752,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       config=args.config, iterations=args.iterations, batch=args.batch,
                       patch=args.patch, lr=args.lr, loss_form=args.loss_form,
                       features=args.features, texture=not args.no_texture,
-                      perceptual=not args.no_perceptual, device=args.device,
+                      perceptual=not args.no_perceptual, gan=not args.no_gan, device=args.device,
                       seed=args.seed, threads=args.threads,
                       max_minutes=args.max_minutes, init=args.init,
                       random_size=args.random_size, random_pool=args.random_pool,
@@ -1041,6 +1041,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "dict file")  # fmt: skip
     p.add_argument("--no-texture", action="store_true", help="drop the texture loss term")
     p.add_argument("--no-perceptual", action="store_true", help="drop the perceptual loss term")
+    p.add_argument("--no-gan", action="store_true",
+                   help="drop the adversarial term (ESRGAN, EPSR): the pixel-loss pre-training "
+                        "that their GAN training starts from (--init)")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=_at_least(0), default=0, help="random seed")
     p.add_argument("--threads", type=_threads, default=None,

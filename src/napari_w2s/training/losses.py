@@ -153,8 +153,11 @@ class LossConfig:
 
     @classmethod
     def for_model(cls, name: str, form: str = "paper", features: str = "random-quarter",
-                  texture: bool = True, perceptual: bool = True) -> LossConfig:  # fmt: skip
-        """The paper's loss of a method (facts sections 4-6)."""
+                  texture: bool = True, perceptual: bool = True, gan: bool = True
+                  ) -> LossConfig:  # fmt: skip
+        """The paper's loss of a method (facts sections 4-6); ``texture``, ``perceptual`` and
+        ``gan`` False drop those terms (``gan=False``: the pixel-loss pre-training that ESRGAN
+        and EPSR start their adversarial training from)."""
         from ..models import get_spec
 
         spec = get_spec(name)
@@ -166,9 +169,11 @@ class LossConfig:
                        perceptual=w if perceptual else 0.0, texture=w if texture else 0.0,
                        form=form, feature_weights=features)  # fmt: skip
         if name == "esrgan":
-            return cls(pixel="mse", perceptual=1.0, gan=0.005, feature_weights=features)
+            return cls(pixel="mse", perceptual=1.0 if perceptual else 0.0, gan=0.005 if gan else 0.0,
+                       feature_weights=features)  # fmt: skip
         if name == "epsr":
-            return cls(pixel="mse", perceptual=1.0, gan=0.04, feature_weights=features)
+            return cls(pixel="mse", perceptual=1.0 if perceptual else 0.0, gan=0.04 if gan else 0.0,
+                       feature_weights=features)  # fmt: skip
         return cls(pixel="l1" if name != "care" else "mse")
 
 

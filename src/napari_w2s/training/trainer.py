@@ -60,6 +60,7 @@ class TrainConfig:
     features: str = "random-quarter"
     texture: bool = True
     perceptual: bool = True
+    gan: bool = True  # False: no adversarial term (the pixel-loss pre-training of a GAN model)
     device: str = "auto"
     seed: int = 0
     threads: int | str | None = None  # a number or "auto"
@@ -122,7 +123,7 @@ def iter_train(
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     loss_cfg = LossConfig.for_model(
-        cfg.model, cfg.loss_form, cfg.features, cfg.texture, cfg.perceptual
+        cfg.model, cfg.loss_form, cfg.features, cfg.texture, cfg.perceptual, cfg.gan
     )
     criterion = RestorationLoss(loss_cfg).to(device)
     lr = cfg.lr or DEFAULT_LR[spec.task]
