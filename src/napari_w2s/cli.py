@@ -115,12 +115,9 @@ def _ensure_out_dir(out: Path) -> Path:
 def _read_input(path: str, args: argparse.Namespace) -> Any:
     """``read_stack`` of a command's input with its ``--axes`` and ``--channel``; ``--channel``
     chooses among a W2S folder's files, so on a single file it would do nothing: refused."""
-    from .io import read_stack
+    from .restore.files import read_input
 
-    if args.channel != 0 and not Path(path).is_dir():
-        raise W2SInputError(f"--channel {args.channel} chooses a channel of a W2S ImageNNN "
-                            f"folder; {path} is a file (all its planes are used)")  # fmt: skip
-    return read_stack(path, axes=args.axes, channel=args.channel)
+    return read_input(path, args.axes, args.channel)
 
 
 # ---------------------------------------------------------------------------------- average
@@ -511,74 +508,49 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ._validate import refuse_overwriting_inputs
-    from .geometry import upsampled_geometry
-    from .io import write_ome_tiff
     from .restore.alloc import keep_freed_memory
-    from .restore.engine import iter_restore, resolve
+    from .restore.files import RestoreOptions, restore_file
 
     keep_freed_memory()  # reuse freed feature maps: no page-fault storm per tile (glibc)
-    stack = _read_input(args.input, args)
-    out = Path(args.out)
-    if out.is_dir():
-        out = out / f"{stack.name}_{args.method.replace('+', '_')}.ome.tif"
-    elif not out.parent.is_dir():
-        raise W2SInputError(f"{out.parent}: the output folder does not exist")
-    elif out.suffix.lower() not in (".tif", ".tiff", ".npy"):
-        raise W2SInputError(f"{out}: the result is written as OME-TIFF or .npy; give a name "
-                            "ending .ome.tif, .tif or .npy, or a folder")  # fmt: skip
-    refuse_overwriting_inputs([out], [args.input, stack.source])
-    tile = None if args.tile is None else int(args.tile)
-    level = _noise_level(args.noise_level, args.method, stack)
-    pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
-                       noise_level=level, threads=args.threads)  # fmt: skip
-    t0 = time.perf_counter()
-    gen = iter_restore(pipeline, stack.data)
-    with tqdm(total=None, desc=args.method, unit="%", file=sys.stderr, leave=False,
-              disable=args.json or not sys.stderr.isatty()) as bar:  # fmt: skip
+    options = RestoreOptions(
+        method=args.method,
+        noise_level=args.noise_level,
+        device=args.device,
+        tile=args.tile,
+        threads=args.threads,
+        weights=args.weights,
+    )
+    quiet = args.json or not sys.stderr.isatty()
+    with tqdm(
+        total=None, desc=args.method, unit="%", file=sys.stderr, leave=False, disable=quiet
+    ) as bar:
 
         def show(rec: dict) -> None:
             frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
             bar.n = round(100 * frac, 1)
             bar.refresh()
 
-        result = drain(gen, show)
-    seconds = time.perf_counter() - t0
-    for note in pipeline.notes:  # a constant, sparse or saturated input: said, not hidden
+        done = restore_file(
+            args.input, args.out, options, axes=args.axes, channel=args.channel, progress=show
+        )
+    for note in done.notes:  # a constant, sparse or saturated input: said, not hidden
         print(f"note: {note}", file=sys.stderr)
-    pixel = stack.pixel_size
-    if pixel is not None and pipeline.scale > 1:
-        pixel = upsampled_geometry(pixel, factor=pipeline.scale)[0]
-    provenance = {"method": pipeline.method, "pipeline": pipeline.describe(),
-                  "source": str(Path(args.input).resolve()), "seconds": round(seconds, 3)}  # fmt: skip
-    if out.suffix.lower() == ".npy":
-        from .io import save_npy
-
-        path = save_npy(out, result)
-    else:
-        path = write_ome_tiff(out, result, stack.axes, pixel, provenance, name=args.method)
     if args.json:
-        _print_json({"out": str(path), "shape": list(result.shape), "scale": pipeline.scale,
-                     "seconds": round(seconds, 3), "pipeline": pipeline.describe()})  # fmt: skip
+        _print_json(
+            {
+                "out": str(done.path),
+                "shape": list(done.shape_out),
+                "scale": done.scale,
+                "seconds": round(done.seconds, 3),
+                "pipeline": done.pipeline,
+            }
+        )
     else:
-        print(f"{args.method}: {stack.shape} -> {result.shape} in {seconds:.2f} s -> {path}")
+        print(
+            f"{args.method}: {done.shape_in} -> {done.shape_out} in {done.seconds:.2f} s -> "
+            f"{done.path}"
+        )
     return EXIT_OK
-
-
-def _noise_level(value: str | None, method: str, stack) -> str | None:
-    """``auto``: the per-level model whose training inputs are as noisy as the first plane
-    (from its signal-to-noise ratio, camera-independent), else the noise-blind one (``None``)."""
-    from .averaging import noise_level_option
-
-    level = noise_level_option(value)
-    if level != "auto":
-        return level
-    import numpy as np
-
-    from .restore.zoo import auto_level
-
-    first = np.asarray(stack.data[(0,) * (len(stack.shape) - 2)], dtype=np.float64)
-    return auto_level(method, first)
 
 
 # ---------------------------------------------------------------------------------- batch

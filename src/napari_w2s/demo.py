@@ -22,11 +22,12 @@ from .batch import check_output_dir
 from .errors import W2SInputError
 
 
-def _restore_step(out: Path, avg1, clean, sim, px: float, say) -> list[dict]:
-    """x2 restorations of avg1 (bicubic, and every shipped JDSR / sequential model), vs SIM."""
+def _restore_step(out: Path, avg1_file: Path, avg1, clean, sim, say) -> list[dict]:
+    """x2 restorations of avg1 (bicubic, and every shipped JDSR / sequential model), vs SIM:
+    ``w2s restore``'s job (:func:`napari_w2s.restore.restore_file`), each result read back."""
     from .analysis.metrics import w2s_metrics
-    from .io import write_ome_tiff
-    from .restore.engine import resolve
+    from .io import read_stack
+    from .restore.files import RestoreOptions, restore_file
     from .restore.zoo import shipped
 
     names = {c["name"] for c in shipped()}
@@ -37,11 +38,11 @@ def _restore_step(out: Path, avg1, clean, sim, px: float, say) -> list[dict]:
     methods += [m for m in ("care", "jdsr-rcan", "jdsr") if m in names]
     rows = []
     for method in methods:
-        result = resolve(method, noise_level="avg1").run(avg1)  # a per-level model if shipped
-        m = w2s_metrics(result, sim, clean)
         name = f"avg1_{method.replace('+', '_')}.ome.tif"
-        write_ome_tiff(out / name, result, "YX", (px / 2, px / 2),
-                       {"method": method, "source": "avg1"}, name=method)  # fmt: skip
+        options = RestoreOptions(method=method, noise_level="avg1")  # per-level model if shipped
+        done = restore_file(avg1_file, out / name, options)
+        result = np.asarray(read_stack(done.path).data)
+        m = w2s_metrics(result, sim, clean)
         rows.append({"method": method, "rmse": m["rmse"], "ssim": m["ssim"], "file": name,
                      "image": result})  # fmt: skip
     if not names:
@@ -145,7 +146,7 @@ def run_demo(
                   "correlation_with_truth": float(np.corrcoef(kernel.kernel.ravel(),
                                                               s.view.kernel.ravel())[0, 1])}  # fmt: skip
     np.save(out / "kernel.npy", kernel.kernel)
-    restore_rows = _restore_step(out, avg1, clean, s.sim, px, say)
+    restore_rows = _restore_step(out, out / "avg1.tif", avg1, clean, s.sim, say)
 
     report = {
         "out": str(out),

@@ -3,8 +3,9 @@
 :func:`restore_lazy` turns an array ``(..., Y, X)`` into a dask array whose chunks are restored
 planes; :class:`PlaneByPlane` lets :func:`napari_w2s.io.write_ome_tiff` compute and write them
 one at a time. Setting the ``cancel`` event stops the work at the next tile with
-:class:`BatchCancelled`. Nothing here knows about folders or batches (only the name of the
-exception), so any caller that restores a stack can stream it.
+:class:`BatchCancelled`. Each plane is restored by the restore job's
+:func:`napari_w2s.restore.files.restore_plane` (progress, cancel, the plane named in errors);
+this module adds Dask: the planes as chunks, computed anywhere.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..restore.files import RestoreCancelled, restore_plane
 
-class BatchCancelled(Exception):
-    """Raised inside a file's work when the batch is cancelled (between tiles)."""
+# raised inside a file's work when the batch is cancelled (between tiles)
+BatchCancelled = RestoreCancelled
 
 
 def restore_lazy(
@@ -36,8 +38,6 @@ def restore_lazy(
     computation at the next tile with :class:`BatchCancelled`.
     """
     import dask.array as da
-
-    from ..restore.engine import naming_the_plane
 
     lead = tuple(int(s) for s in data.shape[:-2])
     h, w = (int(s) for s in data.shape[-2:])
@@ -62,19 +62,16 @@ def restore_lazy(
     def restore_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         loc = (block_info or {}).get(None, {}).get("chunk-location", (0,) * arr.ndim)
         p = int(np.ravel_multi_index(loc[: len(lead)], lead)) if lead else 0
-        with naming_the_plane(loc[: len(lead)], lead):
-            gen = pipeline.iter_run(np.asarray(block).reshape(h, w), affine)  # cast by the step
-            while True:
-                if cancel is not None and cancel.is_set():
-                    gen.close()
-                    raise BatchCancelled("cancelled")
-                try:
-                    done, total = next(gen)
-                except StopIteration as stop:
-                    out = np.asarray(stop.value, dtype=np.float32)
-                    break
-                if progress is not None:
-                    progress({"plane": p, "planes": planes, "done": done, "total": total})
+        out = restore_plane(
+            pipeline,
+            np.asarray(block).reshape(h, w),
+            affine,
+            where=(p, planes),
+            index=loc[: len(lead)],
+            lead=lead,
+            progress=progress,
+            cancel=cancel,
+        )
         return out.reshape(block.shape[:-2] + out.shape)
 
     return arr.map_blocks(

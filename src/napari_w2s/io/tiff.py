@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -232,7 +232,7 @@ def write_ome_tiff(
     data: Any,
     axes: str,
     pixel_size: tuple[float, float] | None = None,
-    provenance: dict | None = None,
+    provenance: dict | Callable[[], dict] | None = None,
     name: str | None = None,
 ) -> Path:
     """Write an OME-TIFF atomically, with physical pixel sizes and a provenance record.
@@ -248,9 +248,11 @@ def write_ome_tiff(
         Axes of ``data``.
     pixel_size : (float, float), optional
         ``(y, x)`` in micrometres.
-    provenance : dict, optional
+    provenance : dict or callable, optional
         JSON-serialisable record: method, parameters, source file, ... The package version is
-        added.
+        added. A callable returning the record is called once the last plane is written: a
+        record of what the writing computed (a streamed restoration's time, its fitted
+        normalisation) is then stored with the planes it describes.
     name : str, optional
         Image name stored in the OME metadata.
 
@@ -272,7 +274,11 @@ def write_ome_tiff(
     if len(axes) != data.ndim:
         raise ValueError(f"axes {axes!r} do not match data with {data.ndim} dimensions")
 
-    record = {"software": f"napari-w2s {__version__}", **(provenance or {})}
+    late = provenance if callable(provenance) else None
+    if late is not None and isinstance(data, np.ndarray):  # the data exist: so does the record
+        provenance, late = late(), None
+    software = f"napari-w2s {__version__}"
+    record = {"software": software, **({} if late else provenance or {})}
     metadata: dict[str, Any] = {
         "axes": axes,
         "Name": name or path.name.split(".")[0],
@@ -299,6 +305,8 @@ def write_ome_tiff(
             tifffile.imwrite(tmp, frames, shape=shape, dtype=dtype, ome=True, metadata=metadata,
                              photometric="minisblack", bigtiff=nbytes > 2**31,
                              software="napari-w2s")  # fmt: skip
+            if late is not None:
+                _rewrite_provenance(tmp, metadata, {"software": software, **late()}, shape, dtype)
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -307,6 +315,22 @@ def write_ome_tiff(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _rewrite_provenance(
+    path: Path, metadata: dict, record: dict, shape: tuple[int, ...], dtype: np.dtype
+) -> None:
+    """Replace the OME-XML of the OME-TIFF just written at ``path`` with one holding ``record``
+    (the XML tifffile writes, made by its ``OmeXml``; the pixels are not touched)."""
+    import tifffile
+
+    text = json.dumps(record, default=_json_default)
+    metadata["MapAnnotation"] = {**metadata["MapAnnotation"], "napari-w2s": text}
+    planes = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    ome = tifffile.OmeXml(**metadata)
+    ome.addimage(dtype=dtype, shape=shape, storedshape=(planes, 1, 1, *shape[-2:], 1), **metadata)
+    # the XML is UTF-8 (the pixel unit is µm): given as bytes, as tifffile writes its own
+    tifffile.tiffcomment(path, comment=ome.tostring(declaration=True).encode())
 
 
 @contextmanager
