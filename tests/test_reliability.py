@@ -65,3 +65,28 @@ def test_the_card_factor_scales_the_map_and_the_nearest_level_serves_the_others(
     assert two.calibrated and np.allclose(two.map, 2.5 * one.map, rtol=1e-5)
     with pytest.raises(W2SInputError, match="stack of frames"):
         stack_reliability(stack[0], 1, lambda x: x)
+
+
+def test_cli_restores_a_level_of_a_stack_with_its_reliability_map(tmp_path, capsys):
+    """Bicubic of pure noise around a constant: the two results' errors are independent, so the
+    uncalibrated map's mean is the true RMSE of the x2 result (against the constant)."""
+    from napari_w2s.cli import main
+
+    rng = np.random.default_rng(4)
+    stack = (100.0 + rng.normal(0, 5.0, (12, 48, 48))).astype(np.float32)
+    np.save(tmp_path / "stack.npy", stack)
+    out, rmap = tmp_path / "out.npy", tmp_path / "map.npy"
+    code = main(["restore", str(tmp_path / "stack.npy"), "--method", "bicubic", "--level", "2",
+                 "--reliability", str(rmap), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    result, m = np.load(out), np.load(rmap)
+    assert result.shape == m.shape == (96, 96)
+    np.testing.assert_allclose(result, np.kron(stack[:2].mean(0), np.ones((2, 2))), atol=6)
+    true = float(np.sqrt(((result[8:-8, 8:-8] - 100.0) ** 2).mean()))
+    assert abs(float(m[8:-8, 8:-8].mean()) / true - 1) < 0.15
+    err = capsys.readouterr().err
+    assert "no reliability calibration" in err
+    code = main(["restore", str(tmp_path / "stack.npy"), "--level", "8", "--reliability",
+                 str(rmap), "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "needs 16 frames" in err and err.count("\n") == 1

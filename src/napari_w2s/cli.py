@@ -505,6 +505,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- restore
+def _restore_level(args: argparse.Namespace, options: object) -> int:
+    """``w2s restore STACK --level N [--reliability MAP]`` (restore/stack_level.py)."""
+    from .restore.stack_level import restore_level_file
+
+    if args.level is None:
+        raise W2SInputError("--reliability needs --level N: the frames averaged for each result")
+    done = restore_level_file(args.input, args.out, options, args.level, args.reliability,
+                              axes=args.axes, channel=args.channel)  # fmt: skip
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        _print_json({"out": str(done.path), "level": f"avg{done.level}", "frames": done.frames,
+                     "reliability_map": str(done.map_path) if done.map_path else None,
+                     "reliability": done.reliability, "seconds": round(done.seconds, 3)})  # fmt: skip
+    else:
+        extra = ""
+        if done.map_path:
+            r = done.reliability
+            extra = (f"; reliability map -> {done.map_path} (predicted RMSE "
+                     f"{r['predicted_rmse']:.4g}{'' if r['calibrated'] else ', uncalibrated'})")  # fmt: skip
+        print(f"{done.method}: avg{done.level} of frames {done.frames[0]}..{done.frames[-1]} "
+              f"-> {done.path} in {done.seconds:.2f} s{extra}")  # fmt: skip
+    return EXIT_OK
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -520,6 +545,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         threads=args.threads,
         weights=args.weights,
     )
+    if args.level is not None or args.reliability is not None:
+        return _restore_level(args, options)
     quiet = args.json or not sys.stderr.isatty()
     with tqdm(
         total=None, desc=args.method, unit="%", file=sys.stderr, leave=False, disable=quiet
@@ -904,6 +931,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "is shipped (auto estimates it); default: the noise-blind model")  # fmt: skip
     p.add_argument("--axes", default=None, help="axes of the file, e.g. TYX")
     p.add_argument("--channel", type=int, default=0, help="channel of a W2S ImageNNN folder")
+    p.add_argument("--level", type=_at_least(1), default=None, metavar="N",
+                   help="a raw stack: restore the average of N frames as the W2S protocol takes "
+                        "them (avg1 = frame 249, avgN = frames 0..N-1) instead of every plane")  # fmt: skip
+    p.add_argument("--reliability", default=None, metavar="MAP",
+                   help="with --level: also restore N other frames and write where the two "
+                        "results disagree (calibrated: the map's mean predicts the RMSE), "
+                        ".ome.tif or .npy")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = add("export-bmz", cmd_export_bmz,
