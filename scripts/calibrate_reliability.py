@@ -4,9 +4,10 @@
         [--test DATA] [--test-views 12] [--write]
 
 Calibration: ``--views`` randomised views (the training ranges, a seed no training run uses),
-each a 400-frame stack; per level, the factor is the median over views of the true RMSE (against
-SIM, or the clean image for a denoiser) over the mean of the uncalibrated map
-(:mod:`napari_w2s.analysis.reliability`). Test: the test split of a W2S-layout raw data set
+each a 400-frame stack; per level, ``factor`` and ``floor`` are the non-negative least-squares
+fit of the true RMSE² (against SIM, or the clean image for a denoiser) on the mean of the
+uncalibrated map squared and the input's range squared, relative to the RMSE² (so that every
+view weighs the same) (:mod:`napari_w2s.analysis.reliability`). Test: the test split of a W2S-layout raw data set
 (``w2s simulate DATA --processed``: ``ImageNNN/wf_channelC.npy`` with ``sim_channelC.npy``; the
 SIM matched to the clean mean the W2S way) and the four held-out randomised sets: per level, the
 calibrated map's mean against the true RMSE (ratio; the goal is within +-30 %) and the pixelwise
@@ -70,7 +71,7 @@ def data_stacks(root: Path, n: int):
             yield stack, (ga * sim + gb).astype(np.float32), clean
 
 
-def measure(pipe, views, scale: int, factors: dict | None) -> dict:
+def measure(pipe, views, scale: int, factors: dict | None, floors: dict | None = None) -> dict:
     """Per level: mean (over views) of true RMSE, map mean, their ratio, and rank correlation."""
     from scipy.stats import spearmanr
 
@@ -78,13 +79,13 @@ def measure(pipe, views, scale: int, factors: dict | None) -> dict:
     for stack, sim, clean in views:
         truth = sim if scale == 2 else clean
         for n in W2S_LEVELS:
-            card = {"factor": factors} if factors else None
+            card = {"factor": factors, "floor": floors} if factors else None
             out, rel = stack_reliability(stack, n, pipe.run, card)
             err = np.abs(out.astype(np.float64) - truth)
             true = float(np.sqrt((err**2).mean()))
-            raw = rel.predicted_rmse  # the map's mean (factor 1 while calibrating)
             rho = float(spearmanr(rel.map.ravel(), err.ravel())[0])
-            rows[f"avg{n}"].append((true, raw, rho))
+            rows[f"avg{n}"].append((true, rel.predicted_rmse, rho, rel.noise_part,
+                                    rel.image_range))  # fmt: skip
     res = {}
     for lv, r in rows.items():
         a = np.asarray(r)
@@ -95,8 +96,21 @@ def measure(pipe, views, scale: int, factors: dict | None) -> dict:
             "ratio_worst": float((a[:, 1] / a[:, 0])[np.argmax(np.abs(np.log(a[:, 1] / a[:, 0])))]),
             "spearman": float(a[:, 2].mean()),
             "views": len(r),
+            "fit": a[:, [0, 3, 4]].tolist(),
         }
     return res
+
+
+def fit_level(rows: list) -> tuple[float, float]:
+    """(factor, floor): RMSE² ≈ factor² d² + floor² range², each view's equation divided by its
+    RMSE² (relative errors), non-negative least squares."""
+    from scipy.optimize import nnls
+
+    a = np.asarray(rows, dtype=np.float64)
+    t2 = a[:, 0] ** 2
+    design = np.stack([a[:, 1] ** 2, a[:, 2] ** 2], axis=1) / t2[:, None]
+    coef, _ = nnls(design, np.ones(len(a)))
+    return float(np.sqrt(coef[0])), float(np.sqrt(coef[1]))
 
 
 def main() -> None:
@@ -120,15 +134,17 @@ def main() -> None:
     card_file = weights.with_suffix(".json")
     scale = int(json.loads(card_file.read_text())["scale"])
     cal = measure(pipe, random_stacks(a.views, a.size), scale, None)
-    factors = {lv: 1.0 / r["ratio_median"] for lv, r in cal.items()}
+    fits = {lv: fit_level(r.pop("fit")) for lv, r in cal.items()}
+    factors = {lv: f[0] for lv, f in fits.items()}
+    floors = {lv: f[1] for lv, f in fits.items()}
     tests = {}
     if a.test:
         tests["w2s-like test split"] = measure(
-            pipe, data_stacks(a.test, a.test_views), scale, factors
+            pipe, data_stacks(a.test, a.test_views), scale, factors, floors
         )
     for name in filter(None, a.sets.split(",")):
         tests[name] = measure(pipe, random_stacks(a.test_views // 2, a.size, name, SEED + 1), scale,
-                              factors)  # fmt: skip
+                              factors, floors)  # fmt: skip
     print(f"## {a.method}: reliability map (factor from {a.views} randomised views)\n")
     print("| test set | level | true RMSE | map mean | ratio (median, worst) | Spearman |")
     print("|---|---|---|---|---|---|")
@@ -136,8 +152,12 @@ def main() -> None:
         for lv, r in res.items():
             print(f"| {name} | {lv} | {r['true_rmse']:.3f} | {r['map_mean']:.3f} | "
                   f"{r['ratio_median']:.2f}, {r['ratio_worst']:.2f} | {r['spearman']:.2f} |")  # fmt: skip
+    for res in tests.values():
+        for r in res.values():
+            r.pop("fit", None)
     record = {
         "factor": factors,
+        "floor": floors,
         "sigma": SIGMA,
         "calibration": {"views": a.views, "size": a.size, "seed": SEED, "source": "randomised"},
         "test": tests,
@@ -149,7 +169,7 @@ def main() -> None:
         card_file.write_text(json.dumps(card, indent=2) + "\n")
         print(f"\nwritten into {card_file}", file=sys.stderr)
     else:
-        print(json.dumps({"factor": factors}, indent=1))
+        print(json.dumps({"factor": factors, "floor": floors}, indent=1))
 
 
 if __name__ == "__main__":

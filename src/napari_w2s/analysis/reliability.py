@@ -6,14 +6,18 @@ stack. The two inputs share the sample and differ only by their noise, so where 
 disagree the result depends on noise rather than on the sample: that part of it is not
 supported by the data. The map is the local root-mean-square of the half difference,
 
-    map = factor * sqrt(gaussian(((r_a - r_b) ** 2) / 2, sigma)),
+    d = sqrt(gaussian(((r_a - r_b) ** 2) / 2, sigma))
+    map = sqrt((floor * range) ** 2 + (factor * d) ** 2),
 
-in the output's units. ``factor`` is calibrated per model and level on simulated views
-(``scripts/calibrate_reliability.py``: the median of true RMSE / mean of the uncalibrated map)
-and stored in the model card's ``reliability`` field, so that the map's mean predicts the RMSE of
-the result against the truth (SIM for a x2 model, the clean image for a denoiser). The two
-restorations' shared error (the model's bias, structure it never learnt) does not show in their
-difference: that is what the factor absorbs on average, and what the map cannot locate.
+in the output's units, where ``range`` is the input's 1st-99.8th percentile range (the
+per-image normalisation's scale). ``d`` is the part of the error that changes with the noise;
+the two restorations' *shared* error (the model's bias, structure it never learnt) does not
+show in their difference, so a floor proportional to the image's range stands for it.
+``factor`` and ``floor`` are fitted per model and level on simulated views
+(``scripts/calibrate_reliability.py``: least squares of RMSE² on range² and mean(d)²) and
+stored in the model card's ``reliability`` field, so that the map's mean predicts the RMSE of
+the result against the truth (SIM for a x2 model, the clean image for a denoiser). The floor is
+the same everywhere in an image: the map locates noise-driven error, not the model's bias.
 """
 
 from __future__ import annotations
@@ -74,19 +78,32 @@ class Reliability:
     map: np.ndarray  # predicted local RMS error, output's units and grid
     predicted_rmse: float  # the map's mean
     factor: float
-    calibrated: bool  # False: no calibration for this model and level (factor 1)
+    calibrated: bool  # False: no calibration for this model and level (factor 1, no floor)
     frames_a: list[int] = field(default_factory=list)
     frames_b: list[int] = field(default_factory=list)
+    floor: float = 0.0
+    noise_part: float = 0.0  # mean of the uncalibrated disagreement map (d)
+    image_range: float = 0.0
 
     def to_dict(self) -> dict:
         return {
             "predicted_rmse": self.predicted_rmse,
             "factor": self.factor,
+            "floor": self.floor,
+            "noise_part": self.noise_part,
+            "image_range": self.image_range,
             "calibrated": self.calibrated,
             "frames_a": self.frames_a,
             "frames_b": self.frames_b,
             "sigma": SIGMA,
         }
+
+
+def _nearest(values: Mapping, level: str) -> Any:
+    if level in values:
+        return values[level]
+    n = int(level[3:]) if level.startswith("avg") and level[3:].isdigit() else 1
+    return values[min(values, key=lambda k: abs(np.log2(int(k[3:])) - np.log2(n)))]
 
 
 def factor_for(card_reliability: Mapping | None, level: str) -> tuple[float, bool]:
@@ -95,11 +112,19 @@ def factor_for(card_reliability: Mapping | None, level: str) -> tuple[float, boo
     factors = dict((card_reliability or {}).get("factor", {}))
     if not factors:
         return 1.0, False
-    if level in factors:
-        return float(factors[level]), True
-    n = int(level[3:]) if level.startswith("avg") and level[3:].isdigit() else 1
-    nearest = min(factors, key=lambda k: abs(np.log2(int(k[3:])) - np.log2(n)))
-    return float(factors[nearest]), True
+    return float(_nearest(factors, level)), True
+
+
+def floor_for(card_reliability: Mapping | None, level: str) -> float:
+    """The error floor (a fraction of the input's range) of a level; 0 without calibration."""
+    floors = dict((card_reliability or {}).get("floor", {}))
+    return float(_nearest(floors, level)) if floors else 0.0
+
+
+def image_range(image: Any) -> float:
+    """The input's 1st-99.8th percentile range: the scale of the per-image normalisation."""
+    lo, hi = np.percentile(np.asarray(image, dtype=np.float64), [1.0, 99.8])
+    return float(hi - lo)
 
 
 def stack_reliability(
@@ -121,6 +146,9 @@ def stack_reliability(
     x_b = np.asarray(data[second], dtype=np.float32).mean(axis=0)
     out_a, out_b = restore(x_a), restore(x_b)
     factor, calibrated = factor_for(card_reliability, f"avg{level}")
-    m = uncalibrated_map(out_a, out_b) * np.float32(factor)
-    rel = Reliability(m, float(m.mean()), factor, calibrated, first, second)
+    floor, rng = floor_for(card_reliability, f"avg{level}"), image_range(x_a)
+    d = uncalibrated_map(out_a, out_b)
+    m = np.sqrt((floor * rng) ** 2 + (factor * d.astype(np.float64)) ** 2).astype(np.float32)
+    rel = Reliability(m, float(m.mean()), factor, calibrated, first, second, floor,
+                      float(d.mean()), rng)  # fmt: skip
     return np.asarray(out_a), rel
