@@ -120,6 +120,7 @@ class ModelStep:
     name: str = ""
     scale: int = 1
     threads: int | None = None  # CPU threads of torch (None: its default)
+    preserve_mean: bool = True  # the output's mean is the input's (see iter_run)
     timings: dict = field(default_factory=dict)
     _affine: Any = field(default=None, repr=False)
 
@@ -138,7 +139,8 @@ class ModelStep:
              "task": self.card.task, "noise_level": self.card.noise_level,
              "config": self.card.config,
              "device": where, "tile": self.tile, "overlap": self.overlap,
-             "normalisation": normalisation.describe(self.card.normalisation)}  # fmt: skip
+             "normalisation": normalisation.describe(self.card.normalisation),
+             "mean": "matched to the input's" if self.preserve_mean else "the network's"}  # fmt: skip
         if self.device.type == "cpu":
             d["threads"] = self.threads
         if self._affine is not None:  # the map of the last image (or stack) restored
@@ -203,6 +205,13 @@ class ModelStep:
             # a broken card or weights: never write NaN silently
             raise W2SInputError(f"{self.weights}: the network returned NaN or infinite values; "
                                 "its weights or model card are broken")  # fmt: skip
+        if self.preserve_mean:
+            # a widefield restoration keeps the image's total intensity: every training target
+            # has the clean image's mean (SIM is matched to it affinely), and the input has it
+            # up to zero-mean noise. The network's own estimate of the mean is noisier: matching
+            # it cut the JDSR RMSE in all 15 cells of the generalisation sets (3.8 % on average)
+            # and removed the 0.16 std shift on the real nuclei image (docs/models.md).
+            result += np.float32(image.mean(dtype=np.float64) - result.mean(dtype=np.float64))
         self.timings = {"seconds": time.perf_counter() - t0, "tile": tile, "batch": batch}
         return result
 
