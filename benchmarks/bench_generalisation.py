@@ -126,14 +126,15 @@ def compare_with(folder: Path, report: dict, a: argparse.Namespace, out: Path) -
     for kind, key in (("jdsr", "tables"), ("denoise", "denoise")):
         for m, cells in before[key]["w2s-like"].items():
             # sequences take the shipped weights in both runs (--weights names single models)
-            if m in ("bicubic", "noisy input") or "+" in m or m not in now[key].get("w2s-like", {}):
+            # models the earlier folder has no weights of ran with today's: nothing to compare
+            if m in ("bicubic", "noisy input") or "+" in m or m not in old or m not in now[key].get("w2s-like", {}):
                 continue
             for lv, c in cells.items():
                 n = now[key]["w2s-like"][m][lv]
                 rows.append({"model": m, "level": lv, "before": c["rmse"], "now": n["rmse"],
                              "ratio": n["rmse"] / c["rmse"]})  # fmt: skip
     for m, c in before["sr"]["w2s-like"].items():
-        if m != "bicubic":
+        if m != "bicubic" and m in old:
             n = now["sr"]["w2s-like"][m]
             rows.append({"model": m, "level": "clean", "before": c["rmse"], "now": n["rmse"],
                          "ratio": n["rmse"] / c["rmse"]})  # fmt: skip
