@@ -67,8 +67,14 @@ def test_engine_runs_the_folded_dncnn(tmp_path):
     assert step.model.w2s_folded_bn == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in step.model.modules())
     image = np.random.default_rng(0).normal(150, 30, (64, 80)).astype(np.float32)
+    step.preserve_mean = False  # the bare network here; the mean matching is tested below
     out = pipe.run(image)
     with torch.inference_mode():  # the unfolded network, by hand, in the same units
         ref = model(torch.from_numpy((image - 150.0) / 40.0)[None, None])[0, 0].numpy() * 40 + 150
     assert out.shape == ref.shape
     assert np.max(np.abs(out - ref)) / 40 < 1e-5  # within 1e-5 in the model's units
+    step.preserve_mean = True  # the engine's default: the bare output shifted to the input's mean
+    matched = pipe.run(image)
+    assert abs(float(matched.mean()) - float(image.mean())) < 1e-3
+    np.testing.assert_allclose(matched - ref, float(image.mean() - ref.mean()), atol=1e-3)
+    assert pipe.describe()["steps"][0]["mean"] == "matched to the input's"
