@@ -125,7 +125,7 @@ def forward_target(
 class StackTargets:
     """A stack with its self-supervised targets, in the user's units."""
 
-    stack: np.ndarray  # (T, Y, X) float32
+    stack: np.ndarray  # (T, Y, X), the user's array (any real dtype; never copied)
     halves: tuple[np.ndarray, np.ndarray]
     levels: list[int]
     targets: list[np.ndarray]  # per half of the input: bin2(k * R) target from the other half
@@ -151,6 +151,7 @@ class StackTargets:
             "split": "even / odd frames",
             "levels": [f"avg{n}" for n in self.levels],
             "target": f"average of the other half's {t // 2} frames",
+            "anchor": "the base model's output on the other half's average",
             "kernel": {
                 "source": "the optics kernel fitted to the base model's output "
                 "(napari_w2s.analysis.consistency.fit_kernel)",
@@ -165,7 +166,8 @@ class StackTargets:
 
 
 def as_stack(stack: Any, name: str = "layers") -> np.ndarray:
-    """A (T, Y, X) float32 stack of at least 2 finite frames (else one clear line)."""
+    """``stack`` as a (T, Y, X) array of at least 2 frames of real numbers (else one clear
+    line); not copied (a stack of a few GB stays as it is)."""
     arr = np.asarray(stack)
     while arr.ndim > 3 and arr.shape[0] == 1:
         arr = arr[0]
@@ -174,10 +176,17 @@ def as_stack(stack: Any, name: str = "layers") -> np.ndarray:
             f"{name}: self-supervised fine-tuning needs a widefield stack of "
             f"frames (T, Y, X), not an image of shape {tuple(np.shape(stack))}"
         )
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise W2SInputError(f"{name}: the stack holds NaN or infinite values")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise W2SInputError(f"{name}: a stack of {arr.dtype} values, not numbers")
     return arr
+
+
+def frame_mean(stack: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The mean of ``frames`` of ``stack`` (float64), one frame at a time (no copy of them)."""
+    acc = np.zeros(stack.shape[1:], np.float64)
+    for i in frames:
+        acc += stack[i]
+    return acc / len(frames)
 
 
 def prepare(
@@ -202,7 +211,9 @@ def prepare(
     notes = []
     if t < 32:
         notes.append(f"only {t} frames: the targets average {len(halves[1])} frames, noisy")
-    averages = [arr[half].mean(0, dtype=np.float64) for half in halves]
+    averages = [frame_mean(arr, half) for half in halves]
+    if not all(np.isfinite(a).all() for a in averages):  # every frame is in one of them
+        raise W2SInputError(f"{name}: the stack holds NaN or infinite values")
     outputs = [np.asarray(teacher(a.astype(np.float32)), dtype=np.float64) for a in averages]
     if outputs[0].shape != (2 * h, 2 * w):
         raise W2SInputError(
@@ -220,7 +231,7 @@ def prepare(
     maps = {}
     for side, half in enumerate(halves):
         for n in wanted:
-            aff = normalisation.fit(arr[half[:n]].mean(0), normalisation.DEFAULT)
+            aff = normalisation.fit(frame_mean(arr, half[:n]), normalisation.DEFAULT)
             if aff.constant:
                 raise W2SInputError(f"{name}: the frames are constant: nothing to learn from")
             maps[(side, n)] = aff

@@ -260,7 +260,7 @@ def _card(
 
     spec = get_spec(p["method"])
     level = "blind" if len(data.levels) > 1 else f"avg{data.levels[0]}"
-    refs = [data.stack[data.halves[0][:n]].mean(0) for n in data.levels]
+    refs = [ssl.frame_mean(data.stack, data.halves[0][:n]) for n in data.levels]
     snr = [estimate_snr(img) for img in refs]
     return ModelCard(
         name=p["method"],
