@@ -94,13 +94,16 @@ def test_finetune_stop_and_resume(tmp_path, monkeypatch):
     assert [r["iteration"] for r in recs if "loss" in r] == [2, 3, 4]
 
 
-def test_finetune_refuses_jdsr_without_sim(tmp_path, monkeypatch):
+def test_finetune_refuses_sr_without_sim(tmp_path, monkeypatch):
+    """SR models learn SIM from the clean image: no SIM, nothing to learn (JDSR models learn
+    self-supervised instead: tests/test_self_supervised.py)."""
     from napari_w2s.training.finetune import FinetuneConfig, iter_finetune
 
     monkeypatch.setenv("NAPARI_W2S_MODELS", str(tmp_path / "models"))
     stack, _ = tiny_view()
-    with pytest.raises(W2SInputError, match="give the SIM image"):
-        drain(iter_finetune(FinetuneConfig(base="jdsr", patch=16), stack=stack))
+    with pytest.raises(W2SInputError, match="give the SIM"):
+        drain(iter_finetune(FinetuneConfig(base="rcan", patch=16), stack=stack))
+    assert not (tmp_path / "models" / "runs").exists()  # refused before any work
 
 
 def test_cli_finetune_a_denoiser_on_a_stack(tmp_path, capsys):

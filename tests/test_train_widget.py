@@ -83,11 +83,17 @@ def test_train_from_layers_cancel_resume_and_restore(make_napari_viewer, qtbot, 
     print("longest event-loop gap while training: %.0f ms" % (1000 * max(gaps)))
 
 
-def test_train_refuses_jdsr_without_a_sim(make_napari_viewer, qtbot, errors):
+def test_train_without_a_sim_is_self_supervised(make_napari_viewer, qtbot, errors):
+    from napari_w2s.models.weights import read_card
+    from napari_w2s.training.self_supervised import SUPERVISION
+    from napari_w2s.widgets.train import NO_SIM
+
     viewer = make_napari_viewer()
     widget = train_widget(viewer)
-    widget.sim_layer.set_value("(none: denoisers only)")
+    widget.sim_layer.set_value(NO_SIM)
+    widget.iterations.setValue(2)
     job = widget.run()
-    qtbot.waitUntil(lambda: job.finished, timeout=60_000)
-    assert job.failed and len(errors) == 1 and "give the SIM image" in errors[0]
+    qtbot.waitUntil(lambda: job.finished, timeout=120_000)
+    assert not job.failed and not errors
+    assert read_card(widget.last_model).training["supervision"] == SUPERVISION
     assert widget.run_button.isEnabled()

@@ -814,7 +814,12 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         gen = iter_finetune(cfg, stack=stack.data, sim=sim, resume=args.resume,
                             data_name=src.name)  # fmt: skip
 
+    noted: list[str] = []
+
     def show(rec: dict) -> None:
+        if "loss" in rec and not args.json and not noted:  # the data passed every check
+            noted.append(rec["supervision"])
+            print(f"w2s finetune: supervision: {rec['supervision']}", file=sys.stderr)
         if "loss" in rec and not args.json:
             val = f" val RMSE {rec['val']:.4f} (start {rec['val_start']:.4f})" if "val" in rec \
                 else ""  # fmt: skip
@@ -827,7 +832,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     card = read_card(weights)
     if args.json:
         _print_json({"weights": str(weights), "name": weights.stem, "metrics": card.metrics,
-                     "iterations": card.training["iterations"]})  # fmt: skip
+                     "iterations": card.training["iterations"],
+                     "supervision": card.training.get("supervision")})  # fmt: skip
     else:
         print(f"model {weights.stem} -> {weights} ({card.training['iterations']} iterations); "
               f"run it with: w2s restore IMAGE --method {weights.stem} --out DIR")
@@ -986,8 +992,9 @@ def build_parser() -> argparse.ArgumentParser:
             "(+ its SIM) or a W2S-layout folder; saved in your model folder.")  # fmt: skip
     p.add_argument("input", help="a widefield stack (T, Y, X) file, or a W2S-layout data set folder")
     p.add_argument("--sim", default=None,
-                   help="the stack's SIM image (2Y x 2X, registered): needed to fine-tune SR or "
-                        "JDSR models; denoisers learn from the stack alone")  # fmt: skip
+                   help="the stack's SIM image (2Y x 2X, registered): supervised fine-tuning; "
+                        "without it JDSR models learn self-supervised from the stack (disjoint "
+                        "frames + forward consistency), denoisers from its average")  # fmt: skip
     p.add_argument("--base", default="jdsr",
                    help="the model to start from: a method (its shipped weights) or one of your "
                         "models (default jdsr)")  # fmt: skip

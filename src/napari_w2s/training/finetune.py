@@ -119,16 +119,21 @@ def iter_finetune(cfg: FinetuneConfig, stack: Any = None, sim: Any = None,
         raise W2SInputError("give either a widefield stack or a W2S-layout folder")
     p = plan(cfg, resume)
     source = None
+    task = get_spec(p["method"]).task
+    supervision = supervision_of(task, sim is not None, folder is not None)
     if stack is not None:
         from .layers import from_stack
 
+        if task != "denoise" and sim is None:  # no SIM: self-supervised (JDSR models)
+            from .self_supervised_run import check_base, iter_self_supervised
+
+            check_base(p["method"], p["init"])
+            yield {"stage": "preparing", "name": p["name"]}
+            gen = iter_self_supervised(cfg, p, stack, resume, stop, data_name)
+            weights = yield from _named(gen, p["name"], supervision)
+            return None if weights is None else install(Path(weights), p, cfg, None, supervision)
         yield {"stage": "preparing", "name": p["name"]}
         source = from_stack(stack, sim, seed=cfg.seed, name=data_name)
-        task = get_spec(p["method"]).task
-        if task != "denoise" and source.sim is None:
-            raise W2SInputError(f"{p['method']} learns to produce SIM images ({task}): give the "
-                                "SIM image of the stack, or fine-tune a denoiser (e.g. dncnn), "
-                                "which learns from the stack alone")  # fmt: skip
     levels = None if not cfg.level or cfg.level == "blind" else [cfg.level]
     p["run_dir"].mkdir(parents=True, exist_ok=True)
     tcfg = TrainConfig(model=p["method"], data=str(folder) if folder else data_name,
@@ -139,20 +144,38 @@ def iter_finetune(cfg: FinetuneConfig, stack: Any = None, sim: Any = None,
                        log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
                        init=str(p["init"]) if p["init"] else None, command=cfg.command,
                        source=source)  # fmt: skip
-    gen = iter_train(tcfg, resume=resume, stop=stop)
+    weights = yield from _named(iter_train(tcfg, resume=resume, stop=stop), p["name"], supervision)
+    if weights is None:
+        return None
+    return install(Path(weights), p, cfg, source, supervision)
+
+
+def supervision_of(task: str, sim: bool, folder: bool) -> str:
+    """What a run learns from (one line: the card's ``training.supervision``)."""
+    from .self_supervised import SUPERVISION
+
+    if folder:
+        return "supervised (the data set's SIM / clean images)"
+    if task == "denoise":
+        return "the stack itself (avgN -> the mean of all frames)"
+    return "supervised (the SIM image)" if sim else SUPERVISION
+
+
+def _named(
+    gen: Generator[dict, None, Any], name: str, supervision: str
+) -> Generator[dict, None, Any]:
+    """``gen``'s records with the run's name and supervision; returns what ``gen`` returns."""
     while True:
         try:
             rec = next(gen)
         except StopIteration as end:
-            weights = end.value
-            break
-        yield {**rec, "name": p["name"]}
-    if weights is None:
-        return None
-    return install(Path(weights), p, cfg, source)
+            return end.value
+        yield {**rec, "name": name, "supervision": supervision}
 
 
-def install(weights: Path, p: dict, cfg: FinetuneConfig, source: Any) -> Path:
+def install(
+    weights: Path, p: dict, cfg: FinetuneConfig, source: Any, supervision: str | None = None
+) -> Path:
     """Copy a run's weights and card into the model folder under the run's name."""
     from ..models.weights import card_path
 
@@ -163,11 +186,15 @@ def install(weights: Path, p: dict, cfg: FinetuneConfig, source: Any) -> Path:
     shutil.copyfile(weights, tmp)
     os.replace(tmp, target)
     card = json.loads(card_path(weights).read_text())
+    recipe = card.get("training", {}).get("recipe", {})
+    notes = list(source.notes) if source is not None else list(recipe.get("notes", []))
     card.setdefault("training", {})["finetune"] = {
         "base": None if cfg.scratch else str(cfg.base), "scratch": cfg.scratch,
         "minutes": cfg.minutes, "run": str(p["run_dir"]),
-        "notes": list(source.notes) if source is not None else [],
+        "notes": notes,
     }  # fmt: skip
+    if supervision:
+        card["training"].setdefault("supervision", supervision)
     card["description"] = (f"{card.get('description', '')} — "
                            f"{'trained from scratch' if cfg.scratch else 'fine-tuned'} "
                            f"on {card['training'].get('data')}").strip(" —")  # fmt: skip

@@ -35,7 +35,7 @@ from ._settings import get_setting, set_settings
 
 SOURCES = ("layers", "W2S folder")
 STARTS = ("fine-tune the shipped model", "from scratch")
-NO_SIM = "(none: denoisers only)"
+NO_SIM = "(none: self-supervised)"
 
 
 def train_job(cfg: Any, stack: Any, sim: Any, folder: str | None, resume: bool,
@@ -165,7 +165,8 @@ class TrainWidget(JobWidget):
                          "have it) or from a folder laid out like the W2S data set",
             self.stack_layer: "the time series of raw widefield frames of one field (T, Y, X)",
             self.sim_layer: "the SIM image of the same field, twice the size: the target the "
-                            "model learns to reach; without it only denoisers can learn",
+                            "model learns to reach; without it JDSR models learn from the "
+                            "stack alone (self-supervised), denoisers from its average",
             self.folder: "a folder laid out like the W2S data set",
             self.folder_browse: "choose the W2S folder",
             self.base: "the model to adapt to your microscope (JDSR: denoise + x2)",
@@ -187,7 +188,7 @@ class TrainWidget(JobWidget):
         self.status = wrap_label(
             "Fine-tunes the chosen model on your data for the time budget, then saves it in "
             "your model folder (it appears in Restore). With a SIM layer: supervised (JDSR, SR "
-            "or denoisers); without: denoisers learn from the stack alone.")  # fmt: skip
+            "or denoisers); without: self-supervised from the stack alone.")  # fmt: skip
 
         form = QFormLayout()
         form.addRow("data", self.source)
