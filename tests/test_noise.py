@@ -174,22 +174,50 @@ def _sim_frames(params, channel=0, seed=0, n=40):
     return view, view.frames(0, n)
 
 
-def test_single_image_answers_on_dense_clipped_image_with_a_wide_interval():
-    # a dense network clipped at the top: the old estimator refused it (too few smooth
-    # positions); now an answer, a note and an interval that holds the truth
+def _dense_clipped_frame(size=128):
     from dataclasses import replace
 
     from napari_w2s.simulate import ViewParams, simulate_view
 
-    p = replace(ViewParams(size=128, frames=400), peak_photons=25000.0, mix=(("network", 1.0),))
+    p = replace(ViewParams(size=size, frames=400), peak_photons=25000.0, mix=(("network", 1.0),))
     view = simulate_view(p, channel=0, seed=21)
-    frame = view.frames(249, 250)[0]
+    return view.frames(249, 250)[0], view.noise_params()["a_adu"]
+
+
+def test_single_image_spectral_estimate_on_dense_clipped_image():
+    # a dense network clipped at the top has few smooth positions; beyond the optical cut-off
+    # every pixel holds noise only: the spectral estimator answers within a few percent
+    frame, a = _dense_clipped_frame(192)
     est = estimate_noise(frame)
-    a = view.noise_params()["a_adu"]
-    assert est.method == "single-image" and est.extra["fallback"] >= 1 and est.notes
+    assert est.method == "single-image" and est.extra["estimator"] == "spectral"
+    assert 0.33 <= est.extra["cutoff"] <= 0.5 and math.isfinite(est.clip[1])
+    assert abs(est.a / a - 1) < 0.05
+    assert est.a_ci[0] <= a <= est.a_ci[1]
+
+
+def test_single_image_wavelet_fallbacks_answer_with_a_wide_interval():
+    # the wavelet estimator (Foi et al.) on the same image: the old one refused it (too few
+    # smooth positions); now an answer, a note and an interval that holds the truth
+    frame, a = _dense_clipped_frame()
+    est = estimate_noise(frame, estimator="wavelet")
+    assert est.extra["estimator"] == "wavelet" and est.extra["fallback"] >= 1 and est.notes
     assert est.a_ci[0] <= a <= est.a_ci[1]
     assert est.a_ci[1] - est.a_ci[0] > 0.2 * est.a  # widened
     assert abs(est.a / a - 1) < 0.5
+
+
+def test_spectral_estimator_refuses_an_undersampled_image():
+    # structure finer than the pixels (its spectrum still falls in the corners): no band
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(8)
+    x = ndi.gaussian_filter(rng.random((128, 128)), 0.5)
+    z = S.poisson_gaussian(100 + 2000 * (x - x.min()) / np.ptp(x), 1.0, 0.0, rng)
+    with pytest.raises(W2SInputError, match="noise-only band"):
+        estimate_noise(z, estimator="spectral")
+    assert estimate_noise(z).extra["estimator"] == "wavelet"
+    with pytest.raises(W2SInputError, match="estimator"):
+        estimate_noise(z, estimator="fourier")
 
 
 def test_single_image_interval_on_an_easy_image(results):

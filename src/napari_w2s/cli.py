@@ -359,10 +359,12 @@ def cmd_advise(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(f"noise of one frame: a = {adv.a:.4g}, b = {adv.b:.4g} (from the "
           f"{report['answered_by']}); clean range {adv.data_range:.4g}")  # fmt: skip
-    print(f"{'frames':>7} {'PSNR (dB)':>10} {'95% interval':>16} {'RMSE':>10}")
+    jdsr = any(r.jdsr is not None for r in adv.rows)  # JDSR RMSE against SIM, W2S units
+    head = f"{'frames':>7} {'PSNR (dB)':>10} {'95% interval':>16} {'RMSE':>10}"
+    print(head + (f" {'JDSR RMSE':>10}" if jdsr else ""))
     for r in adv.rows:
-        print(f"{r.frames:>7} {r.psnr:10.2f} {r.psnr_low:7.2f} .. {r.psnr_high:5.2f} "
-              f"{r.rmse:10.4g}")  # fmt: skip
+        cells = f"{r.psnr:10.2f} {r.psnr_low:7.2f} .. {r.psnr_high:5.2f} {r.rmse:10.4g}"
+        print(f"{r.frames:>7} {cells}" + (f" {r.jdsr['rmse']:10.3f}" if jdsr else ""))
     if adv.target_psnr is not None:
         if adv.frames_needed is None:
             print(f"target {adv.target_psnr:g} dB: out of reach")

@@ -13,10 +13,12 @@ clean reference that is itself the mean of ``T`` frames including the ``N`` aver
 protocol), ``MSE_N = (a * mean(y) + b) (1 / N - 1 / T)``.
 
 The clean image's range is estimated from the mean of the frames, corrected for the noise that
-the mean still has (see :func:`_clean_range`), or given (``data_range``).
+the mean still has (:func:`napari_w2s.analysis.signal_range.clean_range`), or given
+(``data_range``).
 
-No JDSR (network) prediction here: the restoration's RMSE against SIM depends on the model and
-the sample, and curves measured on the simulator are not stored with the model cards yet.
+**JDSR.** The expected RMSE / SSIM of the JDSR restoration of the ``N``-frame average against
+SIM come from curves measured on the simulator for the shipped model and stored with its card
+(:mod:`napari_w2s.analysis.advisor_curves`), read at the SNR that average will have.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ class AdviceRow:
     frames: int
     psnr: float  # dB, predicted, average of ``frames`` frames against the clean image
     rmse: float  # in the data's units
-    psnr_low: float  # from the ends of the noise estimate's interval of a
+    psnr_low: float  # from the ends of the intervals of a and of the clean range
     psnr_high: float
+    jdsr: dict | None = None  # snr, rmse, ssim (and their ranges) of the JDSR restoration
 
 
 @dataclass(frozen=True)
@@ -57,24 +60,76 @@ class Advice:
     frames_needed: int | None = None  # smallest N reaching the target (None: none / no target)
     notes: tuple[str, ...] = ()
     noise: NoiseEstimate | None = field(default=None, repr=False)
+    data_range_interval: tuple[float, float] | None = None  # None: the range was given
+    jdsr_note: str = ""  # why there is no JDSR prediction ("" when there is one)
+    target_rmse: float | None = None  # the JDSR RMSE wanted (W2S units)
+    jdsr_frames_needed: int | None = None  # smallest listed N whose JDSR RMSE reaches it
 
     def to_dict(self) -> dict[str, Any]:
+        preds = []
+        for r in self.rows:
+            row = {
+                "frames": r.frames,
+                "psnr": r.psnr,
+                "rmse": r.rmse,
+                "psnr_interval": [r.psnr_low, r.psnr_high],
+            }
+            if r.jdsr is not None:
+                row["jdsr"] = dict(r.jdsr)
+            preds.append(row)
         return {
             "a": self.a,
             "b": self.b,
             "noise_method": self.method,
             "mean_signal": self.mean_signal,
             "data_range": self.data_range,
+            "data_range_interval": list(self.data_range_interval or (self.data_range,) * 2),
             "noise_variance_one_frame": self.noise_var_1,
             "target_psnr": self.target_psnr,
             "frames_needed": self.frames_needed,
-            "predictions": [
-                {"frames": r.frames, "psnr": r.psnr, "rmse": r.rmse,
-                 "psnr_interval": [r.psnr_low, r.psnr_high]}  # fmt: skip
-                for r in self.rows
-            ],
+            "predictions": preds,
+            "jdsr": {
+                "available": any(r.jdsr is not None for r in self.rows),
+                "note": self.jdsr_note,
+                "units": "W2S z-score, against SIM",
+                "target_rmse": self.target_rmse,
+                "frames_needed": self.jdsr_frames_needed,
+            },
             "notes": list(self.notes),
         }
+
+    def summary_lines(self) -> list[str]:
+        """The answer in a few sentences (for the widget and the command line)."""
+        source = {"frames": "frame differences", "single-image": "one image"}.get(
+            self.method, self.method
+        )
+        noise = f"variance = {self.a:.4g} * signal {self.b:+.4g}"
+        lines = [f"noise of one frame: {noise} (from {source}); range {self.data_range:.4g}"]
+        if self.target_psnr is not None:
+            if self.frames_needed is None:
+                lines.append(f"a PSNR of {self.target_psnr:g} dB is out of reach")
+            else:
+                lines.append(
+                    f"for {self.target_psnr:g} dB average at least {self.frames_needed} "
+                    f"frame{'s' if self.frames_needed > 1 else ''}"
+                )
+        restored = [r for r in self.rows if r.jdsr is not None]
+        if restored:
+            first, last = restored[0], restored[-1]
+            lines.append(
+                f"JDSR against SIM (RMSE, W2S units): {first.jdsr['rmse']:.3f} from "
+                f"{first.frames} frame{'s' if first.frames > 1 else ''}, "
+                f"{last.jdsr['rmse']:.3f} from {last.frames}"
+            )
+            if self.target_rmse is not None:
+                n = self.jdsr_frames_needed
+                lines.append(
+                    f"for a JDSR RMSE of {self.target_rmse:g}: "
+                    + (f"{n} frames" if n is not None else "out of reach of the frames listed")
+                )
+        elif self.jdsr_note and self.jdsr_note != "not asked":
+            lines.append(f"no JDSR prediction: {self.jdsr_note}")
+        return lines
 
 
 def predicted_psnr(a: float, b: float, mean_signal: float, data_range: float, frames: int,
@@ -97,35 +152,6 @@ def frames_for_psnr(a: float, b: float, mean_signal: float, data_range: float,
     return max(1, math.ceil(var1 * 10 ** (target / 10.0) / data_range**2 - 1e-9))
 
 
-def _clean_range(data: np.ndarray, a: float, b: float) -> tuple[float, list[str]]:
-    """The clean image's range ``max - min`` estimated from the frames (or one image).
-
-    The mean ``M`` of the ``T`` frames still has noise of variance ``(a M + b) / T``, which
-    pushes its maximum up and its minimum down. The minimum is taken on ``M`` smoothed
-    (Gaussian, 2 pixels: backgrounds are smooth), the maximum as ``max(M)`` less 1.5 noise
-    standard deviations there (the typical excess of the largest of the few pixels near a peak,
-    calibrated on the simulator; a smoothed maximum would cut sharp peaks).
-    """
-    from scipy import ndimage as ndi
-
-    notes = []
-    n = data.shape[0] if data.ndim == 3 else 1
-    mean = data.mean(axis=0, dtype=np.float64) if data.ndim == 3 else data.astype(np.float64)
-    top = float(mean.max())
-    sd_top = math.sqrt(max(a * top + b, 0.0) / n)
-    lo = float(ndi.gaussian_filter(mean, 2.0).min())
-    hi = top - 1.5 * sd_top
-    if not hi > lo:
-        raise W2SInputError("no signal above the noise: the clean image's range is unknown")
-    if sd_top > 0.05 * (hi - lo):
-        notes.append(
-            f"the clean image's range is estimated from {n} noisy frame(s) (noise at the peak "
-            f"{100 * sd_top / (hi - lo):.0f}% of the range): the PSNR is approximate; give the "
-            "range of a clean image (data_range) or more frames"
-        )
-    return hi - lo, notes
-
-
 def advise(
     data: Any,
     *,
@@ -134,6 +160,8 @@ def advise(
     noise: NoiseEstimate | tuple[float, float] | None = None,
     reference_frames: int | None = None,
     data_range: float | None = None,
+    jdsr: bool | dict = True,
+    target_rmse: float | None = None,
 ) -> Advice:
     """Predict the PSNR of N-frame averages of this view and the frames needed for a target.
 
@@ -154,9 +182,17 @@ def advise(
     data_range : float, optional
         The clean image's range (e.g. ``max - min`` of the user's avg400) instead of the one
         estimated from the data.
+    jdsr : bool or dict
+        Predict the JDSR restoration's RMSE / SSIM against SIM per ``N`` from the shipped
+        model's curves (``True``), from these curves (a card's ``advisor["jdsr_vs_sim"]``), or
+        not (``False``).
+    target_rmse : float, optional
+        The JDSR RMSE wanted (W2S units): the smallest listed ``N`` reaching it is reported.
     """
     from .._validate import checked_image
+    from .advisor_curves import detail_fraction, load_curves, predict, snr_of_average
     from .noise import estimate_noise, estimate_noise_stack
+    from .signal_range import clean_range
 
     arr = np.asarray(data)
     if arr.ndim == 3 and arr.shape[0] == 1:
@@ -167,8 +203,9 @@ def advise(
         arr = checked_image(arr, "the image", ndim=2)
     if not levels or min(levels) < 1:
         raise W2SInputError("the numbers of frames to predict for must be at least 1")
-    if target_psnr is not None and not math.isfinite(target_psnr):
-        raise W2SInputError(f"the target PSNR must be a finite number, got {target_psnr}")
+    for name, value in (("PSNR", target_psnr), ("RMSE", target_rmse)):
+        if value is not None and not math.isfinite(value):
+            raise W2SInputError(f"the target {name} must be a finite number, got {value}")
     notes: list[str] = []
     est = None
     if noise is None:
@@ -195,23 +232,34 @@ def advise(
     if data_range is not None:
         if not (math.isfinite(data_range) and data_range > 0):
             raise W2SInputError(f"the data range must be a number above 0, got {data_range}")
-        dr = float(data_range)
+        dr = dr_lo = dr_hi = float(data_range)
+        dr_interval = None
     else:
-        dr, more = _clean_range(arr, a, b)
-        notes.extend(more)
+        rng_est = clean_range(arr, a, b)
+        dr, dr_lo, dr_hi = rng_est.value, rng_est.low, rng_est.high
+        dr_interval = (dr_lo, dr_hi)
+        notes.extend(rng_est.notes)
+    if jdsr is False:
+        curves, jdsr_note = None, "not asked"
+    elif isinstance(jdsr, dict):
+        curves, jdsr_note = jdsr, ""
+    else:
+        curves, jdsr_note = load_curves("jdsr")
+    detail = detail_fraction(mean_img) if curves is not None else None
     rows = []
-    for n in sorted(set(int(v) for v in levels)):
+    for n in sorted({int(v) for v in levels}):
         if reference_frames and n >= reference_frames:
             continue
         p = predicted_psnr(a, b, mean_signal, dr, n, reference_frames)
-        # conservative interval: the variance at the mean with a at the ends of its interval
-        # and b fixed (the fit's a and b are correlated, so the truth is usually narrower)
+        # conservative interval: a at the ends of its interval (b fixed: the fit's a and b are
+        # correlated, so the truth is usually narrower) and the ends of the range's interval
         lo_v = max(a_lo * mean_signal + b, 1e-300)
         hi_v = max(a_hi * mean_signal + b, 1e-300)
-        p1 = predicted_psnr(1.0, 0.0, lo_v, dr, n, reference_frames)
-        p2 = predicted_psnr(1.0, 0.0, hi_v, dr, n, reference_frames)
+        p1 = predicted_psnr(1.0, 0.0, max(lo_v, hi_v), dr_lo, n, reference_frames)
+        p2 = predicted_psnr(1.0, 0.0, min(lo_v, hi_v), dr_hi, n, reference_frames)
         mse = var1 * (1.0 / n - (1.0 / reference_frames if reference_frames else 0.0))
-        rows.append(AdviceRow(n, p, math.sqrt(mse), min(p1, p2), max(p1, p2)))
+        restored = predict(curves, snr_of_average(arr, n), detail) if curves else None
+        rows.append(AdviceRow(n, p, math.sqrt(mse), min(p1, p), max(p2, p), restored))
     needed = None
     if target_psnr is not None:
         needed = frames_for_psnr(a, b, mean_signal, dr, target_psnr)
@@ -223,7 +271,28 @@ def advise(
                 needed = None
                 notes.append("the target is out of reach against a reference of "
                              f"{reference_frames} frames")  # fmt: skip
-    return Advice(a=float(a), b=float(b), method=method, mean_signal=mean_signal,
-                  data_range=dr, noise_var_1=float(var1), rows=tuple(rows),
-                  target_psnr=target_psnr, frames_needed=needed, notes=tuple(notes),
-                  noise=est)  # fmt: skip
+    jdsr_needed = None
+    if target_rmse is not None and curves is not None:
+        jdsr_needed = next((r.frames for r in rows if r.jdsr["rmse"] <= target_rmse), None)
+    if any(r.jdsr is not None and r.jdsr["extrapolated"] for r in rows):
+        notes.append(
+            "some JDSR predictions are for SNRs outside those measured on the simulator (the "
+            "curve's end value is used)"
+        )
+    return Advice(
+        a=float(a),
+        b=float(b),
+        method=method,
+        mean_signal=mean_signal,
+        data_range=dr,
+        noise_var_1=float(var1),
+        rows=tuple(rows),
+        target_psnr=target_psnr,
+        frames_needed=needed,
+        notes=tuple(notes),
+        noise=est,
+        data_range_interval=dr_interval,
+        jdsr_note=jdsr_note,
+        target_rmse=target_rmse,
+        jdsr_frames_needed=jdsr_needed,
+    )

@@ -93,3 +93,57 @@ def noise_bar_figure(values: Mapping[str, float] | Sequence[tuple[str, float]],
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     return fig
+
+
+def advice_figure(advice: Any):
+    """The photon-budget advisor's answer against the number of frames averaged ``N``.
+
+    Predicted PSNR of the ``N``-frame average against the clean image (its interval shaded),
+    the target PSNR and the smallest ``N`` reaching it marked; on a second axis the JDSR
+    restoration's expected RMSE against SIM where the model's curves exist. Sized for a dock.
+    """
+    fig = _figure(4.0, 3.0)
+    ax = fig.add_subplot()
+    n = np.array([r.frames for r in advice.rows], dtype=float)
+    psnr = np.array([r.psnr for r in advice.rows])
+    ax.fill_between(
+        n,
+        [r.psnr_low for r in advice.rows],
+        [r.psnr_high for r in advice.rows],
+        color="C0",
+        alpha=0.2,
+        linewidth=0,
+    )
+    ax.plot(n, psnr, "C0o-", ms=3, label="average of N frames (PSNR)")
+    if advice.target_psnr is not None:
+        ax.axhline(
+            advice.target_psnr, color="C3", ls="--", lw=1, label=f"target {advice.target_psnr:g} dB"
+        )
+        if advice.frames_needed is not None:
+            ax.axvline(
+                advice.frames_needed, color="C3", ls=":", lw=1, label=f"N = {advice.frames_needed}"
+            )
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("frames averaged N")
+    ax.set_ylabel("PSNR against the clean image (dB)")
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    rows = [r for r in advice.rows if r.jdsr is not None]
+    if rows:
+        ax2 = ax.twinx()
+        nj = np.array([r.frames for r in rows], dtype=float)
+        ax2.fill_between(
+            nj,
+            [r.jdsr["rmse_range"][0] for r in rows],
+            [r.jdsr["rmse_range"][1] for r in rows],
+            color="C2",
+            alpha=0.15,
+            linewidth=0,
+        )
+        ax2.plot(nj, [r.jdsr["rmse"] for r in rows], "C2s-", ms=3, label="JDSR vs SIM (RMSE)")
+        ax2.set_ylabel("JDSR RMSE against SIM (W2S units)")
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, fontsize="x-small", loc="lower right", framealpha=0.8)
+    ax.set_title("photon budget", fontsize="medium")
+    return fig

@@ -191,20 +191,26 @@ def detect_clipping(image: Any, min_fraction: float = 1e-3) -> tuple[float, floa
     """Clipping levels ``(lo, hi)`` of an image, ``-inf`` / ``inf`` where there is none.
 
     The maximum (minimum) is a clipping level when at least ``min_fraction`` of the pixels sit
-    exactly on it and it holds at least three times as many pixels as the next distinct value
-    (a Poisson count of 0 is as frequent as a count of 1 at a mean of 1: not clipping).
+    exactly on it and it holds at least 1.5 times as many pixels as the tail of the histogram
+    predicts there: the count of the next distinct value ``c1``, or ``c1^2 / c2`` (with ``c2``
+    the count of the value after) where the counts fall towards the extreme, as the tail of a
+    normal or Poisson law does. (A Poisson count of 0 at a mean of 1 is as frequent as a count
+    of 1: not clipping. A background clipped at 0 holds its whole lower tail: clipping, even
+    when that is only 30 % more than the next value.)
     """
     z = np.asarray(image, dtype=np.float64).ravel()
     n = z.size
+    vals, counts = np.unique(z, return_counts=True)
     out = []
     for side in (-1, 1):
-        ext = z.max() if side > 0 else z.min()
-        on = int(np.count_nonzero(z == ext))
-        rest = z[z != ext]
+        c = counts[::-1] if side > 0 else counts
         clipped = False
-        if rest.size and on >= max(min_fraction * n, 4):
-            nxt = rest.max() if side > 0 else rest.min()
-            clipped = on >= 3 * int(np.count_nonzero(rest == nxt))
+        if c.size >= 2 and c[0] >= max(min_fraction * n, 4):
+            expected = float(c[1])
+            if c.size >= 3:
+                expected = min(expected, float(c[1]) ** 2 / float(c[2]))
+            clipped = c[0] >= 1.5 * expected
+        ext = vals[-1] if side > 0 else vals[0]
         out.append(float(ext) if clipped else side * math.inf)
     return out[0], out[1]
 
@@ -294,17 +300,29 @@ def _wls_line(x, y, w) -> tuple[float, float]:
 
 
 def _invert_clipped_mean(target, a, b, lo, hi, floor, span):
-    """Per level set, the expectation ``y`` whose clipped mean equals ``target`` (bisection)."""
+    """Per level set, the expectation ``y`` whose clipped mean equals ``target`` (bisection).
+
+    Level sets more than 10 standard deviations from both clipping levels are their own
+    expectation (the clipped mean differs by less than 1e-20 of a standard deviation).
+    """
     if not (math.isfinite(lo) or math.isfinite(hi)):
         return target
-    left, right = target - span, target + span
-    for _ in range(48):
+    target = np.asarray(target, dtype=np.float64)
+    sd = np.sqrt(np.maximum(a * target + b, floor))
+    near = (target - lo < 10 * sd) | (hi - target < 10 * sd)
+    out = target.copy()
+    if not near.any():
+        return out
+    t = target[near]
+    left, right = t - span, t + span
+    for _ in range(40):
         mid = 0.5 * (left + right)
         m, _ = clipped_normal_moments(mid, np.sqrt(np.maximum(a * mid + b, floor)), lo, hi)
-        below = m < target
+        below = m < t
         left = np.where(below, mid, left)
         right = np.where(below, right, mid)
-    return 0.5 * (left + right)
+    out[near] = 0.5 * (left + right)
+    return out
 
 
 def _ml_fit(y, s, n, lo, hi, a0, b0):
@@ -344,13 +362,19 @@ def estimate_noise(
     image: Any,
     *,
     clip: Any = "auto",
+    estimator: str = "auto",
     wavelet: str = "db2",
     n_levels: int = 48,
     min_count: int = 64,
     edge_threshold: float = 3.0,
-    _retry: bool = True,
 ) -> NoiseEstimate:
-    """Poisson-Gaussian parameters ``(a, b)`` of one image (Foi et al. 2008, clipped model).
+    """Poisson-Gaussian parameters ``(a, b)`` of one image (clipped model).
+
+    Two estimators: the **spectral** one (:mod:`napari_w2s.analysis.noise_spectral`: the
+    frequencies beyond the optical cut-off hold noise only, at every pixel) wherever the image
+    is sampled finely enough to have such a band, else the **wavelet** one of Foi et al. 2008
+    (smooth positions only, with fallbacks for dense images; see the module docstring).
+    ``extra["estimator"]`` says which answered.
 
     Parameters
     ----------
@@ -359,12 +383,16 @@ def estimate_noise(
     clip : "auto", None or (lo, hi)
         Clipping levels of the data (saturation, zero). ``"auto"`` detects them (see
         :func:`detect_clipping`); ``None`` fits the unclipped model.
+    estimator : {"auto", "spectral", "wavelet"}
+        ``"auto"``: spectral where the image has a noise-only band, else wavelet.
+        ``"spectral"`` raises where there is no such band.
     wavelet : str
-        An orthonormal PyWavelets wavelet for the one-level transform.
+        An orthonormal PyWavelets wavelet for the one-level transform (wavelet estimator).
     n_levels : int
         Number of equal-width intensity intervals before merging.
     min_count : int
-        Minimum number of smooth positions per level set.
+        Minimum number of smooth positions per level set (wavelet estimator; the spectral one
+        uses four times as many, its values being correlated).
     edge_threshold : float
         Smoothness tests, in noise standard deviations (see the module docstring).
 
@@ -378,16 +406,122 @@ def estimate_noise(
     ------
     W2SInputError
         An image that is not 2-D, smaller than 32 x 32, constant or not finite, or too
-        structured to leave enough smooth positions.
+        flat or saturated to leave 2 level sets.
     """
-    import pywt
-
+    if estimator not in ("auto", "spectral", "wavelet"):
+        raise W2SInputError(f"estimator must be 'auto', 'spectral' or 'wavelet', got {estimator!r}")
     z = _as_image(image, "the image")
     lo_z, hi_z = _resolve_clip(z, clip)
     off, scale = float(z.min()), float(z.max() - z.min())
     u = (z - off) / scale
     lo, hi = (lo_z - off) / scale, (hi_z - off) / scale
-    u = u[: u.shape[0] // 2 * 2, : u.shape[1] // 2 * 2]
+    fit, info = None, {}
+    if estimator != "wavelet":
+        fit, info = _spectral_fit(u, lo, hi, n_levels, 4 * min_count)
+        if fit is None and estimator == "spectral":
+            raise W2SInputError(f"no noise-only band in the image's spectrum: {info['why']}")
+    if fit is None:
+        u = u[: u.shape[0] // 2 * 2, : u.shape[1] // 2 * 2]
+        fit, info = _wavelet_fit(u, lo, hi, wavelet, n_levels, min_count, edge_threshold)
+        if info["fallback"] >= 2 and wavelet == "db2":
+            # few smooth positions: a wavelet with four vanishing moments lets much less of the
+            # (blurred) structure into the details, which matters once edges are no longer masked
+            fit, info = _wavelet_fit(u, lo, hi, "db4", n_levels, min_count, edge_threshold)
+    if fit is None:
+        raise W2SInputError(
+            "fewer than 2 intensity level sets with measurable noise; the image is too flat or "
+            "too saturated for noise estimation"
+        )
+    y, s, n, informative, a0, b0, a1, b1 = fit
+    level = info["fallback"]
+    # curve for plotting: observed mean and std of the clipped model over the level sets' range
+    floor = 1e-6 * float(np.median(s[informative]) ** 2)
+    span = max(float(y.max() - y.min()), 1e-12)
+    yt = np.linspace(y.min() - 0.05 * span, y.max() + 0.05 * span, 200)
+    cm, cs = clipped_normal_moments(yt, np.sqrt(np.maximum(a1 * yt + b1, floor)), lo, hi)
+    notes = []
+    if info["estimator"] == "spectral":
+        # a band held at its upper bound may still hold some signal (an undersampled image)
+        systematic = _SYSTEMATIC_SPECTRAL[int(info.pop("capped"))]
+    else:
+        systematic = _SYSTEMATIC[level]
+    if level:
+        what = ("relaxed smoothness tests and smaller level sets" if level < 3 else
+                "every position (no smooth regions found; robust statistics only)")  # fmt: skip
+        notes.append(
+            f"few smooth regions in the image: the estimate uses {what}, so it is less "
+            f"reliable (interval widened to +-{100 * systematic:.0f}% systematic); a "
+            "stack of frames gives a far better estimate"
+        )
+    # 95 % interval: the level sets' scatter (bootstrap) and a systematic term (signal leaking
+    # into the details, non-normal noise; larger with each fallback; see docs/noise.md)
+    inf_ = informative
+    se_a, se_b = _bootstrap_line(y[inf_], s[inf_] ** 2, n[inf_])
+    a_img = float(scale * a1)
+    b_img = float(scale**2 * b1 - scale * a1 * off)
+    x_mean = float(off + scale * np.average(y[inf_], weights=n[inf_]))
+    sys_a = systematic * abs(a_img)
+    half_a = math.hypot(1.96 * scale * se_a, sys_a)
+    half_b = math.hypot(1.96 * math.hypot(scale**2 * se_b, scale * off * se_a),
+                        sys_a * abs(x_mean))  # fmt: skip
+    p1, p99 = np.percentile(u, [1, 99])
+    covered = float(y[informative].max() - y[informative].min()) / max(float(p99 - p1), 1e-12)
+    if covered < 0.25:
+        notes.append(
+            f"the level sets cover only {100 * covered:.0f}% of the image's intensity "
+            "range, so a is poorly determined; a paired estimate with a clean image is safer"
+        )
+    if half_a > 0.5 * abs(a_img):
+        notes.append(
+            "the signal-dependent part of the noise is small in this image (a dim image, or a "
+            f"large read noise): a is known only within +-{100 * half_a / abs(a_img):.0f}%"
+        )
+    info.pop("why", None)
+    return NoiseEstimate(
+        notes=tuple(notes),
+        a=a_img,
+        b=b_img,
+        a_ci=(a_img - half_a, a_img + half_a),
+        b_ci=(b_img - half_b, b_img + half_b),
+        extra={**info, "n_samples": int(n[inf_].sum())},
+        method="single-image",
+        means=off + scale * y,
+        stds=scale * s,
+        counts=n.astype(np.int64),
+        used=informative,
+        clip=(lo_z, hi_z),
+        initial=(float(scale * a0), float(scale**2 * b0 - scale * a0 * off)),
+        curve_mean=off + scale * cm,
+        curve_std=scale * cs,
+    )
+
+
+def _spectral_fit(u, lo, hi, n_levels, min_count):
+    """The spectral estimator's level sets and fit (see :mod:`.noise_spectral`), or None."""
+    from .noise_spectral import band_level_sets, noise_band
+
+    band, why = noise_band(u)
+    sets = band_level_sets(u, band, lo, hi, n_levels, min_count) if band is not None else None
+    if sets is None:
+        return None, {"why": why or "too few level sets in the noise-only band"}
+    y, s, n = sets
+    a0, b0 = _wls_line(y, s**2, n / np.maximum(s, 1e-300) ** 4)
+    a1, b1 = _ml_fit(y, s, n, -math.inf, math.inf, a0, b0)
+    info = {
+        "estimator": "spectral",
+        "fallback": 0,
+        "cutoff": band.cutoff,
+        "signal_detected_to": band.detected,
+        "band_dof": band.dof,
+        "capped": band.extrapolated > band.cutoff,
+    }
+    return (y, s, n, np.ones(y.size, bool), a0, b0, a1, b1), info
+
+
+def _wavelet_fit(u, lo, hi, wavelet, n_levels, min_count, edge_threshold):
+    """Foi et al.'s level sets and fit with the fallbacks of the module docstring, or None."""
+    import pywt
+
     try:
         cA, (cH, cV, cD) = pywt.dwt2(u, wavelet, mode="periodization")
     except ValueError as err:
@@ -420,79 +554,25 @@ def estimate_noise(
         (2.5 * edge_threshold, max(min_count // 4, 16)),
         (math.inf, max(min_count // 4, 16)),
     ]
-    fit, level, sigma0 = None, 0, sigma
+    fit, level = None, 0
     for k, (threshold, count) in enumerate(attempts):
-        new = _fit_level_sets(A, cH, cV, B, M, d, sigma0, threshold, count, n_levels, lo, hi)
+        new = _fit_level_sets(A, cH, cV, B, M, d, sigma, threshold, count, n_levels, lo, hi)
         if new is not None:
             fit, level = new, k
             if int(new[3].sum()) >= 4:  # enough informative level sets: no further fallback
                 break
-    if level >= 2 and _retry and wavelet == "db2":
-        # few smooth positions: a wavelet with four vanishing moments lets much less of the
-        # (blurred) structure into the details, which matters once edges are no longer masked
-        return estimate_noise(image, clip=clip, wavelet="db4", n_levels=n_levels,
-                              min_count=min_count, edge_threshold=edge_threshold, _retry=False)  # fmt: skip
-    if fit is None:
-        raise W2SInputError(
-            "fewer than 2 intensity level sets with measurable noise; the image is too flat or "
-            "too saturated for noise estimation"
-        )
-    y, s, n, informative, a0, b0, a1, b1 = fit
-
-    # curve for plotting: observed mean and std of the clipped model over the level sets' range
-    floor = 1e-6 * float(np.median(s[informative]) ** 2)
-    span = max(float(y.max() - y.min()), 1e-12)
-    yt = np.linspace(y.min() - 0.05 * span, y.max() + 0.05 * span, 200)
-    cm, cs = clipped_normal_moments(yt, np.sqrt(np.maximum(a1 * yt + b1, floor)), lo, hi)
-    notes = []
-    if level:
-        what = ("relaxed smoothness tests and smaller level sets" if level < 3 else
-                "every position (no smooth regions found; robust statistics only)")  # fmt: skip
-        notes.append(
-            f"few smooth regions in the image: the estimate uses {what}, so it is less "
-            f"reliable (interval widened to +-{100 * _SYSTEMATIC[level]:.0f}% systematic); a "
-            "stack of frames gives a far better estimate"
-        )
-    # 95 % interval: the level sets' scatter (bootstrap) and a systematic term that grows with
-    # each fallback (signal leaking into the details, non-normal noise; see docs/noise.md)
-    inf_ = informative
-    se_a, se_b = _bootstrap_line(y[inf_], s[inf_] ** 2, n[inf_])
-    a_img = float(scale * a1)
-    b_img = float(scale**2 * b1 - scale * a1 * off)
-    x_mean = float(off + scale * np.average(y[inf_], weights=n[inf_]))
-    sys_a = _SYSTEMATIC[level] * abs(a_img)
-    half_a = math.hypot(1.96 * scale * se_a, sys_a)
-    half_b = math.hypot(1.96 * math.hypot(scale**2 * se_b, scale * off * se_a),
-                        sys_a * abs(x_mean))  # fmt: skip
-    p1, p99 = np.percentile(u, [1, 99])
-    covered = float(y[informative].max() - y[informative].min()) / max(float(p99 - p1), 1e-12)
-    if covered < 0.25:
-        notes.append(
-            f"the smooth level sets cover only {100 * covered:.0f}% of the image's intensity "
-            "range, so a is poorly determined; a paired estimate with a clean image is safer"
-        )
-    return NoiseEstimate(
-        notes=tuple(notes),
-        a=a_img,
-        b=b_img,
-        a_ci=(a_img - half_a, a_img + half_a),
-        b_ci=(b_img - half_b, b_img + half_b),
-        extra={"fallback": level, "wavelet": wavelet, "edge_threshold": attempts[level][0],
-               "min_count": attempts[level][1], "n_smooth": int(n[inf_].sum())},
-        method="single-image",
-        means=off + scale * y,
-        stds=scale * s,
-        counts=n.astype(np.int64),
-        used=informative,
-        clip=(lo_z, hi_z),
-        initial=(float(scale * a0), float(scale**2 * b0 - scale * a0 * off)),
-        curve_mean=off + scale * cm,
-        curve_std=scale * cs,
-    )
-
+    info = {
+        "estimator": "wavelet",
+        "fallback": level,
+        "wavelet": wavelet,
+        "edge_threshold": attempts[level][0],
+        "min_count": attempts[level][1],
+    }
+    return fit, info
 
 
 _SYSTEMATIC = (0.10, 0.20, 0.30, 0.45)  # relative systematic error of a per fallback level
+_SYSTEMATIC_SPECTRAL = (0.06, 0.12)  # spectral estimator: band below / at its upper bound
 
 
 def _fit_level_sets(A, cH, cV, B, M, d, sigma, threshold, min_count, n_levels, lo, hi):

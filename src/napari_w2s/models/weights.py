@@ -47,6 +47,9 @@ class ModelCard:
     metrics: dict = field(default_factory=dict)
     # calibration of the disjoint-frame reliability map (napari_w2s.analysis.reliability)
     reliability: dict = field(default_factory=dict)
+    # the photon-budget advisor's curves measured on the simulator for these weights
+    # (napari_w2s.analysis.advisor_curves, scripts/measure_jdsr_curves.py)
+    advisor: dict = field(default_factory=dict)
     params: int = 0
     sha256: str = ""
     description: str = ""

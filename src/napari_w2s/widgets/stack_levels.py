@@ -1,4 +1,5 @@
-"""Dock widget "Stack & noise levels": average a stack of frames into ``avgN`` image layers."""
+"""Dock widget "Stack & noise levels": average a stack of frames into ``avgN`` image layers, and
+the photon budget: how many frames an average (or a JDSR restoration) needs for a target."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -18,7 +20,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._controls import LayerCombo, run_cancel_row, wrap_label
+from ._controls import LayerCombo, PlotCanvas, run_cancel_row, wrap_label
 from ._jobs import Bars, Job, JobWidget, info, user_error
 from ._settings import get_setting, set_settings
 
@@ -30,6 +32,17 @@ def _levels_job(data: Any, levels: tuple[int, ...], mode: str, seed: int | None)
     from ..averaging import iter_noise_levels
 
     return (yield from iter_noise_levels(data, levels, mode=mode, seed=seed))
+
+
+def _budget_job(data: Any, target_psnr: float):
+    """Worker body: the core's photon-budget advice (:func:`~napari_w2s.analysis.advisor.advise`)
+    for the frames of the stack, and its figure."""
+    from ..analysis.advisor import advise
+    from ..analysis.figures import advice_figure
+
+    yield "estimating"
+    advice = advise(data, target_psnr=target_psnr)
+    return advice, advice_figure(advice)
 
 
 class StackLevelsWidget(JobWidget):
@@ -83,6 +96,33 @@ class StackLevelsWidget(JobWidget):
         self.bar.setFormat("%v / %m frames")
         self.status = wrap_label("Choose a stack of frames (T, Y, X).")
 
+        # photon budget
+        self.advice = None
+        self.target_psnr = QDoubleSpinBox()
+        self.target_psnr.setRange(0.0, 90.0)
+        self.target_psnr.setDecimals(1)
+        self.target_psnr.setValue(float(get_setting("budget_target_psnr", 35.0)))
+        self.target_psnr.setSuffix(" dB")
+        self.target_psnr.setToolTip(
+            "the PSNR you want for the average of N frames against the clean image"
+        )
+        self.budget_button = QPushButton("Photon budget")
+        self.budget_button.setToolTip(
+            "measure the noise from the frames' differences and predict, for 1, 2, 4, … frames, "
+            "the PSNR of their average and the JDSR restoration's error against SIM; says how "
+            "many frames reach the target"
+        )
+        self.budget_text = wrap_label(
+            "How many frames (how much light) do you need? Choose a stack and a target PSNR."
+        )
+        self.budget_plot = PlotCanvas()
+        self.budget_plot.setToolTip(
+            "predicted PSNR of the average of N frames (shaded: its interval), the target and "
+            "the frames that reach it; green: the JDSR restoration's expected RMSE against SIM"
+        )
+        budget = QFormLayout()
+        budget.addRow("target PSNR", self.target_psnr)
+
         form = QFormLayout()
         form.addRow("stack", self.layer)
         form.addRow("", open_row)
@@ -91,13 +131,23 @@ class StackLevelsWidget(JobWidget):
         form.addRow("mode", self.mode)
         form.addRow("seed", self.seed)
         form.addRow("", self.add_clean)
-        self.stack(form, run_row, self.bar, self.status)
+        self.stack(
+            form,
+            run_row,
+            self.bar,
+            self.status,
+            budget,
+            self.budget_button,
+            self.budget_text,
+            self.budget_plot,
+        )
 
         self.levels_kind.currentIndexChanged.connect(self._levels_kind_changed)
         self.mode.currentTextChanged.connect(lambda m: self.seed.setEnabled(m == "random"))
         self.open_file.clicked.connect(self._choose_file)
         self.open_folder.clicked.connect(self._choose_folder)
         self.run_button.clicked.connect(self.run)
+        self.budget_button.clicked.connect(self.photon_budget)
         self.cancel_button.clicked.connect(self.cancel)
 
     # napari calls this when layers change
@@ -143,6 +193,58 @@ class StackLevelsWidget(JobWidget):
         if stacks:
             self.layer.set_value(stacks[0].name)
         return layers
+
+    # ------------------------------------------------------------------ photon budget
+    def photon_budget(self) -> Job | None:
+        """Advice for the chosen stack (in a worker); the answer and its plot when done."""
+        from ..errors import W2SInputError
+
+        layer = self.layer.value()
+        try:
+            if layer is None:
+                raise W2SInputError("choose a stack layer of frames (T, Y, X) first, or open one")
+            if layer.rgb or layer.data.ndim != 3:
+                raise W2SInputError(
+                    f"layer {layer.name!r} has shape {tuple(layer.data.shape)}; the photon "
+                    "budget needs a single stack of frames (T, Y, X)"
+                )
+        except W2SInputError as exc:
+            user_error(exc)
+            return None
+        target = float(self.target_psnr.value())
+        set_settings(budget_target_psnr=target)
+        self._budget_source = layer.name
+        self.budget_text.setText(f"measuring the noise of {layer.name} …")
+        self.budget_button.setEnabled(False)
+        self.run_button.setEnabled(False)
+        self.job = Job(
+            _budget_job,
+            layer.data,
+            target,
+            on_done=self._budget_done,
+            on_error=self._budget_failed,
+            on_finish=self._budget_finished,
+        )
+        return self.job.start()
+
+    def _budget_done(self, value: Any) -> None:
+        import html
+
+        self.advice, figure = value
+        lines = "".join(f"<li>{html.escape(t)}</li>" for t in self.advice.summary_lines())
+        notes = "".join(f"<br><small>{html.escape(n)}</small>" for n in self.advice.notes)
+        self.budget_text.setText(
+            f"<b>{html.escape(self._budget_source)}</b>:<ul style='margin: 0'>{lines}</ul>{notes}"
+        )
+        self.budget_plot.show_figure(figure)
+
+    def _budget_failed(self, exc: BaseException) -> None:
+        self.budget_text.setText(f"no photon budget for {self._budget_source}: {exc}")
+        user_error(exc)
+
+    def _budget_finished(self) -> None:
+        self.budget_button.setEnabled(True)
+        self.idle()
 
     # ------------------------------------------------------------------ run
     def levels(self) -> tuple[int, ...]:

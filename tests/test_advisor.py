@@ -1,0 +1,153 @@
+"""The photon-budget advisor: the clean range, the JDSR curves and their use per frame count."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from napari_w2s.analysis import _synthetic as S
+from napari_w2s.analysis.advisor import advise
+from napari_w2s.analysis.advisor_curves import (
+    FORM,
+    KEY,
+    curve_value,
+    fit_curve,
+    load_curves,
+    predict,
+    snr_of_average,
+    write_curves,
+)
+from napari_w2s.analysis.signal_range import clean_range
+
+CURVES = {
+    "rmse": {
+        "c0": 0.25,
+        "c1": 2.0,
+        "p": 0.8,
+        "snr_range": [5.0, 500.0],
+        "ratio_quantiles": {"q05": 0.7, "q50": 1.0, "q95": 1.3},
+    },
+    "ssim": {
+        "c0": 0.8,
+        "c1": -3.0,
+        "p": 0.8,
+        "snr_range": [5.0, 500.0],
+        "ratio_quantiles": {"q05": 0.9, "q50": 1.0, "q95": 1.1},
+    },
+}
+
+
+def _stack(frames: int = 24, size: int = 96, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    y = 200.0 + 800.0 * S.blobs((size, size), rng)
+    stack = np.stack([S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0) for _ in range(frames)])
+    return y, stack
+
+
+def test_clean_range_from_16_frames_within_5_percent():
+    y, stack = _stack(16)
+    r = clean_range(stack, 2.0, -150.0)
+    true = float(y.max() - y.min())
+    assert r.value == pytest.approx(true, rel=0.05)
+    assert r.low <= r.value <= r.high and not r.notes
+    # one dim frame: a note and a wide interval instead of a confident number
+    dim = S.poisson_gaussian(
+        100.0 + 10.0 * S.blobs((96, 96), np.random.default_rng(1)),
+        2.0,
+        -150.0,
+        np.random.default_rng(2),
+        offset=100.0,
+    )
+    r1 = clean_range(dim, 2.0, -150.0)
+    assert r1.notes and r1.high - r1.low > 0.2 * r1.value
+
+
+def test_fit_curve_is_monotone_and_recovers_a_known_law():
+    snr = np.geomspace(5, 400, 40)
+    rng = np.random.default_rng(0)
+    rmse = (0.3 + 1.5 * snr**-0.7) * rng.uniform(0.95, 1.05, snr.size)
+    c = fit_curve(snr, rmse, decreasing=True)
+    assert c["c1"] > 0 and c["p"] > 0 and c["k"] == 0.0 and c["form"] == FORM
+    v = curve_value(c, snr)
+    assert np.all(np.diff(v) <= 0)
+    assert np.median(np.abs(v / (0.3 + 1.5 * snr**-0.7) - 1)) < 0.03
+    ssim = 0.85 - 2.0 * snr**-0.6
+    s = fit_curve(snr, ssim, decreasing=False)
+    assert s["c1"] < 0 and np.all(np.diff(curve_value(s, snr)) >= 0)
+    # outside the measured SNRs the curve's end value is used
+    assert curve_value(c, 1e6) == pytest.approx(curve_value(c, snr.max()))
+    with pytest.raises(ValueError, match="at least 4"):
+        fit_curve([1, 2], [1, 2], decreasing=True)
+    # with the view's detail as a second factor
+    detail = rng.uniform(0.01, 0.3, snr.size)
+    rmse = (0.3 + 1.5 * snr**-0.7) * (detail / 0.1) ** 0.3
+    c = fit_curve(snr, rmse, decreasing=True, detail=detail)
+    assert c["k"] == pytest.approx(0.3, abs=0.02)
+    np.testing.assert_allclose(curve_value(c, snr, detail), rmse, rtol=0.02)
+
+
+def test_predict_and_snr_of_average():
+    p = predict(CURVES, 50.0)
+    assert p["rmse"] == pytest.approx(0.25 + 2.0 * 50**-0.8)
+    assert p["rmse_range"][0] < p["rmse"] < p["rmse_range"][1] and not p["extrapolated"]
+    assert predict(CURVES, 1.0)["extrapolated"]
+    _, stack = _stack(16)
+    s1, s4, s16, s64 = (snr_of_average(stack, n) for n in (1, 4, 16, 64))
+    assert s1 < s4 < s16 < s64
+    assert s4 / s1 == pytest.approx(2.0, rel=0.15)  # noise / sqrt(N), the range kept
+    assert s64 / s16 == pytest.approx(2.0, rel=0.01)  # beyond the frames given: scaled
+
+
+def test_load_curves_refuses_curves_of_other_weights(tmp_path):
+    card = {"name": "jdsr", "sha256": "abc", "advisor": {KEY: {**CURVES, "weights_sha256": "abc"}}}
+    entry, note = load_curves(card=card)
+    assert entry is not None and note == ""
+    card["sha256"] = "def"  # the weights were replaced: the curves are stale
+    entry, note = load_curves(card=card)
+    assert entry is None and "other weights" in note
+    entry, note = load_curves(card={"name": "jdsr", "sha256": "x"})
+    assert entry is None and "measure_jdsr_curves" in note
+    # write_curves keeps the other fields and writes JSON that reads back
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"name": "jdsr", "sha256": "abc", "metrics": {"a": 1}}))
+    write_curves(path, {**CURVES, "weights_sha256": "abc"})
+    back = json.loads(path.read_text())
+    assert back["metrics"] == {"a": 1} and back["advisor"][KEY]["rmse"]["c0"] == 0.25
+    assert load_curves(card=back)[0] is not None
+
+
+def test_advise_predicts_jdsr_per_frames_and_frames_for_a_target_rmse():
+    _, stack = _stack(16)
+    adv = advise(stack, levels=(1, 2, 4, 8, 16, 64), jdsr=CURVES, target_rmse=0.3)
+    rmse = [r.jdsr["rmse"] for r in adv.rows]
+    assert all(np.diff(rmse) < 0)  # more frames, higher SNR, lower RMSE
+    assert adv.jdsr_frames_needed in {r.frames for r in adv.rows}
+    first = next(r for r in adv.rows if r.frames == adv.jdsr_frames_needed)
+    assert first.jdsr["rmse"] <= 0.3
+    d = adv.to_dict()
+    assert d["jdsr"]["available"] and d["predictions"][0]["jdsr"]["rmse"] == rmse[0]
+    assert any("JDSR" in line for line in adv.summary_lines())
+    none = advise(stack, levels=(1, 2), jdsr=False)
+    assert all(r.jdsr is None for r in none.rows) and not none.to_dict()["jdsr"]["available"]
+    # the PSNR interval holds the prediction and includes the range's uncertainty
+    for r in adv.rows:
+        assert r.psnr_low <= r.psnr <= r.psnr_high and math.isfinite(r.psnr)
+    lo, hi = d["data_range_interval"]
+    assert lo <= adv.data_range <= hi
+
+
+def test_shipped_jdsr_curves_match_the_shipped_weights():
+    # the card's curves, when present, were measured on the weights it ships with
+    from napari_w2s.restore.zoo import shipped
+
+    card = next(c for c in shipped() if c["name"] == "jdsr" and c["noise_level"] == "blind")
+    entry = (card.get("advisor") or {}).get(KEY)
+    if entry is None:
+        pytest.skip("the shipped jdsr card has no advisor curves yet")
+    curves, note = load_curves("jdsr")
+    assert curves is not None, f"{note} (python scripts/measure_jdsr_curves.py --write)"
+    assert curves["rmse"]["c1"] > 0 and curves["ssim"]["c1"] < 0
+    assert "held_out_check" in curves

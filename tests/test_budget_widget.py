@@ -1,0 +1,102 @@
+"""The photon budget in the "Stack & noise levels" dock, headless, through the manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_w2s.analysis import _synthetic as S
+
+pytestmark = pytest.mark.gui
+
+CURVES = {
+    "rmse": {
+        "c0": 0.25,
+        "c1": 2.0,
+        "p": 0.8,
+        "snr_range": [5.0, 500.0],
+        "ratio_quantiles": {"q05": 0.7, "q50": 1.0, "q95": 1.3},
+    },
+    "ssim": {
+        "c0": 0.8,
+        "c1": -3.0,
+        "p": 0.8,
+        "snr_range": [5.0, 500.0],
+        "ratio_quantiles": {"q05": 0.9, "q50": 1.0, "q95": 1.1},
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _private_settings(tmp_path, monkeypatch):
+    """Widgets save their settings here, never in the user's config folder."""
+    monkeypatch.setenv("NAPARI_W2S_SETTINGS", str(tmp_path / "settings" / "widgets.json"))
+
+
+def _stack(frames: int = 24, size: int = 96) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    y = 200.0 + 800.0 * S.blobs((size, size), rng)
+    return np.stack(
+        [S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0) for _ in range(frames)]
+    ).astype(np.float32)
+
+
+def _budget(make_napari_viewer, qtbot, target: float):
+    viewer = make_napari_viewer()
+    viewer.add_image(_stack(), name="stack")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-w2s", "Stack & noise levels")
+    widget.layer.set_value("stack")
+    widget.target_psnr.setValue(target)
+    job = widget.photon_budget()
+    assert job is not None
+    qtbot.waitUntil(lambda: job.finished, timeout=120_000)
+    assert not job.failed and widget.advice is not None
+    return widget
+
+
+def test_photon_budget_plots_psnr_and_jdsr_and_says_the_frames(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    import napari_w2s.analysis.advisor_curves as curves
+
+    monkeypatch.setattr(curves, "load_curves", lambda method="jdsr", card=None: (CURVES, ""))
+    widget = _budget(make_napari_viewer, qtbot, 40.0)
+    adv = widget.advice
+    assert adv.method == "frames" and adv.a == pytest.approx(2.0, rel=0.05)
+    assert adv.frames_needed is not None and adv.frames_needed > 1
+    # the plot holds the core's numbers: PSNR per N, the target, the frames needed, JDSR RMSE
+    fig = widget.budget_plot.figure
+    assert widget.budget_plot.canvas is not None
+    ax, ax2 = fig.axes
+    lines = {line.get_label(): line for line in ax.lines}
+    psnr = lines["average of N frames (PSNR)"]
+    assert list(psnr.get_xdata()) == [r.frames for r in adv.rows]
+    np.testing.assert_allclose(psnr.get_ydata(), [r.psnr for r in adv.rows])
+    assert list(lines["target 40 dB"].get_ydata()) == [40.0, 40.0]
+    assert list(lines[f"N = {adv.frames_needed}"].get_xdata()) == [adv.frames_needed] * 2
+    jdsr = {line.get_label(): line for line in ax2.lines}["JDSR vs SIM (RMSE)"]
+    np.testing.assert_allclose(jdsr.get_ydata(), [r.jdsr["rmse"] for r in adv.rows])
+    assert np.all(np.diff(jdsr.get_ydata()) <= 0)
+    # the text says the smallest N reaching the target, and the JDSR prediction
+    text = widget.budget_text.text()
+    assert f"average at least {adv.frames_needed} frames" in text
+    assert "JDSR against SIM" in text
+    assert widget.budget_button.isEnabled() and widget.run_button.isEnabled()
+
+
+def test_photon_budget_without_curves_plots_psnr_only(make_napari_viewer, qtbot, monkeypatch):
+    import napari_w2s.analysis.advisor_curves as curves
+
+    monkeypatch.setattr(
+        curves, "load_curves", lambda method="jdsr", card=None: (None, "no curves here")
+    )
+    widget = _budget(make_napari_viewer, qtbot, 80.0)
+    adv = widget.advice
+    assert len(widget.budget_plot.figure.axes) == 1
+    assert all(r.jdsr is None for r in adv.rows)
+    text = widget.budget_text.text()
+    assert "no JDSR prediction: no curves here" in text
+    if adv.frames_needed is None:
+        assert "out of reach" in text
+    else:
+        assert f"average at least {adv.frames_needed}" in text
