@@ -531,7 +531,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     tile = None if args.tile is None else int(args.tile)
     level = _noise_level(args.noise_level, args.method, stack)
     pipeline = resolve(args.method, device=args.device, tile=tile, weights=args.weights,
-                       noise_level=level, threads=args.threads)  # fmt: skip
+                       noise_level=level, threads=args.threads, backend=args.backend)  # fmt: skip
     t0 = time.perf_counter()
     gen = iter_restore(pipeline, stack.data)
     with tqdm(total=None, desc=args.method, unit="%", file=sys.stderr, leave=False,
@@ -923,6 +923,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default=None,
+        help="what runs the networks: torch, onnx (ONNX Runtime on the CPU; the onnx extra) or "
+        "auto (default: the faster for each model, measured once on this machine)",
+    )
     p.add_argument("--weights", default=None,
                    help="a .safetensors file with its .json card, the name of one of your "
                         "models (w2s models), or a BioImage Model Zoo package (.zip or folder: "
