@@ -5,7 +5,7 @@ model is exported the first time it runs on this backend (``torch.onnx.export``,
 dynamic batch, height and width; BatchNorm already folded) and checked: ONNX Runtime must give
 the torch output within 1e-4 of the output's range on a small random input, else it is not
 used. The file is cached in :func:`cache_dir` (``$NAPARI_W2S_ONNX_CACHE``, else ``onnx-cache``
-beside the user's model folder), named after the weights and keyed by their sha256, the
+beside the default user model folder), named after the weights and keyed by their sha256, the
 architecture, its configuration, the opset and torch's version, so new weights or a new torch
 export again and nothing stale is ever run. A JSON file beside it records how it was made and,
 per thread count, the timing that ``auto`` measured. Deleting the folder is always safe.
