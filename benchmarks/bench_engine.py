@@ -16,12 +16,30 @@ compact JDSR model, tiled (goal: bounded, well under 4 GB).
 ``--fold-ab dncnn --rounds 7`` instead compares, interleaved (the two variants alternate in
 every round, median over the rounds), the engine with BatchNorm folded into the convolutions
 (the default) against the same engine without folding, and checks that the outputs agree.
+
+``--lean-ab jdsr`` compares, the same way, the engine with RRDB's dense blocks in their
+inference form (no concatenation, ``models/rrdbnet.py``) against the concatenating form.
+
+``--backends`` instead runs every shipped model (its real weights) through the engine on both
+backends, torch and ONNX Runtime (``restore/onnx_backend.py``; exports go to a temporary cache
+unless ``$NAPARI_W2S_ONNX_CACHE`` is set), alternating in every round, median of ``--rounds``,
+at each of ``--sizes`` (default 256,512; 1024 is slow): seconds, achieved GFLOP/s (2 x the
+convolutions' multiply-accumulates / time) against a float32 matmul measured at the start and
+at the end of the same run, the largest difference between the backends (of the output range),
+and the peak memory of a fresh process restoring one image, in bytes per input pixel above
+what the process held once the model was loaded (``--no-memory`` skips it)::
+
+    python benchmarks/bench_engine.py --backends [jdsr,dncnn] --sizes 256,512 --threads 1
+
+Take the figures on an idle machine: other jobs make both backends slower by different amounts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,6 +132,169 @@ def fold_ab(names: str, size: int, rounds: int, threads: int) -> None:
             print(json.dumps({"model": name, "times": times, "max_abs_diff": diff}))
 
 
+def lean_ab(names: str, size: int, rounds: int, threads: int) -> None:
+    """Engine with RRDB's inference forms (the default) and with the concatenating form
+    (``block.lean = ""``), alternating, median of ``rounds``; outputs compared."""
+    from napari_w2s.models.rrdbnet import ResidualDenseBlock5C
+    from napari_w2s.restore.engine import resolve
+
+    image = np.random.default_rng(0).normal(150, 30, (size, size)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names.split(","):
+            weights = str(save_random(name, Path(tmp)))
+            pipes = {
+                v: resolve(name, weights=weights, device="cpu", threads=threads)
+                for v in ("lean", "concatenating")
+            }
+            blocks = [
+                m
+                for m in pipes["concatenating"].steps[0].model.modules()
+                if isinstance(m, ResidualDenseBlock5C)
+            ]
+            form = blocks[0].lean
+            for block in blocks:
+                block.lean = ""
+            diff = float(
+                np.max(np.abs(pipes["lean"].run(image) - pipes["concatenating"].run(image)))
+            )
+            times = {v: [] for v in pipes}
+            for r in range(rounds):
+                for v in list(pipes) if r % 2 == 0 else list(pipes)[::-1]:
+                    t0 = time.perf_counter()
+                    pipes[v].run(image)
+                    times[v].append(time.perf_counter() - t0)
+            med = {v: statistics.median(t) for v, t in times.items()}
+            print(
+                f"{name} {size}x{size}, {threads} thread(s), {rounds} rounds interleaved: "
+                f"{form} form {med['lean']:.3f} s, concatenating {med['concatenating']:.3f} s, "
+                f"speed-up {med['concatenating'] / med['lean']:.2f}x; max |difference| "
+                f"{diff:.2e} (image units, std 30)"
+            )
+            print(json.dumps({"model": name, "form": form, "times": times, "max_abs_diff": diff}))
+
+
+BACKEND_PEAK = """
+import json, sys, numpy as np
+from napari_w2s.restore.alloc import keep_freed_memory
+keep_freed_memory()  # as the w2s command does
+from napari_w2s.restore.engine import resolve
+
+def status(key):  # bytes; VmHWM: the peak since the last reset
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+name, weights, size, backend, threads = sys.argv[1:6]
+pipe = resolve(name, weights=weights, device="cpu", threads=int(threads), backend=backend)
+image = np.random.default_rng(0).normal(150, 30, (int(size),) * 2).astype(np.float32)
+# a child starts with its parent's peak (ru_maxrss survives fork and exec): reset it here
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")
+before = status("VmRSS:")
+pipe.run(image)
+print(json.dumps({"before": before, "peak": status("VmHWM:")}))
+"""
+
+
+def macs_of(card, size: int) -> int:
+    """Multiply-accumulates of the convolutions and linear layers of ``card``'s network for
+    one ``size`` x ``size`` input."""
+    from napari_w2s.models.timing import count_macs
+
+    return count_macs(card.name, card.config, size)
+
+
+def peak_per_pixel(name: str, weights: str, size: int, backend: str, threads: int) -> float:
+    """Peak RSS of a fresh process restoring one ``size`` x ``size`` image, in bytes per input
+    pixel above what it held once the model was loaded (Linux: ``/proc/self/status``)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", BACKEND_PEAK, name, weights, str(size), backend, str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rec = json.loads(proc.stdout.strip().splitlines()[-1])
+    return (rec["peak"] - rec["before"]) / size**2
+
+
+def backends(stems: str, sizes: list[int], rounds: int, threads: int, memory: bool) -> None:
+    """Both backends per shipped model, alternating in every round (see the module's doc)."""
+    from napari_w2s.models.weights import read_card
+    from napari_w2s.restore.alloc import keep_freed_memory
+    from napari_w2s.restore.engine import resolve
+    from napari_w2s.restore.zoo import shipped
+
+    keep_freed_memory()  # as the w2s command does: no page-fault storm per image
+    tmp = None
+    if not os.environ.get("NAPARI_W2S_ONNX_CACHE"):
+        tmp = tempfile.TemporaryDirectory()
+        os.environ["NAPARI_W2S_ONNX_CACHE"] = tmp.name
+    peak_start = matmul_flops(threads)
+    files = [Path(c["file"]) for c in shipped()]
+    if stems != "all":
+        wanted = stems.split(",")
+        files = [f for f in files if f.stem in wanted or read_card(f).name in wanted]
+    rows = []
+    print(f"float32 matmul at the start: {peak_start / 1e9:.1f} GFLOP/s on {threads} thread(s)")
+    print(
+        f"{'model':<26} {'size':>5} {'torch s':>8} {'onnx s':>8} {'onnx x':>7} "
+        f"{'GFLOP/s t/o':>12} {'of matmul t/o':>14} {'B/px t/o':>11} {'max diff':>9}"
+    )
+    for f in files:
+        card = read_card(f)
+        pipes = {
+            b: resolve(card.name, weights=str(f), device="cpu", threads=threads, backend=b)
+            for b in ("torch", "onnx")
+        }
+        for size in sizes:
+            image = np.random.default_rng(size).normal(150, 30, (size, size)).astype(np.float32)
+            outs = {b: p.run(image) for b, p in pipes.items()}  # warm-up
+            span = float(outs["torch"].max() - outs["torch"].min())
+            diff = float(np.abs(outs["torch"] - outs["onnx"]).max()) / span
+            times = {b: [] for b in pipes}
+            for r in range(rounds):
+                for b in list(pipes) if r % 2 == 0 else list(pipes)[::-1]:
+                    t0 = time.perf_counter()
+                    pipes[b].run(image)
+                    times[b].append(time.perf_counter() - t0)
+            med = {b: statistics.median(v) for b, v in times.items()}
+            flops = 2 * macs_of(card, size)
+            mem = {
+                b: peak_per_pixel(card.name, str(f), size, b, threads) if memory else float("nan")
+                for b in pipes
+            }
+            row = {
+                "model": f.stem,
+                "size": size,
+                "seconds": med,
+                "times": times,
+                "gflops": {b: flops / t / 1e9 for b, t in med.items()},
+                "bytes_per_pixel": mem,
+                "max_diff_of_range": diff,
+            }
+            rows.append(row)
+            g = row["gflops"]
+            print(
+                f"{f.stem:<26} {size:>5} {med['torch']:8.3f} {med['onnx']:8.3f} "
+                f"{med['torch'] / med['onnx']:7.2f} {g['torch']:5.1f}/{g['onnx']:<6.1f} "
+                f"{g['torch'] * 1e9 / peak_start:6.2f}/{g['onnx'] * 1e9 / peak_start:<7.2f} "
+                f"{mem['torch']:5.0f}/{mem['onnx']:<5.0f} {diff:9.1e}"
+            )
+    peak_end = matmul_flops(threads)
+    print(
+        f"float32 matmul at the end: {peak_end / 1e9:.1f} GFLOP/s (fractions above: of the "
+        "start's figure)"
+    )
+    print(
+        json.dumps(
+            {"threads": threads, "matmul_gflops": [peak_start / 1e9, peak_end / 1e9], "rows": rows}
+        )
+    )
+    if tmp is not None:
+        os.environ.pop("NAPARI_W2S_ONNX_CACHE")
+        tmp.cleanup()
+
+
 def main() -> None:
     import torch
 
@@ -128,7 +309,31 @@ def main() -> None:
     ap.add_argument("--fold-ab", default=None, metavar="MODELS",
                     help="only compare BatchNorm folding on/off for these models, interleaved")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument(
+        "--backends",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="MODELS",
+        help="only compare the torch and ONNX Runtime backends on the shipped models (all, or "
+        "names or file stems, comma-separated)",
+    )
+    ap.add_argument("--sizes", default="256,512", help="image sizes of --backends")
+    ap.add_argument("--no-memory", action="store_true", help="--backends without peak memory")
+    ap.add_argument(
+        "--lean-ab",
+        default=None,
+        metavar="MODELS",
+        help="only compare RRDB's inference forms with concatenating, interleaved",
+    )
     args = ap.parse_args()
+    if args.lean_ab:
+        lean_ab(args.lean_ab, args.size, args.rounds, args.threads)
+        return
+    if args.backends:
+        sizes = [int(v) for v in args.sizes.split(",")]
+        backends(args.backends, sizes, args.rounds, args.threads, not args.no_memory)
+        return
     if args.fold_ab:
         fold_ab(args.fold_ab, args.size, args.rounds, args.threads)
         return

@@ -24,6 +24,20 @@ NO_DISPLAY = ("GUI tests need a display: no $DISPLAY or $WAYLAND_DISPLAY and no 
               "pytest-xvfb (the testing extra)")  # fmt: skip
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _onnx_cache_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory):
+    """ONNX exports (``w2s restore``'s default backend is ``auto``) go to a temporary folder,
+    never to the user's data folder."""
+    key = "NAPARI_W2S_ONNX_CACHE"
+    before = os.environ.get(key)
+    os.environ[key] = str(tmp_path_factory.mktemp("onnx-cache"))
+    yield
+    if before is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = before
+
+
 def has_display() -> bool:
     """A display to open windows on (Xvfb's, once pytest-xvfb has started it)."""
     if sys.platform in ("darwin", "win32"):

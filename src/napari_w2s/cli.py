@@ -546,6 +546,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         tile=args.tile,
         threads=args.threads,
         weights=args.weights,
+        backend=args.backend,
     )
     if args.level is not None or args.reliability is not None:
         return _restore_level(args, options)
@@ -930,6 +931,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=None,
                    help="tile size in input pixels; 0 = whole image; default: from free memory")  # fmt: skip
     p.add_argument("--threads", type=_threads, default=None, help=THREADS_HELP)
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="torch",
+        help="what runs the networks: torch (default), onnx (ONNX Runtime on the CPU; the onnx "
+        "extra) or auto (the faster for each model, measured once on this machine and cached)",
+    )
     p.add_argument("--weights", default=None,
                    help="a .safetensors file with its .json card, the name of one of your "
                         "models (w2s models), or a BioImage Model Zoo package (.zip or folder: "

@@ -20,6 +20,18 @@ configuration uses it, the paper's configurations do not.
 
 ESRGAN's x4 upsampler uses nearest interpolation + convolution; the W2S x2 model uses a
 sub-pixel convolution (64 -> 256 + PixelShuffle), which both configurations use here.
+
+Inference (no gradients) runs the dense blocks without concatenating: a convolution of a
+concatenation is the sum of the convolutions of its parts (one per input-channel group). With
+narrow growth (the compact configurations, growth 12) each new feature map is convolved once by
+its slices of all the later convolutions stacked along their outputs and added to their running
+sums (:meth:`ResidualDenseBlock5C.forward_wide`: wide convolutions instead of 12-channel ones);
+with the paper's growth 32, each convolution is the sum of its partial convolutions
+(:meth:`ResidualDenseBlock5C.forward_split`), which measured faster there. Same parameters and
+state dict, outputs equal within float rounding; 1.13-1.26x faster for the compact JDSR at
+256 x 256 on one thread, 1.14-1.21x for the paper's widths (docs/benchmarks.md). Training,
+tracing and ONNX export keep the concatenating form (autograd and exporters see the paper's
+graph); ``block.lean = ""`` turns the inference forms off.
 """
 
 from __future__ import annotations
@@ -42,20 +54,100 @@ def _lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(0.2, inplace=True)
 
 
+def _tracing() -> bool:
+    """Whether the forward pass is being traced, scripted, compiled or exported (ONNX)."""
+    return bool(
+        torch.jit.is_scripting()
+        or torch.jit.is_tracing()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    )
+
+
 class ResidualDenseBlock5C(nn.Module):
     """Five densely connected convolutions with a 0.2-scaled residual."""
+
+    WIDE_BELOW = 32  # growth below this: the "wide" inference form, else "split"
 
     def __init__(self, nf: int = 64, gc: int = 32) -> None:
         super().__init__()
         self.convs = nn.ModuleList([conv3x3(nf + i * gc, gc) for i in range(4)])
         self.conv_out = conv3x3(nf + 4 * gc, nf)
         self.act = _lrelu()
+        self.lean = "wide" if gc < self.WIDE_BELOW else "split"  # or "" (concatenate)
+        self._lean: tuple | None = None  # (key, weights): derived, not in the state dict
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lean and not torch.is_grad_enabled() and not _tracing():
+            return self.forward_wide(x) if self.lean == "wide" else self.forward_split(x)
         feats = [x]
         for conv in self.convs:
             feats.append(self.act(conv(torch.cat(feats, dim=1))))
         return x + 0.2 * self.conv_out(torch.cat(feats, dim=1))
+
+    def forward_split(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference without concatenation: ``conv_i(cat(f_0 .. f_i))`` computed as
+        ``sum_j conv(f_j, W_i[:, group j])``, the partial convolutions added in place into the
+        first one (the paper's widths, growth 32: 1.14-1.21x faster than concatenating)."""
+        parts = self._weights("split")
+        convs = [*self.convs, self.conv_out]
+        feats = [x]
+        for i, (first, *rest) in enumerate(parts):
+            y = nn.functional.conv2d(x, first, convs[i].bias, padding=1)
+            for feat, w in zip(feats[1:], rest):
+                y.add_(nn.functional.conv2d(feat, w, None, padding=1))
+            if i < 4:
+                feats.append(nn.functional.leaky_relu(y, 0.2, inplace=True))
+        return torch.add(x, y, alpha=0.2)
+
+    def forward_wide(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference without concatenation, for narrow growth (the compact configurations;
+        1.13-1.26x faster than concatenating where the split form gains 1.02-1.09x).
+
+        The block input ``f_0`` is convolved once by its slices of all five convolutions
+        stacked along their outputs (biases included), giving the five running sums at once;
+        the first ``gc`` channels are then complete, their activation is ``f_1``, which is
+        convolved by its slices of the four later convolutions and added to the remaining
+        sums, and so on: five convolutions with wide outputs instead of narrow ones."""
+        *weights, bias = self._weights("wide")
+        gc = self.convs[0].out_channels
+        acc = nn.functional.conv2d(x, weights[0], bias, padding=1)
+        for w in weights[1:]:
+            feat = nn.functional.leaky_relu(acc[:, :gc], 0.2)
+            acc = nn.functional.conv2d(feat, w, None, padding=1).add_(acc[:, gc:])
+        return torch.add(x, acc, alpha=0.2)
+
+    def _weights(self, form: str) -> list:
+        """The convolutions' weights cut by input group (the block input, then each growth
+        map), contiguous, in the layout of the parameters. ``split``: per convolution, its
+        slices; ``wide``: per group, the slices of every convolution that reads it stacked
+        along the outputs, then all the biases. Rebuilt when a parameter changes (new storage,
+        device or layout, or an in-place update)."""
+        convs = [*self.convs, self.conv_out]
+        params = [p for c in convs for p in (c.weight, c.bias)]
+        key = (form, *((p.data_ptr(), p._version, p.dtype, p.device, p.stride()) for p in params))
+        if self._lean is None or self._lean[0] != key:
+            nf, gc = self.convs[0].in_channels, self.convs[0].out_channels
+            groups = [(0, nf)] + [(nf + j * gc, nf + (j + 1) * gc) for j in range(4)]
+            w0 = self.conv_out.weight
+            last = w0.is_contiguous(memory_format=torch.channels_last) and not w0.is_contiguous()
+            fmt = torch.channels_last if last else torch.contiguous_format
+            with torch.no_grad():
+                if form == "split":
+                    weights = [
+                        [c.weight[:, a:b].contiguous(memory_format=fmt) for a, b in groups[: i + 1]]
+                        for i, c in enumerate(convs)
+                    ]
+                else:
+                    weights = [
+                        torch.cat([c.weight[:, a:b] for c in convs[j:]]).contiguous(
+                            memory_format=fmt
+                        )
+                        for j, (a, b) in enumerate(groups)
+                    ]
+                    weights.append(torch.cat([c.bias for c in convs]))
+            self._lean = (key, weights)
+        return self._lean[1]
 
 
 class RRDB(nn.Module):

@@ -152,6 +152,10 @@ class LSRAG(nn.Module):
 class SAN(nn.Module):
     """Second-order attention network; output is ``scale`` times larger than the input."""
 
+    # the non-local block's regions are chosen from the feature map's size in Python, so one
+    # exported graph cannot serve every image size: the ONNX backend leaves SAN to torch
+    onnx_unsupported = "its non-local regions are chosen from each image's size"
+
     def __init__(self, in_ch: int = 1, out_ch: int = 1, num_groups: int = 20, num_blocks: int = 10,
                  num_feat: int = 64, reduction: int = 16, nl_region: int = 64,
                  scale: int = 2, residual: bool = False) -> None:

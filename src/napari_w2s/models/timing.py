@@ -67,7 +67,9 @@ def count_macs(name: str, config="compact", size: int = 256) -> int:
         for module in model.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                 module.register_forward_hook(hook)
-        with torch.inference_mode():
+        # gradients on: the layers as built (RRDB's inference form calls the convolutions'
+        # weights directly, which these hooks would not see; the operations are the same)
+        with torch.enable_grad():
             model(torch.empty(1, 1, size, size))
     return total
 

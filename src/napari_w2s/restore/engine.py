@@ -121,6 +121,7 @@ class ModelStep:
     scale: int = 1
     threads: int | None = None  # CPU threads of torch (None: its default)
     preserve_mean: bool = True  # the output's mean is the input's (see iter_run)
+    onnx: Any = field(default=None, repr=False)  # an onnx_backend.OnnxNetwork, else torch runs
     timings: dict = field(default_factory=dict)
     _affine: Any = field(default=None, repr=False)
 
@@ -143,6 +144,9 @@ class ModelStep:
              "mean": "matched to the input's" if self.preserve_mean else "the network's"}  # fmt: skip
         if self.device.type == "cpu":
             d["threads"] = self.threads
+        d["backend"] = "onnx" if self.onnx is not None else "torch"
+        if self.onnx is not None:
+            d["onnx"] = self.onnx.describe()
         if self._affine is not None:  # the map of the last image (or stack) restored
             d["fitted_normalisation"] = self._affine.to_dict()
         return d
@@ -165,13 +169,16 @@ class ModelStep:
         if pad_h or pad_w:
             mode = "reflect" if min(x.shape[-2:]) > max(pad_h, pad_w) else "replicate"
             x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        if getattr(self.model, "w2s_channels_last", False):
-            x = x.contiguous(memory_format=torch.channels_last)
-        # the thread count is per OS thread: set it here, where the model runs
-        threads = self.threads if self.device.type == "cpu" else None
-        with torch.inference_mode(), autocast(self.device), using_threads(threads):
-            y = self.model(x)
-            y = y[-1] if isinstance(y, (list, tuple)) else y
+        if self.onnx is not None:  # ONNX Runtime: the same tiles, only the network differs
+            y = torch.from_numpy(self.onnx(x.numpy()))
+        else:
+            if getattr(self.model, "w2s_channels_last", False):
+                x = x.contiguous(memory_format=torch.channels_last)
+            # the thread count is per OS thread: set it here, where the model runs
+            threads = self.threads if self.device.type == "cpu" else None
+            with torch.inference_mode(), autocast(self.device), using_threads(threads):
+                y = self.model(x)
+                y = y[-1] if isinstance(y, (list, tuple)) else y
         s = self.scale
         y = y[..., : s * batch.shape[-2], : s * batch.shape[-1]]
         return affine.inverse(y[:, 0].float().cpu().numpy())
@@ -295,6 +302,7 @@ def resolve(
     noise_level: str | None = None,
     noise: tuple[float, float] | None = None,
     threads: int | str | None = None,
+    backend: str | None = "torch",
 ) -> Pipeline:
     """Build the pipeline of a method string.
 
@@ -303,11 +311,14 @@ def resolve(
     of a single-model method; ``noise_level`` (``avg1`` ...) prefers a per-level model where one is
     shipped (else the noise-blind one); ``noise`` = ``(a, b)`` gives classical methods the noise
     parameters instead of estimating them from the image; ``threads`` (a number or ``auto``,
-    :mod:`.threads`) is how many CPU threads the networks run on (default: torch's).
+    :mod:`.threads`) is how many CPU threads the networks run on (default: torch's);
+    ``backend`` runs them on ``torch``, ``onnx`` (ONNX Runtime, CPU) or ``auto`` (the faster,
+    measured once per model on this machine; ``None``: ``auto`` without a note when ONNX
+    Runtime is missing), see :mod:`.onnx_backend`.
     """
     from ..bmz import is_package, load_package
     from ..models.weights import load_model
-    from . import classical
+    from . import classical, onnx_backend
     from .device import choose_device, prepare_module
     from .threads import resolve_threads, using_threads
     from .zoo import find_model, find_weights
@@ -325,6 +336,8 @@ def resolve(
         raise W2SInputError(f"--weights applies to a network; {parts[0]} is a classical method "
                             "and has no weights")  # fmt: skip
     n_threads = resolve_threads(threads)
+    backend = onnx_backend.parse_backend(backend)
+    wanted = onnx_backend.device_for(device, backend)  # the CPU for onnx
     dev = None
     steps: list = []
     unused: list = []
@@ -360,13 +373,15 @@ def resolve(
             raise W2SInputError(f"{path}: these weights are {card.name!r} (task {card.task}, "
                                 f"x{card.scale}), not a {spec.task} model like {part!r}; use "
                                 f"--method {card.name}")  # fmt: skip
-        dev = dev or choose_device(device)
+        dev = dev or choose_device(wanted)
         with using_threads(n_threads if dev.type == "cpu" else None):  # probe as it will run
             # a TorchScript module keeps its memory layout (it cannot be re-laid-out and timed)
             module = (model.to(dev) if card.architecture == "TorchScript"
                       else prepare_module(model, dev))  # fmt: skip
+        net, note = onnx_backend.for_model(module, card, path, dev, n_threads, backend, package)
+        unused += [note] if note else []
         steps.append(ModelStep(module, card, dev, Path(path), tile, overlap, name=part,
-                               threads=n_threads))  # fmt: skip
+                               threads=n_threads, onnx=net))  # fmt: skip
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
             raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")

@@ -80,6 +80,10 @@ class RestoreOptions:
     noise : (float, float) or None
         ``(a, b)`` of the noise variance ``a * mean + b`` for the classical denoisers (default:
         estimated from each plane).
+    backend : str
+        What runs the networks: ``torch`` (default), ``onnx`` (ONNX Runtime on the CPU, the
+        ``onnx`` extra) or ``auto`` (the faster for each model, measured once on this machine
+        and cached with its export in the user data folder).
     """
 
     method: str = "jdsr"
@@ -90,6 +94,7 @@ class RestoreOptions:
     threads: int | str | None = None
     weights: str | None = None
     noise: tuple[float, float] | None = None
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
         from ..averaging import noise_level_option
@@ -116,6 +121,7 @@ class RestoreOptions:
             noise_level=level,
             noise=self.noise,
             threads=self.threads,
+            backend=self.backend,
         )
 
 

@@ -26,18 +26,24 @@ STEM = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 log = logging.getLogger("napari_w2s")
 
 
+def user_data_dir() -> Path:
+    """napari-w2s's folder in the platform's data directory (it may not exist yet), e.g.
+    ``~/.local/share/napari-w2s`` on Linux: the default user model folder ``models`` and the
+    ONNX cache ``onnx-cache`` (:mod:`.onnx_backend`) are in it."""
+    try:
+        from platformdirs import user_data_dir as platform_data_dir
+
+        return Path(platform_data_dir("napari-w2s", appauthor=False))
+    except ImportError:  # pragma: no cover - platformdirs comes with napari
+        return Path.home() / ".local" / "share" / "napari-w2s"
+
+
 def user_models_dir() -> Path:
     """The user's model folder (``$NAPARI_W2S_MODELS`` overrides it; it may not exist yet)."""
     env = os.environ.get(MODELS_ENV)
     if env:
         return Path(env).expanduser()
-    try:
-        from platformdirs import user_data_dir
-
-        base = Path(user_data_dir("napari-w2s", appauthor=False))
-    except ImportError:  # pragma: no cover - platformdirs comes with napari
-        base = Path.home() / ".local" / "share" / "napari-w2s"
-    return base / "models"
+    return user_data_dir() / "models"
 
 
 def user_models() -> list[dict]:
