@@ -31,8 +31,13 @@ def make_stack(path: Path, frames: int, size: int, compressed: bool) -> None:
         for t in range(frames):
             yield base + np.uint16(t % 7)
 
-    tifffile.imwrite(path, pages(), shape=(frames, size, size), dtype=np.uint16,
-                     compression="zlib" if compressed else None)
+    tifffile.imwrite(
+        path,
+        pages(),
+        shape=(frames, size, size),
+        dtype=np.uint16,
+        compression="zlib" if compressed else None,
+    )
 
 
 def best(fn, repeat: int) -> float:
@@ -70,15 +75,19 @@ def main() -> None:
         short = Path(tmp) / "short.tif"
         make_stack(short, 100, args.size, args.compressed)
         peak_short, peak_long = peak_bytes(short), peak_bytes(path)
-    print(f"stack: {args.frames} x {args.size} x {args.size} uint16, {mb:.0f} MiB"
-          f"{' (zlib)' if args.compressed else ''}")
+    print(
+        f"stack: {args.frames} x {args.size} x {args.size} uint16, {mb:.0f} MiB"
+        f"{' (zlib)' if args.compressed else ''}"
+    )
     print(f"plain sequential read (tifffile.imread): {t_read:.3f} s")
     print(f"all W2S levels (1,2,4,8,16,{args.frames}):  {t_avg:.3f} s")
     print(f"ratio averaging / read: {t_avg / t_read:.2f}   (goal <= 1.5)")
-    print(f"peak memory allocated by averaging: {peak_short / 2**20:.1f} MiB at 100 frames, "
-          f"{peak_long / 2**20:.1f} MiB at {args.frames} frames "
-          f"(ratio {peak_long / peak_short:.2f}; goal: 1.0, independent of T; "
-          f"the stack itself is {mb:.0f} MiB)")
+    print(
+        f"peak memory allocated by averaging: {peak_short / 2**20:.1f} MiB at 100 frames, "
+        f"{peak_long / 2**20:.1f} MiB at {args.frames} frames "
+        f"(ratio {peak_long / peak_short:.2f}; goal: 1.0, independent of T; "
+        f"the stack itself is {mb:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ def write_inputs(folder: Path, n: int, size: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for i in range(n):
-        tifffile.imwrite(folder / f"cell{i:04d}.tif",
-                         rng.integers(100, 4000, (size, size)).astype(np.uint16))  # fmt: skip
+        tifffile.imwrite(
+            folder / f"cell{i:04d}.tif", rng.integers(100, 4000, (size, size)).astype(np.uint16)
+        )
 
 
 def one_run(mode: str, n: int, size: int, method: str, workers: int) -> dict:
@@ -55,17 +56,28 @@ def one_run(mode: str, n: int, size: int, method: str, workers: int) -> dict:
     if mode == "cluster":
         import distributed
 
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, worker_dashboard_address=None,
-                                           host="127.0.0.1")  # fmt: skip
+        cluster = distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            worker_dashboard_address=None,
+            host="127.0.0.1",
+        )
         client = distributed.Client(cluster)
         scheduler = cluster.scheduler_address
         run_batch(tmp / "warm", "*", tmp / "warm_out2", method, scheduler=scheduler)
     rss_before = _rss_mib()
     tracemalloc.start()
     t0 = time.perf_counter()
-    report = run_batch(tmp / "in", "*", tmp / "out", method, scheduler=scheduler,
-                       workers=1 if mode == "cluster" else workers)  # fmt: skip
+    report = run_batch(
+        tmp / "in",
+        "*",
+        tmp / "out",
+        method,
+        scheduler=scheduler,
+        workers=1 if mode == "cluster" else workers,
+    )
     seconds = time.perf_counter() - t0
     traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
@@ -75,9 +87,17 @@ def one_run(mode: str, n: int, size: int, method: str, workers: int) -> dict:
         client.close()
         cluster.close()
     assert report.ok and report.counts()["done"] == n, report.summary()
-    return {"mode": mode, "files": n, "workers": workers, "seconds": seconds,
-            "files_per_s": n / seconds, "rss_before_mib": rss_before, "rss_peak_mib": _rss_mib(),
-            "traced_peak_mib": traced_peak, "worker_rss_peak_mib": worker_rss}  # fmt: skip
+    return {
+        "mode": mode,
+        "files": n,
+        "workers": workers,
+        "seconds": seconds,
+        "files_per_s": n / seconds,
+        "rss_before_mib": rss_before,
+        "rss_peak_mib": _rss_mib(),
+        "traced_peak_mib": traced_peak,
+        "worker_rss_peak_mib": worker_rss,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,8 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--small", type=int, default=50, help="the smaller run of the memory check")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--method", default="bicubic")
-    p.add_argument("--configs", default="local:1,local:2,cluster:2",
-                   help="comma-separated MODE:WORKERS, MODE local or cluster")  # fmt: skip
+    p.add_argument(
+        "--configs",
+        default="local:1,local:2,cluster:2",
+        help="comma-separated MODE:WORKERS, MODE local or cluster",
+    )
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one run, JSON out
     args = p.parse_args(argv)
     if args.one:
@@ -98,26 +121,44 @@ def main(argv: list[str] | None = None) -> None:
     for config in args.configs.split(","):
         mode, workers = config.split(":")
         for n in (args.small, args.files):
-            proc = subprocess.run([sys.executable, __file__, "--one", f"{mode}:{n}:{workers}",
-                                   "--size", str(args.size), "--method", args.method],
-                                  capture_output=True, text=True, check=True)  # fmt: skip
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    f"{mode}:{n}:{workers}",
+                    "--size",
+                    str(args.size),
+                    "--method",
+                    args.method,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(f"{args.method} on {args.size} x {args.size} uint16 2-D TIFFs (one process per row)")
     print()
-    print("| run | files | files/s | peak RSS (MiB) | Python peak during run (MiB) | "
-          "worker peak RSS (MiB) |")
+    print(
+        "| run | files | files/s | peak RSS (MiB) | Python peak during run (MiB) | "
+        "worker peak RSS (MiB) |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         label = f"{r['mode']}, {r['workers']} {'threads' if r['mode'] == 'local' else 'workers'}"
         worker = "-" if r["worker_rss_peak_mib"] is None else f"{r['worker_rss_peak_mib']:.0f}"
-        print(f"| {label} | {r['files']} | {r['files_per_s']:.1f} | {r['rss_peak_mib']:.0f} | "
-              f"{r['traced_peak_mib']:.2f} | {worker} |")
+        print(
+            f"| {label} | {r['files']} | {r['files_per_s']:.1f} | {r['rss_peak_mib']:.0f} | "
+            f"{r['traced_peak_mib']:.2f} | {worker} |"
+        )
     print()
     for i in range(0, len(rows), 2):
         small, big = rows[i], rows[i + 1]
-        print(f"{small['mode']} {small['workers']}: peak RSS {big['files']} / {small['files']} "
-              f"files = {big['rss_peak_mib'] / small['rss_peak_mib']:.2f}, Python peak "
-              f"{big['traced_peak_mib'] / max(small['traced_peak_mib'], 1e-9):.2f}")
+        print(
+            f"{small['mode']} {small['workers']}: peak RSS {big['files']} / {small['files']} "
+            f"files = {big['rss_peak_mib'] / small['rss_peak_mib']:.2f}, Python peak "
+            f"{big['traced_peak_mib'] / max(small['traced_peak_mib'], 1e-9):.2f}"
+        )
 
 
 if __name__ == "__main__":

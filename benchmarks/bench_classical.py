@@ -66,12 +66,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {ch} | {label} | {ps:.2f} | {ss:.4f} | {dt:.2f} |")
     print()
     for label in dict.fromkeys(r[1] for r in rows if r[1] != "noisy input"):
-        gains = [r[2] - n[2] for r in rows for n in rows
-                 if r[1] == label and n[1] == "noisy input" and n[0] == r[0]]  # fmt: skip
+        gains = [
+            r[2] - n[2]
+            for r in rows
+            for n in rows
+            if r[1] == label and n[1] == "noisy input" and n[0] == r[0]
+        ]
         times = [r[4] for r in rows if r[1] == label]
         if gains and not np.isnan(gains[0]):
-            print(f"{label}: PSNR gain over the input {min(gains):+.2f} .. {max(gains):+.2f} dB, "
-                  f"median {np.median(times):.2f} s")  # fmt: skip
+            print(
+                f"{label}: PSNR gain over the input {min(gains):+.2f} .. {max(gains):+.2f} dB, "
+                f"median {np.median(times):.2f} s"
+            )
 
 
 if __name__ == "__main__":

@@ -79,9 +79,15 @@ def save_random(name: str, folder: Path) -> Path:
 
     spec = get_spec(name)
     torch.manual_seed(0)
-    card = ModelCard(name=name, architecture=spec.architecture, config=spec.config("compact"),
-                     task=spec.task, scale=spec.scale, noise_level="blind",
-                     normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0})
+    card = ModelCard(
+        name=name,
+        architecture=spec.architecture,
+        config=spec.config("compact"),
+        task=spec.task,
+        scale=spec.scale,
+        noise_level="blind",
+        normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0},
+    )
     return save_model(build_model(name, "compact").eval(), folder / f"{name}.safetensors", card)
 
 
@@ -124,11 +130,13 @@ def fold_ab(names: str, size: int, rounds: int, threads: int) -> None:
                     pipe.run(image)
                     times[key].append(time.perf_counter() - t0)
             med = {k: statistics.median(v) for k, v in times.items()}
-            print(f"{name} {size}x{size}, {threads} thread(s), {rounds} rounds interleaved: "
-                  f"folded {med['folded']:.3f} s, unfolded {med['unfolded']:.3f} s, speed-up "
-                  f"{med['unfolded'] / med['folded']:.2f}x; BatchNorms folded "
-                  f"{folded.steps[0].model.w2s_folded_bn}; max |difference| {diff:.2e} "
-                  f"(image units, std 30)")
+            print(
+                f"{name} {size}x{size}, {threads} thread(s), {rounds} rounds interleaved: "
+                f"folded {med['folded']:.3f} s, unfolded {med['unfolded']:.3f} s, speed-up "
+                f"{med['unfolded'] / med['folded']:.2f}x; BatchNorms folded "
+                f"{folded.steps[0].model.w2s_folded_bn}; max |difference| {diff:.2e} "
+                f"(image units, std 30)"
+            )
             print(json.dumps({"model": name, "times": times, "max_abs_diff": diff}))
 
 
@@ -302,12 +310,18 @@ def main() -> None:
     from napari_w2s.restore.engine import resolve
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="dncnn,memnet,ridnet,rcan,rdn,san,srfbn,epsr,esrgan,jdsr,care")
+    ap.add_argument(
+        "--models", default="dncnn,memnet,ridnet,rcan,rdn,san,srfbn,epsr,esrgan,jdsr,care"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--big", type=int, default=4096)
-    ap.add_argument("--fold-ab", default=None, metavar="MODELS",
-                    help="only compare BatchNorm folding on/off for these models, interleaved")
+    ap.add_argument(
+        "--fold-ab",
+        default=None,
+        metavar="MODELS",
+        help="only compare BatchNorm folding on/off for these models, interleaved",
+    )
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument(
         "--backends",
@@ -340,8 +354,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     peak_flops = matmul_flops(args.threads)
     print(f"float32 matmul: {peak_flops / 1e9:.0f} GFLOP/s on {args.threads} threads")
-    print(f"{'model':<8} {'engine MP/s':>11} {'plain MP/s':>10} {'ratio':>6} {'GFLOP/s':>8} "
-          f"{'of matmul':>9}")
+    print(
+        f"{'model':<8} {'engine MP/s':>11} {'plain MP/s':>10} {'ratio':>6} {'GFLOP/s':>8} "
+        f"{'of matmul':>9}"
+    )
     rng = np.random.default_rng(0)
     image = rng.normal(150, 30, (args.size, args.size)).astype(np.float32)
     mp = args.size**2 / 1e6
@@ -361,20 +377,34 @@ def main() -> None:
             t_plain = best(plain)
             cl = getattr(model, "w2s_channels_last", False)
             pipe.steps[0].model = model.to(
-                memory_format=torch.channels_last if cl else torch.contiguous_format)
+                memory_format=torch.channels_last if cl else torch.contiguous_format
+            )
             flops = 2 * count_macs(name, "compact", args.size)
-            row = {"model": name, "engine_mps": mp / t_engine, "plain_mps": mp / t_plain,
-                   "ratio": t_plain / t_engine, "gflops": flops / t_engine / 1e9,
-                   "fraction": flops / t_engine / peak_flops}
+            row = {
+                "model": name,
+                "engine_mps": mp / t_engine,
+                "plain_mps": mp / t_plain,
+                "ratio": t_plain / t_engine,
+                "gflops": flops / t_engine / 1e9,
+                "fraction": flops / t_engine / peak_flops,
+            }
             rows.append(row)
-            print(f"{name:<8} {row['engine_mps']:11.3f} {row['plain_mps']:10.3f} "
-                  f"{row['ratio']:6.2f} {row['gflops']:8.1f} {row['fraction']:9.2f}")
+            print(
+                f"{name:<8} {row['engine_mps']:11.3f} {row['plain_mps']:10.3f} "
+                f"{row['ratio']:6.2f} {row['gflops']:8.1f} {row['fraction']:9.2f}"
+            )
         weights = save_random("jdsr", Path(tmp))
-        proc = subprocess.run([sys.executable, "-c", PEAK, str(weights), str(args.big)],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", PEAK, str(weights), str(args.big)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rss, seconds, tile = proc.stdout.split()
-    print(f"compact jdsr on {args.big} x {args.big} -> {2 * args.big} x {2 * args.big}, tiled "
-          f"(tile {tile}): peak RSS {float(rss):.0f} MiB, {float(seconds):.0f} s")
+    print(
+        f"compact jdsr on {args.big} x {args.big} -> {2 * args.big} x {2 * args.big}, tiled "
+        f"(tile {tile}): peak RSS {float(rss):.0f} MiB, {float(seconds):.0f} s"
+    )
     print(json.dumps({"rows": rows, "big_rss_mib": float(rss), "big_seconds": float(seconds)}))
 
 

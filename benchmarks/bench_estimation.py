@@ -33,15 +33,26 @@ def noise_cases(size: int, seed: int):
     sh = (size, size)
     specs = [
         ("photons, blobs", 2 + 98 * S.blobs(sh, rng), 1.0, 0.0, 0.0, (None, None)),
-        ("ADU + offset 100, blobs", 110 + 400 * S.blobs(sh, rng), 2.0, -191.0, 100.0,
-         (None, None)),
-        ("[0,1], filaments + haze", 0.05 + 0.75 * S.filaments(sh, rng), 0.02, 1e-4, 0.0,
-         (None, None)),
+        ("ADU + offset 100, blobs", 110 + 400 * S.blobs(sh, rng), 2.0, -191.0, 100.0, (None, None)),
+        (
+            "[0,1], filaments + haze",
+            0.05 + 0.75 * S.filaments(sh, rng),
+            0.02,
+            1e-4,
+            0.0,
+            (None, None),
+        ),
         ("[0,1], saturated at 1", 0.05 + 1.3 * S.blobs(sh, rng), 0.01, 2e-4, 0.0, (None, 1.0)),
         ("[0,1], clipped at 0", 0.8 * S.blobs(sh, rng) ** 1.5, 0.01, 4e-4, 0.0, (0.0, None)),
-        ("uint16 ADU, W2S-like avg1", 100 + 300 * S.blobs(sh, rng) + 60 * S.filaments(sh, rng),
-         3.0, 25.0 - 300.0, 100.0, (None, None)),
-    ]  # fmt: skip
+        (
+            "uint16 ADU, W2S-like avg1",
+            100 + 300 * S.blobs(sh, rng) + 60 * S.filaments(sh, rng),
+            3.0,
+            25.0 - 300.0,
+            100.0,
+            (None, None),
+        ),
+    ]
     for name, y, a, b, off, clip in specs:
         z = S.poisson_gaussian(y, a, b, rng, offset=off, clip=clip)
         if name.startswith("uint16"):
@@ -52,7 +63,8 @@ def noise_cases(size: int, seed: int):
 def kernel_cases(size: int, seed: int):
     rng = np.random.default_rng(100 + seed)
     hr = 0.5 * S.filaments((size, size), rng, n=60, blur=0.7) + 0.5 * S.blobs(
-        (size, size), rng, n=80, sigma=(2, 10))
+        (size, size), rng, n=80, sigma=(2, 10)
+    )
     for name, k in [
         ("Gaussian sigma 2.5", S.gaussian_kernel(61, 2.5)),
         ("Gaussian sigma 3.5", S.gaussian_kernel(61, 3.5)),
@@ -85,17 +97,25 @@ def main() -> None:
             single.append(abs(e1))
             paired.append(abs(e2))
             flag = " (note)" if est.notes else ""
-            print(f"| {name} | {seed} | {a:.4g} | {est.a:.4g} | {e1:+.1%}{flag} | {pe.a:.4g} | "
-                  f"{e2:+.1%} | {int(est.used.sum())} |")
+            print(
+                f"| {name} | {seed} | {a:.4g} | {est.a:.4g} | {e1:+.1%}{flag} | {pe.a:.4g} | "
+                f"{e2:+.1%} | {int(est.used.sum())} |"
+            )
             last[name] = est
-    print(f"\nsingle-image |error| median {np.median(single):.1%}, max {np.max(single):.1%}; "
-          f"paired median {np.median(paired):.1%}, max {np.max(paired):.1%}")
-    print(f"single-image time per {args.size} x {args.size} image: median "
-          f"{np.median(times):.3f} s, max {np.max(times):.3f} s\n")
+    print(
+        f"\nsingle-image |error| median {np.median(single):.1%}, max {np.max(single):.1%}; "
+        f"paired median {np.median(paired):.1%}, max {np.max(paired):.1%}"
+    )
+    print(
+        f"single-image time per {args.size} x {args.size} image: median "
+        f"{np.median(times):.3f} s, max {np.max(times):.3f} s\n"
+    )
 
     print("## Kernel: 1024 x 1024 HR / 512 x 512 LR pairs, 36 x 36 kernel, bicubic\n")
-    print("| kernel | seed | correlation | FWHM true | FWHM est. | error | energy r6 true / est. "
-          "| energy r12 true / est. |")
+    print(
+        "| kernel | seed | correlation | FWHM true | FWHM est. | error | energy r6 true / est. "
+        "| energy r12 true / est. |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     ktimes, corrs, ferrs = [], [], []
     for seed in range(args.seeds):
@@ -108,14 +128,20 @@ def main() -> None:
             ferr = est.fwhm_px / st["fwhm_px"] - 1
             corrs.append(corr)
             ferrs.append(abs(ferr))
-            print(f"| {name} | {seed} | {corr:.4f} | {st['fwhm_px']:.2f} | {est.fwhm_px:.2f} | "
-                  f"{ferr:+.1%} | {st['energy_r6']:.3f} / {est.energy_r6:.3f} | "
-                  f"{st['energy_r12']:.3f} / {est.energy_r12:.3f} |")
+            print(
+                f"| {name} | {seed} | {corr:.4f} | {st['fwhm_px']:.2f} | {est.fwhm_px:.2f} | "
+                f"{ferr:+.1%} | {st['energy_r6']:.3f} / {est.energy_r6:.3f} | "
+                f"{st['energy_r12']:.3f} / {est.energy_r12:.3f} |"
+            )
             last["kernel " + name] = est
-    print(f"\nkernel correlation min {np.min(corrs):.4f}; |FWHM error| median "
-          f"{np.median(ferrs):.1%}, max {np.max(ferrs):.1%}")
-    print(f"kernel time per 1024 x 1024 pair: median {np.median(ktimes):.3f} s, "
-          f"max {np.max(ktimes):.3f} s")
+    print(
+        f"\nkernel correlation min {np.min(corrs):.4f}; |FWHM error| median "
+        f"{np.median(ferrs):.1%}, max {np.max(ferrs):.1%}"
+    )
+    print(
+        f"kernel time per 1024 x 1024 pair: median {np.median(ktimes):.3f} s, "
+        f"max {np.max(ktimes):.3f} s"
+    )
 
     if args.figures:
         from napari_w2s.analysis.figures import kernels_figure, noise_bar_figure, noise_fit_figure
@@ -123,10 +149,16 @@ def main() -> None:
         out = Path(args.figures)
         out.mkdir(parents=True, exist_ok=True)
         noise_fit_figure(last["[0,1], saturated at 1"], "single image, saturated at 1").savefig(
-            out / "noise_fit.png", dpi=110)
+            out / "noise_fit.png", dpi=110
+        )
         est = last["kernel long tail (3 + 50% of 9)"]
-        kernels_figure({"bicubic x2": bicubic_kernel(36), "Gaussian sigma 2": gaussian_kernel(36),
-                        "estimated (long tail)": est.kernel}).savefig(out / "kernels.png", dpi=110)
+        kernels_figure(
+            {
+                "bicubic x2": bicubic_kernel(36),
+                "Gaussian sigma 2": gaussian_kernel(36),
+                "estimated (long tail)": est.kernel,
+            }
+        ).savefig(out / "kernels.png", dpi=110)
         rng = np.random.default_rng(0)
         y = 100 + 300 * S.blobs((args.size, args.size), rng)
         frames = [S.poisson_gaussian(y, 3.0, -275.0, rng, offset=100.0) for _ in range(16)]
@@ -134,8 +166,7 @@ def main() -> None:
         for n in (1, 2, 4, 8, 16):
             img = np.mean(frames[:n], axis=0)
             levels[f"avg{n}"] = estimate_noise(img).rescaled(img.min(), img.max())[0]
-        noise_bar_figure(levels, "a on the [0, 1] scale").savefig(out / "noise_levels.png",
-                                                                  dpi=110)
+        noise_bar_figure(levels, "a on the [0, 1] scale").savefig(out / "noise_levels.png", dpi=110)
         print(f"\nfigures written to {out}")
 
 

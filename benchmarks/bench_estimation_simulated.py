@@ -29,8 +29,12 @@ def cases(size: int, seeds: int):
         for c, what in enumerate(("filaments + vesicles", "ER network", "mitochondria + nuclei")):
             yield f"ch{c} {what}, seed {seed}", base.for_channel(c), c, seed
     yield "ch0 saturated (uint16 clip)", replace(base, peak_photons=25000.0), 0, 7
-    yield "ch1 plain Poisson-Gaussian camera", replace(
-        base.for_channel(1), camera=Camera(kind="poisson-gaussian", adu_per_electron=6.0)), 1, 8
+    yield (
+        "ch1 plain Poisson-Gaussian camera",
+        replace(base.for_channel(1), camera=Camera(kind="poisson-gaussian", adu_per_electron=6.0)),
+        1,
+        8,
+    )
 
 
 def main() -> None:
@@ -39,8 +43,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     args = ap.parse_args()
     rows = []
-    print(f"{'case':<36} {'a true':>7} {'single':>7} {'err':>6} {'paired':>7} {'err':>6} "
-          f"{'clip %':>6} {'kernel r':>8} {'t noise':>7} {'t kernel':>8}")
+    print(
+        f"{'case':<36} {'a true':>7} {'single':>7} {'err':>6} {'paired':>7} {'err':>6} "
+        f"{'clip %':>6} {'kernel r':>8} {'t noise':>7} {'t kernel':>8}"
+    )
     for name, params, channel, seed in cases(args.size, args.seeds):
         view = simulate_view(params, channel=channel, seed=seed)
         frames = view.frames(0, params.frames)
@@ -58,12 +64,16 @@ def main() -> None:
         e1, e2 = single.a / a_true - 1, paired.a / a_true - 1
         clipped = 100 * float((frames[249] == 65535).mean())
         rows.append((e1, e2, r))
-        print(f"{name:<36} {a_true:7.2f} {single.a:7.2f} {e1:+6.1%} {paired.a:7.2f} {e2:+6.1%} "
-              f"{clipped:6.2f} {r:8.4f} {t_noise:6.2f}s {t_kernel:7.2f}s")
+        print(
+            f"{name:<36} {a_true:7.2f} {single.a:7.2f} {e1:+6.1%} {paired.a:7.2f} {e2:+6.1%} "
+            f"{clipped:6.2f} {r:8.4f} {t_noise:6.2f}s {t_kernel:7.2f}s"
+        )
     e = np.array(rows)
-    print(f"\nmedian |error| of a: single image {np.median(np.abs(e[:, 0])):.1%} (goal < 10 %), "
-          f"paired {np.median(np.abs(e[:, 1])):.1%} (goal < 3 %); "
-          f"kernel correlation min {e[:, 2].min():.4f} (goal >= 0.95)")
+    print(
+        f"\nmedian |error| of a: single image {np.median(np.abs(e[:, 0])):.1%} (goal < 10 %), "
+        f"paired {np.median(np.abs(e[:, 1])):.1%} (goal < 3 %); "
+        f"kernel correlation min {e[:, 2].min():.4f} (goal >= 0.95)"
+    )
 
 
 if __name__ == "__main__":

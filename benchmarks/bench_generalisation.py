@@ -26,7 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from napari_w2s.benchmark.generalisation import SETS, iter_generalisation, markdown, real_image_check
+from napari_w2s.benchmark.generalisation import (
+    SETS,
+    iter_generalisation,
+    markdown,
+    real_image_check,
+)
 
 
 def pairs(values: list[str]) -> dict[str, str]:
@@ -40,11 +45,40 @@ def train_specialists(minutes: float, out: Path, threads: int) -> dict[str, str]
         if name == "w2s-like":
             continue
         folder = out / f"specialist-care-{name}"
-        subprocess.run([sys.executable, "-m", "napari_w2s.cli", "train", "--model", "care",
-                        "--data", f"random:{name}", "--init", "care", "--out", str(folder),
-                        "--level", "blind", "--iterations", "100000", "--max-minutes",
-                        str(minutes), "--batch", "8", "--patch", "48", "--lr", "5e-4",
-                        "--threads", str(threads), "--seed", "31", "--resume"], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "napari_w2s.cli",
+                "train",
+                "--model",
+                "care",
+                "--data",
+                f"random:{name}",
+                "--init",
+                "care",
+                "--out",
+                str(folder),
+                "--level",
+                "blind",
+                "--iterations",
+                "100000",
+                "--max-minutes",
+                str(minutes),
+                "--batch",
+                "8",
+                "--patch",
+                "48",
+                "--lr",
+                "5e-4",
+                "--threads",
+                str(threads),
+                "--seed",
+                "31",
+                "--resume",
+            ],
+            check=True,
+        )
         made[name] = str(folder / "care-blind-compact.safetensors")
     return made
 
@@ -61,9 +95,13 @@ def main() -> None:
     ap.add_argument("--train-specialists", type=float, default=None, metavar="MINUTES")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--real", default=None, help="a real 2-D widefield image (TIFF or .npy)")
-    ap.add_argument("--compare", default=None, metavar="DIR",
-                    help="a folder of earlier weights (e.g. the 0.1.0 zoo): every model is also "
-                         "scored with them on the w2s-like set, and the ratios are printed")  # fmt: skip
+    ap.add_argument(
+        "--compare",
+        default=None,
+        metavar="DIR",
+        help="a folder of earlier weights (e.g. the 0.1.0 zoo): every model is also "
+        "scored with them on the w2s-like set, and the ratios are printed",
+    )
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,9 +112,16 @@ def main() -> None:
     if a.train_specialists:
         specialists.update(train_specialists(a.train_specialists, out, a.threads))
     t0 = time.perf_counter()
-    gen = iter_generalisation(out, views=a.views, size=a.size, seed=a.seed,
-                              sets=a.sets.split(","), specialists=specialists,
-                              weights=pairs(a.weights), log=print)  # fmt: skip
+    gen = iter_generalisation(
+        out,
+        views=a.views,
+        size=a.size,
+        seed=a.seed,
+        sets=a.sets.split(","),
+        specialists=specialists,
+        weights=pairs(a.weights),
+        log=print,
+    )
     while True:
         try:
             next(gen)
@@ -90,16 +135,21 @@ def main() -> None:
         import numpy as np
 
         image = np.asarray(image, dtype=np.float32).squeeze()
-        report["real"] = real_image_check(image, ("jdsr", "care", "bicubic"),
-                                          png=out / "real_nuclei.png",
-                                          weights=pairs(a.weights))  # fmt: skip
+        report["real"] = real_image_check(
+            image,
+            ("jdsr", "care", "bicubic"),
+            png=out / "real_nuclei.png",
+            weights=pairs(a.weights),
+        )
         report["real_image"] = Path(a.real).name
         (out / "generalisation.json").write_text(json.dumps(report, indent=1))
         (out / "generalisation.md").write_text(markdown(report))
     if a.compare:
         report["compare"] = compare_with(Path(a.compare), report, a, out)
         (out / "generalisation.json").write_text(json.dumps(report, indent=1))
-        (out / "generalisation.md").write_text(markdown(report) + compare_markdown(report["compare"]))
+        (out / "generalisation.md").write_text(
+            markdown(report) + compare_markdown(report["compare"])
+        )
     print((out / "generalisation.md").read_text())
     print(f"{time.perf_counter() - t0:.0f} s")
 
@@ -113,8 +163,9 @@ def compare_with(folder: Path, report: dict, a: argparse.Namespace, out: Path) -
         f = folder / Path(c["file"]).name
         if f.is_file() and c["noise_level"] in ("blind", "clean"):
             old[c["name"]] = str(f)
-    gen = iter_generalisation(out / "earlier", views=a.views, size=a.size, seed=a.seed,
-                              sets=("w2s-like",), weights=old)  # fmt: skip
+    gen = iter_generalisation(
+        out / "earlier", views=a.views, size=a.size, seed=a.seed, sets=("w2s-like",), weights=old
+    )
     while True:
         try:
             next(gen)
@@ -127,28 +178,59 @@ def compare_with(folder: Path, report: dict, a: argparse.Namespace, out: Path) -
         for m, cells in before[key]["w2s-like"].items():
             # sequences take the shipped weights in both runs (--weights names single models)
             # models the earlier folder has no weights of ran with today's: nothing to compare
-            if m in ("bicubic", "noisy input") or "+" in m or m not in old or m not in now[key].get("w2s-like", {}):
+            if (
+                m in ("bicubic", "noisy input")
+                or "+" in m
+                or m not in old
+                or m not in now[key].get("w2s-like", {})
+            ):
                 continue
             for lv, c in cells.items():
                 n = now[key]["w2s-like"][m][lv]
-                rows.append({"model": m, "level": lv, "before": c["rmse"], "now": n["rmse"],
-                             "ratio": n["rmse"] / c["rmse"]})  # fmt: skip
+                rows.append(
+                    {
+                        "model": m,
+                        "level": lv,
+                        "before": c["rmse"],
+                        "now": n["rmse"],
+                        "ratio": n["rmse"] / c["rmse"],
+                    }
+                )
     for m, c in before["sr"]["w2s-like"].items():
         if m != "bicubic" and m in old:
             n = now["sr"]["w2s-like"][m]
-            rows.append({"model": m, "level": "clean", "before": c["rmse"], "now": n["rmse"],
-                         "ratio": n["rmse"] / c["rmse"]})  # fmt: skip
-    return {"folder": str(folder), "weights": {m: Path(f).name for m, f in old.items()},
-            "rows": rows}
+            rows.append(
+                {
+                    "model": m,
+                    "level": "clean",
+                    "before": c["rmse"],
+                    "now": n["rmse"],
+                    "ratio": n["rmse"] / c["rmse"],
+                }
+            )
+    return {
+        "folder": str(folder),
+        "weights": {m: Path(f).name for m, f in old.items()},
+        "rows": rows,
+    }
 
 
 def compare_markdown(cmp: dict) -> str:
-    md = ["", "## Against the earlier weights on the W2S-like settings (their own training "
-          "distribution)", "", f"Earlier weights: `{cmp['folder']}`. RMSE (same views); ratio "
-          "= now / before (the issue's goal: at most 1.03).", "",
-          "| model | level | before | now | ratio |", "|---|---|---|---|---|"]  # fmt: skip
-    md += [f"| {r['model']} | {r['level']} | {r['before']:.3f} | {r['now']:.3f} | "
-           f"{r['ratio']:.2f}{'' if r['ratio'] <= 1.03 else ' **worse**'} |" for r in cmp["rows"]]
+    md = [
+        "",
+        "## Against the earlier weights on the W2S-like settings (their own training distribution)",
+        "",
+        f"Earlier weights: `{cmp['folder']}`. RMSE (same views); ratio "
+        "= now / before (the issue's goal: at most 1.03).",
+        "",
+        "| model | level | before | now | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    md += [
+        f"| {r['model']} | {r['level']} | {r['before']:.3f} | {r['now']:.3f} | "
+        f"{r['ratio']:.2f}{'' if r['ratio'] <= 1.03 else ' **worse**'} |"
+        for r in cmp["rows"]
+    ]
     return "\n".join(md) + "\n"
 
 

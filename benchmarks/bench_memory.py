@@ -54,8 +54,12 @@ print(json.dumps({"size": size, "before_mib": before, "hwm_mib": status("VmHWM")
 
 
 def measure(method: str, size: int, tile: str, threads: str, malloc: str = "default") -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, method, str(size), tile, threads, malloc],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, method, str(size), tile, threads, malloc],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     row = json.loads(proc.stdout.strip().splitlines()[-1])
     row["extra_mib"] = row["hwm_mib"] - row["before_mib"] - row["out_mib"]
     return row
@@ -67,15 +71,22 @@ def main() -> None:
     ap.add_argument("--sizes", default="1024,2048")
     ap.add_argument("--tile", default="auto")
     ap.add_argument("--threads", default="1")
-    ap.add_argument("--malloc", default="default", choices=["default", "tuned"],
-                    help="tuned: the allocator settings of the w2s command (restore/alloc.py)")
+    ap.add_argument(
+        "--malloc",
+        default="default",
+        choices=["default", "tuned"],
+        help="tuned: the allocator settings of the w2s command (restore/alloc.py)",
+    )
     args = ap.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
         r = measure(args.method, size, args.tile, args.threads, args.malloc)
-        print(f"{args.method} {size}x{size} (tile {r['tile']}): peak RSS {r['hwm_mib']:.0f} MiB, "
-              f"before {r['before_mib']:.0f} MiB, output {r['out_mib']:.0f} MiB, extra "
-              f"{r['extra_mib']:.0f} MiB; numpy peak (tracemalloc) {r['traced_peak_mib']:.0f} "
-              f"MiB; {r['seconds']:.1f} s", flush=True)
+        print(
+            f"{args.method} {size}x{size} (tile {r['tile']}): peak RSS {r['hwm_mib']:.0f} MiB, "
+            f"before {r['before_mib']:.0f} MiB, output {r['out_mib']:.0f} MiB, extra "
+            f"{r['extra_mib']:.0f} MiB; numpy peak (tracemalloc) {r['traced_peak_mib']:.0f} "
+            f"MiB; {r['seconds']:.1f} s",
+            flush=True,
+        )
         print(json.dumps(r))
 
 

@@ -144,18 +144,42 @@ def bench_single(size: int, extra: int = 0, estimator: str = "auto") -> None:
 def stack_cases(size: int, frames: int):
     base = ViewParams(size=size, frames=frames, bleach_loss=0.0)
     yield "W2S-like EMCCD, no bleaching", base, 0, 0, 0.0
-    yield "dense network, no bleaching", replace(
-        base.for_channel(1), mix=(("network", 1.0),), counts=DENSE), 1, 1, 0.0
+    yield (
+        "dense network, no bleaching",
+        replace(base.for_channel(1), mix=(("network", 1.0),), counts=DENSE),
+        1,
+        1,
+        0.0,
+    )
     bleach = 1.0 - 0.99**frames  # 1 % per frame
     yield "1 %/frame bleaching", replace(base, bleach_loss=bleach), 0, 2, 0.0
-    yield "1 %/frame bleaching, sCMOS", replace(
-        base, bleach_loss=bleach, peak_photons=400.0,
-        camera=Camera(kind="poisson-gaussian", adu_per_electron=0.5, offset=400.0,
-                      read_noise=0.8)), 2, 3, 0.0  # fmt: skip
-    yield "CCD, clipped at the top", replace(
-        base, peak_photons=30000.0,
-        camera=Camera(kind="poisson-gaussian", adu_per_electron=2.5, offset=500.0,
-                      read_noise=20.0)), 0, 4, 0.0  # fmt: skip
+    yield (
+        "1 %/frame bleaching, sCMOS",
+        replace(
+            base,
+            bleach_loss=bleach,
+            peak_photons=400.0,
+            camera=Camera(
+                kind="poisson-gaussian", adu_per_electron=0.5, offset=400.0, read_noise=0.8
+            ),
+        ),
+        2,
+        3,
+        0.0,
+    )
+    yield (
+        "CCD, clipped at the top",
+        replace(
+            base,
+            peak_photons=30000.0,
+            camera=Camera(
+                kind="poisson-gaussian", adu_per_electron=2.5, offset=500.0, read_noise=20.0
+            ),
+        ),
+        0,
+        4,
+        0.0,
+    )
     yield "motion: 10 % of the pairs shifted", base, 0, 5, 0.1
 
 
@@ -175,8 +199,10 @@ def _moved(stack: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 def bench_stacks(size: int, frames: int) -> None:
     print(f"\nstacks ({frames} x {size} x {size}):")
-    print(f"{'case':<36} {'a true':>8} {'a est':>8} {'err':>7} {'b true':>9} {'b est':>9} "
-          f"{'err':>7} {'t':>6}")
+    print(
+        f"{'case':<36} {'a true':>8} {'a est':>8} {'err':>7} {'b true':>9} {'b est':>9} "
+        f"{'err':>7} {'t':>6}"
+    )
     worst_a, worst_b = 0.0, 0.0
     for name, params, channel, seed, motion in stack_cases(size, frames):
         view = simulate_view(params, channel=channel, seed=seed)
@@ -187,8 +213,10 @@ def bench_stacks(size: int, frames: int) -> None:
         t = time.perf_counter() - t0
         ea, eb = est.a / a_true - 1, est.b / b_true - 1
         worst_a, worst_b = max(worst_a, abs(ea)), max(worst_b, abs(eb))
-        print(f"{name:<36} {a_true:8.3g} {est.a:8.4g} {ea:+7.2%} {b_true:9.4g} {est.b:9.4g} "
-              f"{eb:+7.2%} {t:5.2f}s")
+        print(
+            f"{name:<36} {a_true:8.3g} {est.a:8.4g} {ea:+7.2%} {b_true:9.4g} {est.b:9.4g} "
+            f"{eb:+7.2%} {t:5.2f}s"
+        )
     print(f"worst |error|: a {worst_a:.2%} (goal <= 2 %), b {worst_b:.2%} (goal <= 5 %)")
 
 
@@ -250,8 +278,10 @@ def bench_timing() -> None:
     stack = view.frames(0, 400)
     t0 = time.perf_counter()
     estimate_noise_stack(stack)
-    print(f"  estimate_noise_stack, 400 x 512 x 512 uint16: {time.perf_counter() - t0:.2f} s "
-          "(goal < 10 s)")
+    print(
+        f"  estimate_noise_stack, 400 x 512 x 512 uint16: {time.perf_counter() - t0:.2f} s "
+        "(goal < 10 s)"
+    )
 
 
 def main() -> None:
@@ -261,11 +291,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100, help="frames of the stack cases")
     ap.add_argument("--quick", action="store_true", help="skip the 400 x 512 x 512 timing")
     ap.add_argument("--only", default="single,stacks,advisor,timing")
-    ap.add_argument("--extra", type=int, default=0,
-                    help="further random single images (held out: another seed)")
+    ap.add_argument(
+        "--extra", type=int, default=0, help="further random single images (held out: another seed)"
+    )
     ap.add_argument("--estimator", default="auto", choices=("auto", "spectral", "wavelet"))
-    ap.add_argument("--advisor-extra", type=int, default=0,
-                    help="further random stacks for the advisor (held out: another seed)")
+    ap.add_argument(
+        "--advisor-extra",
+        type=int,
+        default=0,
+        help="further random stacks for the advisor (held out: another seed)",
+    )
     args = ap.parse_args()
     parts = args.only.split(",")
     if "single" in parts:

@@ -22,8 +22,13 @@ from napari_w2s.averaging import noise_levels
 from napari_w2s.simulate import write_dataset
 
 # W2S noise notebook, averaged over all 360 views (8-bit PNG, [0, 1] scale): PSNR, SSIM, a
-W2S = {"avg1": (25.1, 0.40, 3.4e-2), "avg2": (28.1, 0.54, 1.7e-2), "avg4": (31.1, 0.67, 8.4e-3),
-       "avg8": (34.0, 0.78, 4.3e-3), "avg16": (36.9, 0.87, 2.1e-3)}  # fmt: skip
+W2S = {
+    "avg1": (25.1, 0.40, 3.4e-2),
+    "avg2": (28.1, 0.54, 1.7e-2),
+    "avg4": (31.1, 0.67, 8.4e-3),
+    "avg8": (34.0, 0.78, 4.3e-3),
+    "avg16": (36.9, 0.87, 2.1e-3),
+}
 
 
 def main() -> None:
@@ -35,15 +40,20 @@ def main() -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        summary = write_dataset(tmp, fovs=1, size=args.size, frames=args.frames,
-                                channels=args.channels, seed=1)  # fmt: skip
+        summary = write_dataset(
+            tmp, fovs=1, size=args.size, frames=args.frames, channels=args.channels, seed=1
+        )
         seconds = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         written = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 2**20
-        print(f"one view, {args.channels} channels, {args.frames} x {args.size} x {args.size} "
-              f"frames + SIM: {seconds:.1f} s")
-        print(f"peak RSS {rss:.0f} MiB (before: {rss0:.0f} MiB); written {written:.0f} MiB; "
-              f"one stack is {args.frames * args.size**2 * 2 / 2**20:.0f} MiB")
+        print(
+            f"one view, {args.channels} channels, {args.frames} x {args.size} x {args.size} "
+            f"frames + SIM: {seconds:.1f} s"
+        )
+        print(
+            f"peak RSS {rss:.0f} MiB (before: {rss0:.0f} MiB); written {written:.0f} MiB; "
+            f"one stack is {args.frames * args.size**2 * 2 / 2**20:.0f} MiB"
+        )
         print()
         print("calibration, [0, 1] scale (clean min..max), mean over channels, vs W2S:")
         print(f"{'level':>6} {'PSNR':>6} {'W2S':>6} {'SSIM':>6} {'W2S':>6} {'a':>8} {'W2S':>8}")

@@ -37,7 +37,7 @@ def main() -> None:
     times: dict[str, list[float]] = {v: [] for v in variants}
     resolved: dict[str, list[int]] = {v: [] for v in variants}
     for r in range(args.rounds):
-        order = variants[r % len(variants):] + variants[: r % len(variants)]
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
         for v in order:
             if v == "auto":  # what auto would pick at this moment
                 pipes[v].steps[0].threads = auto_threads()
@@ -45,16 +45,28 @@ def main() -> None:
             t0 = time.perf_counter()
             pipes[v].run(image)
             times[v].append(time.perf_counter() - t0)
-        print(f"round {r + 1}: " + "  ".join(f"{v}: {times[v][-1]:.2f} s" for v in variants),
-              f"(load {current_load():.2f})", flush=True)
+        print(
+            f"round {r + 1}: " + "  ".join(f"{v}: {times[v][-1]:.2f} s" for v in variants),
+            f"(load {current_load():.2f})",
+            flush=True,
+        )
     base = statistics.median(times[variants[0]])
     rows = []
     for v in variants:
         med = statistics.median(times[v])
-        rows.append({"threads": v, "median_s": med, "times": times[v], "resolved": resolved[v],
-                     "vs_first": med / base})
-        print(f"threads {v:>4}: median {med:.2f} s ({med / base:.2f}x of {variants[0]}), "
-              f"ran on {sorted(set(resolved[v]))}")
+        rows.append(
+            {
+                "threads": v,
+                "median_s": med,
+                "times": times[v],
+                "resolved": resolved[v],
+                "vs_first": med / base,
+            }
+        )
+        print(
+            f"threads {v:>4}: median {med:.2f} s ({med / base:.2f}x of {variants[0]}), "
+            f"ran on {sorted(set(resolved[v]))}"
+        )
     print(json.dumps({"method": args.method, "size": args.size, "rows": rows}))
 
 

@@ -26,12 +26,31 @@ import sys
 import tempfile
 from pathlib import Path
 
-CAREAMICS_15_MIN = {"avg1": (0.269, 0.818), "avg2": (0.228, 0.859), "avg4": (0.197, 0.891),
-                    "avg8": (0.178, 0.911), "avg16": (0.165, 0.925)}  # fmt: skip
+CAREAMICS_15_MIN = {
+    "avg1": (0.269, 0.818),
+    "avg2": (0.228, 0.859),
+    "avg4": (0.197, 0.891),
+    "avg8": (0.178, 0.911),
+    "avg16": (0.165, 0.925),
+}
 # The JDSR recipe for a short budget: the feature losses cost 30 % of an iteration and do not
 # move RMSE / SSIM (docs/models.md, loss ablation), so a short run spends it on iterations.
-RECIPE = ["--level", "blind", "--iterations", "1000000", "--batch", "8", "--patch", "48",
-          "--lr", "1e-3", "--no-texture", "--no-perceptual", "--seed", "21"]  # fmt: skip
+RECIPE = [
+    "--level",
+    "blind",
+    "--iterations",
+    "1000000",
+    "--batch",
+    "8",
+    "--patch",
+    "48",
+    "--lr",
+    "1e-3",
+    "--no-texture",
+    "--no-perceptual",
+    "--seed",
+    "21",
+]
 
 
 def w2s(*args: str) -> None:
@@ -39,8 +58,20 @@ def w2s(*args: str) -> None:
 
 
 def train(model: str, data: Path, out: Path, minutes: float, threads: int) -> tuple[Path, dict]:
-    w2s("train", "--model", model, "--data", str(data), "--out", str(out), *RECIPE,
-        "--max-minutes", str(minutes), "--threads", str(threads))  # fmt: skip
+    w2s(
+        "train",
+        "--model",
+        model,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        *RECIPE,
+        "--max-minutes",
+        str(minutes),
+        "--threads",
+        str(threads),
+    )
     weights = out / f"{model}-blind-compact.safetensors"
     card = json.loads(weights.with_suffix(".json").read_text())
     return weights, card["training"]
@@ -58,26 +89,58 @@ def main() -> None:
         data = args.data
         if data is None:
             data = root / "d128"
-            w2s("simulate", str(data), "--fovs", "60", "--size", "128", "--frames", "400",
-                "--channels", "3", "--seed", "2027", "--processed")  # fmt: skip
+            w2s(
+                "simulate",
+                str(data),
+                "--fovs",
+                "60",
+                "--size",
+                "128",
+                "--frames",
+                "400",
+                "--channels",
+                "3",
+                "--seed",
+                "2027",
+                "--processed",
+            )
         runs = {m: train(m, data, root / m, args.minutes, args.threads) for m in ("jdsr", "care")}
-        w2s("benchmark", "--data", str(data), "--out", str(root / "bench"), "--views", "100000",
-            "--denoisers", "dncnn", "--sr", "bicubic", "--jdsr", "jdsr,care",
-            *(x for m, (w, _) in runs.items() for x in ("--weights", f"{m}={w}")))  # fmt: skip
+        w2s(
+            "benchmark",
+            "--data",
+            str(data),
+            "--out",
+            str(root / "bench"),
+            "--views",
+            "100000",
+            "--denoisers",
+            "dncnn",
+            "--sr",
+            "bicubic",
+            "--jdsr",
+            "jdsr,care",
+            *(x for m, (w, _) in runs.items() for x in ("--weights", f"{m}={w}")),
+        )
         report = json.loads((root / "bench" / "benchmark.json").read_text())
     t3 = report["tables"]["Table 3: sequential vs joint, RMSE/SSIM vs SIM"]
-    print(f"\n{args.minutes:g} minutes of training each, {args.threads} thread(s), "
-          f"{report['views']} test views of {data}")
+    print(
+        f"\n{args.minutes:g} minutes of training each, {args.threads} thread(s), "
+        f"{report['views']} test views of {data}"
+    )
     for m, (_, info) in runs.items():
         print(f"  {m}: {info['iterations']} iterations in {info['wall_time_s']:.0f} s")
-    print("\nlevel   JDSR RMSE/SSIM   CARE RMSE/SSIM   JDSR-CARE RMSE  SSIM    "
-          "CAREamics (quoted)  JDSR-CAREamics RMSE")
+    print(
+        "\nlevel   JDSR RMSE/SSIM   CARE RMSE/SSIM   JDSR-CARE RMSE  SSIM    "
+        "CAREamics (quoted)  JDSR-CAREamics RMSE"
+    )
     for level in report["levels"]:
         j, c = t3[f"jdsr | {level}"], t3[f"care | {level}"]
         ref = CAREAMICS_15_MIN.get(level)
-        tail = (f"{ref[0]:.3f}/{ref[1]:.3f}         {j['rmse'] - ref[0]:+.3f}" if ref else "")
-        print(f"{level:<7} {j['rmse']:.3f}/{j['ssim']:.3f}      {c['rmse']:.3f}/{c['ssim']:.3f}"
-              f"      {j['rmse'] - c['rmse']:+.3f}          {j['ssim'] - c['ssim']:+.3f}   {tail}")
+        tail = f"{ref[0]:.3f}/{ref[1]:.3f}         {j['rmse'] - ref[0]:+.3f}" if ref else ""
+        print(
+            f"{level:<7} {j['rmse']:.3f}/{j['ssim']:.3f}      {c['rmse']:.3f}/{c['ssim']:.3f}"
+            f"      {j['rmse'] - c['rmse']:+.3f}          {j['ssim'] - c['ssim']:+.3f}   {tail}"
+        )
 
 
 if __name__ == "__main__":

@@ -39,19 +39,27 @@ def main() -> None:
     args = ap.parse_args()
     res: dict[str, list[float]] = {"default": [], "PASSIVE": []}
     for r in range(args.rounds):
-        for variant in (("default", "PASSIVE") if r % 2 == 0 else ("PASSIVE", "default")):
+        for variant in ("default", "PASSIVE") if r % 2 == 0 else ("PASSIVE", "default"):
             env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
             if variant == "PASSIVE":
                 env["OMP_WAIT_POLICY"] = "PASSIVE"
-            out = subprocess.run([sys.executable, "-c", CHILD, args.method, str(args.size),
-                                  str(args.threads)], env=env, capture_output=True, text=True,
-                                 check=True)  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, args.method, str(args.size), str(args.threads)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             res[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"round {r + 1}: " + "  ".join(f"{k}: {v[-1]:.2f} s" for k, v in res.items()),
-              flush=True)
+        print(
+            f"round {r + 1}: " + "  ".join(f"{k}: {v[-1]:.2f} s" for k, v in res.items()),
+            flush=True,
+        )
     med = {k: statistics.median(v) for k, v in res.items()}
-    print(f"median: default {med['default']:.2f} s, PASSIVE {med['PASSIVE']:.2f} s "
-          f"({med['default'] / med['PASSIVE']:.2f}x)")
+    print(
+        f"median: default {med['default']:.2f} s, PASSIVE {med['PASSIVE']:.2f} s "
+        f"({med['default'] / med['PASSIVE']:.2f}x)"
+    )
     print(json.dumps({"times": res, "median": med}))
 
 

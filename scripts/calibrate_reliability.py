@@ -84,8 +84,7 @@ def measure(pipe, views, scale: int, factors: dict | None, floors: dict | None =
             err = np.abs(out.astype(np.float64) - truth)
             true = float(np.sqrt((err**2).mean()))
             rho = float(spearmanr(rel.map.ravel(), err.ravel())[0])
-            rows[f"avg{n}"].append((true, rel.predicted_rmse, rho, rel.noise_part,
-                                    rel.image_range))  # fmt: skip
+            rows[f"avg{n}"].append((true, rel.predicted_rmse, rho, rel.noise_part, rel.image_range))
     res = {}
     for lv, r in rows.items():
         a = np.asarray(r)
@@ -143,15 +142,18 @@ def main() -> None:
             pipe, data_stacks(a.test, a.test_views), scale, factors, floors
         )
     for name in filter(None, a.sets.split(",")):
-        tests[name] = measure(pipe, random_stacks(a.test_views // 2, a.size, name, SEED + 1), scale,
-                              factors, floors)  # fmt: skip
+        tests[name] = measure(
+            pipe, random_stacks(a.test_views // 2, a.size, name, SEED + 1), scale, factors, floors
+        )
     print(f"## {a.method}: reliability map (factor from {a.views} randomised views)\n")
     print("| test set | level | true RMSE | map mean | ratio (median, worst) | Spearman |")
     print("|---|---|---|---|---|---|")
     for name, res in tests.items():
         for lv, r in res.items():
-            print(f"| {name} | {lv} | {r['true_rmse']:.3f} | {r['map_mean']:.3f} | "
-                  f"{r['ratio_median']:.2f}, {r['ratio_worst']:.2f} | {r['spearman']:.2f} |")  # fmt: skip
+            print(
+                f"| {name} | {lv} | {r['true_rmse']:.3f} | {r['map_mean']:.3f} | "
+                f"{r['ratio_median']:.2f}, {r['ratio_worst']:.2f} | {r['spearman']:.2f} |"
+            )
     for res in tests.values():
         for r in res.values():
             r.pop("fit", None)

@@ -76,8 +76,10 @@ def log_gauss(x: np.ndarray, cov: np.ndarray) -> np.ndarray:
     lam, u = np.linalg.eigh(cov)
     lam = np.maximum(lam, 1e-12)
     proj = (x @ u) / np.sqrt(lam)
-    return -0.5 * (proj * proj).sum(axis=1) - 0.5 * np.log(lam).sum() - 0.5 * x.shape[1] * np.log(
-        2 * np.pi
+    return (
+        -0.5 * (proj * proj).sum(axis=1)
+        - 0.5 * np.log(lam).sum()
+        - 0.5 * x.shape[1] * np.log(2 * np.pi)
     )
 
 
@@ -107,8 +109,10 @@ def fit_gmm(x: np.ndarray, k: int, iterations: int, reg: float, rng: np.random.G
             covs[j] = covs[big] * rng.uniform(0.5, 2.0)
             weights[j] = weights[big] = weights[big] / 2
         mean_ll = float(tot.mean())
-        print(f"iteration {it + 1}: mean log-likelihood {mean_ll:.3f} ({time.time() - t:.1f} s)",
-              flush=True)  # fmt: skip
+        print(
+            f"iteration {it + 1}: mean log-likelihood {mean_ll:.3f} ({time.time() - t:.1f} s)",
+            flush=True,
+        )
         if abs(mean_ll - prev) < 1e-4 * abs(mean_ll):
             break
         prev = mean_ll
@@ -134,8 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     x = collect(args.patches, [1000 + i for i in range(args.seeds)], args.size, rng)
     print(f"{len(x)} patches in {time.time() - t:.1f} s", flush=True)
     weights, covs = fit_gmm(x, args.components, args.iterations, args.reg, rng)
-    np.savez_compressed(args.out, weights=weights.astype(np.float32),
-                        covs=covs.astype(np.float32), patch_size=np.int32(P))  # fmt: skip
+    np.savez_compressed(
+        args.out,
+        weights=weights.astype(np.float32),
+        covs=covs.astype(np.float32),
+        patch_size=np.int32(P),
+    )
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) in {time.time() - t:.0f} s")
 
 

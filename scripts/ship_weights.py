@@ -30,21 +30,28 @@ def ship(run: Path) -> None:
 
 
 def table() -> str:
-    rows = ["| weights | task | level | params | iterations | batch x patch | wall time | "
-            "held-out RMSE / SSIM (W2S units), per input level |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| weights | task | level | params | iterations | batch x patch | wall time | "
+        "held-out RMSE / SSIM (W2S units), per input level |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     total = 0
     for card_file in sorted(ZOO.glob("*.json")):
         card = json.loads(card_file.read_text())
         weights = card_file.with_suffix(".safetensors")
         total += weights.stat().st_size
         t, m = card["training"], card["metrics"]
-        scores = ", ".join(f"{lv} {v['rmse']:.3f}/{v['ssim']:.3f}"
-                           + (f" (input {v['rmse_input']:.3f})" if "rmse_input" in v else "")
-                           for lv, v in m.items() if isinstance(v, dict))
-        rows.append(f"| `{weights.name}` | {card['task']} | {card['noise_level']} | "
-                    f"{card['params']:,} | {t['iterations']} | {t['batch']} x {t['patch']}² | "
-                    f"{t['wall_time_s'] / 60:.0f} min | {scores} |")
+        scores = ", ".join(
+            f"{lv} {v['rmse']:.3f}/{v['ssim']:.3f}"
+            + (f" (input {v['rmse_input']:.3f})" if "rmse_input" in v else "")
+            for lv, v in m.items()
+            if isinstance(v, dict)
+        )
+        rows.append(
+            f"| `{weights.name}` | {card['task']} | {card['noise_level']} | "
+            f"{card['params']:,} | {t['iterations']} | {t['batch']} x {t['patch']}² | "
+            f"{t['wall_time_s'] / 60:.0f} min | {scores} |"
+        )
     rows.append("")
     rows.append(f"Total size of the shipped weights: {total / 2**20:.1f} MiB.")
     return "\n".join(rows)

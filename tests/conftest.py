@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 GUI_FIXTURES = frozenset({"make_napari_viewer", "make_napari_viewer_proxy", "qtbot", "qapp"})
-NO_DISPLAY = ("GUI tests need a display: no $DISPLAY or $WAYLAND_DISPLAY and no Xvfb; install "
-              "it (Debian/Ubuntu: sudo apt-get install xvfb libgl1 libegl1 libxkbcommon-x11-0 "
-              "libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0, see docs/installation.md) and "
-              "pytest-xvfb (the testing extra)")  # fmt: skip
+NO_DISPLAY = (
+    "GUI tests need a display: no $DISPLAY or $WAYLAND_DISPLAY and no Xvfb; install "
+    "it (Debian/Ubuntu: sudo apt-get install xvfb libgl1 libegl1 libxkbcommon-x11-0 "
+    "libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0, see docs/installation.md) and "
+    "pytest-xvfb (the testing extra)"
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -94,8 +96,9 @@ def w2s_raw(tmp_path):
         view = root / f"Image{v:03d}"
         view.mkdir(parents=True)
         for c in (0, 1):
-            np.save(view / f"wf_channel{c}.npy",
-                    rng.integers(90, 400, (260, 16, 16)).astype(np.uint16))
+            np.save(
+                view / f"wf_channel{c}.npy", rng.integers(90, 400, (260, 16, 16)).astype(np.uint16)
+            )
             np.save(view / f"sim_channel{c}.npy", rng.random((32, 32)).astype(np.float32))
     return root
 

@@ -59,11 +59,14 @@ def test_custom_frame_for_avg1():
     assert lv.frames["avg1"] == [3] and lv.notes == []
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"levels": (1, 32)}, "avg32 needs 32 frames but the stack has 20"),
-    ({"levels": (0,)}, "choose levels between 1 and 20"),
-    ({"mode": "median"}, "unknown averaging mode"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"levels": (1, 32)}, "avg32 needs 32 frames but the stack has 20"),
+        ({"levels": (0,)}, "choose levels between 1 and 20"),
+        ({"mode": "median"}, "unknown averaging mode"),
+    ],
+)
 def test_bad_levels(kwargs, match):
     with pytest.raises(W2SInputError, match=match):
         noise_levels(ramp_stack(frames=20), **kwargs)
@@ -93,8 +96,12 @@ def test_channels_are_averaged_separately():
 def test_dask_input_and_progress():
     stack = ramp_stack(frames=40, h=4, w=4)
     seen = []
-    lv = noise_levels(da.from_array(stack, chunks=(5, 4, 4)), levels=(1, 2), block_frames=10,
-                      progress=lambda done, total: seen.append((done, total)))
+    lv = noise_levels(
+        da.from_array(stack, chunks=(5, 4, 4)),
+        levels=(1, 2),
+        block_frames=10,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen == [(10, 40), (20, 40), (30, 40), (40, 40)]
     np.testing.assert_allclose(lv["avg40"], stack.mean(axis=0))
 

@@ -45,10 +45,15 @@ def image(seed: int, shape=(96, 88)) -> np.ndarray:
 def good_folder(root, n=3):
     """n good inputs of different kinds: a 2-D TIFF with a pixel size, a T,Y,X OME stack, .npy."""
     root.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(root / "cell00.tif", image(0), resolution=(1e4 / 0.1, 1e4 / 0.1),
-                     resolutionunit="CENTIMETER")
-    tifffile.imwrite(root / "cell01.ome.tif", np.stack([image(1), image(2)]), ome=True,
-                     metadata={"axes": "TYX"})
+    tifffile.imwrite(
+        root / "cell00.tif",
+        image(0),
+        resolution=(1e4 / 0.1, 1e4 / 0.1),
+        resolutionunit="CENTIMETER",
+    )
+    tifffile.imwrite(
+        root / "cell01.ome.tif", np.stack([image(1), image(2)]), ome=True, metadata={"axes": "TYX"}
+    )
     for i in range(2, n):
         np.save(root / f"cell{i:02d}.npy", image(i))
     return root
@@ -59,8 +64,11 @@ def partials(folder):
 
 
 def digest(folder):
-    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_mixed_folder_cli_outputs_report_and_exit_3(tmp_path, capsys):
@@ -73,8 +81,12 @@ def test_mixed_folder_cli_outputs_report_and_exit_3(tmp_path, capsys):
     assert code == 3
     rep = json.loads(out)
     status = {f["rel"]: f["status"] for f in rep["files"]}
-    assert status == {"broken.tif": "failed", "cell00.tif": "done", "cell01.ome.tif": "done",
-                      "cell02.npy": "done"}
+    assert status == {
+        "broken.tif": "failed",
+        "cell00.tif": "done",
+        "cell01.ome.tif": "done",
+        "cell02.npy": "done",
+    }
     assert rep["counts"] == {"done": 3, "skipped": 0, "failed": 1, "pending": 0}
     assert rep["state"] == "complete" and rep["method"] == "bicubic"
     failed = next(f for f in rep["files"] if f["status"] == "failed")
@@ -83,7 +95,8 @@ def test_mixed_folder_cli_outputs_report_and_exit_3(tmp_path, capsys):
     assert json.loads((dst / REPORT_NAME).read_text())["files"] == rep["files"]
     # outputs: named after input and method, float32, x2, equal to the method applied per plane
     assert sorted(p.name for p in dst.iterdir()) == sorted(
-        [REPORT_NAME, "cell00_bicubic.ome.tif", "cell01_bicubic.ome.tif", "cell02_bicubic.ome.tif"])
+        [REPORT_NAME, "cell00_bicubic.ome.tif", "cell01_bicubic.ome.tif", "cell02_bicubic.ome.tif"]
+    )
     stack = read_stack(dst / "cell01_bicubic.ome.tif")
     assert stack.axes == "TYX" and stack.shape == (2, 192, 176) and stack.dtype == np.float32
     np.testing.assert_allclose(np.asarray(stack.data)[1], bicubic_x2(image(2).astype(np.float32)))
@@ -115,12 +128,26 @@ def test_recursive_pattern_keeps_subfolders(tmp_path, capsys):
     (src / ".hidden").mkdir()
     np.save(src / ".hidden" / "x.npy", image(9))
     dst = tmp_path / "out"
-    code, out, _ = run(capsys, "batch", src, dst, "--method", "bicubic", "--pattern", "*.tif",
-                       "--recursive", "--json")
+    code, out, _ = run(
+        capsys,
+        "batch",
+        src,
+        dst,
+        "--method",
+        "bicubic",
+        "--pattern",
+        "*.tif",
+        "--recursive",
+        "--json",
+    )
     assert code == 0
     rels = sorted(f["rel"] for f in json.loads(out)["files"])
-    assert rels == ["cell00.tif", "cell01.ome.tif", "day2/fov1/cell00.tif",
-                    "day2/fov1/cell01.ome.tif"]
+    assert rels == [
+        "cell00.tif",
+        "cell01.ome.tif",
+        "day2/fov1/cell00.tif",
+        "day2/fov1/cell01.ome.tif",
+    ]
     assert (dst / "day2" / "fov1" / "cell01_bicubic.ome.tif").is_file()
     # without --recursive only the top folder
     assert [f.rel for f in plan(src, "*.tif", dst, "bicubic")] == ["cell00.tif", "cell01.ome.tif"]
@@ -169,8 +196,9 @@ def test_two_worker_threads_give_the_same_files(tmp_path):
     two = run_batch(src, "*", tmp_path / "two", "pure-let", workers=2)
     assert one.ok and two.ok and len(two.files) == 6
     for f in (tmp_path / "one").glob("*.ome.tif"):
-        np.testing.assert_array_equal(tifffile.imread(f),
-                                      tifffile.imread(tmp_path / "two" / f.name))
+        np.testing.assert_array_equal(
+            tifffile.imread(f), tifffile.imread(tmp_path / "two" / f.name)
+        )
 
 
 def test_cancel_keeps_finished_files_and_a_rerun_completes(tmp_path):
@@ -224,8 +252,10 @@ def test_stacks_are_restored_and_written_plane_by_plane(tmp_path):
     del stack
     out = tmp_path / "big_bicubic.ome.tif"
     np.save(tmp_path / "warm.npy", image(0))  # imports and caches outside the measurement
-    assert process_file(str(tmp_path / "warm.npy"), str(tmp_path / "w.ome.tif"), "bicubic")[
-        "status"] == "done"
+    assert (
+        process_file(str(tmp_path / "warm.npy"), str(tmp_path / "w.ome.tif"), "bicubic")["status"]
+        == "done"
+    )
     tracemalloc.start()
     try:
         rec = process_file(str(path), str(out), "bicubic")
@@ -245,8 +275,9 @@ def test_restore_lazy_is_a_dask_array_equal_to_the_engine(tmp_path):
 
     from napari_w2s.restore.engine import iter_restore
 
-    data = da.from_array(np.stack([image(3), image(4), image(5)]).astype(np.float32),
-                         chunks=(2, 50, 88))
+    data = da.from_array(
+        np.stack([image(3), image(4), image(5)]).astype(np.float32), chunks=(2, 50, 88)
+    )
     pipe = resolve("bicubic")
     lazy = restore_lazy(pipe, data)
     assert isinstance(lazy, da.Array) and lazy.shape == (3, 192, 176)

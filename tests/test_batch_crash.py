@@ -39,8 +39,16 @@ def _counts(report_path):
 def test_sigkill_mid_run_then_rerun_completes(tmp_path):
     src, dst = tmp_path / "in", tmp_path / "out"
     _inputs(src)
-    cmd = [sys.executable, "-m", "napari_w2s.cli", "batch", str(src), str(dst), "--method",
-           "bicubic"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_w2s.cli",
+        "batch",
+        str(src),
+        str(dst),
+        "--method",
+        "bicubic",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     report = dst / "batch_report.json"
@@ -76,8 +84,12 @@ def test_sigkill_mid_run_then_rerun_completes(tmp_path):
     rerun = subprocess.run(cmd + ["--json"], capture_output=True, text=True, env=env, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     final = json.loads(rerun.stdout)
-    assert final["counts"] == {"done": N_FILES - n_done, "skipped": n_done, "failed": 0,
-                               "pending": 0}
+    assert final["counts"] == {
+        "done": N_FILES - n_done,
+        "skipped": n_done,
+        "failed": 0,
+        "pending": 0,
+    }
     assert final["cleaned"] == len(left)
     assert len(list(dst.glob("*.ome.tif"))) == N_FILES
     assert [p.name for p in dst.iterdir() if p.name.startswith(".")] == []

@@ -24,11 +24,18 @@ def setup(tmp_path_factory):
     torch.manual_seed(0)
     for name in ("dncnn", "rcan", "jdsr"):
         spec = get_spec(name)
-        card = ModelCard(name=name, architecture=spec.architecture, config=spec.config("compact"),
-                         task=spec.task, scale=spec.scale, noise_level="blind",
-                         normalisation={"kind": "zscore", **summary["normalisation"]})
-        save_model(build_model(name, "compact").eval(), zoo / f"{name}-blind-compact.safetensors",
-                   card)
+        card = ModelCard(
+            name=name,
+            architecture=spec.architecture,
+            config=spec.config("compact"),
+            task=spec.task,
+            scale=spec.scale,
+            noise_level="blind",
+            normalisation={"kind": "zscore", **summary["normalisation"]},
+        )
+        save_model(
+            build_model(name, "compact").eval(), zoo / f"{name}-blind-compact.safetensors", card
+        )
     return data, zoo
 
 
@@ -37,9 +44,19 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     from napari_w2s.restore import zoo as zoo_module
 
     monkeypatch.setattr(zoo_module, "ZOO", zoo)
-    report = run_generator(iter_benchmark(data, tmp_path, views=1, levels=["avg1", "avg16"],
-                                          denoisers=("dncnn",), sr=("rcan", "rdn", "bicubic"),
-                                          jdsr=("jdsr",), device="cpu"), total=0)
+    report = run_generator(
+        iter_benchmark(
+            data,
+            tmp_path,
+            views=1,
+            levels=["avg1", "avg16"],
+            denoisers=("dncnn",),
+            sr=("rcan", "rdn", "bicubic"),
+            jdsr=("jdsr",),
+            device="cpu",
+        ),
+        total=0,
+    )
     md = (tmp_path / "benchmark.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "Table 3" in md
     t1 = report["tables"]["Table 1: denoising, RMSE/SSIM vs the clean LR"]
@@ -55,20 +72,27 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     assert {k.split(" | ")[0] for k in t3} == {"dncnn+rcan", "jdsr"}  # rows without results dropped
     joint = next(c for c in report["claims"] if c["claim"].startswith("An end-to-end"))
     seq, jd = t3["dncnn+rcan | avg1"], t3["jdsr | avg1"]
-    won = all(t3[f"jdsr | {lv}"]["rmse"] < t3[f"dncnn+rcan | {lv}"]["rmse"]
-              and t3[f"jdsr | {lv}"]["ssim"] > t3[f"dncnn+rcan | {lv}"]["ssim"]
-              for lv in ("avg1", "avg16"))
+    won = all(
+        t3[f"jdsr | {lv}"]["rmse"] < t3[f"dncnn+rcan | {lv}"]["rmse"]
+        and t3[f"jdsr | {lv}"]["ssim"] > t3[f"dncnn+rcan | {lv}"]["ssim"]
+        for lv in ("avg1", "avg16")
+    )
     assert joint["status"] == ("reproduced" if won else "not reproduced")
-    assert f"avg1: jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f} vs dncnn+rcan {seq['rmse']:.3f}" in joint["evidence"]
+    assert (
+        f"avg1: jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f} vs dncnn+rcan {seq['rmse']:.3f}"
+        in joint["evidence"]
+    )
     care = next(c for c in report["claims"] if "CARE" in c["claim"])
     assert care["status"] == "n/a"  # no CARE weights in this zoo
     rows = (tmp_path / "benchmark.csv").read_text().splitlines()
     assert rows[0] == "table,row,col,rmse,ssim,seconds,note" and len(rows) > 10
     saved = json.loads((tmp_path / "benchmark.json").read_text())
     assert saved["views"] == 1
-    assert saved["weights"] == {"dncnn": ["dncnn-blind-compact.safetensors"],
-                                "jdsr": ["jdsr-blind-compact.safetensors"],
-                                "rcan": ["rcan-blind-compact.safetensors"]}
+    assert saved["weights"] == {
+        "dncnn": ["dncnn-blind-compact.safetensors"],
+        "jdsr": ["jdsr-blind-compact.safetensors"],
+        "rcan": ["rcan-blind-compact.safetensors"],
+    }
     assert (tmp_path / "benchmark_crops.png").stat().st_size > 5_000
 
 
@@ -79,19 +103,48 @@ def test_user_weights_replace_the_shipped_ones(setup, tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(zoo_module, "ZOO", zoo)
     own = str(zoo / "jdsr-blind-compact.safetensors")
-    report = run_generator(iter_benchmark(data, tmp_path, views=1, levels=["avg1"],
-                                          denoisers=("dncnn",), sr=("rcan",),
-                                          jdsr=("jdsr", "care"), device="cpu",
-                                          weights={"care": own}), total=0)  # fmt: skip
+    report = run_generator(
+        iter_benchmark(
+            data,
+            tmp_path,
+            views=1,
+            levels=["avg1"],
+            denoisers=("dncnn",),
+            sr=("rcan",),
+            jdsr=("jdsr", "care"),
+            device="cpu",
+            weights={"care": own},
+        ),
+        total=0,
+    )
     t3 = report["tables"]["Table 3: sequential vs joint, RMSE/SSIM vs SIM"]
     assert t3["care | avg1"]["rmse"] == pytest.approx(t3["jdsr | avg1"]["rmse"], rel=1e-6)
     care = next(c for c in report["claims"] if "CARE" in c["claim"])
     assert care["status"] == "not reproduced"  # equal is not better
-    for bad, match in [("care", "METHOD=FILE"), (f"rdn={own}", "not benchmarked"),
-                       ("care=missing.safetensors", "not found")]:
-        code = main(["benchmark", "--data", str(data), "--out", str(tmp_path / "b"),
-                     "--denoisers", "dncnn", "--sr", "rcan", "--jdsr", "care", "--views", "1",
-                     "--weights", bad])  # fmt: skip
+    for bad, match in [
+        ("care", "METHOD=FILE"),
+        (f"rdn={own}", "not benchmarked"),
+        ("care=missing.safetensors", "not found"),
+    ]:
+        code = main(
+            [
+                "benchmark",
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path / "b"),
+                "--denoisers",
+                "dncnn",
+                "--sr",
+                "rcan",
+                "--jdsr",
+                "care",
+                "--views",
+                "1",
+                "--weights",
+                bad,
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2 and match in err and err.count("\n") == 1, err
 
@@ -120,9 +173,19 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
         return original(self, method, image, level)
 
     monkeypatch.setattr(tables._Runner, "run", flaky)
-    report = run_generator(iter_benchmark(data, tmp_path / "b", views=2, levels=["avg1"],
-                                          denoisers=("dncnn",), sr=("bicubic",), jdsr=(),
-                                          device="cpu"), total=0)  # fmt: skip
+    report = run_generator(
+        iter_benchmark(
+            data,
+            tmp_path / "b",
+            views=2,
+            levels=["avg1"],
+            denoisers=("dncnn",),
+            sr=("bicubic",),
+            jdsr=(),
+            device="cpu",
+        ),
+        total=0,
+    )
     t1 = report["tables"]["Table 1: denoising, RMSE/SSIM vs the clean LR"]
     target = pairs.target[1]
     second = compare(pairs.inputs["avg1"][1], target, data_range=float(target.max() - target.min()))
@@ -136,23 +199,37 @@ def _tables(dncnn_avg16_rmse: float, rcan_rmse: float):
 
     lv = ["avg1", "avg16"]
     t1 = Table("t1", ["noisy input", "dncnn", "vst-nlm", "vst-bm3d"], lv)
-    t1.cells = {("noisy input", "avg1"): Cell(0.47, 0.35), ("noisy input", "avg16"): Cell(0.11, 0.84),
-                ("dncnn", "avg1"): Cell(0.11, 0.91), ("dncnn", "avg16"): Cell(dncnn_avg16_rmse, 0.98),
-                ("vst-nlm", "avg1"): Cell(0.16, 0.82), ("vst-nlm", "avg16"): Cell(0.054, 0.97),
-                ("vst-bm3d", "avg1"): Cell(0.12, 0.90), ("vst-bm3d", "avg16"): Cell(0.042, 0.975)}
+    t1.cells = {
+        ("noisy input", "avg1"): Cell(0.47, 0.35),
+        ("noisy input", "avg16"): Cell(0.11, 0.84),
+        ("dncnn", "avg1"): Cell(0.11, 0.91),
+        ("dncnn", "avg16"): Cell(dncnn_avg16_rmse, 0.98),
+        ("vst-nlm", "avg1"): Cell(0.16, 0.82),
+        ("vst-nlm", "avg16"): Cell(0.054, 0.97),
+        ("vst-bm3d", "avg1"): Cell(0.12, 0.90),
+        ("vst-bm3d", "avg16"): Cell(0.042, 0.975),
+    }
     t2 = Table("t2", ["noise-free LR", "noisy LR", "dncnn"], ["rcan", "bicubic"])
-    t2.cells = {("noise-free LR", "rcan"): Cell(rcan_rmse, 0.75),
-                ("noise-free LR", "bicubic"): Cell(0.27, 0.68),
-                ("noisy LR", "bicubic"): Cell(0.50, 0.24), ("dncnn", "rcan"): Cell(0.27, 0.64)}
+    t2.cells = {
+        ("noise-free LR", "rcan"): Cell(rcan_rmse, 0.75),
+        ("noise-free LR", "bicubic"): Cell(0.27, 0.68),
+        ("noisy LR", "bicubic"): Cell(0.50, 0.24),
+        ("dncnn", "rcan"): Cell(0.27, 0.64),
+    }
     t3 = Table("t3", ["dncnn+rcan", "jdsr"], lv)
-    t3.cells = {("dncnn+rcan", "avg1"): Cell(0.27, 0.64), ("dncnn+rcan", "avg16"): Cell(0.17, 0.79),
-                ("jdsr", "avg1"): Cell(0.24, 0.68), ("jdsr", "avg16"): Cell(0.16, 0.81)}
+    t3.cells = {
+        ("dncnn+rcan", "avg1"): Cell(0.27, 0.64),
+        ("dncnn+rcan", "avg16"): Cell(0.17, 0.79),
+        ("jdsr", "avg1"): Cell(0.24, 0.68),
+        ("jdsr", "avg16"): Cell(0.16, 0.81),
+    }
     return t1, t2, t3
 
 
-@pytest.mark.parametrize(("dncnn16", "rcan", "deep_ok", "margin_ok"),
-                         [(0.041, 0.18, True, True), (0.043, 0.18, False, True),
-                          (0.041, 0.21, True, False)])
+@pytest.mark.parametrize(
+    ("dncnn16", "rcan", "deep_ok", "margin_ok"),
+    [(0.041, 0.18, True, True), (0.043, 0.18, False, True), (0.041, 0.21, True, False)],
+)
 def test_claims_of_the_issue_deep_denoiser_and_wide_margins(dncnn16, rcan, deep_ok, margin_ok):
     """The deep denoiser must beat the best of VST+NLM / VST+BM3D at every level (0.043 loses
     to BM3D's 0.042 at avg16); every model must cut its input's RMSE to 0.75 x or less (RCAN
@@ -160,8 +237,12 @@ def test_claims_of_the_issue_deep_denoiser_and_wide_margins(dncnn16, rcan, deep_
     from napari_w2s.benchmark.tables import check_claims
 
     t1, t2, t3 = _tables(dncnn16, rcan)
-    claims = {c["claim"]: c for c in check_claims(t1, t2, t3, ["dncnn", "vst-nlm", "vst-bm3d"],
-                                                       ["rcan", "bicubic"], ["jdsr"], "avg1")}
+    claims = {
+        c["claim"]: c
+        for c in check_claims(
+            t1, t2, t3, ["dncnn", "vst-nlm", "vst-bm3d"], ["rcan", "bicubic"], ["jdsr"], "avg1"
+        )
+    }
     deep = next(c for k, c in claims.items() if "deep denoiser" in k)
     wide = next(c for k, c in claims.items() if "wide margin" in k)
     assert deep["status"] == ("reproduced" if deep_ok else "not reproduced"), deep
@@ -191,15 +272,26 @@ def test_a_per_level_model_serves_its_level(setup, tmp_path, monkeypatch):
     results = {}
     for name, folder in (("blind", zoo), ("per-level", per_level)):
         monkeypatch.setattr(zoo_module, "ZOO", folder)
-        report = run_generator(iter_benchmark(data, tmp_path / name, views=1,
-                                              levels=["avg1", "avg16"], denoisers=("dncnn",),
-                                              sr=("bicubic",), jdsr=("jdsr",), device="cpu"),
-                               total=0)  # fmt: skip
+        report = run_generator(
+            iter_benchmark(
+                data,
+                tmp_path / name,
+                views=1,
+                levels=["avg1", "avg16"],
+                denoisers=("dncnn",),
+                sr=("bicubic",),
+                jdsr=("jdsr",),
+                device="cpu",
+            ),
+            total=0,
+        )
         results[name] = report
     t3 = "Table 3: sequential vs joint, RMSE/SSIM vs SIM"
     blind, per = results["blind"]["tables"][t3], results["per-level"]["tables"][t3]
     assert per["jdsr | avg1"]["rmse"] != pytest.approx(blind["jdsr | avg1"]["rmse"], abs=1e-4)
     assert per["jdsr | avg16"]["rmse"] == pytest.approx(blind["jdsr | avg16"]["rmse"], abs=1e-6)
-    assert results["per-level"]["weights"]["jdsr"] == ["jdsr-avg1-compact.safetensors",
-                                                       "jdsr-blind-compact.safetensors"]
+    assert results["per-level"]["weights"]["jdsr"] == [
+        "jdsr-avg1-compact.safetensors",
+        "jdsr-blind-compact.safetensors",
+    ]
     assert "jdsr-avg1-compact.safetensors" in (tmp_path / "per-level" / "benchmark.md").read_text()

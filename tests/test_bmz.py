@@ -18,8 +18,10 @@ from napari_w2s.restore.zoo import ZOO
 STD = 44.479390497015224  # a unit narrower than the test images' p1-p99.8 range (the network's)
 NEEDS_BIOIMAGEIO = "bioimageio.core is not installed (pip install 'napari-w2s[testing]')"
 HAS_ONNX = not bmz._onnx_missing()
-NEEDS_ONNX = (f"{bmz._onnx_missing()} not installed: no ONNX weights are written "
-              "(pip install 'napari-w2s[testing]')")
+NEEDS_ONNX = (
+    f"{bmz._onnx_missing()} not installed: no ONNX weights are written "
+    "(pip install 'napari-w2s[testing]')"
+)
 
 
 def cli(capsys, *argv):
@@ -68,11 +70,20 @@ def test_export_writes_a_complete_package(packages):
         readme = zf.read("README.md").decode()
         x = np.load(zf.open("test_input.npy"))
         y = np.load(zf.open("test_output.npy"))
-    assert {"rdf.yaml", "weights.pt", "weights_torchscript.pt", "architecture.py", "cover.png",
-            "README.md", "test_input.npy", "test_output.npy"} <= names
+    assert {
+        "rdf.yaml",
+        "weights.pt",
+        "weights_torchscript.pt",
+        "architecture.py",
+        "cover.png",
+        "README.md",
+        "test_input.npy",
+        "test_output.npy",
+    } <= names
     assert rdf["format_version"].startswith("0.5") and rdf["type"] == "model"
     assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"} | (
-        {"onnx"} if HAS_ONNX else set())
+        {"onnx"} if HAS_ONNX else set()
+    )
     assert rdf["weights"]["pytorch_state_dict"]["architecture"]["callable"] == "RRDBNet"
     assert x.shape == (1, 1, 64, 64) and y.shape == (1, 1, 128, 128)
     out_y = rdf["outputs"][0]["axes"][2]
@@ -82,8 +93,11 @@ def test_export_writes_a_complete_package(packages):
     # the shipped cards' per-image map: scale_range in; BMZ cannot map back (normalised out)
     assert "scale_range" in pre and "scale_linear" not in post
     assert "10.1007/978-3-030-66415-2_31" in rdf["cite"][0]["doi"]
-    assert "El Helou" in readme and "avg16" in readme and "| RMSE |" in readme.replace(
-        "| input level | RMSE", "| RMSE")
+    assert (
+        "El Helou" in readme
+        and "avg16" in readme
+        and "| RMSE |" in readme.replace("| input level | RMSE", "| RMSE")
+    )
     assert (packages["dncnn"] / "rdf.yaml").is_file()
     dn = yaml.safe_load((packages["dncnn"] / "rdf.yaml").read_text())
     assert dn["outputs"][0]["axes"][2]["scale"] == 1.0
@@ -94,12 +108,12 @@ def test_export_writes_a_complete_package(packages):
 def test_bioimageio_test_passes(packages, method):
     core = pytest.importorskip("bioimageio.core", reason=NEEDS_BIOIMAGEIO)
     summary = core.test_model(str(packages[method]))
-    failed = [(d.name, [e.msg for e in d.errors]) for d in summary.details
-              if d.status != "passed"]  # fmt: skip
+    failed = [(d.name, [e.msg for e in d.errors]) for d in summary.details if d.status != "passed"]
     assert summary.status == "passed", failed
     tested = {d.name for d in summary.details}
-    assert any("torchscript" in n for n in tested) and any("pytorch_state_dict" in n
-                                                           for n in tested)
+    assert any("torchscript" in n for n in tested) and any(
+        "pytorch_state_dict" in n for n in tested
+    )
     assert any("onnx" in n for n in tested) == HAS_ONNX
 
 
@@ -175,14 +189,24 @@ def test_onnx_left_out_when_it_does_not_export(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["jdsr", "dncnn", "care"])
-def test_restore_through_the_package_matches_the_shipped_model(packages, method, tmp_path,
-                                                               capsys):
+def test_restore_through_the_package_matches_the_shipped_model(packages, method, tmp_path, capsys):
     src = tmp_path / "in.npy"
     np.save(src, image())
     a, b = tmp_path / "shipped.npy", tmp_path / "package.npy"
     assert cli(capsys, "restore", src, "--method", method, "--out", a, "--tile", 96)[0] == 0
-    code, out, err = cli(capsys, "restore", src, "--method", method, "--weights",
-                         packages[method], "--out", b, "--tile", 96)
+    code, out, err = cli(
+        capsys,
+        "restore",
+        src,
+        "--method",
+        method,
+        "--weights",
+        packages[method],
+        "--out",
+        b,
+        "--tile",
+        96,
+    )
     assert code == 0, err
     # in a unit below the network's (STD < the image's p1-p99.8 range): the same weights, but
     # the CPU memory layout is chosen by timing each run, so float32 rounding may differ
@@ -204,8 +228,9 @@ def test_torchscript_only_package_matches(packages, tmp_path, capsys):
     np.save(src, image((100, 90)))
     a, b = tmp_path / "shipped.npy", tmp_path / "ts.npy"
     assert cli(capsys, "restore", src, "--out", a, "--tile", 96)[0] == 0
-    code, out, err = cli(capsys, "restore", src, "--weights", pkg, "--out", b, "--tile", 96,
-                         "--json")
+    code, out, err = cli(
+        capsys, "restore", src, "--weights", pkg, "--out", b, "--tile", 96, "--json"
+    )
     assert code == 0, err
     assert json.loads(out)["pipeline"]["steps"][0]["config"] == {}
     diff = float(np.abs(np.load(a) - np.load(b)).max()) / STD
@@ -229,14 +254,15 @@ def test_per_image_normalisation_package(tmp_path, capsys):
     scale_range = rdf["inputs"][0]["preprocessing"][1]
     assert scale_range["id"] == "scale_range"
     assert (scale_range["kwargs"]["min_percentile"], scale_range["kwargs"]["max_percentile"]) == (
-        1.0, 99.8)
+        1.0,
+        99.8,
+    )
     assert [p["id"] for p in rdf["outputs"][0]["postprocessing"]] == ["ensure_dtype"]
     src = tmp_path / "in.npy"
     np.save(src, image() * 3 + 500)
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"
     assert cli(capsys, "restore", src, "--method", "dncnn", "--weights", mine, "--out", a)[0] == 0
-    code, out, err = cli(capsys, "restore", src, "--method", "dncnn", "--weights", pkg,
-                         "--out", b)
+    code, out, err = cli(capsys, "restore", src, "--method", "dncnn", "--weights", pkg, "--out", b)
     assert code == 0 and "normalised units" in err  # said once, as a note
     assert float(np.abs(np.load(a) - np.load(b)).max()) <= 1e-3  # eps 1e-6 of scale_range aside
     core = pytest.importorskip("bioimageio.core", reason=NEEDS_BIOIMAGEIO)
@@ -248,13 +274,13 @@ def test_export_bad_inputs(tmp_path, capsys, monkeypatch):
     with monkeypatch.context() as m:  # every method has shipped weights: an empty zoo has none
         m.setattr("napari_w2s.restore.zoo.ZOO", tmp_path / "no-zoo")
         user_error(capsys, "no trained weights", "export-bmz", "rdn", "--out", tmp_path / "a.zip")
-    user_error(capsys, "not found", "export-bmz", tmp_path / "x.safetensors", "--out",
-               tmp_path / "a.zip")
+    user_error(
+        capsys, "not found", "export-bmz", tmp_path / "x.safetensors", "--out", tmp_path / "a.zip"
+    )
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "f").write_text("x")
     user_error(capsys, "not empty", "export-bmz", "dncnn", "--out", tmp_path / "full")
-    user_error(capsys, "does not exist", "export-bmz", "dncnn", "--out",
-               tmp_path / "no" / "a.zip")
+    user_error(capsys, "does not exist", "export-bmz", "dncnn", "--out", tmp_path / "no" / "a.zip")
 
 
 def _edited(packages, tmp_path, edit):
@@ -272,8 +298,9 @@ def test_incompatible_packages_are_refused_in_one_line(packages, tmp_path, capsy
     out = tmp_path / "o.npy"
 
     def refused(match, pkg):
-        user_error(capsys, match, "restore", src, "--method", "dncnn", "--weights", pkg,
-                   "--out", out)
+        user_error(
+            capsys, match, "restore", src, "--method", "dncnn", "--weights", pkg, "--out", out
+        )
         assert not out.exists()
 
     not_zip = tmp_path / "bad.zip"
@@ -317,8 +344,18 @@ def test_incompatible_packages_are_refused_in_one_line(packages, tmp_path, capsy
         fh.write(bytes([last[0] ^ 0xFF]))
     refused("does not match its sha256", pkg)
     # a jdsr package run as a denoiser: the package's card says what it is
-    user_error(capsys, "use --method jdsr", "restore", src, "--method", "dncnn", "--weights",
-               packages["jdsr"], "--out", out)
+    user_error(
+        capsys,
+        "use --method jdsr",
+        "restore",
+        src,
+        "--method",
+        "dncnn",
+        "--weights",
+        packages["jdsr"],
+        "--out",
+        out,
+    )
 
 
 def test_batch_runs_a_package(packages, tmp_path, capsys):
@@ -326,8 +363,17 @@ def test_batch_runs_a_package(packages, tmp_path, capsys):
     src.mkdir()
     for i in range(2):
         np.save(src / f"v{i}.npy", image((64, 72), seed=i))
-    code, out, err = cli(capsys, "batch", src, tmp_path / "out", "--method", "dncnn",
-                         "--weights", packages["dncnn"], "--json")
+    code, out, err = cli(
+        capsys,
+        "batch",
+        src,
+        tmp_path / "out",
+        "--method",
+        "dncnn",
+        "--weights",
+        packages["dncnn"],
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(out)
     assert len(list((tmp_path / "out").glob("*.ome.tif"))) == 2, report

@@ -80,8 +80,11 @@ def test_pure_let_is_linear_in_units(frame):
     """ADU <-> photons: the same image in other units (gain x2) gives the same result x2."""
     noisy, _, (a, b) = frame
     out1, _ = _run(ClassicalStep("pure-let", noise=(a, b), cycle_spins=2).iter_run(noisy))
-    out2, _ = _run(ClassicalStep("pure-let", noise=(2 * a, 4 * b), cycle_spins=2)
-                   .iter_run(2.0 * noisy.astype(np.float32)))  # fmt: skip
+    out2, _ = _run(
+        ClassicalStep("pure-let", noise=(2 * a, 4 * b), cycle_spins=2).iter_run(
+            2.0 * noisy.astype(np.float32)
+        )
+    )
     np.testing.assert_allclose(out2, 2 * out1, rtol=1e-4, atol=1e-3)
 
 
@@ -100,8 +103,10 @@ def test_odd_sizes(frame):
         assert out.shape == img.shape and np.isfinite(out).all()
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4, 3)), np.full((32, 32), np.nan), np.zeros((4, 4)),
-                                 np.array([["a"] * 16] * 16)])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((4, 4, 3)), np.full((32, 32), np.nan), np.zeros((4, 4)), np.array([["a"] * 16] * 16)],
+)
 def test_bad_input(bad):
     with pytest.raises(W2SInputError):
         _run(ClassicalStep("pure-let", noise=(1.0, 0.0)).iter_run(bad))
@@ -164,7 +169,11 @@ def test_epll_bad_prior(tmp_path):
     from napari_w2s.restore.epll import load_prior
 
     bad = tmp_path / "bad.npz"
-    np.savez(bad, weights=np.ones(2, np.float32), covs=np.zeros((2, 3, 3), np.float32),
-             patch_size=np.int32(8))  # fmt: skip
+    np.savez(
+        bad,
+        weights=np.ones(2, np.float32),
+        covs=np.zeros((2, 3, 3), np.float32),
+        patch_size=np.int32(8),
+    )
     with pytest.raises(W2SInputError):
         load_prior(bad)

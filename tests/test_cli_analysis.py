@@ -40,8 +40,14 @@ def test_estimate_noise_json(noisy_clean, capsys):
 
 
 def test_estimate_noise_paired_and_text(noisy_clean, capsys):
-    code, out, _ = run(capsys, "estimate-noise", str(noisy_clean / "avg1.tif"), "--clean",
-                       str(noisy_clean / "avg400.npy"), "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "estimate-noise",
+        str(noisy_clean / "avg1.tif"),
+        "--clean",
+        str(noisy_clean / "avg400.npy"),
+        "--json",
+    )
     assert code == 0
     r = json.loads(out)
     assert r["method"] == "paired" and r["a"] == pytest.approx(2.0, rel=0.03)
@@ -56,17 +62,31 @@ def test_estimate_kernel_writes_npy(tmp_path, capsys):
     true = S.gaussian_kernel(41, 3.0)
     np.save(tmp_path / "hr.npy", hr)
     np.save(tmp_path / "lr.npy", S.blur_and_downsample(hr, true))
-    code, out, err = run(capsys, "estimate-kernel", str(tmp_path / "lr.npy"),
-                         str(tmp_path / "hr.npy"), "--size", "24", "--out",
-                         str(tmp_path / "k.npy"), "--json")  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "estimate-kernel",
+        str(tmp_path / "lr.npy"),
+        str(tmp_path / "hr.npy"),
+        "--size",
+        "24",
+        "--out",
+        str(tmp_path / "k.npy"),
+        "--json",
+    )
     assert code == 0, err
     r = json.loads(out)
     assert r["fwhm_px"] == pytest.approx(2.3548 * 3.0, rel=0.10)
     assert r["size"] == 24 and r["upsample"] == "bicubic"
     k = np.load(tmp_path / "k.npy")
     assert k.shape == (24, 24) and k.sum() == pytest.approx(1.0)
-    code, out, _ = run(capsys, "estimate-kernel", str(tmp_path / "lr.npy"),
-                       str(tmp_path / "hr.npy"), "--upsample", "bilinear")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "estimate-kernel",
+        str(tmp_path / "lr.npy"),
+        str(tmp_path / "hr.npy"),
+        "--upsample",
+        "bilinear",
+    )
     assert code == 0 and out.startswith("FWHM")
 
 
@@ -80,18 +100,30 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     cases = [
         (["estimate-noise", str(tmp_path / "missing.tif")], "no such file"),
         (["estimate-noise", str(tmp_path / "flat.npy")], "constant"),
-        (["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "stack.npy")],
-         "not a stack"),
+        (
+            ["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "stack.npy")],
+            "not a stack",
+        ),
         (["advise", str(tmp_path / "flat.npy")], "constant"),
         (["advise", str(tmp_path / "img.npy"), "--frames", "1,x"], "--frames"),
         (["estimate-noise", str(tmp_path / "small.npy")], "too small"),
-        (["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "other.npy")],
-         "different shapes"),
+        (
+            ["estimate-noise", str(tmp_path / "img.npy"), "--clean", str(tmp_path / "other.npy")],
+            "different shapes",
+        ),
         (["estimate-noise", str(tmp_path / "img.npy"), "--clip", "x"], "--clip"),
         (["estimate-kernel", str(tmp_path / "img.npy"), str(tmp_path / "img.npy")], "twice"),
-        (["estimate-kernel", str(tmp_path / "small.npy"), str(tmp_path / "img.npy"), "--out",
-          str(tmp_path / "k.txt")], ".npy"),
-    ]  # fmt: skip
+        (
+            [
+                "estimate-kernel",
+                str(tmp_path / "small.npy"),
+                str(tmp_path / "img.npy"),
+                "--out",
+                str(tmp_path / "k.txt"),
+            ],
+            ".npy",
+        ),
+    ]
     for argv, match in cases:
         code, _, err = run(capsys, *argv)
         assert code == 2, argv
@@ -109,14 +141,23 @@ def test_estimate_noise_stack_and_advise(tmp_path, capsys):
     assert r["method"] == "frames" and r["answered_by"] == "frames"
     assert r["a"] == pytest.approx(2.0, rel=0.03) and r["a_ci"][0] < r["a"] < r["a_ci"][1]
     assert r["details"]["pairs_used"] == 23
-    code, out, err = run(capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--single",
-                         "--frame", "3", "--json")  # fmt: skip
+    code, out, err = run(
+        capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--single", "--frame", "3", "--json"
+    )
     assert code == 0, err
     r = json.loads(out)
     # one small frame: a rough answer, but an interval that says so
     assert r["answered_by"] == "single image" and r["a_ci"][0] < 2.0 < r["a_ci"][1]
-    code, out, err = run(capsys, "advise", str(tmp_path / "stack.tif"), "--json",
-                         "--target-psnr", "40", "--frames", "1,2,4")  # fmt: skip
+    code, out, err = run(
+        capsys,
+        "advise",
+        str(tmp_path / "stack.tif"),
+        "--json",
+        "--target-psnr",
+        "40",
+        "--frames",
+        "1,2,4",
+    )
     assert code == 0, err
     r = json.loads(out)
     assert r["answered_by"] == "frames" and [p["frames"] for p in r["predictions"]] == [1, 2, 4]
@@ -124,8 +165,9 @@ def test_estimate_noise_stack_and_advise(tmp_path, capsys):
     assert p[1] - p[0] == pytest.approx(3.0103, abs=1e-3) and r["frames_needed"] >= 1
     code, out, err = run(capsys, "advise", str(tmp_path / "stack.tif"), "--target-psnr", "40")
     assert code == 0 and "average at least" in out
-    code, out, err = run(capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--single",
-                         "--frame", "99")  # fmt: skip
+    code, out, err = run(
+        capsys, "estimate-noise", str(tmp_path / "stack.tif"), "--single", "--frame", "99"
+    )
     assert code == 2 and "--frame 99" in err and err.count("\n") == 1
 
 

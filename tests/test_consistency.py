@@ -86,8 +86,16 @@ def test_pure_noise_gives_a_standard_normal_map():
 def test_cli_check_writes_the_map_and_json(view, tmp_path, capsys):
     np.save(tmp_path / "in.npy", view["levels"]["avg1"].astype(np.float32))
     np.save(tmp_path / "fake.npy", (view["sim"] + view["fake"]).astype(np.float32))
-    code = main(["check", str(tmp_path / "fake.npy"), str(tmp_path / "in.npy"),
-                 "--map", str(tmp_path / "z.npy"), "--json"])  # fmt: skip
+    code = main(
+        [
+            "check",
+            str(tmp_path / "fake.npy"),
+            str(tmp_path / "in.npy"),
+            "--map",
+            str(tmp_path / "z.npy"),
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["verdict"] == "inconsistent" and out["outside_3sigma"] > 0.005
     assert {"max_abs_z", "a", "b", "kernel_source", "rule"} <= set(out)
@@ -98,8 +106,13 @@ def test_cli_check_writes_the_map_and_json(view, tmp_path, capsys):
 def test_cli_check_refuses_bad_input(tmp_path, capsys):
     np.save(tmp_path / "a.npy", np.ones((64, 64), np.float32))
     np.save(tmp_path / "b.npy", np.ones((100, 90), np.float32))
-    for extra in ([], ["--na", "1.4"], ["--noise", "x,y"], ["--window", "4"],
-                  ["--map", str(tmp_path / "a.npy")]):  # fmt: skip
+    for extra in (
+        [],
+        ["--na", "1.4"],
+        ["--noise", "x,y"],
+        ["--window", "4"],
+        ["--map", str(tmp_path / "a.npy")],
+    ):
         code = main(["check", str(tmp_path / "b.npy"), str(tmp_path / "a.npy"), *extra])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1, (extra, err)

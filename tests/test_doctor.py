@@ -31,13 +31,16 @@ def test_doctor_text(capsys):
 
 
 def test_doctor_fast_and_imports_neither_napari_nor_qt():
-    code = ("import sys, time; t = time.perf_counter(); from napari_w2s import doctor; "
-            "doctor.report(); print(time.perf_counter() - t); "
-            "print(sorted(m for m in ('napari', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'qtpy') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, time; t = time.perf_counter(); from napari_w2s import doctor; "
+        "doctor.report(); print(time.perf_counter() - t); "
+        "print(sorted(m for m in ('napari', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'qtpy') "
+        "if m in sys.modules))"
+    )
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     wall = time.perf_counter() - t0
     assert out[-1] == "[]"
     assert float(out[0]) < 6 and wall < 10  # < 3 s on an idle machine; headroom for a busy one

@@ -41,10 +41,13 @@ def test_layer_data_follows_the_w2s_protocol():
     assert src.train_rows == 40 - 16  # no training patch touches the held-back rows
 
 
-@pytest.mark.parametrize("stack, sim, match", [
-    (np.zeros((16, 16)), None, "stack of frames"),
-    (np.ones((4, 16, 16)), np.ones((30, 32)), "exactly 32 x 32"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "stack, sim, match",
+    [
+        (np.zeros((16, 16)), None, "stack of frames"),
+        (np.ones((4, 16, 16)), np.ones((30, 32)), "exactly 32 x 32"),
+    ],
+)
 def test_layer_data_refuses_bad_input(stack, sim, match):
     from napari_w2s.training.layers import from_stack
 
@@ -59,8 +62,16 @@ def test_finetune_from_layers_installs_a_user_model(tmp_path, monkeypatch):
 
     monkeypatch.setenv("NAPARI_W2S_MODELS", str(tmp_path / "models"))
     stack, sim = tiny_view()
-    cfg = FinetuneConfig(base="jdsr", minutes=1, iterations=3, name="jdsr-test", patch=16,
-                         batch=2, log_every=1, threads=1)  # fmt: skip
+    cfg = FinetuneConfig(
+        base="jdsr",
+        minutes=1,
+        iterations=3,
+        name="jdsr-test",
+        patch=16,
+        batch=2,
+        log_every=1,
+        threads=1,
+    )
     recs = []
     path = drain(iter_finetune(cfg, stack=stack, sim=sim, data_name="view 1"), recs.append)
     assert path == tmp_path / "models" / "jdsr-test.safetensors"
@@ -81,8 +92,9 @@ def test_finetune_stop_and_resume(tmp_path, monkeypatch):
 
     monkeypatch.setenv("NAPARI_W2S_MODELS", str(tmp_path / "models"))
     stack, _ = tiny_view()
-    cfg = FinetuneConfig(base="dncnn", minutes=1, iterations=4, name="dn", patch=16, batch=2,
-                         log_every=1, threads=1)  # fmt: skip
+    cfg = FinetuneConfig(
+        base="dncnn", minutes=1, iterations=4, name="dn", patch=16, batch=2, log_every=1, threads=1
+    )
     seen = []
     out = drain(iter_finetune(cfg, stack=stack, stop=lambda: len(seen) >= 2), seen.append)
     assert out is None  # stopped: nothing installed, the checkpoint kept
@@ -113,13 +125,36 @@ def test_cli_finetune_a_denoiser_on_a_stack(tmp_path, capsys):
     np.save(tmp_path / "stack.npy", stack)
     np.save(tmp_path / "sim.npy", sim)
     models = tmp_path / "mine"
-    code = main(["finetune", str(tmp_path / "stack.npy"), "--sim", str(tmp_path / "sim.npy"),
-                 "--base", "jdsr", "--minutes", "1", "--iterations", "2", "--patch", "16",
-                 "--batch", "2", "--name", "jdsr-cli", "--out", str(models), "--threads", "1",
-                 "--json"])  # fmt: skip
+    code = main(
+        [
+            "finetune",
+            str(tmp_path / "stack.npy"),
+            "--sim",
+            str(tmp_path / "sim.npy"),
+            "--base",
+            "jdsr",
+            "--minutes",
+            "1",
+            "--iterations",
+            "2",
+            "--patch",
+            "16",
+            "--batch",
+            "2",
+            "--name",
+            "jdsr-cli",
+            "--out",
+            str(models),
+            "--threads",
+            "1",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["name"] == "jdsr-cli" and out["iterations"] == 2
     assert (models / "jdsr-cli.json").exists()
-    code = main(["finetune", str(tmp_path / "stack.npy"), "--base", "nothing", "--out", str(models)])
+    code = main(
+        ["finetune", str(tmp_path / "stack.npy"), "--base", "nothing", "--out", str(models)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "nothing" in err and err.count("\n") == 1

@@ -58,9 +58,15 @@ def test_only_conv_then_bn_is_folded():
 def test_engine_runs_the_folded_dncnn(tmp_path):
     model = _dncnn_with_statistics(1)
     spec = get_spec("dncnn")
-    card = ModelCard(name="dncnn", architecture=spec.architecture, config=spec.config("compact"),
-                     task="denoise", scale=1, noise_level="blind",
-                     normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0})
+    card = ModelCard(
+        name="dncnn",
+        architecture=spec.architecture,
+        config=spec.config("compact"),
+        task="denoise",
+        scale=1,
+        noise_level="blind",
+        normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0},
+    )
     path = save_model(model, tmp_path / "dncnn-blind-compact.safetensors", card)
     pipe = resolve("dncnn", weights=str(path), device="cpu", tile=0)
     step = pipe.steps[0]

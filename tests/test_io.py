@@ -32,9 +32,18 @@ def test_plain_tiff_is_memory_mapped(tmp_path, ramp):
 
 def test_ome_tiff_pixel_size_becomes_scale(tmp_path, ramp):
     path = tmp_path / "stack.ome.tif"
-    tifffile.imwrite(path, ramp, ome=True, metadata={
-        "axes": "TYX", "PhysicalSizeX": 65.0, "PhysicalSizeXUnit": "nm",
-        "PhysicalSizeY": 0.07, "PhysicalSizeYUnit": "µm"})
+    tifffile.imwrite(
+        path,
+        ramp,
+        ome=True,
+        metadata={
+            "axes": "TYX",
+            "PhysicalSizeX": 65.0,
+            "PhysicalSizeXUnit": "nm",
+            "PhysicalSizeY": 0.07,
+            "PhysicalSizeYUnit": "µm",
+        },
+    )
     stack = read_stack(path)
     assert stack.pixel_size == pytest.approx((0.07, 0.065))
     assert stack.scale() == pytest.approx((1.0, 0.07, 0.065))
@@ -43,8 +52,13 @@ def test_ome_tiff_pixel_size_becomes_scale(tmp_path, ramp):
 
 def test_imagej_tiff_pixel_size(tmp_path, ramp):
     path = tmp_path / "ij.tif"
-    tifffile.imwrite(path, ramp, imagej=True, resolution=(1 / 0.1, 1 / 0.125),
-                     metadata={"unit": "micron", "axes": "TYX"})
+    tifffile.imwrite(
+        path,
+        ramp,
+        imagej=True,
+        resolution=(1 / 0.1, 1 / 0.125),
+        metadata={"unit": "micron", "axes": "TYX"},
+    )
     stack = read_stack(path)
     assert stack.pixel_size == pytest.approx((0.125, 0.1))
 
@@ -76,10 +90,14 @@ def test_given_axes_are_transposed_to_canonical(tmp_path):
     np.save(tmp_path / "ctyx.npy", arr)
     stack = read_stack(tmp_path / "ctyx.npy", axes="CTYX")
     assert stack.axes == "TCYX" and stack.shape == (5, 2, 8, 6)
-    assert stack.data[3, 1].max() == 7 and stack.data[3, 0].max() == 0 and stack.data[1, 1].max() == 0
+    assert (
+        stack.data[3, 1].max() == 7 and stack.data[3, 0].max() == 0 and stack.data[1, 1].max() == 0
+    )
 
 
-@pytest.mark.parametrize("shape, axes", [((8, 6), "YX"), ((3, 8, 6), "TYX"), ((3, 2, 8, 6), "TCYX")])
+@pytest.mark.parametrize(
+    "shape, axes", [((8, 6), "YX"), ((3, 8, 6), "TYX"), ((3, 2, 8, 6), "TCYX")]
+)
 def test_axes_guessed_from_shape(shape, axes):
     _, canon = canonical_axes(np.zeros(shape, np.uint16), None)
     assert canon == axes
@@ -97,11 +115,14 @@ def test_rgb_is_refused(tmp_path):
         read_stack(path)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"", "empty"),
-    (b"II*\x00garbage-not-a-tiff" * 3, "not a readable TIFF"),
-    (b"hello, I am text", "not a readable TIFF"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", "empty"),
+        (b"II*\x00garbage-not-a-tiff" * 3, "not a readable TIFF"),
+        (b"hello, I am text", "not a readable TIFF"),
+    ],
+)
 def test_bad_tiff_files(tmp_path, content, match):
     path = tmp_path / "bad.tif"
     path.write_bytes(content)
@@ -160,8 +181,13 @@ def test_processed_split_stacks_views(w2s_processed):
 
 
 def test_write_ome_tiff_roundtrip_with_provenance(tmp_path, ramp):
-    path = write_ome_tiff(tmp_path / "out.ome.tif", ramp, "TYX", (0.032, 0.032),
-                          {"method": "frame-average", "frames": [0, 1]})
+    path = write_ome_tiff(
+        tmp_path / "out.ome.tif",
+        ramp,
+        "TYX",
+        (0.032, 0.032),
+        {"method": "frame-average", "frames": [0, 1]},
+    )
     back = read_stack(path)
     np.testing.assert_array_equal(np.asarray(back.data), ramp)
     assert back.pixel_size == pytest.approx((0.032, 0.032))

@@ -21,7 +21,8 @@ from napari_w2s.analysis.kernel import (
 def hr():
     rng = np.random.default_rng(0)
     return 0.5 * S.filaments((256, 256), rng, n=30, blur=0.7) + 0.5 * S.blobs(
-        (256, 256), rng, n=40, sigma=(2, 10))
+        (256, 256), rng, n=40, sigma=(2, 10)
+    )
 
 
 def _crop(k, size=36):
@@ -29,11 +30,14 @@ def _crop(k, size=36):
     return k[c - size // 2 : c - size // 2 + size, c - size // 2 : c - size // 2 + size]
 
 
-@pytest.mark.parametrize("true", [
-    S.gaussian_kernel(61, 2.5),
-    S.gaussian_kernel(61, 3.5),
-    S.long_tail_kernel(61, 2.5, 7.0, 0.4),  # a long tail, like W2S's
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "true",
+    [
+        S.gaussian_kernel(61, 2.5),
+        S.gaussian_kernel(61, 3.5),
+        S.long_tail_kernel(61, 2.5, 7.0, 0.4),  # a long tail, like W2S's
+    ],
+)
 @pytest.mark.parametrize("upsample", ["bicubic", "bilinear"])
 def test_recovers_known_kernel(hr, true, upsample):
     lr = 3.0 * S.blur_and_downsample(hr, true) + 50.0  # other units and an offset
@@ -90,16 +94,31 @@ def test_upsample2_keeps_constants_and_linear_ramps_aligned():
     np.testing.assert_allclose(upsample2(ramp, "bicubic")[3:-3, 0], np.arange(3, 29) / 2 - 0.25)
 
 
-@pytest.mark.parametrize("lr, hr_, kw, match", [
-    (np.ones((32, 32)), np.random.default_rng(0).random((64, 64)), {}, "constant"),
-    (np.random.default_rng(0).random((32, 32)), np.random.default_rng(0).random((60, 64)), {},
-     "twice"),
-    (np.random.default_rng(0).random((32, 32)), np.random.default_rng(0).random((64, 64)),
-     {"size": 100}, "size"),
-    (np.random.default_rng(0).random((32, 32)), np.random.default_rng(0).random((64, 64)),
-     {"upsample": "nearest"}, "upsampling"),
-    (np.full((32, 32), np.nan), np.random.default_rng(0).random((64, 64)), {}, "NaN"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "lr, hr_, kw, match",
+    [
+        (np.ones((32, 32)), np.random.default_rng(0).random((64, 64)), {}, "constant"),
+        (
+            np.random.default_rng(0).random((32, 32)),
+            np.random.default_rng(0).random((60, 64)),
+            {},
+            "twice",
+        ),
+        (
+            np.random.default_rng(0).random((32, 32)),
+            np.random.default_rng(0).random((64, 64)),
+            {"size": 100},
+            "size",
+        ),
+        (
+            np.random.default_rng(0).random((32, 32)),
+            np.random.default_rng(0).random((64, 64)),
+            {"upsample": "nearest"},
+            "upsampling",
+        ),
+        (np.full((32, 32), np.nan), np.random.default_rng(0).random((64, 64)), {}, "NaN"),
+    ],
+)
 def test_bad_inputs_raise(lr, hr_, kw, match):
     with pytest.raises(W2SInputError, match=match):
         estimate_kernel(lr, hr_, **kw)

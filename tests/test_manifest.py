@@ -37,10 +37,12 @@ def test_menus_are_napari_menus_plugins_may_use():
     allowed = {str(m) for m in napari_menus.MenuId.contributables()}
     for menu_id in menus:
         assert menu_id in allowed or menu_id in own, menu_id
-    placed = {getattr(item, "command", None) or item.submenu
-              for items in menus.values() for item in items}
+    placed = {
+        getattr(item, "command", None) or item.submenu for items in menus.values() for item in items
+    }
     widgets = {w.command for w in mf.contributions.widgets}
     assert widgets <= placed  # every widget is in a menu of the Layers menu
     assert {"napari-w2s.restore_jdsr", "napari-w2s.restoration"} <= placed
     assert [getattr(i, "submenu", None) for i in menus["napari/layers/filter"]] == [
-        "napari-w2s.restoration"]
+        "napari-w2s.restoration"
+    ]

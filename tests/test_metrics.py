@@ -54,12 +54,15 @@ def test_stacks_are_measured_plane_by_plane(noisy_pair):
     assert two == pytest.approx((ssim(pred, ref) + 1.0) / 2)
 
 
-@pytest.mark.parametrize("pred, ref, match", [
-    (np.zeros((8, 8)), np.zeros((8, 9)), "different shapes"),
-    (np.full((8, 8), np.nan), np.ones((8, 8)), "NaN"),
-    (np.ones((8, 8)), np.ones((8, 8)), "constant"),
-    (np.ones((4, 4)), np.arange(16.0).reshape(4, 4), "at least 7 x 7"),
-])
+@pytest.mark.parametrize(
+    "pred, ref, match",
+    [
+        (np.zeros((8, 8)), np.zeros((8, 9)), "different shapes"),
+        (np.full((8, 8), np.nan), np.ones((8, 8)), "NaN"),
+        (np.ones((8, 8)), np.ones((8, 8)), "constant"),
+        (np.ones((4, 4)), np.arange(16.0).reshape(4, 4), "at least 7 x 7"),
+    ],
+)
 def test_bad_inputs(pred, ref, match):
     with pytest.raises(W2SInputError, match=match):
         compare(pred, ref)

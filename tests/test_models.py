@@ -20,8 +20,21 @@ from napari_w2s.models import (
 
 torch = pytest.importorskip("torch")
 
-NAMES = ["dncnn", "memnet", "ridnet", "rcan", "rdn", "san", "srfbn", "epsr", "esrgan",
-         "jdsr", "jdsr-rcan", "jdsr-esrgan", "care"]
+NAMES = [
+    "dncnn",
+    "memnet",
+    "ridnet",
+    "rcan",
+    "rdn",
+    "san",
+    "srfbn",
+    "epsr",
+    "esrgan",
+    "jdsr",
+    "jdsr-rcan",
+    "jdsr-esrgan",
+    "care",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -258,8 +271,9 @@ def test_care_upsamples_bicubically_inside():
     torch.nn.init.zeros_(model.out.bias)
     x = torch.rand(1, 1, 11, 14)
     with torch.inference_mode():
-        expected = torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic",
-                                                   align_corners=False)
+        expected = torch.nn.functional.interpolate(
+            x, scale_factor=2, mode="bicubic", align_corners=False
+        )
         torch.testing.assert_close(model(x), expected)
 
 

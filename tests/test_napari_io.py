@@ -22,8 +22,12 @@ def test_get_reader_declines_what_it_cannot_read(tmp_path):
 @pytest.mark.gui
 def test_open_ome_tiff_with_scale(make_napari_viewer, tmp_path):
     path = tmp_path / "s.ome.tif"
-    tifffile.imwrite(path, ramp_stack(12), ome=True,
-                     metadata={"axes": "TYX", "PhysicalSizeX": 0.08, "PhysicalSizeY": 0.08})
+    tifffile.imwrite(
+        path,
+        ramp_stack(12),
+        ome=True,
+        metadata={"axes": "TYX", "PhysicalSizeX": 0.08, "PhysicalSizeY": 0.08},
+    )
     viewer = make_napari_viewer()
     layers = viewer.open(path, plugin="napari-w2s")
     assert len(layers) == 1 and layers[0].name == "s"
@@ -36,8 +40,12 @@ def test_open_w2s_view_overlays_sim(make_napari_viewer, w2s_raw):
     viewer = make_napari_viewer()
     layers = viewer.open(w2s_raw / "Image001", plugin="napari-w2s")
     names = [layer.name for layer in layers]
-    assert names == ["Image001 wf_channel0", "Image001 sim_channel0",
-                     "Image001 wf_channel1", "Image001 sim_channel1"]
+    assert names == [
+        "Image001 wf_channel0",
+        "Image001 sim_channel0",
+        "Image001 wf_channel1",
+        "Image001 sim_channel1",
+    ]
     wf, sim = layers[0], layers[1]
     assert tuple(wf.scale) == pytest.approx((1.0, 0.064, 0.064))
     assert tuple(sim.scale) == pytest.approx((0.032, 0.032))
@@ -54,8 +62,12 @@ def test_open_w2s_roots(make_napari_viewer, w2s_raw, w2s_processed):
     raw = viewer.open(w2s_raw, plugin="napari-w2s")
     assert [layer.data.shape for layer in raw[:2]] == [(2, 260, 16, 16), (2, 260, 32, 32)]
     processed = viewer.open(w2s_processed, plugin="napari-w2s")
-    assert [layer.name for layer in processed] == ["avg1 (test)", "avg2 (test)",
-                                                   "avg400 (test)", "sim (test)"]
+    assert [layer.name for layer in processed] == [
+        "avg1 (test)",
+        "avg2 (test)",
+        "avg400 (test)",
+        "sim (test)",
+    ]
     assert processed[0].data.shape == (3, 16, 16)
 
 
@@ -63,8 +75,9 @@ def test_open_w2s_roots(make_napari_viewer, w2s_raw, w2s_processed):
 def test_writer_roundtrip(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     data = np.random.default_rng(0).random((16, 16)).astype(np.float32)
-    viewer.add_image(data, name="result", scale=(0.032, 0.032),
-                     metadata={"provenance": {"method": "dncnn"}})
+    viewer.add_image(
+        data, name="result", scale=(0.032, 0.032), metadata={"provenance": {"method": "dncnn"}}
+    )
     out = tmp_path / "result.ome.tif"
     viewer.layers.save(str(out), selected=False, plugin="napari-w2s")
     back = read_stack(out)

@@ -131,13 +131,16 @@ def test_detect_clipping():
     assert detect_clipping(z) == (0.0, math.inf)
 
 
-@pytest.mark.parametrize("image, match", [
-    (np.ones((64, 64)), "constant"),
-    (np.random.default_rng(0).random((16, 64)), "too small"),
-    (np.random.default_rng(0).random((4, 64, 64)), "2-D"),
-    (np.where(np.eye(64) > 0, np.nan, 1.0) + np.random.default_rng(0).random((64, 64)), "NaN"),
-    (np.array([["a"] * 64] * 64), "not a number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "image, match",
+    [
+        (np.ones((64, 64)), "constant"),
+        (np.random.default_rng(0).random((16, 64)), "too small"),
+        (np.random.default_rng(0).random((4, 64, 64)), "2-D"),
+        (np.where(np.eye(64) > 0, np.nan, 1.0) + np.random.default_rng(0).random((64, 64)), "NaN"),
+        (np.array([["a"] * 64] * 64), "not a number"),
+    ],
+)
 def test_bad_images_raise(image, match):
     with pytest.raises(W2SInputError, match=match):
         estimate_noise(image)
@@ -266,12 +269,15 @@ def test_stack_estimate_rejects_moving_pairs():
     assert est.a == pytest.approx(view.noise_params()["a_adu"], rel=0.04)
 
 
-@pytest.mark.parametrize("frames, match", [
-    (np.ones((4, 64, 64)), "constant"),
-    (np.random.default_rng(0).random((1, 64, 64)), "at least 2"),
-    (np.random.default_rng(0).random((4, 16, 64)), "too small"),
-    (np.random.default_rng(0).random((64, 64)), "3-D"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "frames, match",
+    [
+        (np.ones((4, 64, 64)), "constant"),
+        (np.random.default_rng(0).random((1, 64, 64)), "at least 2"),
+        (np.random.default_rng(0).random((4, 16, 64)), "too small"),
+        (np.random.default_rng(0).random((64, 64)), "3-D"),
+    ],
+)
 def test_stack_bad_inputs(frames, match):
     from napari_w2s.analysis.noise import estimate_noise_stack
 
@@ -292,8 +298,7 @@ def test_advisor_psnr_is_analytic_and_matches_simulation():
     # against the simulator: 16 frames predict held-out averages within 0.5 dB
     rng = np.random.default_rng(0)
     y = 200.0 + 800.0 * S.blobs((96, 96), rng)
-    frames = np.stack([S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0)
-                       for _ in range(48)])  # fmt: skip
+    frames = np.stack([S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0) for _ in range(48)])
     adv = advise(frames[:16], target_psnr=40.0, levels=(1, 4, 16))
     assert adv.method == "frames" and adv.frames_needed is not None
     dr = float(y.max() - y.min())

@@ -31,8 +31,12 @@ def test_restoring_gx_plus_o_gives_g_restore_plus_o(method, level, view_adu):
     """Every shipped model (each per-level one too) and bicubic."""
     from napari_w2s.restore.engine import resolve
 
-    pipe = resolve(method, device="cpu", tile=0,
-                   noise_level=level if level and level.startswith("avg") else None)
+    pipe = resolve(
+        method,
+        device="cpu",
+        tile=0,
+        noise_level=level if level and level.startswith("avg") else None,
+    )
     ref = pipe.run(view_adu)
     tol = 0.01 * float(ref.std())
     for g in (0.25, 1.0, 4.0):
@@ -45,8 +49,14 @@ def test_restoring_gx_plus_o_gives_g_restore_plus_o(method, level, view_adu):
 def test_every_shipped_deep_model_is_camera_independent():
     """Every card in the zoo carries the per-image normalisation (no training-set constants)."""
     kinds = {(c["name"], c["noise_level"]): c["normalisation"]["kind"] for c in shipped()}
-    assert {("jdsr", "blind"), ("care", "blind"), ("rcan", "clean"), ("ridnet", "blind"),
-            ("dncnn", "blind"), ("jdsr-rcan", "blind")} <= set(kinds), kinds
+    assert {
+        ("jdsr", "blind"),
+        ("care", "blind"),
+        ("rcan", "clean"),
+        ("ridnet", "blind"),
+        ("dncnn", "blind"),
+        ("jdsr-rcan", "blind"),
+    } <= set(kinds), kinds
     assert set(kinds.values()) == {"percentile"}, kinds
 
 

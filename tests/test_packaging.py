@@ -17,7 +17,8 @@ def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{proc.stdout}\n{proc.stderr}")
@@ -35,7 +36,9 @@ def test_wheel_contains_the_manifest(wheel):
     assert not any(n.startswith("tests/") for n in names)
     # package data: the EPLL prior and the shipped weights with their cards
     assert "napari_w2s/restore/gmm_prior.npz" in names
-    weights = [n for n in names if n.startswith("napari_w2s/models/zoo/") and n.endswith(".safetensors")]
+    weights = [
+        n for n in names if n.startswith("napari_w2s/models/zoo/") and n.endswith(".safetensors")
+    ]
     assert "napari_w2s/models/zoo/jdsr-blind-compact.safetensors" in weights
     assert all(w.replace(".safetensors", ".json") in names for w in weights)
 
@@ -47,8 +50,11 @@ def test_wheel_metadata(wheel):
         entry = zf.read(dist.replace("METADATA", "entry_points.txt")).decode()
     assert "Classifier: Framework :: napari" in meta
     assert "Requires-Python: >=3.11" in meta
-    base = [line for line in meta.splitlines()
-            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    base = [
+        line
+        for line in meta.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
     assert any("torch" in line for line in base)
     assert not any(q in line.lower() for line in base for q in ("pyqt", "pyside", "napari["))
     assert not any("bioimageio" in line for line in base)  # the testing extra only

@@ -36,8 +36,16 @@ def test_training_draws_cover_the_ranges_and_never_a_held_out_setting():
 
 def test_a_view_follows_the_w2s_protocol():
     s = draw_settings(np.random.default_rng(2), EVALUATION_RANGES)
-    s.update(camera="scmos", gain=2.0, offset=300.0, read_noise_adu=3.0, peak_photons=200.0,
-             background_photons=5.0, mix={"filaments": 1.0}, export="raw")  # fmt: skip
+    s.update(
+        camera="scmos",
+        gain=2.0,
+        offset=300.0,
+        read_noise_adu=3.0,
+        peak_photons=200.0,
+        background_photons=5.0,
+        mix={"filaments": 1.0},
+        export="raw",
+    )
     v = make_view(s, 64, 5)
     assert set(v.levels) == {"avg1", "avg2", "avg4", "avg8", "avg16"}
     err = {k: float(np.std(img - v.clean)) for k, img in v.levels.items()}
@@ -86,14 +94,26 @@ def test_train_on_random_data_from_shipped_weights(tmp_path):
     from napari_w2s.models.weights import read_card
     from napari_w2s.training.trainer import TrainConfig, iter_train
 
-    cfg = TrainConfig(model="dncnn", data="random", out=str(tmp_path / "r"), levels=["avg1"],
-                      iterations=2, batch=2, patch=32, eval_views=1, random_size=48,
-                      random_pool=2, init="dncnn", command="pytest")  # fmt: skip
+    cfg = TrainConfig(
+        model="dncnn",
+        data="random",
+        out=str(tmp_path / "r"),
+        levels=["avg1"],
+        iterations=2,
+        batch=2,
+        patch=32,
+        eval_views=1,
+        random_size=48,
+        random_pool=2,
+        init="dncnn",
+        command="pytest",
+    )
     card = read_card(drain(iter_train(cfg)))
     assert card.normalisation == {"kind": "percentile", "low": 1.0, "high": 99.8}
     rec = card.training["recipe"]
     assert rec["source"] == "randomised simulation" and set(rec["held_out"]) == {
-        h.name for h in HELD_OUT}  # fmt: skip
+        h.name for h in HELD_OUT
+    }
     assert card.training["initialised_from"]["file"] == "dncnn-blind-compact.safetensors"
     snr = card.training["input_snr"]
     assert 0 < snr["p10"] <= snr["p50"] <= snr["p90"] and snr["images"] == 4
@@ -103,8 +123,19 @@ def test_train_on_random_data_from_shipped_weights(tmp_path):
 def test_cli_refuses_an_unknown_specialist_set(tmp_path, capsys):
     from napari_w2s.cli import main
 
-    code = main(["train", "--model", "care", "--data", "random:mars", "--out", str(tmp_path),
-                 "--iterations", "1"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            "care",
+            "--data",
+            "random:mars",
+            "--out",
+            str(tmp_path),
+            "--iterations",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "random:mars" in err and err.count("\n") == 1
 
@@ -123,13 +154,25 @@ def test_snr_is_camera_independent_and_orders_the_levels():
 def test_auto_level_picks_the_specialist_for_noisy_images_only(monkeypatch):
     from napari_w2s.restore import zoo
 
-    cards = [{"name": "jdsr", "noise_level": "blind", "training": {}, "file": "b"},
-             {"name": "jdsr", "noise_level": "avg1", "file": "a",
-              "training": {"input_snr": {"p10": 5.0, "p50": 14.0, "p90": 60.0}}}]  # fmt: skip
+    cards = [
+        {"name": "jdsr", "noise_level": "blind", "training": {}, "file": "b"},
+        {
+            "name": "jdsr",
+            "noise_level": "avg1",
+            "file": "a",
+            "training": {"input_snr": {"p10": 5.0, "p50": 14.0, "p90": 60.0}},
+        },
+    ]
     monkeypatch.setattr(zoo, "shipped", lambda: cards)
     s = draw_settings(np.random.default_rng(3))
-    s.update(peak_photons=30.0, background_photons=2.0, camera="scmos", gain=1.0, offset=100.0,
-             read_noise_adu=2.0)  # fmt: skip
+    s.update(
+        peak_photons=30.0,
+        background_photons=2.0,
+        camera="scmos",
+        gain=1.0,
+        offset=100.0,
+        read_noise_adu=2.0,
+    )
     v = make_view(s, 96, 1)
     assert estimate_snr(v.levels["avg1"]) < 14 < estimate_snr(v.clean)
     for g, o in ((1.0, 0.0), (0.25, 1000.0), (4.0, 300.0)):
@@ -154,15 +197,24 @@ def test_x2_consistency_sees_bias_and_grids():
 def test_generalisation_benchmark_scores_in_the_inputs_units(tmp_path):
     from napari_w2s.benchmark.generalisation import iter_generalisation
 
-    report = drain(iter_generalisation(tmp_path, views=1, size=48, sets=("camera", "w2s-like"),
-                                       methods=("jdsr", "bicubic"), levels=("avg1", "avg16")))  # fmt: skip
+    report = drain(
+        iter_generalisation(
+            tmp_path,
+            views=1,
+            size=48,
+            sets=("camera", "w2s-like"),
+            methods=("jdsr", "bicubic"),
+            levels=("avg1", "avg16"),
+        )
+    )
     t = report["tables"]
     for name in ("camera", "w2s-like"):
         b1, b16 = t[name]["bicubic"]["avg1"], t[name]["bicubic"]["avg16"]
         assert b1["rmse"] > b16["rmse"] > 0  # the noisier input is further from SIM
     rows = {(c["set"], c["level"]): c for c in report["checks"]}
     assert rows[("camera", "avg1")]["vs_bicubic"] == pytest.approx(
-        t["camera"]["jdsr"]["avg1"]["rmse"] / t["camera"]["bicubic"]["avg1"]["rmse"])
+        t["camera"]["jdsr"]["avg1"]["rmse"] / t["camera"]["bicubic"]["avg1"]["rmse"]
+    )
     assert (tmp_path / "generalisation.md").read_text().count("| camera | avg") == 2
 
 
@@ -189,12 +241,34 @@ def test_gan_models_train_on_any_patch_size_that_the_discriminator_can_take(tmp_
     from napari_w2s.models.weights import read_card
     from napari_w2s.training.trainer import TrainConfig, iter_train
 
-    cfg = TrainConfig(model="esrgan", data="random", out=str(tmp_path / "g"), iterations=2,
-                      batch=2, patch=16, eval_views=1, random_size=32, random_pool=2,
-                      command="pytest")  # fmt: skip
+    cfg = TrainConfig(
+        model="esrgan",
+        data="random",
+        out=str(tmp_path / "g"),
+        iterations=2,
+        batch=2,
+        patch=16,
+        eval_views=1,
+        random_size=32,
+        random_pool=2,
+        command="pytest",
+    )
     card = read_card(drain(iter_train(cfg)))
     assert card.name == "esrgan" and card.metrics["clean"]["rmse"] > 0
-    code = main(["train", "--model", "esrgan", "--data", "random", "--out", str(tmp_path / "h"),
-                 "--patch", "20", "--iterations", "1"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            "esrgan",
+            "--data",
+            "random",
+            "--out",
+            str(tmp_path / "h"),
+            "--patch",
+            "20",
+            "--iterations",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "multiple of 32" in err and err.count("\n") == 1

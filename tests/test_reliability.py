@@ -76,8 +76,20 @@ def test_cli_restores_a_level_of_a_stack_with_its_reliability_map(tmp_path, caps
     stack = (100.0 + rng.normal(0, 5.0, (12, 48, 48))).astype(np.float32)
     np.save(tmp_path / "stack.npy", stack)
     out, rmap = tmp_path / "out.npy", tmp_path / "map.npy"
-    code = main(["restore", str(tmp_path / "stack.npy"), "--method", "bicubic", "--level", "2",
-                 "--reliability", str(rmap), "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "stack.npy"),
+            "--method",
+            "bicubic",
+            "--level",
+            "2",
+            "--reliability",
+            str(rmap),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result, m = np.load(out), np.load(rmap)
     assert result.shape == m.shape == (96, 96)
@@ -86,7 +98,17 @@ def test_cli_restores_a_level_of_a_stack_with_its_reliability_map(tmp_path, caps
     assert abs(float(m[8:-8, 8:-8].mean()) / true - 1) < 0.15
     err = capsys.readouterr().err
     assert "no reliability calibration" in err
-    code = main(["restore", str(tmp_path / "stack.npy"), "--level", "8", "--reliability",
-                 str(rmap), "--out", str(out)])  # fmt: skip
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "stack.npy"),
+            "--level",
+            "8",
+            "--reliability",
+            str(rmap),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "needs 16 frames" in err and err.count("\n") == 1

@@ -25,9 +25,15 @@ def _save(tmp_path, name, task, scale):
     from napari_w2s.models import get_spec
 
     spec = get_spec(name)
-    card = ModelCard(name=name, architecture=spec.architecture, config=spec.config("compact"),
-                     task=task, scale=scale, noise_level="blind",
-                     normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0})
+    card = ModelCard(
+        name=name,
+        architecture=spec.architecture,
+        config=spec.config("compact"),
+        task=task,
+        scale=scale,
+        noise_level="blind",
+        normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0},
+    )
     return save_model(model, tmp_path / f"{name}-blind-compact.safetensors", card)
 
 
@@ -41,7 +47,9 @@ def weights(tmp_path_factory):
 def image():
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:100, 0:90]
-    return (150 + 40 * np.sin(yy / 6) * np.cos(xx / 9) + rng.normal(0, 5, (100, 90))).astype(np.float32)
+    return (150 + 40 * np.sin(yy / 6) * np.cos(xx / 9) + rng.normal(0, 5, (100, 90))).astype(
+        np.float32
+    )
 
 
 def test_tile_grid_covers_everything():
@@ -66,8 +74,14 @@ def test_balanced_tiles():
 
 def test_blending_is_exact_for_a_pointwise_map(image):
     """A per-pixel function must come out identical whatever the tiling: no seams at all."""
-    gen = iter_tiled(image, lambda b: np.repeat(np.repeat(b * 2.0, 2, axis=1), 2, axis=2),
-                     scale=2, tile=32, overlap=8, batch=3)
+    gen = iter_tiled(
+        image,
+        lambda b: np.repeat(np.repeat(b * 2.0, 2, axis=1), 2, axis=2),
+        scale=2,
+        tile=32,
+        overlap=8,
+        batch=3,
+    )
     progress = []
     out = drain(gen, progress.append)
     np.testing.assert_allclose(out, np.kron(image * 2.0, np.ones((2, 2))), rtol=1e-6)
@@ -159,10 +173,27 @@ def test_bad_requests(monkeypatch, tmp_path):
 
 def test_cli_restore_and_models(weights, image, tmp_path, capsys):
     src = tmp_path / "in.ome.tif"
-    tifffile.imwrite(src, image, ome=True, metadata={"axes": "YX", "PhysicalSizeX": 0.064,
-                                                     "PhysicalSizeY": 0.064})
-    code = main(["restore", str(src), "--method", "jdsr", "--weights", str(weights["jdsr"]),
-                 "--out", str(tmp_path), "--tile", "96", "--json"])
+    tifffile.imwrite(
+        src,
+        image,
+        ome=True,
+        metadata={"axes": "YX", "PhysicalSizeX": 0.064, "PhysicalSizeY": 0.064},
+    )
+    code = main(
+        [
+            "restore",
+            str(src),
+            "--method",
+            "jdsr",
+            "--weights",
+            str(weights["jdsr"]),
+            "--out",
+            str(tmp_path),
+            "--tile",
+            "96",
+            "--json",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["shape"] == [200, 180] and report["scale"] == 2
     from napari_w2s.io import read_provenance, read_stack
@@ -184,12 +215,30 @@ def test_cli_restore_and_models(weights, image, tmp_path, capsys):
 
 def test_cli_restore_npy_output_and_bad_level(image, tmp_path, capsys):
     np.save(tmp_path / "in.npy", image)
-    code = main(["restore", str(tmp_path / "in.npy"), "--method", "bicubic",
-                 "--out", str(tmp_path / "out.npy")])
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "in.npy"),
+            "--method",
+            "bicubic",
+            "--out",
+            str(tmp_path / "out.npy"),
+        ]
+    )
     assert code == 0 and np.load(tmp_path / "out.npy").shape == (200, 180)
     capsys.readouterr()
-    code = main(["restore", str(tmp_path / "in.npy"), "--method", "bicubic", "--noise-level", "3",
-                 "--out", str(tmp_path / "o.npy")])
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "in.npy"),
+            "--method",
+            "bicubic",
+            "--noise-level",
+            "3",
+            "--out",
+            str(tmp_path / "o.npy"),
+        ]
+    )
     assert code == 2 and "use auto, blind or one of 1, 2, 4, 8, 16" in capsys.readouterr().err
 
 
@@ -209,8 +258,10 @@ def test_tiles_accumulate_into_the_output_with_1d_weight_sums(image):
     for y in TileGrid(h, th, overlap).starts():
         for x in TileGrid(w, tw, overlap).starts():
             out = net(image[None, y : y + th, x : x + tw].astype(np.float64))[0]
-            wgt = np.outer(_ramp(2 * th, 2 * overlap, y > 0, y + th < h),
-                           _ramp(2 * tw, 2 * overlap, x > 0, x + tw < w))
+            wgt = np.outer(
+                _ramp(2 * th, 2 * overlap, y > 0, y + th < h),
+                _ramp(2 * tw, 2 * overlap, x > 0, x + tw < w),
+            )
             acc[2 * y : 2 * (y + th), 2 * x : 2 * (x + tw)] += out * wgt
             wsum[2 * y : 2 * (y + th), 2 * x : 2 * (x + tw)] += wgt
     expected = acc / wsum
@@ -227,8 +278,11 @@ def test_restore_writes_each_plane_in_place(weights, image):
     stack = np.stack([image, image[::-1].copy()])
     out = drain(iter_restore(pipe, stack))
     for k in range(2):
-        np.testing.assert_allclose(out[k], pipe.run(stack[k], pipe.fit_normalisation(stack)),
-                                   atol=1e-5 * float(np.ptp(out[k])))
+        np.testing.assert_allclose(
+            out[k],
+            pipe.run(stack[k], pipe.fit_normalisation(stack)),
+            atol=1e-5 * float(np.ptp(out[k])),
+        )
 
 
 def test_chunked_normalisation_gives_the_same_numbers():
@@ -241,4 +295,6 @@ def test_chunked_normalisation_gives_the_same_numbers():
     np.testing.assert_array_equal(a.forward(x), ((x64 - 101.5) / 37.25).astype(np.float32))
     np.testing.assert_array_equal(a.inverse(x), (x64 * 37.25 + 101.5).astype(np.float32))
     small = x[0, :3, :4]
-    np.testing.assert_array_equal(a.inverse(small), (x64[0, :3, :4] * 37.25 + 101.5).astype(np.float32))
+    np.testing.assert_array_equal(
+        a.inverse(small), (x64[0, :3, :4] * 37.25 + 101.5).astype(np.float32)
+    )

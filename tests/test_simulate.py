@@ -62,10 +62,20 @@ def test_measured_psf_of_a_single_emitter():
     dens = np.zeros((n, n))
     dens[n // 2 + 1, n // 2 + 1] = 1.0  # centre of LR pixel 32 (fine pixels 128..131)
     spec = np.fft.fft2(dens)
-    lr = _render(spec, p.size, p.lr_pixel_um, p.fine_pixel_um,
-                 lambda ky, kx: optics.widefield_otf(ky, kx, p.kc, p.damping))
-    hr = _render(spec, 2 * p.size, p.hr_pixel_um, p.fine_pixel_um,
-                 lambda ky, kx: optics.sim_transfer(ky, kx, p.kc, p.damping, **p.sim_kwargs()))
+    lr = _render(
+        spec,
+        p.size,
+        p.lr_pixel_um,
+        p.fine_pixel_um,
+        lambda ky, kx: optics.widefield_otf(ky, kx, p.kc, p.damping),
+    )
+    hr = _render(
+        spec,
+        2 * p.size,
+        p.hr_pixel_um,
+        p.fine_pixel_um,
+        lambda ky, kx: optics.sim_transfer(ky, kx, p.kc, p.damping, **p.sim_kwargs()),
+    )
 
     def fwhm_px(img):
         row = img[np.unravel_index(img.argmax(), img.shape)[0]]
@@ -98,8 +108,13 @@ def test_same_seed_same_bytes_other_seed_other_data():
 
 
 def test_emccd_clips_to_uint16_and_poisson_gaussian_mode():
-    cam = Camera(kind="poisson-gaussian", adu_per_electron=2.0, read_noise=0.0,
-                 quantum_efficiency=1.0, offset=0.0)
+    cam = Camera(
+        kind="poisson-gaussian",
+        adu_per_electron=2.0,
+        read_noise=0.0,
+        quantum_efficiency=1.0,
+        offset=0.0,
+    )
     rng = np.random.default_rng(0)
     frames = cam.acquire(np.full((200, 64), 50.0), rng).astype(float)
     assert frames.var() == pytest.approx(2.0 * frames.mean(), rel=0.05)  # a = g for Poisson
@@ -116,8 +131,9 @@ def test_bleaching_decays_intensity():
 
 
 def test_dataset_layout_truth_and_processed(tmp_path):
-    summary = write_dataset(tmp_path / "sim", fovs=3, size=32, frames=40, channels=2, seed=9,
-                            processed=True)
+    summary = write_dataset(
+        tmp_path / "sim", fovs=3, size=32, frames=40, channels=2, seed=9, processed=True
+    )
     root = tmp_path / "sim"
     assert detect_w2s_layout(root) == "raw"
     assert summary["split"] == {"train": [1, 2], "test": [3]} == split_fovs(3)
@@ -130,7 +146,12 @@ def test_dataset_layout_truth_and_processed(tmp_path):
     assert truth["params"]["emission_nm"] == 600.0 and truth["fov"] == 2
     kernel = np.load(root / "Image002" / truth["kernel_file"])
     assert kernel.shape == (36, 36) and kernel.sum() == pytest.approx(1.0, abs=1e-4)
-    assert np.unravel_index(kernel.argmax(), kernel.shape) in {(17, 17), (18, 18), (17, 18), (18, 17)}
+    assert np.unravel_index(kernel.argmax(), kernel.shape) in {
+        (17, 17),
+        (18, 18),
+        (17, 18),
+        (18, 17),
+    }
     assert json.loads((root / "w2s_sim.json").read_text())["seed"] == 9
     assert not list(root.rglob("*.partial*"))
     # processed: W2S global z-score, SIM matched to the normalised clean image
@@ -139,11 +160,20 @@ def test_dataset_layout_truth_and_processed(tmp_path):
     assert set(test.levels) == {"avg1", "avg2", "avg4", "avg8", "avg16", "avg40", "sim"}
     norm = summary["normalisation"]
     raw_clean = read_stack(root / "Image003", channel=0).data.mean(axis=0)
-    np.testing.assert_allclose(np.asarray(test.levels["avg40"][0]),
-                               (raw_clean - norm["mean"]) / norm["std"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(test.levels["avg40"][0]),
+        (raw_clean - norm["mean"]) / norm["std"],
+        rtol=1e-4,
+        atol=1e-5,
+    )
     sim_p = np.asarray(test.levels["sim"][0])
-    assert abs(sim_p.reshape(32, 2, 32, 2).mean((1, 3)).mean()
-               - np.asarray(test.levels["avg40"][0]).mean()) < 1e-3
+    assert (
+        abs(
+            sim_p.reshape(32, 2, 32, 2).mean((1, 3)).mean()
+            - np.asarray(test.levels["avg40"][0]).mean()
+        )
+        < 1e-3
+    )
 
 
 def test_dataset_refuses_a_folder_that_holds_one(tmp_path):

@@ -21,9 +21,15 @@ from napari_w2s.restore.engine import resolve
 def dncnn_weights(tmp_path_factory):
     torch.manual_seed(0)
     spec = get_spec("dncnn")
-    card = ModelCard(name="dncnn", architecture=spec.architecture, config=spec.config("compact"),
-                     task="denoise", scale=1, noise_level="blind",
-                     normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0})
+    card = ModelCard(
+        name="dncnn",
+        architecture=spec.architecture,
+        config=spec.config("compact"),
+        task="denoise",
+        scale=1,
+        noise_level="blind",
+        normalisation={"kind": "zscore", "mean": 150.0, "std": 40.0},
+    )
     path = tmp_path_factory.mktemp("w") / "dncnn-blind-compact.safetensors"
     return save_model(build_model("dncnn", "compact").eval(), path, card)
 
@@ -90,47 +96,101 @@ def test_engine_runs_the_model_on_the_chosen_threads(dncnn_weights, monkeypatch)
     auto = resolve("dncnn", weights=str(dncnn_weights), device="cpu", tile=0, threads="auto")
     assert auto.steps[0].threads == 1
     monkeypatch.setattr(th, "current_load", lambda: 0.4)
-    assert resolve("dncnn", weights=str(dncnn_weights), device="cpu", tile=0,
-                   threads="auto").steps[0].threads == 4
+    assert (
+        resolve("dncnn", weights=str(dncnn_weights), device="cpu", tile=0, threads="auto")
+        .steps[0]
+        .threads
+        == 4
+    )
 
 
 def test_cli_threads_option(dncnn_weights, tmp_path, capsys):
     image = np.random.default_rng(1).normal(150, 20, (40, 48)).astype(np.float32)
     np.save(tmp_path / "in.npy", image)
-    code = main(["restore", str(tmp_path / "in.npy"), "--method", "dncnn", "--weights",
-                 str(dncnn_weights), "--device", "cpu", "--threads", "auto",
-                 "--out", str(tmp_path / "out.npy"), "--json"])
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "in.npy"),
+            "--method",
+            "dncnn",
+            "--weights",
+            str(dncnn_weights),
+            "--device",
+            "cpu",
+            "--threads",
+            "auto",
+            "--out",
+            str(tmp_path / "out.npy"),
+            "--json",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["pipeline"]["steps"][0]["threads"] >= 1
-    code = main(["restore", str(tmp_path / "in.npy"), "--method", "dncnn", "--weights",
-                 str(dncnn_weights), "--device", "cpu", "--threads", "1",
-                 "--out", str(tmp_path / "out1.npy"), "--json"])
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "in.npy"),
+            "--method",
+            "dncnn",
+            "--weights",
+            str(dncnn_weights),
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "out1.npy"),
+            "--json",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["pipeline"]["steps"][0]["threads"] == 1
-    np.testing.assert_allclose(np.load(tmp_path / "out1.npy"), np.load(tmp_path / "out.npy"),
-                               atol=1e-4)
-    for command in (["restore", str(tmp_path / "in.npy"), "--out", str(tmp_path / "x.npy")],
-                    ["batch", str(tmp_path), str(tmp_path / "b"), "--method", "dncnn"],
-                    ["train", "--model", "dncnn", "--data", "random", "--out",
-                     str(tmp_path / "t")]):  # fmt: skip
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out1.npy"), np.load(tmp_path / "out.npy"), atol=1e-4
+    )
+    for command in (
+        ["restore", str(tmp_path / "in.npy"), "--out", str(tmp_path / "x.npy")],
+        ["batch", str(tmp_path), str(tmp_path / "b"), "--method", "dncnn"],
+        ["train", "--model", "dncnn", "--data", "random", "--out", str(tmp_path / "t")],
+    ):
         for bad in ("0", "-1", "abc"):
             with pytest.raises(SystemExit) as exc:
                 main([*command, "--threads", bad])
             err = capsys.readouterr().err
             assert exc.value.code == 2 and err.count("\n") == 1 and "--threads" in err, err
     parser_args = __import__("napari_w2s.cli", fromlist=["build_parser"]).build_parser()
-    assert parser_args.parse_args(["train", "--model", "dncnn", "--data", "random", "--out", "o",
-                                   "--threads", "auto"]).threads == "auto"
-    assert parser_args.parse_args(["batch", "a", "b", "--method", "dncnn", "--threads",
-                                   "3"]).threads == 3
+    assert (
+        parser_args.parse_args(
+            ["train", "--model", "dncnn", "--data", "random", "--out", "o", "--threads", "auto"]
+        ).threads
+        == "auto"
+    )
+    assert (
+        parser_args.parse_args(["batch", "a", "b", "--method", "dncnn", "--threads", "3"]).threads
+        == 3
+    )
 
 
 def test_batch_threads_auto(dncnn_weights, tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()
     np.save(src / "a.npy", np.random.default_rng(2).normal(150, 20, (32, 40)).astype(np.float32))
-    code = main(["batch", str(src), str(tmp_path / "out"), "--method", "dncnn", "--weights",
-                 str(dncnn_weights), "--device", "cpu", "--threads", "auto", "--json"])
+    code = main(
+        [
+            "batch",
+            str(src),
+            str(tmp_path / "out"),
+            "--method",
+            "dncnn",
+            "--weights",
+            str(dncnn_weights),
+            "--device",
+            "cpu",
+            "--threads",
+            "auto",
+            "--json",
+        ]
+    )
     assert code == 0, capsys.readouterr()
     assert (tmp_path / "out" / "a_dncnn.ome.tif").exists()
 
@@ -144,15 +204,20 @@ def test_allocator_settings_apply_in_a_fresh_process():
 
     code = "from napari_w2s.restore.alloc import keep_freed_memory; print(keep_freed_memory())"
     env = {**os.environ, "W2S_MALLOC": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.strip()
     import platform
 
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert out == "True"
     env["W2S_MALLOC"] = "default"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        ).stdout.strip()
+        == "False"
+    )
 
 
 def test_idle_threads_sleep_in_the_w2s_command():
@@ -161,13 +226,17 @@ def test_idle_threads_sleep_in_the_w2s_command():
     import subprocess
     import sys
 
-    code = ("import os, sys; from napari_w2s.cli import main; main(['models', '--json']); "
-            "import torch; print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    code = (
+        "import os, sys; from napari_w2s.cli import main; main(['models', '--json']); "
+        "import torch; print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     assert run.stdout.strip().splitlines()[-1] == "PASSIVE True"
     env["OMP_WAIT_POLICY"] = "ACTIVE"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     assert run.stdout.strip().splitlines()[-1] == "ACTIVE True"

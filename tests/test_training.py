@@ -83,9 +83,19 @@ def test_losses():
 
 def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
     def run(iterations, resume):
-        cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "run"),
-                          levels=["avg1"], iterations=iterations, batch=4, patch=32,
-                          log_every=2, checkpoint_every=2, eval_views=1, command="pytest")
+        cfg = TrainConfig(
+            model="dncnn",
+            data=str(dataset),
+            out=str(tmp_path / "run"),
+            levels=["avg1"],
+            iterations=iterations,
+            batch=4,
+            patch=32,
+            log_every=2,
+            checkpoint_every=2,
+            eval_views=1,
+            command="pytest",
+        )
         records = []
         return drain(iter_train(cfg, resume=resume), records.append), records
 
@@ -179,8 +189,17 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(
 
 
 def test_corrupted_weights_are_refused(dataset, tmp_path):
-    cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "w"), levels=["avg1"],
-                      iterations=1, batch=2, patch=32, eval_views=1, command="pytest")
+    cfg = TrainConfig(
+        model="dncnn",
+        data=str(dataset),
+        out=str(tmp_path / "w"),
+        levels=["avg1"],
+        iterations=1,
+        batch=2,
+        patch=32,
+        eval_views=1,
+        command="pytest",
+    )
     path = run_generator(iter_train(cfg), total=1)
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF
@@ -190,9 +209,20 @@ def test_corrupted_weights_are_refused(dataset, tmp_path):
 
 
 def test_time_budget_stops_the_run_and_drops_the_learning_rate(dataset, tmp_path):
-    cfg = TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "t"), levels=["avg1"],
-                      iterations=10**6, batch=2, patch=32, log_every=1, eval_views=1,
-                      max_minutes=0.03, lr=1e-3, command="pytest")
+    cfg = TrainConfig(
+        model="dncnn",
+        data=str(dataset),
+        out=str(tmp_path / "t"),
+        levels=["avg1"],
+        iterations=10**6,
+        batch=2,
+        patch=32,
+        log_every=1,
+        eval_views=1,
+        max_minutes=0.03,
+        lr=1e-3,
+        command="pytest",
+    )
     records = []
     path = drain(iter_train(cfg), records.append)
     card = read_card(path)
@@ -205,8 +235,17 @@ def test_time_budget_stops_the_run_and_drops_the_learning_rate(dataset, tmp_path
     meta = json.loads((tmp_path / "t" / "checkpoint.json").read_text())
     assert meta["iteration"] == done
     with pytest.raises(W2SInputError, match="max-minutes"):
-        next(iter_train(TrainConfig(model="dncnn", data=str(dataset), out=str(tmp_path / "z"),
-                                    max_minutes=0, command="pytest")))  # fmt: skip
+        next(
+            iter_train(
+                TrainConfig(
+                    model="dncnn",
+                    data=str(dataset),
+                    out=str(tmp_path / "z"),
+                    max_minutes=0,
+                    command="pytest",
+                )
+            )
+        )
 
 
 def test_project_trained_feature_network():
@@ -219,8 +258,9 @@ def test_project_trained_feature_network():
     t = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 96, 96), 5, 1, 2) * 4
     f = feats(t)["dncnn"]
     assert f.shape[-2:] == (96, 96) and f.shape[1] >= 16
-    loss = RestorationLoss(LossConfig(pixel="l1", perceptual=0.05, texture=0.05,
-                                      feature_weights="dncnn"))  # fmt: skip
+    loss = RestorationLoss(
+        LossConfig(pixel="l1", perceptual=0.05, texture=0.05, feature_weights="dncnn")
+    )
     same, _ = loss(t, t)
     assert float(same) == pytest.approx(0.0, abs=1e-7)
     _, noisy = loss(t + 0.3 * torch.randn_like(t), t)
@@ -230,9 +270,18 @@ def test_project_trained_feature_network():
 
 def test_the_paper_jdsr_configuration_trains_through_the_trainer(dataset, tmp_path):
     """``--config full``: the 11.7M-parameter RRDB-16 with the paper's loss, one iteration."""
-    cfg = TrainConfig(model="jdsr", data=str(dataset), out=str(tmp_path / "full"), levels=["avg1"],
-                      config="full", iterations=1, batch=1, patch=16, eval_views=1,
-                      command="pytest")  # fmt: skip
+    cfg = TrainConfig(
+        model="jdsr",
+        data=str(dataset),
+        out=str(tmp_path / "full"),
+        levels=["avg1"],
+        config="full",
+        iterations=1,
+        batch=1,
+        patch=16,
+        eval_views=1,
+        command="pytest",
+    )
     card = read_card(drain(iter_train(cfg)))
     assert card.params == 11_696_641 and card.config["num_blocks"] == 16
     assert "residual" not in card.config  # the paper's network, without the compact shortcut

@@ -55,8 +55,9 @@ def test_asymptotic_inverse_agrees_at_high_counts_and_fallback_is_continuous():
 
 def test_forward_and_algebraic_inverse_roundtrip_and_clamping():
     z = np.array([120.0, 500.0, 3000.0])
-    np.testing.assert_allclose(inverse_gat_algebraic(gat(z, A, SIGMA2, OFFSET), A, SIGMA2,
-                                                     OFFSET), z)  # fmt: skip
+    np.testing.assert_allclose(
+        inverse_gat_algebraic(gat(z, A, SIGMA2, OFFSET), A, SIGMA2, OFFSET), z
+    )
     assert gat(np.array([0.0]), A, SIGMA2, OFFSET)[0] == 0.0  # below the offset: clamped
     assert gat(5.0, 1.0, -3.0) == pytest.approx(gat(5.0, 1.0, 0.0))  # sigma2 clamped at 0
     assert inverse_gat_exact(0.0, A, SIGMA2, OFFSET) == pytest.approx(OFFSET)

@@ -73,9 +73,14 @@ def test_all_widgets_open_through_the_manifest(make_napari_viewer):
     viewer = make_napari_viewer()
     names = ["Stack & noise levels", "Restore", "Analysis", "Metrics", "Batch", "Train"]
     widgets = [dock(viewer, n) for n in names]
-    assert [type(w).__name__ for w in widgets] == ["StackLevelsWidget", "RestoreWidget",
-                                                   "AnalysisWidget", "MetricsWidget", "BatchWidget",
-                                                   "TrainWidget"]  # fmt: skip
+    assert [type(w).__name__ for w in widgets] == [
+        "StackLevelsWidget",
+        "RestoreWidget",
+        "AnalysisWidget",
+        "MetricsWidget",
+        "BatchWidget",
+        "TrainWidget",
+    ]
     devices = [widgets[1].device.itemText(i) for i in range(widgets[1].device.count())]
     assert devices[0] == "auto" and devices[-1] == "cpu"
     assert widgets[1].device_label.text().startswith("runs on: ")
@@ -119,8 +124,10 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
     # a denoiser alone keeps the LR geometry and beats its input against the clean image
     lr = restore(qtbot, rw, "avg1", "vst-nlm")
     assert tuple(lr.scale) == pytest.approx((PX, PX)) and tuple(lr.translate) == (0.0, 0.0)
-    assert (w2s_metrics(lr.data, clean, clean)["rmse"]
-            < 0.5 * w2s_metrics(viewer.layers["avg1"].data, clean, clean)["rmse"])
+    assert (
+        w2s_metrics(lr.data, clean, clean)["rmse"]
+        < 0.5 * w2s_metrics(viewer.layers["avg1"].data, clean, clean)["rmse"]
+    )
 
     # metrics: the table holds the core's numbers, in W2S units and plain
     mw = dock(viewer, "Metrics")
@@ -139,7 +146,9 @@ def test_sample_to_levels_to_restore_to_metrics(make_napari_viewer, qtbot, tmp_p
         assert row["ssim"] == pytest.approx(want["ssim"])
         # the share of input pixels the result contradicts, checked against its source layer
         assert 0 <= row["outside_3sigma"] <= 1
-        cell = next(mw.table.item(r, 4) for r in range(2) if mw.table.item(r, 0).text() == layer.name)
+        cell = next(
+            mw.table.item(r, 4) for r in range(2) if mw.table.item(r, 0).text() == layer.name
+        )
         assert cell.value == pytest.approx(100 * row["outside_3sigma"])
     mw.table.sortItems(1)  # sortable by RMSE: the denoised one first
     assert mw.table.item(0, 0).text() == den.name
@@ -310,8 +319,10 @@ def test_responsive_while_restoring(make_napari_viewer, qtbot, sample):
     timer.stop()
     assert not job.failed and rw.result_layer.data.shape == (6, 256, 256)
     gaps = np.diff([t for t in ticks if t <= returned[0]])
-    print(f"\n{len(ticks)} ticks, longest gap {1000 * gaps.max():.0f} ms, "
-          f"median {1000 * np.median(gaps):.1f} ms")
+    print(
+        f"\n{len(ticks)} ticks, longest gap {1000 * gaps.max():.0f} ms, "
+        f"median {1000 * np.median(gaps):.1f} ms"
+    )
     assert len(ticks) > 20
     assert gaps.max() < 0.2
 
@@ -346,9 +357,12 @@ def test_batch_folder(make_napari_viewer, qtbot, tmp_path):
     src.mkdir()
     rng = np.random.default_rng(0)
     for i in range(2):
-        tifffile.imwrite(src / f"cell{i}.tif", rng.integers(100, 900, (2, 40, 48), np.uint16),
-                         ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.1,
-                                             "PhysicalSizeY": 0.1})  # fmt: skip
+        tifffile.imwrite(
+            src / f"cell{i}.tif",
+            rng.integers(100, 900, (2, 40, 48), np.uint16),
+            ome=True,
+            metadata={"axes": "TYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1},
+        )
     (src / "notes.txt").write_text("not an image")
     before = {p.name: p.stat().st_mtime_ns for p in src.iterdir()}
 
@@ -513,8 +527,9 @@ def test_metrics_default_mode_is_meaningful(make_napari_viewer, qtbot, sample, e
     avg1 = sample[0][0][249].astype(np.float32)
     sim, clean = sample[2][0], sample[1][0]
     hr_scale, hr_translate = upsampled_geometry((PX, PX))
-    results = {m: resolve(m, device="cpu", noise_level="avg1").run(avg1)
-               for m in ("bicubic", "jdsr")}  # fmt: skip
+    results = {
+        m: resolve(m, device="cpu", noise_level="avg1").run(avg1) for m in ("bicubic", "jdsr")
+    }
     for m, data in results.items():
         viewer.add_image(data, name=f"avg1 {m}", scale=hr_scale, translate=hr_translate)
     before = {m: d.copy() for m, d in results.items()}
@@ -532,12 +547,16 @@ def test_metrics_default_mode_is_meaningful(make_napari_viewer, qtbot, sample, e
         assert rows[f"avg1 {m}"]["rmse"] == pytest.approx(want["rmse"], rel=1e-9)
         assert rows[f"avg1 {m}"]["ssim"] == pytest.approx(want["ssim"], rel=1e-9)
     bic, jd = rows["avg1 bicubic"], rows["avg1 jdsr"]
-    print(f"\nW2S units: bicubic {bic['rmse']:.3f}/{bic['ssim']:.3f}, "
-          f"jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f}")
+    print(
+        f"\nW2S units: bicubic {bic['rmse']:.3f}/{bic['ssim']:.3f}, "
+        f"jdsr {jd['rmse']:.3f}/{jd['ssim']:.3f}"
+    )
     assert 0.3 < bic["rmse"] < 1.5 and jd["rmse"] < 0.8 * bic["rmse"]
     assert jd["ssim"] > bic["ssim"] > 0.05
     assert "W2S units (z-score by avg400 (clean))" in mw.status.text()
-    assert mw.units_label.isHidden() is False and "put in the results' units" in mw.units_label.text()
+    assert (
+        mw.units_label.isHidden() is False and "put in the results' units" in mw.units_label.text()
+    )
     assert not errors
 
     # without a clean layer: the SIM reference is matched to each result, which is untouched
@@ -676,21 +695,28 @@ def test_menus_and_one_click_jdsr(make_napari_viewer, errors):
     app = get_app_model()
 
     def ids(menu_id):
-        return {getattr(item, "command", None) and item.command.id
-                or getattr(item, "submenu", None) for item in app.menus.get_menu(menu_id)}
+        return {
+            getattr(item, "command", None) and item.command.id or getattr(item, "submenu", None)
+            for item in app.menus.get_menu(menu_id)
+        }
 
     assert "napari-w2s.restoration" in ids("napari/layers/filter")
-    assert {"napari-w2s.restore_jdsr", "napari-w2s.widget_restore",
-            "napari-w2s.widget_batch"} <= ids("napari-w2s.restoration")
+    assert {
+        "napari-w2s.restore_jdsr",
+        "napari-w2s.widget_restore",
+        "napari-w2s.widget_batch",
+    } <= ids("napari-w2s.restoration")
     assert {"napari-w2s.widget_analysis", "napari-w2s.widget_metrics"} <= ids(
-        "napari/layers/measure")
+        "napari/layers/measure"
+    )
     assert "napari-w2s.widget_levels" in ids("napari/layers/project")
 
     app.commands.execute_command("napari-w2s.restore_jdsr").result()  # nothing open: a message
     assert errors and "select an image layer" in errors[-1]
     rng = np.random.default_rng(0)
-    viewer.add_image(rng.normal(150, 20, (3, 40, 48)).astype(np.float32), name="stack",
-                     scale=(1.0, PX, PX))
+    viewer.add_image(
+        rng.normal(150, 20, (3, 40, 48)).astype(np.float32), name="stack", scale=(1.0, PX, PX)
+    )
     viewer.dims.set_point(0, 2)
     app.commands.execute_command("napari-w2s.restore_jdsr").result()
     out = viewer.layers[-1]

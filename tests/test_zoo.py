@@ -53,8 +53,10 @@ def test_shipped_model_beats_its_baseline(card, views):
         assert ours["rmse"] < base["rmse"] and ours["ssim"] > base["ssim"], (ours, base)
 
 
-@pytest.mark.skipif(not {"jdsr", "dncnn", "rcan"} <= {c["name"] for c in CARDS},
-                    reason="needs the shipped JDSR, DnCNN and RCAN weights")
+@pytest.mark.skipif(
+    not {"jdsr", "dncnn", "rcan"} <= {c["name"] for c in CARDS},
+    reason="needs the shipped JDSR, DnCNN and RCAN weights",
+)
 @pytest.mark.parametrize("level", ["avg4", "avg16"])
 def test_shipped_jdsr_beats_the_sequential_pipeline_in_rmse(views, level):
     """The paper's main claim on the sample (a view none of the models was trained on): the

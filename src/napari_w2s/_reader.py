@@ -110,13 +110,30 @@ def _raw_view_layers(view: Path) -> list[LayerData]:
     hr_scale, hr_translate = upsampled_geometry(lr)
     for c in view_channels(view):
         wf = read_npy(view / f"wf_channel{c}.npy")
-        layers.append(_image(wf, f"{view.name} wf_channel{c}", (1.0, *lr), channel=c,
-                             source=str(view / f"wf_channel{c}.npy"), axes="TYX"))  # fmt: skip
+        layers.append(
+            _image(
+                wf,
+                f"{view.name} wf_channel{c}",
+                (1.0, *lr),
+                channel=c,
+                source=str(view / f"wf_channel{c}.npy"),
+                axes="TYX",
+            )
+        )
         sim_path = view / f"sim_channel{c}.npy"
         if sim_path.exists():
             sim = read_npy(sim_path)
-            layers.append(_image(sim, f"{view.name} sim_channel{c}", hr_scale, hr_translate,
-                                 channel=c, source=str(sim_path), axes="YX"))  # fmt: skip
+            layers.append(
+                _image(
+                    sim,
+                    f"{view.name} sim_channel{c}",
+                    hr_scale,
+                    hr_translate,
+                    channel=c,
+                    source=str(sim_path),
+                    axes="YX",
+                )
+            )
     return layers
 
 
@@ -139,16 +156,34 @@ def _raw_root_layers(root: Path) -> list[LayerData]:
         if len({w.shape for w in wfs}) != 1:  # unequal views: open the first one only
             return _raw_view_layers(views[0])
         wf = da.stack([da.from_array(w, chunks=(1, *w.shape[1:])) for w in wfs])
-        layers.append(_image(wf, f"wf_channel{c}", (1.0, 1.0, *lr), channel=c,
-                             source=str(root), views=[v.name for v in views], axes="VTYX"))  # fmt: skip
+        layers.append(
+            _image(
+                wf,
+                f"wf_channel{c}",
+                (1.0, 1.0, *lr),
+                channel=c,
+                source=str(root),
+                views=[v.name for v in views],
+                axes="VTYX",
+            )
+        )
         sims = [v / f"sim_channel{c}.npy" for v in views]
         if all(s.exists() for s in sims):
             arrays = [read_npy(s) for s in sims]
             sim = da.stack([da.from_array(a, chunks=a.shape) for a in arrays])[:, None]
             # shown at every frame: broadcast over T, lazily (no copy)
             sim = da.broadcast_to(sim, (sim.shape[0], wf.shape[1], *sim.shape[2:]))
-            layers.append(_image(sim, f"sim_channel{c}", hr_scale, hr_translate, channel=c,
-                                 source=str(root), axes="VTYX"))  # fmt: skip
+            layers.append(
+                _image(
+                    sim,
+                    f"sim_channel{c}",
+                    hr_scale,
+                    hr_translate,
+                    channel=c,
+                    source=str(root),
+                    axes="VTYX",
+                )
+            )
     return layers
 
 
@@ -162,7 +197,16 @@ def _processed_layers(split: Path) -> list[LayerData]:
     layers = []
     for name, arr in data.levels.items():
         is_hr = name == "sim"
-        layers.append(_image(arr, f"{name} ({split.name})", hr_scale if is_hr else lr_scale,
-                             hr_translate if is_hr else None, channel=None,
-                             source=str(split), views=data.views, axes="VYX"))  # fmt: skip
+        layers.append(
+            _image(
+                arr,
+                f"{name} ({split.name})",
+                hr_scale if is_hr else lr_scale,
+                hr_translate if is_hr else None,
+                channel=None,
+                source=str(split),
+                views=data.views,
+                axes="VYX",
+            )
+        )
     return layers

@@ -13,15 +13,44 @@ def make_sample() -> list[tuple[Any, dict, str]]:
     s = sample()
     px = s.pixel_size_um
     hr_scale, hr_translate = upsampled_geometry((px, px))
-    meta = {"source": "napari-w2s simulator", "seed": s.view.seed_sequence.entropy,
-            "noise": s.view.noise_params()}  # fmt: skip
+    meta = {
+        "source": "napari-w2s simulator",
+        "seed": s.view.seed_sequence.entropy,
+        "noise": s.view.noise_params(),
+    }
     return [
-        (s.stack, {"name": "widefield (simulated)", "scale": (1.0, px, px), "colormap": "gray",
-                   "metadata": {**meta, "axes": "TYX"}}, "image"),
-        (s.clean, {"name": f"avg{s.stack.shape[0]} (clean)", "scale": (px, px),
-                   "colormap": "gray", "visible": False, "metadata": {**meta, "axes": "YX"}},
-         "image"),
-        (s.sim, {"name": "SIM (simulated)", "scale": hr_scale, "translate": hr_translate,
-                 "colormap": "magenta", "blending": "additive", "visible": False,
-                 "metadata": {**meta, "axes": "YX"}}, "image"),
-    ]  # fmt: skip
+        (
+            s.stack,
+            {
+                "name": "widefield (simulated)",
+                "scale": (1.0, px, px),
+                "colormap": "gray",
+                "metadata": {**meta, "axes": "TYX"},
+            },
+            "image",
+        ),
+        (
+            s.clean,
+            {
+                "name": f"avg{s.stack.shape[0]} (clean)",
+                "scale": (px, px),
+                "colormap": "gray",
+                "visible": False,
+                "metadata": {**meta, "axes": "YX"},
+            },
+            "image",
+        ),
+        (
+            s.sim,
+            {
+                "name": "SIM (simulated)",
+                "scale": hr_scale,
+                "translate": hr_translate,
+                "colormap": "magenta",
+                "blending": "additive",
+                "visible": False,
+                "metadata": {**meta, "axes": "YX"},
+            },
+            "image",
+        ),
+    ]

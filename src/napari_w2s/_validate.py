@@ -13,7 +13,9 @@ from .errors import W2SInputError
 MAX_MAGNITUDE = 1e30
 
 
-def checked_image(image: Any, what: str, ndim: int | None = None, dtype: Any = np.float64) -> np.ndarray:
+def checked_image(
+    image: Any, what: str, ndim: int | None = None, dtype: Any = np.float64
+) -> np.ndarray:
     """``image`` as an array of ``dtype``, or a :class:`W2SInputError` naming ``what``.
 
     Refuses non-numeric pixel types, a number of dimensions other than ``ndim`` (when given),
@@ -41,9 +43,11 @@ def check_values(arr: np.ndarray, what: str) -> None:
         raise W2SInputError(f"{what} contains NaN or infinite values")
     peak = max(-lo, hi)
     if peak > MAX_MAGNITUDE:
-        raise W2SInputError(f"{what} has values as large as {peak:.3g}; w2s computes in "
-                            f"float32 and takes values up to {MAX_MAGNITUDE:.0e}; rescale it "
-                            "first")  # fmt: skip
+        raise W2SInputError(
+            f"{what} has values as large as {peak:.3g}; w2s computes in "
+            f"float32 and takes values up to {MAX_MAGNITUDE:.0e}; rescale it "
+            "first"
+        )
 
 
 def refuse_overwriting_inputs(outputs: Any, inputs: Any) -> None:

@@ -27,6 +27,7 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
         provenance.setdefault("source", layer_meta["source"])
     if not str(path).lower().endswith((".tif", ".tiff")):
         path = f"{path}.ome.tif"
-    out = write_ome_tiff(path, data, axes, pixel_size=pixel_size, provenance=provenance,
-                         name=meta.get("name"))  # fmt: skip
+    out = write_ome_tiff(
+        path, data, axes, pixel_size=pixel_size, provenance=provenance, name=meta.get("name")
+    )
     return [str(out)]

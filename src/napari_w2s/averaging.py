@@ -42,8 +42,9 @@ def noise_level_option(value: str | None, option: str = "--noise-level") -> str 
         return "auto"
     level = value if value.startswith("avg") else f"avg{value}"
     if level not in W2S_LEVEL_NAMES:
-        raise W2SInputError(f"{option} {value!r}: use auto, blind or one of "
-                            f"{', '.join(map(str, W2S_LEVELS))}")  # fmt: skip
+        raise W2SInputError(
+            f"{option} {value!r}: use auto, blind or one of {', '.join(map(str, W2S_LEVELS))}"
+        )
     return level
 
 
@@ -189,9 +190,7 @@ def iter_noise_levels(
         Via ``StopIteration.value``; :func:`noise_levels` unwraps it.
     """
     if getattr(data, "ndim", 0) < 3:
-        raise W2SInputError(
-            "noise levels need a stack of frames (T, Y, X); got a single 2-D image"
-        )
+        raise W2SInputError("noise levels need a stack of frames (T, Y, X); got a single 2-D image")
     n_frames = int(data.shape[0])
     frames, notes = level_frames(n_frames, levels, mode, seed, avg1_frame)
     dtype = np.dtype(data.dtype)
@@ -232,7 +231,9 @@ def iter_noise_levels(
         block = np.asarray(data[start:stop])
         for name, index in single.items():
             if start <= index < stop:
-                sums[name] = block[index - start].astype(np.float64 if dtype.kind == "f" else acc_dtype)
+                sums[name] = block[index - start].astype(
+                    np.float64 if dtype.kind == "f" else acc_dtype
+                )
         for name, idx in subset.items():
             inside = idx[(idx >= start) & (idx < stop)] - start
             for i in inside:

@@ -43,8 +43,9 @@ def _restore_step(out: Path, avg1_file: Path, avg1, clean, sim, say) -> list[dic
         done = restore_file(avg1_file, out / name, options)
         result = np.asarray(read_stack(done.path).data)
         m = w2s_metrics(result, sim, clean)
-        rows.append({"method": method, "rmse": m["rmse"], "ssim": m["ssim"], "file": name,
-                     "image": result})  # fmt: skip
+        rows.append(
+            {"method": method, "rmse": m["rmse"], "ssim": m["ssim"], "file": name, "image": result}
+        )
     if not names:
         say("note: no trained weights are shipped; only classical methods were run")
     _figure(out / "demo_figure.png", avg1, clean, sim, rows)
@@ -60,8 +61,11 @@ def _figure(path: Path, avg1, clean, sim, rows: list[dict]) -> None:
     n = min(96, avg1.shape[0] // 2)
     y0 = (avg1.shape[0] - n) // 2
     lr, hr = slice(y0, y0 + n), slice(2 * y0, 2 * (y0 + n))
-    panels = [("avg1 (input)", avg1[lr, lr]), ("clean avg400", clean[lr, lr]),
-              ("SIM reference", sim[hr, hr])]  # fmt: skip
+    panels = [
+        ("avg1 (input)", avg1[lr, lr]),
+        ("clean avg400", clean[lr, lr]),
+        ("SIM reference", sim[hr, hr]),
+    ]
     panels += [(f"{r['method']}\nRMSE {r['rmse']:.3f}", r["image"][hr, hr]) for r in rows]
     fig = Figure(figsize=(2.2 * len(panels), 2.6), dpi=100, layout="constrained")
     for ax, (title, img) in zip(fig.subplots(1, len(panels)), panels, strict=True):
@@ -97,18 +101,33 @@ def run_demo(
     seed = int(s.view.seed_sequence.entropy)
     px = float(s.pixel_size_um)
     truth = s.view.truth_record()
-    stack_path = write_ome_tiff(out / "widefield.ome.tif", s.stack, "TYX", (px, px),
-                                {"method": "napari-w2s simulator", "seed": seed}, name="widefield")  # fmt: skip
-    sim_path = write_ome_tiff(out / "sim.ome.tif", s.sim, "YX", (px / 2, px / 2),
-                              {"method": "napari-w2s simulator, SIM reference", "seed": seed},
-                              name="sim")  # fmt: skip
+    stack_path = write_ome_tiff(
+        out / "widefield.ome.tif",
+        s.stack,
+        "TYX",
+        (px, px),
+        {"method": "napari-w2s simulator", "seed": seed},
+        name="widefield",
+    )
+    sim_path = write_ome_tiff(
+        out / "sim.ome.tif",
+        s.sim,
+        "YX",
+        (px / 2, px / 2),
+        {"method": "napari-w2s simulator, SIM reference", "seed": seed},
+        name="sim",
+    )
     (out / "truth.json").write_text(json.dumps(truth, indent=2, default=str))
     noise = truth["noise"]
     say(f"simulated {frames} x {size} x {size} widefield stack -> {stack_path}")
-    say(f"  true noise of one frame: variance = {noise['a_adu']:.2f} * mean {noise['b_adu']:+.1f}"
-        f" ADU^2 (a = {noise['a_unit']:.4f} on the [0, 1] scale)")
-    say(f"  PSF FWHM: widefield {truth['psf_fwhm_nm']['widefield']:.0f} nm, "
-        f"SIM {truth['psf_fwhm_nm']['sim']:.0f} nm")
+    say(
+        f"  true noise of one frame: variance = {noise['a_adu']:.2f} * mean {noise['b_adu']:+.1f}"
+        f" ADU^2 (a = {noise['a_unit']:.4f} on the [0, 1] scale)"
+    )
+    say(
+        f"  PSF FWHM: widefield {truth['psf_fwhm_nm']['widefield']:.0f} nm, "
+        f"SIM {truth['psf_fwhm_nm']['sim']:.0f} nm"
+    )
     say(f"SIM reference {2 * size} x {2 * size} -> {sim_path}")
 
     levels = noise_levels(s.stack)
@@ -117,22 +136,35 @@ def run_demo(
     clean = levels[levels.clean]
     rows = []
     for name, image in levels.images.items():
-        write_ome_tiff(out / f"{name}.tif", image, "YX", (px, px),
-                       {"method": "frame-average", "level": name, "source": str(stack_path)})  # fmt: skip
+        write_ome_tiff(
+            out / f"{name}.tif",
+            image,
+            "YX",
+            (px, px),
+            {"method": "frame-average", "level": name, "source": str(stack_path)},
+        )
         if name == levels.clean:
             continue
         plain = compare(image, clean)
         w2s = w2s_metrics(image, clean, clean)
-        rows.append({"level": name, "psnr": plain["psnr"], "ssim": plain["ssim"],
-                     "rmse_w2s": w2s["rmse"], "ssim_w2s": w2s["ssim"]})  # fmt: skip
+        rows.append(
+            {
+                "level": name,
+                "psnr": plain["psnr"],
+                "ssim": plain["ssim"],
+                "rmse_w2s": w2s["rmse"],
+                "ssim_w2s": w2s["ssim"],
+            }
+        )
     # noise: single-image (Foi) and paired (against the clean average), vs the truth
     from .analysis import estimate_kernel, estimate_noise, estimate_noise_paired, kernel_stats
 
     avg1 = levels["avg1"]
     noise_rows = {"true": {"a": noise["a_adu"], "b": noise["b_adu"]}}
-    for name, estimate in (("single_image", lambda: estimate_noise(avg1)),
-                           ("paired", lambda: estimate_noise_paired(
-                               avg1, clean, frames=(1, s.stack.shape[0])))):  # fmt: skip
+    for name, estimate in (
+        ("single_image", lambda: estimate_noise(avg1)),
+        ("paired", lambda: estimate_noise_paired(avg1, clean, frames=(1, s.stack.shape[0]))),
+    ):
         try:
             e = estimate()
             noise_rows[name] = {"a": e.a, "b": e.b}
@@ -141,10 +173,15 @@ def run_demo(
     # blur kernel between the clean widefield image and the SIM reference (paper Eq. 2)
     kernel = estimate_kernel(clean, s.sim)
     true_k = kernel_stats(s.view.kernel)
-    kernel_row = {"fwhm_px": kernel.fwhm_px, "true_fwhm_px": true_k["fwhm_px"],
-                  "energy_r6": kernel.energy_r6, "energy_r12": kernel.energy_r12,
-                  "correlation_with_truth": float(np.corrcoef(kernel.kernel.ravel(),
-                                                              s.view.kernel.ravel())[0, 1])}  # fmt: skip
+    kernel_row = {
+        "fwhm_px": kernel.fwhm_px,
+        "true_fwhm_px": true_k["fwhm_px"],
+        "energy_r6": kernel.energy_r6,
+        "energy_r12": kernel.energy_r12,
+        "correlation_with_truth": float(
+            np.corrcoef(kernel.kernel.ravel(), s.view.kernel.ravel())[0, 1]
+        ),
+    }
     np.save(out / "kernel.npy", kernel.kernel)
     restore_rows = _restore_step(out, out / "avg1.tif", avg1, clean, s.sim, say)
 
@@ -168,9 +205,11 @@ def run_demo(
     say(f"noise of avg1 (variance = a * mean + b, ADU):   a        b")
     for name, r in noise_rows.items():
         say(f"  {name:<14} {r['a']:>26.3f} {r['b']:>8.1f}  {r.get('note', '')}")
-    say(f"blur kernel (clean widefield -> SIM): FWHM {kernel.fwhm_px:.2f} HR px "
+    say(
+        f"blur kernel (clean widefield -> SIM): FWHM {kernel.fwhm_px:.2f} HR px "
         f"(true {true_k['fwhm_px']:.2f}), correlation with the true kernel "
-        f"{kernel_row['correlation_with_truth']:.3f}")
+        f"{kernel_row['correlation_with_truth']:.3f}"
+    )
     if restore_rows:
         say("")
         say(f"{'restore avg1 -> x2':<22} {'RMSE(z)':>8} {'SSIM':>6}   vs SIM, W2S units")

@@ -22,13 +22,32 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("napari-w2s", "torch", "numpy", "scipy", "scikit-image", "tifffile", "dask",
-            "safetensors", "napari", "npe2", "magicgui", "qtpy", "superqt", "vispy",
-            "bioimageio.core", "bm3d", "distributed", "pytest-xvfb")  # fmt: skip
+PACKAGES = (
+    "napari-w2s",
+    "torch",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "tifffile",
+    "dask",
+    "safetensors",
+    "napari",
+    "npe2",
+    "magicgui",
+    "qtpy",
+    "superqt",
+    "vispy",
+    "bioimageio.core",
+    "bm3d",
+    "distributed",
+    "pytest-xvfb",
+)
 #: Qt bindings in the order qtpy tries them when ``QT_API`` is not set
 QT_BINDINGS = ("PyQt5", "PySide2", "PyQt6", "PySide6")
-XVFB_HINT = ("install a display server for headless use: apt-get install xvfb libgl1 libegl1 "
-             "(the full list is in docs/installation.md)")  # fmt: skip
+XVFB_HINT = (
+    "install a display server for headless use: apt-get install xvfb libgl1 libegl1 "
+    "(the full list is in docs/installation.md)"
+)
 
 
 def version(dist: str) -> str | None:
@@ -48,8 +67,12 @@ def qt_info() -> dict:
         chosen = next((n for n in installed if n.lower() == api), None)
     if chosen is None and installed:
         chosen = next(iter(installed))
-    return {"installed": installed, "QT_API": api or None, "binding": chosen,
-            "version": installed.get(chosen) if chosen else None}  # fmt: skip
+    return {
+        "installed": installed,
+        "QT_API": api or None,
+        "binding": chosen,
+        "version": installed.get(chosen) if chosen else None,
+    }
 
 
 def cpu_info() -> dict:
@@ -57,8 +80,11 @@ def cpu_info() -> dict:
         affinity = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         affinity = None
-    return {"logical_cpus": os.cpu_count(), "usable_cpus": affinity,
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}  # fmt: skip
+    return {
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": affinity,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def device_info() -> tuple[dict, dict]:
@@ -67,21 +93,33 @@ def device_info() -> tuple[dict, dict]:
     try:
         import torch
     except Exception as err:  # torch is a dependency, but a broken install is what doctor is for
-        return {"cpu": cpu, "error": f"torch cannot be imported: {err}"}, {"device": None,
-                                                                            "why": "no torch"}
+        return {"cpu": cpu, "error": f"torch cannot be imported: {err}"}, {
+            "device": None,
+            "why": "no torch",
+        }
     from .restore.device import available_devices, choose_device, describe
 
-    cuda: dict[str, Any] = {"available": bool(torch.cuda.is_available()),
-                            "built_with": torch.version.cuda, "devices": []}  # fmt: skip
+    cuda: dict[str, Any] = {
+        "available": bool(torch.cuda.is_available()),
+        "built_with": torch.version.cuda,
+        "devices": [],
+    }
     if cuda["available"]:
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            cuda["devices"].append({"index": i, "name": p.name,
-                                    "memory_gib": round(p.total_memory / 2**30, 1),
-                                    "capability": f"{p.major}.{p.minor}"})  # fmt: skip
+            cuda["devices"].append(
+                {
+                    "index": i,
+                    "name": p.name,
+                    "memory_gib": round(p.total_memory / 2**30, 1),
+                    "capability": f"{p.major}.{p.minor}",
+                }
+            )
     mps_backend = getattr(torch.backends, "mps", None)
-    mps = {"available": bool(mps_backend is not None and mps_backend.is_available()),
-           "built": bool(mps_backend is not None and mps_backend.is_built())}  # fmt: skip
+    mps = {
+        "available": bool(mps_backend is not None and mps_backend.is_available()),
+        "built": bool(mps_backend is not None and mps_backend.is_built()),
+    }
     cpu["torch_threads"] = torch.get_num_threads()
     devices = {"cuda": cuda, "mps": mps, "cpu": cpu}
     available = available_devices()
@@ -95,13 +133,16 @@ def device_info() -> tuple[dict, dict]:
         if torch.version.cuda is None:
             reasons.append(f"this torch ({torch.__version__}) is built without CUDA")
         else:
-            reasons.append("torch has CUDA but sees no usable GPU (driver, "
-                           "CUDA_VISIBLE_DEVICES?)")  # fmt: skip
+            reasons.append("torch has CUDA but sees no usable GPU (driver, CUDA_VISIBLE_DEVICES?)")
         if not mps["available"]:
             reasons.append("no Apple MPS")
         why = "; ".join(reasons) + " -> the CPU"
-    return devices, {"device": str(dev), "description": describe(dev), "why": why,
-                     "available": available}  # fmt: skip
+    return devices, {
+        "device": str(dev),
+        "description": describe(dev),
+        "why": why,
+        "available": available,
+    }
 
 
 def display_info() -> dict:
@@ -117,10 +158,14 @@ def display_info() -> dict:
     display = os.environ.get("DISPLAY") or None
     wayland = os.environ.get("WAYLAND_DISPLAY") or None
     xvfb = shutil.which("Xvfb")
-    return {"DISPLAY": display, "WAYLAND_DISPLAY": wayland, "QT_QPA_PLATFORM":
-            os.environ.get("QT_QPA_PLATFORM") or None, "xvfb": xvfb,
-            "opengl": libs, "gui_possible": bool(display or wayland or xvfb
-                                                 or sys.platform in ("darwin", "win32"))}  # fmt: skip
+    return {
+        "DISPLAY": display,
+        "WAYLAND_DISPLAY": wayland,
+        "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM") or None,
+        "xvfb": xvfb,
+        "opengl": libs,
+        "gui_possible": bool(display or wayland or xvfb or sys.platform in ("darwin", "win32")),
+    }
 
 
 def weights_info() -> list[dict]:
@@ -133,14 +178,23 @@ def weights_info() -> list[dict]:
         path = Path(card["file"])
         try:
             ok = bool(card.get("sha256")) and sha256_file(path) == card["sha256"]
-            state = "ok" if ok else ("no checksum in the card" if not card.get("sha256")
-                                     else "MISMATCH")  # fmt: skip
+            state = (
+                "ok"
+                if ok
+                else ("no checksum in the card" if not card.get("sha256") else "MISMATCH")
+            )
         except OSError as err:
             ok, state = False, f"unreadable ({err.strerror})"
-        out.append({"file": path.name, "method": card.get("name"),
-                    "noise_level": card.get("noise_level"), "size_kib":
-                    round(path.stat().st_size / 1024) if path.exists() else None,
-                    "sha256_ok": ok, "state": state})  # fmt: skip
+        out.append(
+            {
+                "file": path.name,
+                "method": card.get("name"),
+                "noise_level": card.get("noise_level"),
+                "size_kib": round(path.stat().st_size / 1024) if path.exists() else None,
+                "sha256_ok": ok,
+                "state": state,
+            }
+        )
     return out
 
 
@@ -158,22 +212,29 @@ def report() -> dict:
     if packages["napari"] and not qt["installed"]:
         problems.append("no Qt binding: pip install pyqt5 (or 'napari[all]')")
     if not display["gui_possible"]:
-        problems.append(f"no display and no Xvfb: the napari viewer and the GUI tests cannot "
-                        f"run; {XVFB_HINT}")  # fmt: skip
+        problems.append(
+            f"no display and no Xvfb: the napari viewer and the GUI tests cannot run; {XVFB_HINT}"
+        )
     elif not display["opengl"].get("GL") and not display["opengl"].get("EGL"):
-        problems.append("no OpenGL library found (libGL / libEGL): napari's canvas needs one; "
-                        "apt-get install libgl1 libegl1")  # fmt: skip
+        problems.append(
+            "no OpenGL library found (libGL / libEGL): napari's canvas needs one; "
+            "apt-get install libgl1 libegl1"
+        )
     bad = [w["file"] for w in weights if not w["sha256_ok"]]
     if bad:
-        problems.append(f"shipped weights do not match their cards: {', '.join(bad)}; "
-                        "reinstall napari-w2s")  # fmt: skip
+        problems.append(
+            f"shipped weights do not match their cards: {', '.join(bad)}; reinstall napari-w2s"
+        )
     if "error" in devices:
         problems.append(devices["error"])
     return {
-        "python": {"version": platform.python_version(), "implementation":
-                   platform.python_implementation(), "executable": sys.executable,
-                   "platform": platform.platform(),
-                   "napari_w2s_from": str(Path(__file__).resolve().parent)},  # fmt: skip
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "executable": sys.executable,
+            "platform": platform.platform(),
+            "napari_w2s_from": str(Path(__file__).resolve().parent),
+        },
         "packages": packages,
         "qt": qt,
         "devices": devices,
@@ -187,19 +248,26 @@ def report() -> dict:
 
 def format_report(r: dict) -> str:
     """The report as text (what ``w2s doctor`` prints)."""
-    lines = [f"python     {r['python']['version']} ({r['python']['executable']})",
-             f"napari_w2s {r['packages']['napari-w2s']} from {r['python']['napari_w2s_from']}",
-             f"platform   {r['python']['platform']}"]  # fmt: skip
+    lines = [
+        f"python     {r['python']['version']} ({r['python']['executable']})",
+        f"napari_w2s {r['packages']['napari-w2s']} from {r['python']['napari_w2s_from']}",
+        f"platform   {r['python']['platform']}",
+    ]
     pk = r["packages"]
     lines.append("packages   " + ", ".join(f"{k} {v}" for k, v in pk.items() if v))
     missing = [k for k, v in pk.items() if not v]
     if missing:
         lines.append("not installed: " + ", ".join(missing))
     qt = r["qt"]
-    lines.append(f"qt         {qt['binding'] or 'none'} {qt['version'] or ''}".rstrip()
-                 + (f" (installed: {', '.join(f'{k} {v}' for k, v in qt['installed'].items())})"
-                    if len(qt["installed"]) > 1 else "")
-                 + (f", QT_API={qt['QT_API']}" if qt["QT_API"] else ""))  # fmt: skip
+    lines.append(
+        f"qt         {qt['binding'] or 'none'} {qt['version'] or ''}".rstrip()
+        + (
+            f" (installed: {', '.join(f'{k} {v}' for k, v in qt['installed'].items())})"
+            if len(qt["installed"]) > 1
+            else ""
+        )
+        + (f", QT_API={qt['QT_API']}" if qt["QT_API"] else "")
+    )
     dv = r["devices"]
     if "error" in dv:
         lines.append(f"devices    {dv['error']}")
@@ -207,22 +275,33 @@ def format_report(r: dict) -> str:
         cuda = dv["cuda"]
         if cuda["devices"]:
             for d in cuda["devices"]:
-                lines.append(f"cuda:{d['index']}     {d['name']}, {d['memory_gib']} GiB, "
-                             f"compute {d['capability']}")  # fmt: skip
+                lines.append(
+                    f"cuda:{d['index']}     {d['name']}, {d['memory_gib']} GiB, "
+                    f"compute {d['capability']}"
+                )
         else:
-            lines.append(f"cuda       none (torch built with CUDA {cuda['built_with']})"
-                         if cuda["built_with"] else "cuda       none (CPU-only torch)")  # fmt: skip
+            lines.append(
+                f"cuda       none (torch built with CUDA {cuda['built_with']})"
+                if cuda["built_with"]
+                else "cuda       none (CPU-only torch)"
+            )
         lines.append(f"mps        {'available' if dv['mps']['available'] else 'no'}")
     cpu = dv["cpu"]
-    lines.append(f"cpu        {cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, "
-                 f"torch uses {cpu.get('torch_threads', '?')} threads"
-                 + (f" (OMP_NUM_THREADS={cpu['OMP_NUM_THREADS']})"
-                    if cpu["OMP_NUM_THREADS"] else ""))  # fmt: skip
+    lines.append(
+        f"cpu        {cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, "
+        f"torch uses {cpu.get('torch_threads', '?')} threads"
+        + (f" (OMP_NUM_THREADS={cpu['OMP_NUM_THREADS']})" if cpu["OMP_NUM_THREADS"] else "")
+    )
     auto = r["auto"]
     lines.append(f"auto       {auto.get('description') or auto['device']}: {auto['why']}")
     ds = r["display"]
-    where = ds["DISPLAY"] and f"DISPLAY={ds['DISPLAY']}" or ds["WAYLAND_DISPLAY"] and \
-        f"WAYLAND_DISPLAY={ds['WAYLAND_DISPLAY']}" or "none"  # fmt: skip
+    where = (
+        ds["DISPLAY"]
+        and f"DISPLAY={ds['DISPLAY']}"
+        or ds["WAYLAND_DISPLAY"]
+        and f"WAYLAND_DISPLAY={ds['WAYLAND_DISPLAY']}"
+        or "none"
+    )
     gl = ", ".join(f"{k}: {v or 'missing'}" for k, v in ds["opengl"].items())
     lines.append(f"display    {where}; Xvfb {ds['xvfb'] or 'not found'}; {gl}")
     for w in r["weights"]:

@@ -127,12 +127,16 @@ def fit(data: Any, card_normalisation: dict | None = None) -> Affine:
     scale = float(hi - lo)
     if scale <= tol:
         scale = vmax - float(lo)
-        notes.append(f"sparse image: the {norm['low']:g} and {norm['high']:g} percentiles "
-                     "coincide, scaled by the maximum instead")  # fmt: skip
+        notes.append(
+            f"sparse image: the {norm['low']:g} and {norm['high']:g} percentiles "
+            "coincide, scaled by the maximum instead"
+        )
     at_max = float(np.mean(v >= vmax - tol))
     if at_max > SATURATED_FRACTION:
-        notes.append(f"{100 * at_max:.1f} % of the pixels are at the maximum value {vmax:g}: "
-                     "saturated regions hold no information and are not restored")  # fmt: skip
+        notes.append(
+            f"{100 * at_max:.1f} % of the pixels are at the maximum value {vmax:g}: "
+            "saturated regions hold no information and are not restored"
+        )
     return Affine(float(lo), scale, "; ".join(notes))
 
 
@@ -140,7 +144,11 @@ def describe(card_normalisation: dict | None) -> str:
     """One line for a method card: how the model maps the user's units to its own."""
     norm = spec_of(card_normalisation)
     if norm["kind"] == "zscore":
-        return (f"fixed: (x - {float(norm['mean']):.4g}) / {float(norm['std']):.4g} "
-                "(the training set's units; not camera-independent)")  # fmt: skip
-    return (f"per image: percentiles {norm['low']:g}-{norm['high']:g} of the image "
-            "(of the whole stack for a stack); camera-independent")  # fmt: skip
+        return (
+            f"fixed: (x - {float(norm['mean']):.4g}) / {float(norm['std']):.4g} "
+            "(the training set's units; not camera-independent)"
+        )
+    return (
+        f"per image: percentiles {norm['low']:g}-{norm['high']:g} of the image "
+        "(of the whole stack for a stack); camera-independent"
+    )

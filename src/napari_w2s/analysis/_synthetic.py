@@ -11,8 +11,12 @@ import math
 import numpy as np
 
 
-def blobs(shape: tuple[int, int], rng: np.random.Generator, n: int = 40,
-          sigma: tuple[float, float] = (4.0, 20.0)) -> np.ndarray:  # fmt: skip
+def blobs(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    n: int = 40,
+    sigma: tuple[float, float] = (4.0, 20.0),
+) -> np.ndarray:
     """Sum of Gaussian blobs of random widths and heights, scaled to ``0 .. 1``."""
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
     out = np.zeros(shape)
@@ -23,8 +27,13 @@ def blobs(shape: tuple[int, int], rng: np.random.Generator, n: int = 40,
     return (out - out.min()) / (out.max() - out.min())
 
 
-def filaments(shape: tuple[int, int], rng: np.random.Generator, n: int = 25,
-              blur: float = 2.0, haze: float = 0.15) -> np.ndarray:  # fmt: skip
+def filaments(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    n: int = 25,
+    blur: float = 2.0,
+    haze: float = 0.15,
+) -> np.ndarray:
     """Curved lines (smooth random walks) blurred by a Gaussian, on a smooth haze; ``0 .. 1``."""
     from scipy import ndimage as ndi
 
@@ -43,9 +52,14 @@ def filaments(shape: tuple[int, int], rng: np.random.Generator, n: int = 25,
     return (img - img.min()) / (img.max() - img.min())
 
 
-def poisson_gaussian(expectation: np.ndarray, a: float, b: float, rng: np.random.Generator,
-                     offset: float = 0.0, clip: tuple[float | None, float | None] = (None, None)
-                     ) -> np.ndarray:  # fmt: skip
+def poisson_gaussian(
+    expectation: np.ndarray,
+    a: float,
+    b: float,
+    rng: np.random.Generator,
+    offset: float = 0.0,
+    clip: tuple[float | None, float | None] = (None, None),
+) -> np.ndarray:
     """``offset + a * Poisson((y - offset) / a) + N(0, b + a * offset)``, then clipped.
 
     The variance is ``a * y + b`` exactly (before clipping): ``b`` is the total constant term

@@ -132,8 +132,14 @@ class Advice:
         return lines
 
 
-def predicted_psnr(a: float, b: float, mean_signal: float, data_range: float, frames: int,
-                   reference_frames: int | None = None) -> float:  # fmt: skip
+def predicted_psnr(
+    a: float,
+    b: float,
+    mean_signal: float,
+    data_range: float,
+    frames: int,
+    reference_frames: int | None = None,
+) -> float:
     """PSNR (dB) of the ``frames``-frame average against the clean image (see the module)."""
     var1 = a * mean_signal + b
     factor = 1.0 / frames - (1.0 / reference_frames if reference_frames else 0.0)
@@ -143,8 +149,9 @@ def predicted_psnr(a: float, b: float, mean_signal: float, data_range: float, fr
     return 10.0 * math.log10(data_range**2 / mse)
 
 
-def frames_for_psnr(a: float, b: float, mean_signal: float, data_range: float,
-                    target: float) -> int:  # fmt: skip
+def frames_for_psnr(
+    a: float, b: float, mean_signal: float, data_range: float, target: float
+) -> int:
     """Smallest whole number of frames whose average reaches ``target`` dB (no reference noise)."""
     var1 = a * mean_signal + b
     if var1 <= 0:
@@ -269,8 +276,9 @@ def advise(
             needed = max(1, math.ceil(1.0 / room - 1e-9))
             if needed >= reference_frames:
                 needed = None
-                notes.append("the target is out of reach against a reference of "
-                             f"{reference_frames} frames")  # fmt: skip
+                notes.append(
+                    f"the target is out of reach against a reference of {reference_frames} frames"
+                )
     jdsr_needed = None
     if target_rmse is not None and curves is not None:
         jdsr_needed = next((r.frames for r in rows if r.jdsr["rmse"] <= target_rmse), None)

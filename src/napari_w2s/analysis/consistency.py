@@ -62,13 +62,22 @@ class Consistency:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"verdict": self.verdict, "outside_3sigma": self.outside_3sigma,
-                "max_abs_z": self.max_abs_z, "largest_region_px": self.largest_region,
-                "a": self.a, "b": self.b, "gain": self.gain, "offset": self.offset,
-                "calibration": self.scale, "kernel_source": self.kernel_source,
-                "rule": f"inconsistent if more than {100 * MAX_OUTSIDE:g} % of the pixels have "
-                        "|z| > 3 or one connected region of |z| > 3 covers the smoothing "
-                        "window's area", "notes": self.notes}  # fmt: skip
+        return {
+            "verdict": self.verdict,
+            "outside_3sigma": self.outside_3sigma,
+            "max_abs_z": self.max_abs_z,
+            "largest_region_px": self.largest_region,
+            "a": self.a,
+            "b": self.b,
+            "gain": self.gain,
+            "offset": self.offset,
+            "calibration": self.scale,
+            "kernel_source": self.kernel_source,
+            "rule": f"inconsistent if more than {100 * MAX_OUTSIDE:g} % of the pixels have "
+            "|z| > 3 or one connected region of |z| > 3 covers the smoothing "
+            "window's area",
+            "notes": self.notes,
+        }
 
 
 def _convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -121,11 +130,17 @@ def _box(z: np.ndarray, window: int) -> np.ndarray:
     return uniform_filter(z, size=window, mode="reflect")
 
 
-def check(restored: Any, image: Any, kernel: np.ndarray | None = None,
-          noise: tuple[float, float] | None = None, window: int = WINDOW,
-          kernel_source: str = "", fit_affine: bool = True,
-          background: float = BACKGROUND_PX, kernel_error: float = KERNEL_ERROR
-          ) -> Consistency:  # fmt: skip
+def check(
+    restored: Any,
+    image: Any,
+    kernel: np.ndarray | None = None,
+    noise: tuple[float, float] | None = None,
+    window: int = WINDOW,
+    kernel_source: str = "",
+    fit_affine: bool = True,
+    background: float = BACKGROUND_PX,
+    kernel_error: float = KERNEL_ERROR,
+) -> Consistency:
     """Forward-consistency map and verdict of ``restored`` against its input ``image``."""
     from scipy.ndimage import label
 
@@ -138,11 +153,14 @@ def check(restored: Any, image: Any, kernel: np.ndarray | None = None,
     elif r.shape == (2 * x.shape[0], 2 * x.shape[1]):
         scale = 2
     else:
-        raise W2SInputError(f"the restored image {r.shape} is neither the input's size "
-                            f"{x.shape} nor twice it")  # fmt: skip
+        raise W2SInputError(
+            f"the restored image {r.shape} is neither the input's size {x.shape} nor twice it"
+        )
     if scale == 2 and kernel is None:
-        raise W2SInputError("a x2 restoration needs the widefield-from-SIM kernel (--kernel, "
-                            "the optics, or the model card's)")  # fmt: skip
+        raise W2SInputError(
+            "a x2 restoration needs the widefield-from-SIM kernel (--kernel, "
+            "the optics, or the model card's)"
+        )
     if window < 1 or window % 2 == 0:
         raise W2SInputError(f"the smoothing window must be an odd number >= 1, not {window}")
     notes: list[str] = []
@@ -173,14 +191,17 @@ def check(restored: Any, image: Any, kernel: np.ndarray | None = None,
     from scipy.ndimage import gaussian_filter
 
     detail = _box(np.abs(xt - gaussian_filter(xt, 1.5, mode="reflect")), window)
-    z = _box(xt - f, window) / np.sqrt(np.maximum(var, floor) * _gain2(scale, window)
-                                       + (kernel_error * detail) ** 2)  # fmt: skip
+    z = _box(xt - f, window) / np.sqrt(
+        np.maximum(var, floor) * _gain2(scale, window) + (kernel_error * detail) ** 2
+    )
     # the border: the forward model needs the restoration beyond the image (the kernel's half
     # width, plus the window's): pixels there are not judged (NaN in the map)
     m = (int(np.asarray(kernel).shape[0]) // 4 if scale == 2 else 0) + window // 2
     if 2 * m >= min(z.shape) - 2:
-        raise W2SInputError(f"the image {x.shape} is too small to judge: {m} pixels at each "
-                            "border are within reach of the kernel")  # fmt: skip
+        raise W2SInputError(
+            f"the image {x.shape} is too small to judge: {m} pixels at each "
+            "border are within reach of the kernel"
+        )
     inner = z[m : z.shape[0] - m, m : z.shape[1] - m]
     mad = float(np.median(np.abs(inner - np.median(inner))))
     cal = max(1.0, 1.4826 * mad)
@@ -192,9 +213,23 @@ def check(restored: Any, image: Any, kernel: np.ndarray | None = None,
     regions, n = label(out)
     largest = int(np.bincount(regions.ravel())[1:].max()) if n else 0
     outside = float(out.sum() / judged.sum())
-    verdict = "inconsistent" if outside > MAX_OUTSIDE or largest >= window * window else "consistent"
-    return Consistency(z, outside, float(np.nanmax(np.abs(z))), largest, verdict, float(a), float(b),
-                       float(gain), float(offset), cal, kernel_source, notes)  # fmt: skip
+    verdict = (
+        "inconsistent" if outside > MAX_OUTSIDE or largest >= window * window else "consistent"
+    )
+    return Consistency(
+        z,
+        outside,
+        float(np.nanmax(np.abs(z))),
+        largest,
+        verdict,
+        float(a),
+        float(b),
+        float(gain),
+        float(offset),
+        cal,
+        kernel_source,
+        notes,
+    )
 
 
 def _noise_of(image: np.ndarray, notes: list[str]) -> tuple[float, float]:
@@ -212,8 +247,12 @@ def _noise_of(image: np.ndarray, notes: list[str]) -> tuple[float, float]:
         return 0.0, s * s
 
 
-def kernel_for(restored: np.ndarray, image: np.ndarray, path: str | None = None,
-               optics: tuple[float, float, float] | None = None) -> tuple[np.ndarray, str]:  # fmt: skip
+def kernel_for(
+    restored: np.ndarray,
+    image: np.ndarray,
+    path: str | None = None,
+    optics: tuple[float, float, float] | None = None,
+) -> tuple[np.ndarray, str]:
     """The widefield-from-SIM kernel of a check, and where it came from.
 
     ``path``: a ``.npy`` kernel (e.g. from ``w2s estimate-kernel``); ``optics``: ``(NA, emission
@@ -227,7 +266,9 @@ def kernel_for(restored: np.ndarray, image: np.ndarray, path: str | None = None,
 
         k = np.asarray(read_npy(path), dtype=np.float64) if str(path).endswith(".npy") else None
         if k is None or k.ndim != 2 or not np.isfinite(k).all() or not abs(k.sum()) > 0:
-            raise W2SInputError(f"{path}: not a kernel (a finite 2-D .npy array with a non-zero sum)")
+            raise W2SInputError(
+                f"{path}: not a kernel (a finite 2-D .npy array with a non-zero sum)"
+            )
         return k / k.sum(), f"file {path}"
     if optics is not None:
         from ..simulate import optics as opt
@@ -235,11 +276,14 @@ def kernel_for(restored: np.ndarray, image: np.ndarray, path: str | None = None,
 
         na, wavelength, pixel_um = optics
         if not (0 < na < 1.7 and 200 < wavelength < 1200 and 0 < pixel_um < 10):
-            raise W2SInputError(f"optics NA {na}, {wavelength} nm, {pixel_um} µm pixels: out of "
-                                "range (NA 0-1.7, 200-1200 nm, pixels in µm)")  # fmt: skip
+            raise W2SInputError(
+                f"optics NA {na}, {wavelength} nm, {pixel_um} µm pixels: out of "
+                "range (NA 0-1.7, 200-1200 nm, pixels in µm)"
+            )
         p = ViewParams()
-        k = opt.lr_from_hr_kernel(opt.cutoff(na, wavelength), p.damping, p.sim_kwargs(),
-                                  pixel_um / 2)  # fmt: skip
+        k = opt.lr_from_hr_kernel(
+            opt.cutoff(na, wavelength), p.damping, p.sim_kwargs(), pixel_um / 2
+        )
         return k, f"optics: NA {na:g}, {wavelength:g} nm, {pixel_um:g} µm pixels"
     k, c = fit_kernel(restored, image)
     return k, f"fitted to the pair: the optics' kernel with a cutoff of {c:.3f} cycles per HR pixel"
@@ -254,7 +298,9 @@ def _optics_kernel(cutoff_hr: float) -> np.ndarray:
     return opt.lr_from_hr_kernel(cutoff_hr, p.damping, p.sim_kwargs(), 1.0)
 
 
-def fit_kernel(restored: np.ndarray, image: np.ndarray, crop: int = 192) -> tuple[np.ndarray, float]:
+def fit_kernel(
+    restored: np.ndarray, image: np.ndarray, crop: int = 192
+) -> tuple[np.ndarray, float]:
     """The one-parameter optics kernel (its cutoff) that best maps the restoration to the input.
 
     One parameter cannot follow noise (a free 36 x 36 kernel estimated against a single noisy
@@ -303,18 +349,24 @@ def fit_kernel(restored: np.ndarray, image: np.ndarray, crop: int = 192) -> tupl
     return _optics_kernel(best), float(best)
 
 
-def check_restoration(restored: Any, image: Any, kernel_path: str | None = None,
-                      optics: tuple[float, float, float] | None = None,
-                      noise: tuple[float, float] | None = None, window: int = WINDOW
-                      ) -> Consistency:  # fmt: skip
+def check_restoration(
+    restored: Any,
+    image: Any,
+    kernel_path: str | None = None,
+    optics: tuple[float, float, float] | None = None,
+    noise: tuple[float, float] | None = None,
+    window: int = WINDOW,
+) -> Consistency:
     """:func:`check` with the kernel chosen as ``w2s check`` does (given, optics, or fitted)."""
     r = np.asarray(restored, dtype=np.float64)
     x = np.asarray(image, dtype=np.float64)
     if r.shape == x.shape:
-        return check(r, x, None, noise=noise, window=window,
-                     kernel_source="none (same-size result)")  # fmt: skip
+        return check(
+            r, x, None, noise=noise, window=window, kernel_source="none (same-size result)"
+        )
     if r.shape != (2 * x.shape[0], 2 * x.shape[1]):
-        raise W2SInputError(f"the restored image {r.shape} is neither the input's size "
-                            f"{x.shape} nor twice it")  # fmt: skip
+        raise W2SInputError(
+            f"the restored image {r.shape} is neither the input's size {x.shape} nor twice it"
+        )
     k, source = kernel_for(r, x, kernel_path, optics)
     return check(r, x, k, noise=noise, window=window, kernel_source=source)

@@ -28,10 +28,20 @@ def noise_fit_figure(estimate: Any, title: str | None = None, units: str = "ADU"
     used = np.asarray(estimate.used, bool)
     ax.scatter(estimate.means[used], estimate.stds[used], s=12, c="C0", label="measured")
     if (~used).any():
-        ax.scatter(estimate.means[~used], estimate.stds[~used], s=12, facecolors="none",
-                   edgecolors="C7", label="not fitted")  # fmt: skip
-    ax.plot(estimate.curve_mean, estimate.curve_std, "C3-",
-            label=f"variance = {estimate.a:.3g}·mean {estimate.b:+.3g}")  # fmt: skip
+        ax.scatter(
+            estimate.means[~used],
+            estimate.stds[~used],
+            s=12,
+            facecolors="none",
+            edgecolors="C7",
+            label="not fitted",
+        )
+    ax.plot(
+        estimate.curve_mean,
+        estimate.curve_std,
+        "C3-",
+        label=f"variance = {estimate.a:.3g}·mean {estimate.b:+.3g}",
+    )
     ax.set_xlabel(f"mean intensity ({units})")
     ax.set_ylabel(f"noise std ({units})")
     ax.set_title(title or f"noise vs. signal ({estimate.method})", fontsize="medium")
@@ -40,8 +50,9 @@ def noise_fit_figure(estimate: Any, title: str | None = None, units: str = "ADU"
     return fig
 
 
-def kernels_figure(kernels: Mapping[str, Any], max_radius: int | None = None,
-                   pixel_nm: float | None = None):  # fmt: skip
+def kernels_figure(
+    kernels: Mapping[str, Any], max_radius: int | None = None, pixel_nm: float | None = None
+):
     """Kernels side by side (images, each scaled to its own peak) over their radial profiles.
 
     ``kernels`` maps a label to a 2-D kernel (e.g. ``{"bicubic": ..., "Gaussian sigma 2": ...,
@@ -72,15 +83,19 @@ def kernels_figure(kernels: Mapping[str, Any], max_radius: int | None = None,
     prof_ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
     prof_ax.grid(alpha=0.3)
     if pixel_nm:
-        top = prof_ax.secondary_xaxis("top", functions=(lambda r: r * pixel_nm,
-                                                        lambda d: d / pixel_nm))  # fmt: skip
+        top = prof_ax.secondary_xaxis(
+            "top", functions=(lambda r: r * pixel_nm, lambda d: d / pixel_nm)
+        )
         top.set_xlabel("radius (nm)", fontsize="small")
     prof_ax.legend(fontsize="x-small", loc="upper right", framealpha=0.8)
     return fig
 
 
-def noise_bar_figure(values: Mapping[str, float] | Sequence[tuple[str, float]],
-                     ylabel: str = "Poisson parameter a", log: bool = True):  # fmt: skip
+def noise_bar_figure(
+    values: Mapping[str, float] | Sequence[tuple[str, float]],
+    ylabel: str = "Poisson parameter a",
+    log: bool = True,
+):
     """Bar chart of the noise parameter ``a`` of several images or levels (paper Fig. 2a)."""
     items = list(values.items()) if isinstance(values, Mapping) else list(values)
     fig = _figure(max(3.0, 0.8 * len(items) + 1.5), 3.2)

@@ -95,9 +95,10 @@ class KernelEstimate:
 def _cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     x = np.abs(x)
     return np.where(
-        x <= 1, (a + 2) * x**3 - (a + 3) * x**2 + 1,
+        x <= 1,
+        (a + 2) * x**3 - (a + 3) * x**2 + 1,
         np.where(x < 2, a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a, 0.0),
-    )  # fmt: skip
+    )
 
 
 def _linear(x: np.ndarray) -> np.ndarray:
@@ -105,8 +106,7 @@ def _linear(x: np.ndarray) -> np.ndarray:
 
 
 def _up2_axis(img: np.ndarray, kernel, axis: int) -> np.ndarray:
-    """x2 along one axis, half-pixel aligned: output ``2j`` at ``j - 1/4``, ``2j+1`` at ``j + 1/4``.
-    """
+    """x2 along one axis, half-pixel aligned: output ``2j`` at ``j - 1/4``, ``2j+1`` at ``j + 1/4``."""
     taps = np.arange(-2, 3)
     pad = [(0, 0)] * img.ndim
     pad[axis] = (2, 2)
@@ -258,8 +258,9 @@ def _lr_band(f: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------- statistics
-def radial_profile(kernel: Any, centre: tuple[float, float] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def radial_profile(
+    kernel: Any, centre: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the kernel in 1-pixel rings about ``centre`` (default: the middle pixel)."""
     k = np.asarray(kernel, dtype=np.float64)
     if centre is None:

@@ -81,9 +81,15 @@ def _ssim(p: np.ndarray, r: np.ndarray, dr: float) -> float:
     planes = p.reshape(-1, *p.shape[-2:]), r.reshape(-1, *r.shape[-2:])
     values = [
         structural_similarity(
-            rp, pp, win_size=SSIM_WINDOW, K1=SSIM_K1, K2=SSIM_K2, data_range=dr,
-            gaussian_weights=False, use_sample_covariance=True,
-        )  # fmt: skip
+            rp,
+            pp,
+            win_size=SSIM_WINDOW,
+            K1=SSIM_K1,
+            K2=SSIM_K2,
+            data_range=dr,
+            gaussian_weights=False,
+            use_sample_covariance=True,
+        )
         for pp, rp in zip(*planes, strict=True)
     ]
     return float(np.mean(values))
@@ -190,8 +196,13 @@ def resolve_mode(mode: str, clean_lr: Any | None) -> str:
     return mode
 
 
-def measure(pred: Any, ref: Any, clean_lr: Any | None = None, mode: str = "auto",
-            data_range: float | None = None) -> tuple[dict[str, float], str]:  # fmt: skip
+def measure(
+    pred: Any,
+    ref: Any,
+    clean_lr: Any | None = None,
+    mode: str = "auto",
+    data_range: float | None = None,
+) -> tuple[dict[str, float], str]:
     """RMSE / PSNR / SSIM of ``pred`` against ``ref`` in a :data:`MODES` mode.
 
     Returns the values and the mode actually used (``auto`` resolved to ``w2s`` or ``affine``).

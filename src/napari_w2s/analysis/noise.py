@@ -352,8 +352,9 @@ def _ml_fit(y, s, n, lo, hi, a0, b0):
 
     v1 = max(a0 * y1 + b0, 10 * floor, 1e-3 * float(np.median(s) ** 2))
     p0 = [math.log(v1), math.log(max(a0 / (v1 * unit), 1e-3))]
-    res = minimize(nll, p0, method="Nelder-Mead",
-                   options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 600})  # fmt: skip
+    res = minimize(
+        nll, p0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 600}
+    )
     return unpack(res.x)
 
 
@@ -446,8 +447,11 @@ def estimate_noise(
     else:
         systematic = _SYSTEMATIC[level]
     if level:
-        what = ("relaxed smoothness tests and smaller level sets" if level < 3 else
-                "every position (no smooth regions found; robust statistics only)")  # fmt: skip
+        what = (
+            "relaxed smoothness tests and smaller level sets"
+            if level < 3
+            else "every position (no smooth regions found; robust statistics only)"
+        )
         notes.append(
             f"few smooth regions in the image: the estimate uses {what}, so it is less "
             f"reliable (interval widened to +-{100 * systematic:.0f}% systematic); a "
@@ -462,8 +466,7 @@ def estimate_noise(
     x_mean = float(off + scale * np.average(y[inf_], weights=n[inf_]))
     sys_a = systematic * abs(a_img)
     half_a = math.hypot(1.96 * scale * se_a, sys_a)
-    half_b = math.hypot(1.96 * math.hypot(scale**2 * se_b, scale * off * se_a),
-                        sys_a * abs(x_mean))  # fmt: skip
+    half_b = math.hypot(1.96 * math.hypot(scale**2 * se_b, scale * off * se_a), sys_a * abs(x_mean))
     p1, p99 = np.percentile(u, [1, 99])
     covered = float(y[informative].max() - y[informative].min()) / max(float(p99 - p1), 1e-12)
     if covered < 0.25:
@@ -939,9 +942,7 @@ def estimate_noise_stack(
     """
     arr = np.asarray(frames) if not hasattr(frames, "shape") else frames
     if len(arr.shape) != 3:
-        raise W2SInputError(
-            f"the stack must be 3-D (frames, Y, X), got shape {tuple(arr.shape)}"
-        )
+        raise W2SInputError(f"the stack must be 3-D (frames, Y, X), got shape {tuple(arr.shape)}")
     n_frames, h, w = (int(v) for v in arr.shape)
     if n_frames < 2:
         raise W2SInputError("the stack has one frame; frame differences need at least 2")
@@ -1057,8 +1058,11 @@ def estimate_noise_stack(
     a, b, cov, fit_used, first_fit = _fit_line_robust(x[usable], v[usable], n[usable], kurt)
     used = np.zeros(nb, bool)
     used[np.flatnonzero(usable)[fit_used]] = True
-    se_a, se_b = (math.sqrt(max(cov[0, 0], 0.0)), math.sqrt(max(cov[1, 1], 0.0))) \
-        if np.isfinite(cov).all() else (math.inf, math.inf)  # fmt: skip
+    se_a, se_b = (
+        (math.sqrt(max(cov[0, 0], 0.0)), math.sqrt(max(cov[1, 1], 0.0)))
+        if np.isfinite(cov).all()
+        else (math.inf, math.inf)
+    )
     xr = x[usable]
     span = max(float(xr.max() - xr.min()), 1e-12)
     covered = span / max(float(np.percentile(m, 99) - np.percentile(m, 1)), 1e-12)
@@ -1071,8 +1075,10 @@ def estimate_noise_stack(
         )
     drift = -float(np.median(drifts)) if drifts else 0.0  # d = f_t - f_t+1: a loss is > 0
     if abs(drift) > 0.002:
-        notes.append(f"brightness changes by {100 * drift:+.2f}% per frame (bleaching); "
-                     "corrected pair by pair")  # fmt: skip
+        notes.append(
+            f"brightness changes by {100 * drift:+.2f}% per frame (bleaching); "
+            "corrected pair by pair"
+        )
     curve_x = np.linspace(xr.min() - 0.05 * span, xr.max() + 0.05 * span, 200)
     cm, cs = clipped_normal_moments(curve_x, np.sqrt(np.maximum(a * curve_x + b, 0.0)), lo, hi)
     keep_bins = has & (v > 0)

@@ -43,29 +43,45 @@ class NoiseSummary:
         """Plain sentences, one per line (HTML-free)."""
         out = [f"gain ≈ {self.gain:.3g} ADU per detected photon"]
         if self.offset is not None:
-            out.append(f"camera offset (dark level) ≈ {self.offset:.4g} ADU; read noise "
-                       "too small to separate")  # fmt: skip
+            out.append(
+                f"camera offset (dark level) ≈ {self.offset:.4g} ADU; read noise "
+                "too small to separate"
+            )
         elif self.read_noise is not None:
             out.append(f"read noise ≈ {self.read_noise:.3g} ADU (no offset measurable)")
         if math.isfinite(self.photons):
-            out.append(f"about {self.photons:.3g} photons per pixel at the median signal "
-                       f"({self.median:.4g} ADU): one pixel's SNR ≈ {self.pixel_snr:.2g}")  # fmt: skip
-        what = ("one raw frame" if self.frames == 1 else
-                f"an average of {self.frames} frames" if self.frames else "this image")  # fmt: skip
+            out.append(
+                f"about {self.photons:.3g} photons per pixel at the median signal "
+                f"({self.median:.4g} ADU): one pixel's SNR ≈ {self.pixel_snr:.2g}"
+            )
+        what = (
+            "one raw frame"
+            if self.frames == 1
+            else f"an average of {self.frames} frames"
+            if self.frames
+            else "this image"
+        )
         out.append(f"{what}: SNR ≈ {self.snr:.3g} (signal range / noise standard deviation)")
         return out
 
     def restore_hint(self) -> str:
         """Which model the Restore widget will use for this image."""
         if self.model_level:
-            return (f"noise level {self.level}: the {self.model_level} model (trained on images "
-                    "this noisy) will restore it")  # fmt: skip
+            return (
+                f"noise level {self.level}: the {self.model_level} model (trained on images "
+                "this noisy) will restore it"
+            )
         known = f"noise level {self.level}: " if self.level else ""
         return f"{known}the noise-blind model (for any noise) will restore it"
 
 
-def summarise_noise(estimate: Any, image: Any, frames: int | None = None,
-                    level: str | None = None, method: str = "jdsr") -> NoiseSummary:  # fmt: skip
+def summarise_noise(
+    estimate: Any,
+    image: Any,
+    frames: int | None = None,
+    level: str | None = None,
+    method: str = "jdsr",
+) -> NoiseSummary:
     """Read a :class:`~napari_w2s.analysis.noise.NoiseEstimate` of ``image`` as a camera.
 
     ``frames``: how many frames ``image`` averages, where known. ``level``: the W2S noise level
@@ -97,8 +113,21 @@ def summarise_noise(estimate: Any, image: Any, frames: int | None = None,
         level = auto_level(method, x)
     from ..restore.zoo import shipped
 
-    model = level if level and any(
-        c.get("name") == method and c.get("noise_level") == level for c in shipped()) else None
-    return NoiseSummary(gain=a, offset=offset, read_noise=read, median=median, photons=photons,
-                        pixel_snr=pixel_snr, snr=snr, frames=frames, level=level,
-                        model_level=model)  # fmt: skip
+    model = (
+        level
+        if level
+        and any(c.get("name") == method and c.get("noise_level") == level for c in shipped())
+        else None
+    )
+    return NoiseSummary(
+        gain=a,
+        offset=offset,
+        read_noise=read,
+        median=median,
+        photons=photons,
+        pixel_snr=pixel_snr,
+        snr=snr,
+        frames=frames,
+        level=level,
+        model_level=model,
+    )

@@ -149,6 +149,7 @@ def stack_reliability(
     floor, rng = floor_for(card_reliability, f"avg{level}"), image_range(x_a)
     d = uncalibrated_map(out_a, out_b)
     m = np.sqrt((floor * rng) ** 2 + (factor * d.astype(np.float64)) ** 2).astype(np.float32)
-    rel = Reliability(m, float(m.mean()), factor, calibrated, first, second, floor,
-                      float(d.mean()), rng)  # fmt: skip
+    rel = Reliability(
+        m, float(m.mean()), factor, calibrated, first, second, floor, float(d.mean()), rng
+    )
     return np.asarray(out_a), rel

@@ -52,16 +52,16 @@ def gat(z: Any, a: float, sigma2: float = 0.0, offset: float = 0.0) -> np.ndarra
     return (2.0 / a) * np.sqrt(np.maximum(0.0, a * (z - offset) + 0.375 * a * a + sigma2))
 
 
-def inverse_gat_algebraic(d: Any, a: float, sigma2: float = 0.0, offset: float = 0.0
-                          ) -> np.ndarray:  # fmt: skip
+def inverse_gat_algebraic(d: Any, a: float, sigma2: float = 0.0, offset: float = 0.0) -> np.ndarray:
     """Algebraic inverse ``a D^2 / 4 - 3/8 a - sigma2 / a + offset`` (biased at low counts)."""
     a, sigma2 = _check(a, sigma2)
     d = np.asarray(d, dtype=np.float64)
     return a * d * d / 4.0 - 0.375 * a - sigma2 / a + offset
 
 
-def inverse_gat_asymptotic(d: Any, a: float, sigma2: float = 0.0, offset: float = 0.0
-                           ) -> np.ndarray:  # fmt: skip
+def inverse_gat_asymptotic(
+    d: Any, a: float, sigma2: float = 0.0, offset: float = 0.0
+) -> np.ndarray:
     """Closed-form approximation of the exact unbiased inverse (Makitalo & Foi 2011), >= offset."""
     a, sigma2 = _check(a, sigma2)
     d = np.maximum(np.asarray(d, dtype=np.float64), 1e-6)
@@ -98,8 +98,13 @@ def expected_gat(lam: Any, s: float, k_max: int | None = None) -> np.ndarray:
     return np.exp(logp) @ h
 
 
-def inverse_gat_exact(d: Any, a: float, sigma2: float = 0.0, offset: float = 0.0,
-                      lambda_max: float = _TABLE_LAMBDA_MAX) -> np.ndarray:  # fmt: skip
+def inverse_gat_exact(
+    d: Any,
+    a: float,
+    sigma2: float = 0.0,
+    offset: float = 0.0,
+    lambda_max: float = _TABLE_LAMBDA_MAX,
+) -> np.ndarray:
     """Exact unbiased inverse of the GAT: the ``y`` with ``E[f(z) | y] = D``.
 
     Parameters

@@ -29,6 +29,8 @@ def x2_consistency(image: Any, restored: Any) -> dict[str, float]:
     down = y.reshape(x.shape[0], 2, x.shape[1], 2).mean((1, 3))
     phases = [y[i::2, j::2].mean() for i in (0, 1) for j in (0, 1)]
     sx, sy = float(x.std()), float(y.std())
-    return {"mean_shift_std": float(abs(down.mean() - x.mean()) / sx) if sx else 0.0,
-            "corr": float(np.corrcoef(down.ravel(), x.ravel())[0, 1]) if sx and sy else 1.0,
-            "grid_phase_std": float(max(abs(p - y.mean()) for p in phases) / sy) if sy else 0.0}
+    return {
+        "mean_shift_std": float(abs(down.mean() - x.mean()) / sx) if sx else 0.0,
+        "corr": float(np.corrcoef(down.ravel(), x.ravel())[0, 1]) if sx and sy else 1.0,
+        "grid_phase_std": float(max(abs(p - y.mean()) for p in phases) / sy) if sy else 0.0,
+    }

@@ -81,9 +81,14 @@ def views_of(name: str, n: int, size: int, seed: int) -> list[dict]:
         lv = noise_levels(view.frames(0, 400))
         clean = lv[lv.clean].astype(np.float32)
         a, b = affine_fit(downsample_mean(view.sim.astype(np.float64)), clean)
-        out.append({"inputs": {k: lv[k].astype(np.float32) for k in LEVELS},
-                    "target": (a * view.sim + b).astype(np.float32), "clean": clean,
-                    "settings": {"w2s-like": True, "channel": i % 3}})  # fmt: skip
+        out.append(
+            {
+                "inputs": {k: lv[k].astype(np.float32) for k in LEVELS},
+                "target": (a * view.sim + b).astype(np.float32),
+                "clean": clean,
+                "settings": {"w2s-like": True, "channel": i % 3},
+            }
+        )
     return out
 
 
@@ -140,8 +145,9 @@ def iter_generalisation(
     for name in sets:
         rows = [*methods, *(["specialist care"] if name in specialists else [])]
         table = scores.setdefault(name, {r: {lv: [] for lv in levels} for r in rows})
-        dn = dn_scores.setdefault(name, {r: {lv: [] for lv in levels}
-                                         for r in ("noisy input", *denoisers)})  # fmt: skip
+        dn = dn_scores.setdefault(
+            name, {r: {lv: [] for lv in levels} for r in ("noisy input", *denoisers)}
+        )
         srt = sr_scores.setdefault(name, {r: [] for r in sr})
         for view in views_of(name, views, size, seed):
             for level in levels:
@@ -165,15 +171,24 @@ def iter_generalisation(
             done += 1
             yield done, total
         say(f"{name}: {views} views done")
-    report = {"views": views, "size": size, "seed": seed, "levels": list(levels),
-              "units": "z-score of the clean image; predictions scored as they come out",
-              "tables": {n: {r: {lv: _mean(v) for lv, v in t.items()} for r, t in tab.items()}
-                         for n, tab in scores.items()},
-              "denoise": {n: {r: {lv: _mean(v) for lv, v in t.items()} for r, t in tab.items()}
-                          for n, tab in dn_scores.items()},
-              "sr": {n: {r: _mean(v) for r, v in tab.items()} for n, tab in sr_scores.items()},
-              "specialists": {k: Path(v).name for k, v in specialists.items()},
-              "weights": {m: Path(w).name for m, w in weights.items()}}  # fmt: skip
+    report = {
+        "views": views,
+        "size": size,
+        "seed": seed,
+        "levels": list(levels),
+        "units": "z-score of the clean image; predictions scored as they come out",
+        "tables": {
+            n: {r: {lv: _mean(v) for lv, v in t.items()} for r, t in tab.items()}
+            for n, tab in scores.items()
+        },
+        "denoise": {
+            n: {r: {lv: _mean(v) for lv, v in t.items()} for r, t in tab.items()}
+            for n, tab in dn_scores.items()
+        },
+        "sr": {n: {r: _mean(v) for r, v in tab.items()} for n, tab in sr_scores.items()},
+        "specialists": {k: Path(v).name for k, v in specialists.items()},
+        "weights": {m: Path(w).name for m, w in weights.items()},
+    }
     report["checks"] = checks(report["tables"], levels)
     report["margins"] = margins(report)
     (out / "generalisation.json").write_text(json.dumps(report, indent=1))
@@ -183,8 +198,11 @@ def iter_generalisation(
 
 def _mean(values: list) -> dict:
     arr = np.asarray(values, dtype=np.float64)
-    return {"rmse": float(arr[:, 0].mean()), "ssim": float(arr[:, 1].mean()),
-            "seconds": float(arr[:, 2].mean())}  # fmt: skip
+    return {
+        "rmse": float(arr[:, 0].mean()),
+        "ssim": float(arr[:, 1].mean()),
+        "seconds": float(arr[:, 2].mean()),
+    }
 
 
 def checks(tables: dict, levels: Sequence[str]) -> list[dict]:
@@ -203,8 +221,10 @@ def checks(tables: dict, levels: Sequence[str]) -> list[dict]:
             if seq:
                 best = min(seq, key=lambda s: t[s][lv]["rmse"])
                 b = t[best][lv]
-                row.update(best_sequential=best,
-                           beats_sequential=j["rmse"] < b["rmse"] and j["ssim"] > b["ssim"])  # fmt: skip
+                row.update(
+                    best_sequential=best,
+                    beats_sequential=j["rmse"] < b["rmse"] and j["ssim"] > b["ssim"],
+                )
             if lv == "avg1" and "specialist care" in t:
                 ratio = j["rmse"] / t["specialist care"][lv]["rmse"]
                 row.update(vs_specialist=ratio, vs_specialist_ok=ratio <= 1.10)
@@ -228,15 +248,27 @@ def margins(report: dict) -> list[dict]:
     for name, t in report.get("sr", {}).items():
         for m, cell in t.items():
             if m != "bicubic" and "bicubic" in t:
-                rows.append({"set": name, "model": m, "against": "bicubic of the clean LR",
-                             "worst_ratio": cell["rmse"] / t["bicubic"]["rmse"]})  # fmt: skip
+                rows.append(
+                    {
+                        "set": name,
+                        "model": m,
+                        "against": "bicubic of the clean LR",
+                        "worst_ratio": cell["rmse"] / t["bicubic"]["rmse"],
+                    }
+                )
     for name, t in report["tables"].items():
         for m, cells in t.items():
             if m in ("bicubic",) or "+" in m or "bicubic" not in t:
                 continue
             worst = max(cells[lv]["rmse"] / t["bicubic"][lv]["rmse"] for lv in cells)
-            rows.append({"set": name, "model": m, "against": "bicubic of the noisy input",
-                         "worst_ratio": worst})  # fmt: skip
+            rows.append(
+                {
+                    "set": name,
+                    "model": m,
+                    "against": "bicubic of the noisy input",
+                    "worst_ratio": worst,
+                }
+            )
     for r in rows:
         r["beats_input"] = r["worst_ratio"] < 1.0
     return rows
@@ -244,62 +276,113 @@ def margins(report: dict) -> list[dict]:
 
 def markdown(report: dict) -> str:
     lv = report["levels"]
-    md = ["# Generalisation benchmark", "",
-          f"{report['views']} views of {report['size']} x {report['size']} LR pixels per set "
-          f"(seed {report['seed']}); RMSE/SSIM in the clean image's z-score, predictions scored "
-          "as they come out (never re-normalised). Sets: settings the training never drew "
-          "(`docs/simulator.md`, held-out regions).", ""]  # fmt: skip
+    md = [
+        "# Generalisation benchmark",
+        "",
+        f"{report['views']} views of {report['size']} x {report['size']} LR pixels per set "
+        f"(seed {report['seed']}); RMSE/SSIM in the clean image's z-score, predictions scored "
+        "as they come out (never re-normalised). Sets: settings the training never drew "
+        "(`docs/simulator.md`, held-out regions).",
+        "",
+    ]
     for name, t in report["tables"].items():
         md += [f"## {name}", "", "| | " + " | ".join(lv) + " |", "|---" * (len(lv) + 1) + "|"]
         for row, cells in t.items():
-            md.append(f"| {row} | " + " | ".join(f"{cells[c]['rmse']:.3f}/{cells[c]['ssim']:.3f}"
-                                                for c in lv) + " |")  # fmt: skip
+            md.append(
+                f"| {row} | "
+                + " | ".join(f"{cells[c]['rmse']:.3f}/{cells[c]['ssim']:.3f}" for c in lv)
+                + " |"
+            )
         md.append("")
     if report.get("denoise"):
         md += ["## Denoisers (RMSE/SSIM against the clean image)", ""]
         for name, t in report["denoise"].items():
             md += [f"**{name}**", "", "| | " + " | ".join(lv) + " |", "|---" * (len(lv) + 1) + "|"]
-            md += [f"| {row} | " + " | ".join(f"{c[x]['rmse']:.3f}/{c[x]['ssim']:.3f}" for x in lv)
-                   + " |" for row, c in t.items()]  # fmt: skip
+            md += [
+                f"| {row} | "
+                + " | ".join(f"{c[x]['rmse']:.3f}/{c[x]['ssim']:.3f}" for x in lv)
+                + " |"
+                for row, c in t.items()
+            ]
             md.append("")
     if report.get("sr"):
         names = list(report["sr"])
         rows = list(next(iter(report["sr"].values())))
-        md += ["## SR networks on the clean image (RMSE/SSIM against SIM)", "",
-               "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]  # fmt: skip
-        md += [f"| {r} | " + " | ".join(f"{report['sr'][n][r]['rmse']:.3f}/"
-                                        f"{report['sr'][n][r]['ssim']:.3f}" for n in names) + " |"
-               for r in rows]  # fmt: skip
+        md += [
+            "## SR networks on the clean image (RMSE/SSIM against SIM)",
+            "",
+            "| | " + " | ".join(names) + " |",
+            "|---" * (len(names) + 1) + "|",
+        ]
+        md += [
+            f"| {r} | "
+            + " | ".join(
+                f"{report['sr'][n][r]['rmse']:.3f}/{report['sr'][n][r]['ssim']:.3f}" for n in names
+            )
+            + " |"
+            for r in rows
+        ]
         md.append("")
     if report.get("margins"):
-        md += ["## Every model against its input (worst RMSE ratio over the levels)", "",
-               "| set | model | against | worst ratio |", "|---|---|---|---|"]
-        md += [f"| {m['set']} | {m['model']} | {m['against']} | {m['worst_ratio']:.2f}"
-               f"{'' if m['beats_input'] else ' **no**'} |" for m in report["margins"]]  # fmt: skip
+        md += [
+            "## Every model against its input (worst RMSE ratio over the levels)",
+            "",
+            "| set | model | against | worst ratio |",
+            "|---|---|---|---|",
+        ]
+        md += [
+            f"| {m['set']} | {m['model']} | {m['against']} | {m['worst_ratio']:.2f}"
+            f"{'' if m['beats_input'] else ' **no**'} |"
+            for m in report["margins"]
+        ]
         md.append("")
-    md += ["## Checks", "", "| set | level | JDSR / bicubic RMSE (<= 0.8) | beats best sequential "
-           "(RMSE and SSIM) | JDSR / specialist CARE RMSE at avg1 (<= 1.10) |",
-           "|---|---|---|---|---|"]  # fmt: skip
+    md += [
+        "## Checks",
+        "",
+        "| set | level | JDSR / bicubic RMSE (<= 0.8) | beats best sequential "
+        "(RMSE and SSIM) | JDSR / specialist CARE RMSE at avg1 (<= 1.10) |",
+        "|---|---|---|---|---|",
+    ]
     for c in report["checks"]:
-        bic = f"{c['vs_bicubic']:.2f} {'ok' if c['vs_bicubic_ok'] else '**no**'}" if "vs_bicubic" in c else ""
-        seq = (f"{'yes' if c['beats_sequential'] else '**no**'} ({c['best_sequential']})"
-               if "beats_sequential" in c else "")  # fmt: skip
-        spec = (f"{c['vs_specialist']:.2f} {'ok' if c['vs_specialist_ok'] else '**no**'}"
-                if "vs_specialist" in c else "")  # fmt: skip
+        bic = (
+            f"{c['vs_bicubic']:.2f} {'ok' if c['vs_bicubic_ok'] else '**no**'}"
+            if "vs_bicubic" in c
+            else ""
+        )
+        seq = (
+            f"{'yes' if c['beats_sequential'] else '**no**'} ({c['best_sequential']})"
+            if "beats_sequential" in c
+            else ""
+        )
+        spec = (
+            f"{c['vs_specialist']:.2f} {'ok' if c['vs_specialist_ok'] else '**no**'}"
+            if "vs_specialist" in c
+            else ""
+        )
         md.append(f"| {c['set']} | {c['level']} | {bic} | {seq} | {spec} |")
     if report.get("real"):
-        md += ["", "## The real nuclei image", "", "| method | mean shift (input std) | "
-               "correlation (x2 binned vs input) | grid phase offset (output std) |",
-               "|---|---|---|---|"]  # fmt: skip
+        md += [
+            "",
+            "## The real nuclei image",
+            "",
+            "| method | mean shift (input std) | "
+            "correlation (x2 binned vs input) | grid phase offset (output std) |",
+            "|---|---|---|---|",
+        ]
         for m, r in report["real"].items():
-            md.append(f"| {m} | {r['mean_shift_std']:.4f} | {r['corr']:.4f} | "
-                      f"{r['grid_phase_std']:.4f} |")  # fmt: skip
+            md.append(
+                f"| {m} | {r['mean_shift_std']:.4f} | {r['corr']:.4f} | {r['grid_phase_std']:.4f} |"
+            )
     return "\n".join(md) + "\n"
 
 
-def real_image_check(image: np.ndarray, methods: Sequence[str] = ("jdsr", "bicubic"),
-                     device: str = "cpu", png: str | Path | None = None,
-                     weights: Mapping[str, str] | None = None) -> dict:  # fmt: skip
+def real_image_check(
+    image: np.ndarray,
+    methods: Sequence[str] = ("jdsr", "bicubic"),
+    device: str = "cpu",
+    png: str | Path | None = None,
+    weights: Mapping[str, str] | None = None,
+) -> dict:
     """x2 consistency of each method on a real image (no reference); optional side-by-side PNG."""
     from ..analysis.x2_check import x2_consistency
     from ..restore.engine import resolve

@@ -51,20 +51,36 @@ class Table:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| | " + " | ".join(self.cols) + " |",
-                 "|---" * (len(self.cols) + 1) + "|"]  # fmt: skip
+        lines = [
+            f"### {self.title}",
+            "",
+            "| | " + " | ".join(self.cols) + " |",
+            "|---" * (len(self.cols) + 1) + "|",
+        ]
         for r in self.rows:
-            lines.append(f"| {r} | " + " | ".join(self.cells.get((r, c), Cell()).text()
-                                                  for c in self.cols) + " |")  # fmt: skip
+            lines.append(
+                f"| {r} | "
+                + " | ".join(self.cells.get((r, c), Cell()).text() for c in self.cols)
+                + " |"
+            )
         notes = sorted({c.note for c in self.cells.values() if c.note})
         if notes:
             lines += ["", *(f"- {n}" for n in notes)]
         return "\n".join(lines)
 
     def csv_rows(self) -> list[dict]:
-        return [{"table": self.title, "row": r, "col": c, "rmse": cell.rmse, "ssim": cell.ssim,
-                 "seconds": round(cell.seconds, 3), "note": cell.note}
-                for (r, c), cell in self.cells.items()]  # fmt: skip
+        return [
+            {
+                "table": self.title,
+                "row": r,
+                "col": c,
+                "rmse": cell.rmse,
+                "ssim": cell.ssim,
+                "seconds": round(cell.seconds, 3),
+                "note": cell.note,
+            }
+            for (r, c), cell in self.cells.items()
+        ]
 
 
 class _Runner:
@@ -95,8 +111,13 @@ class _Runner:
             from ..restore.engine import ModelStep, resolve
 
             try:
-                pipe = resolve(method, device=self.device, tile=0,
-                               weights=self.weights.get(method), noise_level=level)  # fmt: skip
+                pipe = resolve(
+                    method,
+                    device=self.device,
+                    tile=0,
+                    weights=self.weights.get(method),
+                    noise_level=level,
+                )
             except W2SInputError as err:
                 self.failed[method] = f"{method}: {err}"
                 return None
@@ -105,8 +126,9 @@ class _Runner:
             self.used.setdefault(method, set()).update(files)
         return self.pipelines[(method, level)]
 
-    def run(self, method: str, image_z: np.ndarray, level: str | None = None
-            ) -> tuple[np.ndarray | None, float]:  # fmt: skip
+    def run(
+        self, method: str, image_z: np.ndarray, level: str | None = None
+    ) -> tuple[np.ndarray | None, float]:
         pipe = self.get(method, level)
         if pipe is None:
             return None, 0.0
@@ -130,20 +152,28 @@ def _task(method: str) -> str:
     return get_spec(method).task
 
 
-def check_methods(denoisers: Sequence[str], sr: Sequence[str], jdsr: Sequence[str],
-                  weights: Mapping[str, str] | None = None) -> None:  # fmt: skip
+def check_methods(
+    denoisers: Sequence[str],
+    sr: Sequence[str],
+    jdsr: Sequence[str],
+    weights: Mapping[str, str] | None = None,
+) -> None:
     """Refuse up front unknown method names, a method in the wrong list and weights for a
     method that is not benchmarked (nothing is read or written before)."""
-    for option, names, task in (("--denoisers", denoisers, "denoise"), ("--sr", sr, "sr"),
-                                ("--jdsr", jdsr, "jdsr")):  # fmt: skip
+    for option, names, task in (
+        ("--denoisers", denoisers, "denoise"),
+        ("--sr", sr, "sr"),
+        ("--jdsr", jdsr, "jdsr"),
+    ):
         for name in names:
             try:
                 found = _task(name)
             except W2SInputError as err:
                 raise W2SInputError(f"{option}: {err}") from None
             if found != task:
-                raise W2SInputError(f"{option} {name}: {name} is a {found} method, not a {task} "
-                                    "one")  # fmt: skip
+                raise W2SInputError(
+                    f"{option} {name}: {name} is a {found} method, not a {task} one"
+                )
     for method, path in (weights or {}).items():
         if method not in (*denoisers, *sr, *jdsr):
             raise W2SInputError(f"--weights {method}={path}: {method!r} is not benchmarked here")
@@ -203,11 +233,17 @@ def iter_benchmark(
     top = lv[0]
     runner.set_normalisation(dn.normalisation)
     t1 = Table("Table 1: denoising, RMSE/SSIM vs the clean LR", ["noisy input", *denoisers], lv)
-    t2 = Table(f"Table 2: denoiser + SR at {top}, RMSE/SSIM vs SIM",
-               ["noise-free LR", "noisy LR", *denoisers], list(sr))  # fmt: skip
+    t2 = Table(
+        f"Table 2: denoiser + SR at {top}, RMSE/SSIM vs SIM",
+        ["noise-free LR", "noisy LR", *denoisers],
+        list(sr),
+    )
     # every denoiser before the first SR network (rows without results are dropped at the end)
-    t3 = Table("Table 3: sequential vs joint, RMSE/SSIM vs SIM",
-               [f"{d}+{s}" for d in denoisers for s in sr[:1]] + list(jdsr), lv)  # fmt: skip
+    t3 = Table(
+        "Table 3: sequential vs joint, RMSE/SSIM vs SIM",
+        [f"{d}+{s}" for d in denoisers for s in sr[:1]] + list(jdsr),
+        lv,
+    )
     acc: dict[tuple[str, str, str], list] = {}
 
     crops: dict[str, np.ndarray] = {}  # the first view at the top level, for the figure
@@ -266,42 +302,74 @@ def iter_benchmark(
                 vals = acc.get((t.title, r, c), [])
                 ok = [vals[i] for i in common if vals and vals[i][0] is not None]
                 if ok:
-                    t.cells[(r, c)] = Cell(float(np.mean([v[0] for v in ok])),
-                                           float(np.mean([v[1] for v in ok])),
-                                           float(np.mean([v[2] for v in ok])))  # fmt: skip
+                    t.cells[(r, c)] = Cell(
+                        float(np.mean([v[0] for v in ok])),
+                        float(np.mean([v[1] for v in ok])),
+                        float(np.mean([v[2] for v in ok])),
+                    )
                 else:
                     method = r.split("+")[0] if r in runner.failed or "+" in r else r
                     note = runner.failed.get(method) or runner.failed.get(c, "")
                     t.cells[(r, c)] = Cell(note=note)
-    t3.rows = [r for r in t3.rows if "+" not in r
-               or any(_get(t3, r, c).rmse is not None for c in t3.cols)]  # fmt: skip
+    t3.rows = [
+        r for r in t3.rows if "+" not in r or any(_get(t3, r, c).rmse is not None for c in t3.cols)
+    ]
     t3.cells = {k: v for k, v in t3.cells.items() if k[0] in t3.rows}
     for method, errs in runner.errors.items():
         for t in tables:
             for (r, c), cell in t.cells.items():
                 if method in (r, c) or method in r.split("+"):
-                    cell.note = cell.note or (f"{method}: {len(errs)} image(s) failed, e.g. "
-                                              f"{errs[0]}")  # fmt: skip
+                    cell.note = cell.note or (
+                        f"{method}: {len(errs)} image(s) failed, e.g. {errs[0]}"
+                    )
     claims = check_claims(t1, t2, t3, denoisers, sr, jdsr, top)
-    report = {"data": str(data), "views": n, "levels": lv,
-              "views_left_out": {k: sorted(v) for k, v in excluded.items() if v},
-              "normalisation": dn.normalisation, "claims": claims,
-              "weights": {m: sorted(f) for m, f in sorted(runner.used.items()) if f},
-              "failed_methods": {m: runner.errors[m][0] for m in must_run
-                                 if not runner.succeeded.get(m) and m in runner.errors},
-              "tables": {t.title: {f"{r} | {c}": vars(cell) for (r, c), cell in t.cells.items()}
-                         for t in tables}}  # fmt: skip
+    report = {
+        "data": str(data),
+        "views": n,
+        "levels": lv,
+        "views_left_out": {k: sorted(v) for k, v in excluded.items() if v},
+        "normalisation": dn.normalisation,
+        "claims": claims,
+        "weights": {m: sorted(f) for m, f in sorted(runner.used.items()) if f},
+        "failed_methods": {
+            m: runner.errors[m][0]
+            for m in must_run
+            if not runner.succeeded.get(m) and m in runner.errors
+        },
+        "tables": {
+            t.title: {f"{r} | {c}": vars(cell) for (r, c), cell in t.cells.items()} for t in tables
+        },
+    }
     left_out = sorted(set().union(*excluded.values()))
-    md = ["# Benchmark", "", f"Data: `{data}`, test split, {n} views; RMSE/SSIM in W2S units.",
-          *([f"Every number of a column is a mean over the same views: a view on which a method "
-             f"failed is left out of its whole column (views left out somewhere: "
-             f"{', '.join(str(i + 1) for i in left_out)})."] if left_out else []),
-          *(["Weights (a model trained for a noise level serves that level, the noise-blind one "
-             "the others): " + "; ".join(f"{m}: {', '.join(f)}" for m, f in report["weights"].items())]
-            if report["weights"] else []),
-          "", *(t.markdown() + "\n" for t in tables),
-          f"![crops of the first test view at {top}](benchmark_crops.png)", "",
-          "## Claims of the paper", ""]  # fmt: skip
+    md = [
+        "# Benchmark",
+        "",
+        f"Data: `{data}`, test split, {n} views; RMSE/SSIM in W2S units.",
+        *(
+            [
+                f"Every number of a column is a mean over the same views: a view on which a method "
+                f"failed is left out of its whole column (views left out somewhere: "
+                f"{', '.join(str(i + 1) for i in left_out)})."
+            ]
+            if left_out
+            else []
+        ),
+        *(
+            [
+                "Weights (a model trained for a noise level serves that level, the noise-blind one "
+                "the others): "
+                + "; ".join(f"{m}: {', '.join(f)}" for m, f in report["weights"].items())
+            ]
+            if report["weights"]
+            else []
+        ),
+        "",
+        *(t.markdown() + "\n" for t in tables),
+        f"![crops of the first test view at {top}](benchmark_crops.png)",
+        "",
+        "## Claims of the paper",
+        "",
+    ]
     md += [f"- **{c['status']}**: {c['claim']} ({c['evidence']})" for c in claims]
     (out / "benchmark.md").write_text("\n".join(md) + "\n")
     with open(out / "benchmark.csv", "w", newline="") as fh:
@@ -320,8 +388,11 @@ def crops_figure(path: Path, crops: dict, clean: np.ndarray, sim: np.ndarray, le
     h = clean.shape[0]
     n = min(64, h // 2)
     y0 = (h - n) // 2
-    panels = [("clean LR", clean, 1), *((k, v, v.shape[0] // h) for k, v in crops.items()),
-              ("SIM", sim, 2)]  # fmt: skip
+    panels = [
+        ("clean LR", clean, 1),
+        *((k, v, v.shape[0] // h) for k, v in crops.items()),
+        ("SIM", sim, 2),
+    ]
     cols = min(6, len(panels))
     rows = -(-len(panels) // cols)
     fig = Figure(figsize=(2.0 * cols, 2.2 * rows), dpi=100, layout="constrained")
@@ -355,9 +426,12 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
         worse = [_get(t2, d, s) for d in denoisers if _get(t2, d, s).rmse is not None]
         if worse:
             drops.append((s, clean.ssim, max(w.ssim for w in worse)))
-    claim("SR networks lose quality on noisy or denoised input compared with noise-free input",
-          all(b < a for _, a, b in drops) if drops else None,
-          "; ".join(f"{s}: SSIM {a:.3f} clean vs {b:.3f} best denoised" for s, a, b in drops) or "no SR weights")
+    claim(
+        "SR networks lose quality on noisy or denoised input compared with noise-free input",
+        all(b < a for _, a, b in drops) if drops else None,
+        "; ".join(f"{s}: SSIM {a:.3f} clean vs {b:.3f} best denoised" for s, a, b in drops)
+        or "no SR weights",
+    )
     best_dn = [(d, _get(t1, d, top).rmse) for d in denoisers if _get(t1, d, top).rmse is not None]
     best_dn_name = min(best_dn, key=lambda x: x[1])[0] if best_dn else None
     if best_dn and nets:
@@ -365,51 +439,93 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
         s0 = nets[0]
         after = [(d, _get(t2, d, s0).rmse) for d, _ in best_dn if _get(t2, d, s0).rmse is not None]
         best_after = min(after, key=lambda x: x[1])[0] if after else None
-        claim("The denoiser with the best RMSE is not necessarily the best first stage for SR",
-              best_after is not None and best_after != best_rmse,
-              f"best denoiser {best_rmse}, best first stage before {s0}: {best_after}")
+        claim(
+            "The denoiser with the best RMSE is not necessarily the best first stage for SR",
+            best_after is not None and best_after != best_rmse,
+            f"best denoiser {best_rmse}, best first stage before {s0}: {best_after}",
+        )
     else:
-        claim("The denoiser with the best RMSE is not necessarily the best first stage for SR",
-              None, "needs trained denoisers and SR networks")
+        claim(
+            "The denoiser with the best RMSE is not necessarily the best first stage for SR",
+            None,
+            "needs trained denoisers and SR networks",
+        )
     nets_j = [j for j in jdsr if j != "care"]  # CARE is the baseline, not one of the paper's
     seq_rows = [r for r in t3.rows if "+" in r]
     ok, evidence = _beats_at_every_level(t3, nets_j, seq_rows)
-    claim("An end-to-end JDSR network beats every sequential denoiser + SR, at every noise level, "
-          "in RMSE and SSIM", ok, evidence)
-    robust = [(s, _get(t2, best_dn_name, s).rmse) for s in nets if s not in ("epsr", "esrgan")
-              and best_dn_name and _get(t2, best_dn_name, s).rmse is not None]  # fmt: skip
-    claim("RCAN is the most robust SR network on denoised input",
-          (min(robust, key=lambda x: x[1])[0] == "rcan") if len(robust) > 1 else None,
-          ", ".join(f"{s} {v:.3f}" for s, v in robust) or "needs several trained SR networks")
+    claim(
+        "An end-to-end JDSR network beats every sequential denoiser + SR, at every noise level, "
+        "in RMSE and SSIM",
+        ok,
+        evidence,
+    )
+    robust = [
+        (s, _get(t2, best_dn_name, s).rmse)
+        for s in nets
+        if s not in ("epsr", "esrgan")
+        and best_dn_name
+        and _get(t2, best_dn_name, s).rmse is not None
+    ]
+    claim(
+        "RCAN is the most robust SR network on denoised input",
+        (min(robust, key=lambda x: x[1])[0] == "rcan") if len(robust) > 1 else None,
+        ", ".join(f"{s} {v:.3f}" for s, v in robust) or "needs several trained SR networks",
+    )
     gan = [s for s in ("epsr", "esrgan") if s in nets]
     dist = [s for s in nets if s not in ("epsr", "esrgan")]
-    claim("GAN-trained SR (EPSR, ESRGAN) loses SSIM",
-          (max(_get(t2, "noise-free LR", g).ssim for g in gan)
-           < min(_get(t2, "noise-free LR", d).ssim for d in dist)) if gan and dist else None,
-          "needs both GAN-trained and distortion-based SR weights" if not (gan and dist) else
-          ", ".join(f"{s} {_get(t2, 'noise-free LR', s).ssim:.3f}" for s in nets))  # fmt: skip
+    claim(
+        "GAN-trained SR (EPSR, ESRGAN) loses SSIM",
+        (
+            max(_get(t2, "noise-free LR", g).ssim for g in gan)
+            < min(_get(t2, "noise-free LR", d).ssim for d in dist)
+        )
+        if gan and dist
+        else None,
+        "needs both GAN-trained and distortion-based SR weights"
+        if not (gan and dist)
+        else ", ".join(f"{s} {_get(t2, 'noise-free LR', s).ssim:.3f}" for s in nets),
+    )
     ok, evidence = _beats_at_every_level(t3, ["jdsr"], ["care"])
-    claim("(this project) The JDSR model beats the CARE baseline trained with the same command "
-          "and budget, at every noise level, in RMSE and SSIM", ok, evidence)
+    claim(
+        "(this project) The JDSR model beats the CARE baseline trained with the same command "
+        "and budget, at every noise level, in RMSE and SSIM",
+        ok,
+        evidence,
+    )
     from ..models import list_models
 
     deep = [d for d in denoisers if d in list_models("denoise")]
     classical = [d for d in ("vst-nlm", "vst-bm3d") if d in denoisers]
     ok, evidence = _beats_at_every_level(t1, deep, classical)
-    claim("(this project) A deep denoiser beats VST+NLM and VST+BM3D (where installed) at every "
-          "noise level, in RMSE and SSIM", ok, evidence)
+    claim(
+        "(this project) A deep denoiser beats VST+NLM and VST+BM3D (where installed) at every "
+        "noise level, in RMSE and SSIM",
+        ok,
+        evidence,
+    )
     ok, evidence = _wide_margins(t1, t2, t3, deep, nets, jdsr, top)
-    claim(f"(this project) Every trained model beats its input by a wide margin: RMSE at most "
-          f"{WIDE_MARGIN:g} x that of its input (the noisy image for a denoiser, bicubic "
-          f"upsampling for SR and JDSR, at {top}) and a higher SSIM", ok, evidence)
+    claim(
+        f"(this project) Every trained model beats its input by a wide margin: RMSE at most "
+        f"{WIDE_MARGIN:g} x that of its input (the noisy image for a denoiser, bicubic "
+        f"upsampling for SR and JDSR, at {top}) and a higher SSIM",
+        ok,
+        evidence,
+    )
     return claims
 
 
 WIDE_MARGIN = 0.75  # largest RMSE ratio, model against its input, that counts as a wide margin
 
 
-def _wide_margins(t1: Table, t2: Table, t3: Table, deep: Sequence[str], nets: Sequence[str],
-                  jdsr: Sequence[str], top: str) -> tuple[bool | None, str]:  # fmt: skip
+def _wide_margins(
+    t1: Table,
+    t2: Table,
+    t3: Table,
+    deep: Sequence[str],
+    nets: Sequence[str],
+    jdsr: Sequence[str],
+    top: str,
+) -> tuple[bool | None, str]:
     """Each trained model against its input: denoisers at every level (Table 1), SR networks
     on the noise-free LR and JDSR models at ``top`` against bicubic upsampling (Table 2)."""
     pairs: dict[str, list[tuple[Cell, Cell]]] = {}
@@ -427,15 +543,17 @@ def _wide_margins(t1: Table, t2: Table, t3: Table, deep: Sequence[str], nets: Se
         worst = max(a.rmse / b.rmse for a, b in cells)
         ok = worst <= WIDE_MARGIN and all(a.ssim > b.ssim for a, b in cells)
         verdicts.append(ok)
-        parts.append(f"{name}: RMSE ratio {worst:.2f} at worst"
-                     + ("" if ok else " (not a wide margin)"))  # fmt: skip
+        parts.append(
+            f"{name}: RMSE ratio {worst:.2f} at worst" + ("" if ok else " (not a wide margin)")
+        )
     if not verdicts:
         return None, "needs trained models and their inputs' scores"
     return all(verdicts), "; ".join(parts)
 
 
-def _beats_at_every_level(t3: Table, ours: Sequence[str], theirs: Sequence[str]
-                          ) -> tuple[bool | None, str]:  # fmt: skip
+def _beats_at_every_level(
+    t3: Table, ours: Sequence[str], theirs: Sequence[str]
+) -> tuple[bool | None, str]:
     """Whether the best of ``ours`` beats the best of ``theirs`` in RMSE and SSIM at each level."""
     verdicts, parts = [], []
     for level in t3.cols:
@@ -446,13 +564,19 @@ def _beats_at_every_level(t3: Table, ours: Sequence[str], theirs: Sequence[str]
         best_a = min(a, key=lambda x: x[1].rmse)
         best_b_rmse = min(b, key=lambda x: x[1].rmse)
         best_b_ssim = max(b, key=lambda x: x[1].ssim)
-        win = (best_a[1].rmse < best_b_rmse[1].rmse
-               and max(c.ssim for _, c in a) > best_b_ssim[1].ssim)  # fmt: skip
+        win = (
+            best_a[1].rmse < best_b_rmse[1].rmse and max(c.ssim for _, c in a) > best_b_ssim[1].ssim
+        )
         verdicts.append(win)
-        parts.append(f"{level}: {best_a[0]} {best_a[1].text()} vs {best_b_rmse[0]} "
-                     f"{best_b_rmse[1].text()}"
-                     + (f" (best SSIM {best_b_ssim[0]} {best_b_ssim[1].ssim:.3f})"
-                        if best_b_ssim[0] != best_b_rmse[0] else ""))  # fmt: skip
+        parts.append(
+            f"{level}: {best_a[0]} {best_a[1].text()} vs {best_b_rmse[0]} "
+            f"{best_b_rmse[1].text()}"
+            + (
+                f" (best SSIM {best_b_ssim[0]} {best_b_ssim[1].ssim:.3f})"
+                if best_b_ssim[0] != best_b_rmse[0]
+                else ""
+            )
+        )
     if not verdicts:
         return None, "needs both kinds of results"
     return all(verdicts), "; ".join(parts)

@@ -156,8 +156,10 @@ def read_npy(path: str | Path) -> np.ndarray:
         with open(path, "rb") as fh:
             magic = fh.read(6)
         if magic != b"\x93NUMPY":
-            raise W2SInputError(f"{path}: not a readable .npy array (no NumPy header: another "
-                                "kind of file named .npy?)")  # fmt: skip
+            raise W2SInputError(
+                f"{path}: not a readable .npy array (no NumPy header: another "
+                "kind of file named .npy?)"
+            )
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)  # overflowing header sizes
             data = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -165,8 +167,9 @@ def read_npy(path: str | Path) -> np.ndarray:
         if isinstance(err, W2SInputError):
             raise
         if "pickle" in str(err) or "Python objects" in str(err):
-            raise W2SInputError(f"{path}: not a readable .npy array (it holds Python objects, "
-                                "not numbers)") from err  # fmt: skip
+            raise W2SInputError(
+                f"{path}: not a readable .npy array (it holds Python objects, not numbers)"
+            ) from err
         raise W2SInputError(f"{path}: not a readable .npy array ({err})") from err
     if not isinstance(data, np.ndarray):
         raise W2SInputError(f"{path}: holds several arrays; save one image stack per file")

@@ -29,10 +29,22 @@ from ..errors import W2SInputError
 PROVENANCE_NAMESPACE = "napari-w2s/provenance"
 
 _UNIT_TO_UM = {
-    "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0,
-    "\\u00B5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6,
-    "Å": 1e-4, "angstrom": 1e-4, "pm": 1e-6,
-}  # fmt: skip
+    "µm": 1.0,
+    "um": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "micrometer": 1.0,
+    "micrometre": 1.0,
+    "\\u00B5m": 1.0,
+    "nm": 1e-3,
+    "nanometer": 1e-3,
+    "mm": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+    "Å": 1e-4,
+    "angstrom": 1e-4,
+    "pm": 1e-6,
+}
 
 
 def read_tiff(path: Path) -> tuple[Any, str, tuple[float, float] | None, dict]:
@@ -106,8 +118,14 @@ def _lazy_pages(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> Any:
 
     pages = TiffPages(path, shape, dtype)
     chunks = (1,) * (len(shape) - 2) + tuple(shape[-2:])
-    return da.from_array(pages, chunks=chunks, asarray=False, fancy=False, lock=False,
-                         name=f"tiff-pages-{path}-{path.stat().st_mtime_ns}")  # fmt: skip
+    return da.from_array(
+        pages,
+        chunks=chunks,
+        asarray=False,
+        fancy=False,
+        lock=False,
+        name=f"tiff-pages-{path}-{path.stat().st_mtime_ns}",
+    )
 
 
 class TiffPages:
@@ -144,8 +162,9 @@ class TiffPages:
         except MemoryError:  # a page too large for this machine, not a damaged file
             raise
         except Exception as err:  # a damaged page: decoders raise many types
-            raise W2SInputError(f"{self.path}: the TIFF is damaged (page {flat[0]}: "
-                                f"{type(err).__name__}: {err})") from err  # fmt: skip
+            raise W2SInputError(
+                f"{self.path}: the TIFF is damaged (page {flat[0]}: {type(err).__name__}: {err})"
+            ) from err
         data = data.reshape(np.shape(index) + self.shape[-2:])
         return data[(Ellipsis, *rest)] if rest else data
 
@@ -289,22 +308,39 @@ def write_ome_tiff(
     }
     if pixel_size is not None:
         metadata.update(
-            PhysicalSizeY=float(pixel_size[0]), PhysicalSizeYUnit="µm",
-            PhysicalSizeX=float(pixel_size[1]), PhysicalSizeXUnit="µm",
-        )  # fmt: skip
+            PhysicalSizeY=float(pixel_size[0]),
+            PhysicalSizeYUnit="µm",
+            PhysicalSizeX=float(pixel_size[1]),
+            PhysicalSizeXUnit="µm",
+        )
 
     shape, dtype = tuple(int(s) for s in data.shape), np.dtype(data.dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     tmp = folder / f".{path.name}.partial-{os.getpid()}"
     try:
         if isinstance(data, np.ndarray):
-            tifffile.imwrite(tmp, data, ome=True, metadata=metadata, photometric="minisblack",
-                             bigtiff=nbytes > 2**31, software="napari-w2s")  # fmt: skip
+            tifffile.imwrite(
+                tmp,
+                data,
+                ome=True,
+                metadata=metadata,
+                photometric="minisblack",
+                bigtiff=nbytes > 2**31,
+                software="napari-w2s",
+            )
         else:
             frames = _iter_planes(data)
-            tifffile.imwrite(tmp, frames, shape=shape, dtype=dtype, ome=True, metadata=metadata,
-                             photometric="minisblack", bigtiff=nbytes > 2**31,
-                             software="napari-w2s")  # fmt: skip
+            tifffile.imwrite(
+                tmp,
+                frames,
+                shape=shape,
+                dtype=dtype,
+                ome=True,
+                metadata=metadata,
+                photometric="minisblack",
+                bigtiff=nbytes > 2**31,
+                software="napari-w2s",
+            )
             if late is not None:
                 _rewrite_provenance(tmp, metadata, {"software": software, **late()}, shape, dtype)
         os.replace(tmp, path)
@@ -359,8 +395,7 @@ def write_error(path: str | Path, err: OSError) -> W2SInputError:
     the write (or a quota was reached), so it is reported as ``ENOSPC``.
     """
     if not err.errno and " requested and " in str(err) and str(err).endswith(" written"):
-        err = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the write stopped short: "
-                                    f"{err})")  # fmt: skip
+        err = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the write stopped short: {err})")
     error = W2SInputError(f"{path}: could not write ({err.strerror or err})")
     error.__cause__ = err
     return error

@@ -90,8 +90,9 @@ def read_w2s_view_stack(view: str | Path, channel: int = 0, axes: str | None = N
     data, canon = canonical_axes(read_npy(wf), axes or "TYX", where=str(wf))
     sim = view / f"sim_channel{channel}.npy"
     meta = {"w2s_view": view.name, "channel": channel, "sim": str(sim) if sim.exists() else None}
-    return Stack(data=data, axes=canon, pixel_size=(LR_PIXEL_UM, LR_PIXEL_UM), source=str(wf),
-                 metadata=meta)  # fmt: skip
+    return Stack(
+        data=data, axes=canon, pixel_size=(LR_PIXEL_UM, LR_PIXEL_UM), source=str(wf), metadata=meta
+    )
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,7 @@ def read_processed_split(split: str | Path) -> ProcessedSplit:
         names.append("sim")
     if not names:
         raise W2SInputError(f"{split}: no avgN folders; not a W2S processed split")
-    view_sets = [
-        {f.stem for f in folders[n].iterdir() if _VIEW_FILE.match(f.name)} for n in names
-    ]
+    view_sets = [{f.stem for f in folders[n].iterdir() if _VIEW_FILE.match(f.name)} for n in names]
     views = sorted(set.intersection(*view_sets))
     if not views:
         raise W2SInputError(f"{split}: no NNN_C.npy view present in every level folder")

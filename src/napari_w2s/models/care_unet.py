@@ -33,9 +33,17 @@ def _convs(widths: list[int], in_ch: int, k: int) -> nn.Sequential:
 class CAREUNet(nn.Module):
     """U-Net on the bicubic-upsampled input; output is ``scale`` times larger than the input."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, depth: int = 2, base_feat: int = 32,
-                 kernel_size: int = 5, n_conv: int = 2, residual: bool = True,
-                 scale: int = 2) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        depth: int = 2,
+        base_feat: int = 32,
+        kernel_size: int = 5,
+        n_conv: int = 2,
+        residual: bool = True,
+        scale: int = 2,
+    ) -> None:
         super().__init__()
         if residual and in_ch != out_ch:
             raise ValueError("a residual CARE U-Net needs in_ch == out_ch")

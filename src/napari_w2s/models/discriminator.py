@@ -33,8 +33,11 @@ class VGGDiscriminator(nn.Module):
             if i > 0:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
-            layers += [nn.Conv2d(width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(width, width, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             prev = width
         self.features = nn.Sequential(*layers)
         side = input_size // 32
@@ -48,6 +51,7 @@ class VGGDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             size = self.input_size
-            raise ValueError(f"the discriminator takes {size} x {size} patches, "
-                             f"got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"the discriminator takes {size} x {size} patches, got {tuple(x.shape[-2:])}"
+            )
         return self.classifier(self.features(x))

@@ -33,8 +33,14 @@ class DnCNN(nn.Module):
         convolutions get a bias instead.
     """
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_layers: int = 17, num_feat: int = 64,
-                 batch_norm: bool = True) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_layers: int = 17,
+        num_feat: int = 64,
+        batch_norm: bool = True,
+    ) -> None:
         super().__init__()
         check_channels(in_ch, out_ch, "DnCNN")
         if num_layers < 3:

@@ -36,15 +36,24 @@ class ResBlock(nn.Module):
 class EDSR(nn.Module):
     """Enhanced deep residual network; output is ``scale`` times larger than the input."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_blocks: int = 32, num_feat: int = 256,
-                 res_scale: float = 0.1, scale: int = 2, residual: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_blocks: int = 32,
+        num_feat: int = 256,
+        res_scale: float = 0.1,
+        scale: int = 2,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         self.scale, self.residual = scale, residual
         if residual:
             check_channels(in_ch, out_ch, type(self).__name__)
         self.head = conv3x3(in_ch, num_feat)
-        self.body = nn.Sequential(*[ResBlock(num_feat, res_scale) for _ in range(num_blocks)],
-                                  conv3x3(num_feat, num_feat))
+        self.body = nn.Sequential(
+            *[ResBlock(num_feat, res_scale) for _ in range(num_blocks)], conv3x3(num_feat, num_feat)
+        )
         self.upsample = PixelShuffleUpsampler(scale, num_feat)
         self.tail = conv3x3(num_feat, out_ch)
 

@@ -52,8 +52,9 @@ class MemoryBlock(nn.Module):
     ``num_long`` is the number of long-term memories the block receives (its index + 1).
     """
 
-    def __init__(self, num_feat: int, num_units: int, num_long: int,
-                 share_weights: bool = False) -> None:
+    def __init__(
+        self, num_feat: int, num_units: int, num_long: int, share_weights: bool = False
+    ) -> None:
         super().__init__()
         self.num_units = num_units
         if share_weights:
@@ -73,8 +74,15 @@ class MemoryBlock(nn.Module):
 class MemNet(nn.Module):
     """Persistent memory network with a global residual; output has the input's shape."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_feat: int = 20, num_blocks: int = 6,
-                 num_units: int = 4, share_weights: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_feat: int = 20,
+        num_blocks: int = 6,
+        num_units: int = 4,
+        share_weights: bool = False,
+    ) -> None:
         super().__init__()
         check_channels(in_ch, out_ch, "MemNet")
         self.feature = BNReLUConv(in_ch, num_feat)

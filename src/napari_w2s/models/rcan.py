@@ -27,8 +27,9 @@ class RCAB(nn.Module):
 
     def __init__(self, nf: int, reduction: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(conv3x3(nf, nf), nn.ReLU(True), conv3x3(nf, nf),
-                                  ChannelAttention(nf, reduction))
+        self.body = nn.Sequential(
+            conv3x3(nf, nf), nn.ReLU(True), conv3x3(nf, nf), ChannelAttention(nf, reduction)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -47,8 +48,16 @@ class ResidualGroup(nn.Module):
 class RCAN(nn.Module):
     """Residual channel attention network; output is ``scale`` times larger than the input."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_groups: int = 10, num_blocks: int = 20,
-                 num_feat: int = 64, reduction: int = 16, scale: int = 2) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_groups: int = 10,
+        num_blocks: int = 20,
+        num_feat: int = 64,
+        reduction: int = 16,
+        scale: int = 2,
+    ) -> None:
         super().__init__()
         self.scale = scale
         self.head = conv3x3(in_ch, num_feat)

@@ -24,8 +24,10 @@ from .configs import RDN_FULL as FULL
 class ResidualDenseBlock(nn.Module):
     def __init__(self, nf: int, growth: int, num_layers: int) -> None:
         super().__init__()
-        layers = [nn.Sequential(conv3x3(nf + i * growth, growth), nn.ReLU(True))
-                  for i in range(num_layers)]
+        layers = [
+            nn.Sequential(conv3x3(nf + i * growth, growth), nn.ReLU(True))
+            for i in range(num_layers)
+        ]
         self.layers = nn.ModuleList(layers)
         self.fusion = conv1x1(nf + num_layers * growth, nf)
 
@@ -39,9 +41,17 @@ class ResidualDenseBlock(nn.Module):
 class RDN(nn.Module):
     """Residual dense network; output is ``scale`` times larger than the input."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_feat: int = 64, growth: int = 64,
-                 num_blocks: int = 16, num_layers: int = 8, scale: int = 2,
-                 residual: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_feat: int = 64,
+        growth: int = 64,
+        num_blocks: int = 16,
+        num_layers: int = 8,
+        scale: int = 2,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         self.scale, self.residual = scale, residual
         if residual:
@@ -51,8 +61,9 @@ class RDN(nn.Module):
         self.blocks = nn.ModuleList(
             [ResidualDenseBlock(num_feat, growth, num_layers) for _ in range(num_blocks)]
         )
-        self.gff = nn.Sequential(conv1x1(num_blocks * num_feat, num_feat),
-                                 conv3x3(num_feat, num_feat))
+        self.gff = nn.Sequential(
+            conv1x1(num_blocks * num_feat, num_feat), conv3x3(num_feat, num_feat)
+        )
         self.upsample = PixelShuffleUpsampler(scale, num_feat)
         self.tail = conv3x3(num_feat, out_ch)
 

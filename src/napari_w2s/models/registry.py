@@ -22,19 +22,21 @@ from . import configs as C
 TASKS = ("denoise", "sr", "jdsr")
 
 #: architecture class name -> module inside ``napari_w2s.models``
-ARCHITECTURES: Mapping[str, str] = MappingProxyType({
-    "DnCNN": "dncnn",
-    "MemNet": "memnet",
-    "RIDNet": "ridnet",
-    "RCAN": "rcan",
-    "RDN": "rdn",
-    "SAN": "san",
-    "SRFBN": "srfbn",
-    "EDSR": "edsr",
-    "RRDBNet": "rrdbnet",
-    "CAREUNet": "care_unet",
-    "VGGDiscriminator": "discriminator",
-})
+ARCHITECTURES: Mapping[str, str] = MappingProxyType(
+    {
+        "DnCNN": "dncnn",
+        "MemNet": "memnet",
+        "RIDNet": "ridnet",
+        "RCAN": "rcan",
+        "RDN": "rdn",
+        "SAN": "san",
+        "SRFBN": "srfbn",
+        "EDSR": "edsr",
+        "RRDBNet": "rrdbnet",
+        "CAREUNet": "care_unet",
+        "VGGDiscriminator": "discriminator",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -92,60 +94,154 @@ class ModelSpec:
 
 _SPECS: tuple[ModelSpec, ...] = (
     # --- denoisers (Table 1), LR noisy -> LR clean, one model per noise level in the paper
-    ModelSpec("dncnn", "denoise", "DnCNN", C.DNCNN_FULL, C.DNCNN_COMPACT,
-              "DnCNN: 17-layer residual CNN that predicts the noise", 556_000,
-              loss="MSE on the noise"),
-    ModelSpec("memnet", "denoise", "MemNet", C.MEMNET_FULL, C.MEMNET_COMPACT,
-              "MemNet: persistent memory network (6 memory blocks of 4 residual units)", 195_000,
-              notes="residual units not weight-shared (the W2S 0.195M count; "
-                    "share_weights=True gives the "
-                    "paper's recursive unit); single output instead of multi-supervision",
-              loss="MSE"),
-    ModelSpec("ridnet", "denoise", "RIDNet", C.RIDNET_FULL, C.RIDNET_COMPACT,
-              "RIDNet: 4 enhancement attention modules with channel attention", 1_500_000,
-              notes="no RGB mean shift", loss="MSE"),
+    ModelSpec(
+        "dncnn",
+        "denoise",
+        "DnCNN",
+        C.DNCNN_FULL,
+        C.DNCNN_COMPACT,
+        "DnCNN: 17-layer residual CNN that predicts the noise",
+        556_000,
+        loss="MSE on the noise",
+    ),
+    ModelSpec(
+        "memnet",
+        "denoise",
+        "MemNet",
+        C.MEMNET_FULL,
+        C.MEMNET_COMPACT,
+        "MemNet: persistent memory network (6 memory blocks of 4 residual units)",
+        195_000,
+        notes="residual units not weight-shared (the W2S 0.195M count; "
+        "share_weights=True gives the "
+        "paper's recursive unit); single output instead of multi-supervision",
+        loss="MSE",
+    ),
+    ModelSpec(
+        "ridnet",
+        "denoise",
+        "RIDNet",
+        C.RIDNET_FULL,
+        C.RIDNET_COMPACT,
+        "RIDNet: 4 enhancement attention modules with channel attention",
+        1_500_000,
+        notes="no RGB mean shift",
+        loss="MSE",
+    ),
     # --- SR networks (Table 2), LR clean -> HR x2
-    ModelSpec("rcan", "sr", "RCAN", C.RCAN_FULL, C.RCAN_COMPACT,
-              "RCAN: residual channel attention network, 10 groups x 20 blocks", 15_400_000,
-              notes="no RGB mean shift", loss="L1"),
-    ModelSpec("rdn", "sr", "RDN", C.RDN_FULL, C.RDN_COMPACT,
-              "RDN: residual dense network, 16 blocks of 8 layers", 22_000_000,
-              notes="no RGB mean shift", loss="L1"),
-    ModelSpec("san", "sr", "SAN", C.SAN_FULL, C.SAN_COMPACT,
-              "SAN: second-order attention network, 20 groups x 10 blocks", 15_700_000,
-              notes="region non-local over regions of at most nl_region px (paper: 2 x 2 regions); "
-                    "covariance over the whole map (no centre crop)", loss="L1"),
-    ModelSpec("srfbn", "sr", "SRFBN", C.SRFBN_FULL, C.SRFBN_COMPACT,
-              "SRFBN: feedback network, 4 steps x 6 projection groups", 3_631_000,
-              notes="published 3.63M is the x4 RGB network (kernel 8); x2 uses kernel 6 "
-                    "(2.13M); bilinear base image; no mean shift", loss="L1 summed over steps"),
-    ModelSpec("epsr", "sr", "EDSR", C.EDSR_FULL, C.EDSR_COMPACT,
-              "EPSR: EDSR trained with perceptual + adversarial losses", 43_000_000,
-              notes="large EDSR (32 x 256, scaling 0.1); the published 43M is x4 RGB, "
-                    "x2 grey is 40.7M; the EDSR baseline (1.37M) is configs.EDSR_BASELINE",
-              loss="0.05 MSE + 1 VGG + 0.04 GAN"),
-    ModelSpec("esrgan", "sr", "RRDBNet", C.ESRGAN_FULL, C.ESRGAN_COMPACT,
-              "ESRGAN: RRDB network with 23 blocks, relativistic GAN", 16_700_000,
-              notes="x2 sub-pixel upsampler (ESRGAN x4 uses nearest + conv)",
-              loss="0.01 MSE + 1 L1 on VGG19 conv5_4 + 0.005 RaGAN"),
+    ModelSpec(
+        "rcan",
+        "sr",
+        "RCAN",
+        C.RCAN_FULL,
+        C.RCAN_COMPACT,
+        "RCAN: residual channel attention network, 10 groups x 20 blocks",
+        15_400_000,
+        notes="no RGB mean shift",
+        loss="L1",
+    ),
+    ModelSpec(
+        "rdn",
+        "sr",
+        "RDN",
+        C.RDN_FULL,
+        C.RDN_COMPACT,
+        "RDN: residual dense network, 16 blocks of 8 layers",
+        22_000_000,
+        notes="no RGB mean shift",
+        loss="L1",
+    ),
+    ModelSpec(
+        "san",
+        "sr",
+        "SAN",
+        C.SAN_FULL,
+        C.SAN_COMPACT,
+        "SAN: second-order attention network, 20 groups x 10 blocks",
+        15_700_000,
+        notes="region non-local over regions of at most nl_region px (paper: 2 x 2 regions); "
+        "covariance over the whole map (no centre crop)",
+        loss="L1",
+    ),
+    ModelSpec(
+        "srfbn",
+        "sr",
+        "SRFBN",
+        C.SRFBN_FULL,
+        C.SRFBN_COMPACT,
+        "SRFBN: feedback network, 4 steps x 6 projection groups",
+        3_631_000,
+        notes="published 3.63M is the x4 RGB network (kernel 8); x2 uses kernel 6 "
+        "(2.13M); bilinear base image; no mean shift",
+        loss="L1 summed over steps",
+    ),
+    ModelSpec(
+        "epsr",
+        "sr",
+        "EDSR",
+        C.EDSR_FULL,
+        C.EDSR_COMPACT,
+        "EPSR: EDSR trained with perceptual + adversarial losses",
+        43_000_000,
+        notes="large EDSR (32 x 256, scaling 0.1); the published 43M is x4 RGB, "
+        "x2 grey is 40.7M; the EDSR baseline (1.37M) is configs.EDSR_BASELINE",
+        loss="0.05 MSE + 1 VGG + 0.04 GAN",
+    ),
+    ModelSpec(
+        "esrgan",
+        "sr",
+        "RRDBNet",
+        C.ESRGAN_FULL,
+        C.ESRGAN_COMPACT,
+        "ESRGAN: RRDB network with 23 blocks, relativistic GAN",
+        16_700_000,
+        notes="x2 sub-pixel upsampler (ESRGAN x4 uses nearest + conv)",
+        loss="0.01 MSE + 1 L1 on VGG19 conv5_4 + 0.005 RaGAN",
+    ),
     # --- joint denoising and SR (Table 3), LR noisy -> HR x2
-    ModelSpec("jdsr", "jdsr", "RRDBNet", C.JDSR_FULL, C.JDSR_COMPACT,
-              "W2S joint denoising + x2 SR: RRDB network (16 blocks in the paper's "
-              "configuration, 2 in the compact one; the default model)",
-              11_700_000,
-              notes="the paper says 11M; no HR convolution (as in the released model)",
-              loss="L1 + 0.05 perceptual + 0.05 texture"),
-    ModelSpec("jdsr-rcan", "jdsr", "RCAN", C.RCAN_FULL, C.RCAN_COMPACT,
-              "RCAN trained end to end on noisy LR -> SIM", 15_400_000,
-              loss="L1 + 0.05 perceptual + 0.05 texture"),
-    ModelSpec("jdsr-esrgan", "jdsr", "RRDBNet", C.ESRGAN_FULL, C.ESRGAN_COMPACT,
-              "ESRGAN's RRDB network (23 blocks) trained end to end on noisy LR -> SIM", 16_700_000,
-              loss="L1 + 0.05 perceptual + 0.05 texture"),
-    ModelSpec("care", "jdsr", "CAREUNet", C.CARE_FULL, C.CARE_COMPACT,
-              "CARE-style U-Net on the bicubic-upsampled input (baseline)", None,
-              notes="CSBDeep 2-D defaults (depth 2, 32 filters, 5 x 5); "
-                    "bicubic x2 inside the network",
-              loss="MSE"),
+    ModelSpec(
+        "jdsr",
+        "jdsr",
+        "RRDBNet",
+        C.JDSR_FULL,
+        C.JDSR_COMPACT,
+        "W2S joint denoising + x2 SR: RRDB network (16 blocks in the paper's "
+        "configuration, 2 in the compact one; the default model)",
+        11_700_000,
+        notes="the paper says 11M; no HR convolution (as in the released model)",
+        loss="L1 + 0.05 perceptual + 0.05 texture",
+    ),
+    ModelSpec(
+        "jdsr-rcan",
+        "jdsr",
+        "RCAN",
+        C.RCAN_FULL,
+        C.RCAN_COMPACT,
+        "RCAN trained end to end on noisy LR -> SIM",
+        15_400_000,
+        loss="L1 + 0.05 perceptual + 0.05 texture",
+    ),
+    ModelSpec(
+        "jdsr-esrgan",
+        "jdsr",
+        "RRDBNet",
+        C.ESRGAN_FULL,
+        C.ESRGAN_COMPACT,
+        "ESRGAN's RRDB network (23 blocks) trained end to end on noisy LR -> SIM",
+        16_700_000,
+        loss="L1 + 0.05 perceptual + 0.05 texture",
+    ),
+    ModelSpec(
+        "care",
+        "jdsr",
+        "CAREUNet",
+        C.CARE_FULL,
+        C.CARE_COMPACT,
+        "CARE-style U-Net on the bicubic-upsampled input (baseline)",
+        None,
+        notes="CSBDeep 2-D defaults (depth 2, 32 filters, 5 x 5); bicubic x2 inside the network",
+        loss="MSE",
+    ),
 )
 
 _BAD_CONFIG = "unknown configuration {!r}: use 'compact', 'full' or a dict of settings"
@@ -211,8 +307,9 @@ def build_architecture(architecture: str, **kwargs: Any):
         raise W2SInputError(f"invalid settings for {architecture}: {exc}") from None
 
 
-def build_model(name: str, config: str | Mapping[str, Any] = "compact", *,
-                in_ch: int = 1, out_ch: int = 1):
+def build_model(
+    name: str, config: str | Mapping[str, Any] = "compact", *, in_ch: int = 1, out_ch: int = 1
+):
     """Build the ``torch.nn.Module`` of a method name (randomly initialised, in train mode).
 
     Parameters
@@ -232,8 +329,9 @@ def build_model(name: str, config: str | Mapping[str, Any] = "compact", *,
     return build_architecture(spec.architecture, **kwargs)
 
 
-def build_discriminator(config: str | Mapping[str, Any] = "full", *, in_ch: int = 1,
-                        input_size: int | None = None):  # fmt: skip
+def build_discriminator(
+    config: str | Mapping[str, Any] = "full", *, in_ch: int = 1, input_size: int | None = None
+):
     """The VGG-style discriminator for HR patches (relativistic GAN training): 128 x 128 as in the
     paper, or ``input_size`` (a multiple of 32), the HR side of the training patches."""
     if isinstance(config, str) and config.strip().lower() in ("full", "compact"):
@@ -245,8 +343,10 @@ def build_discriminator(config: str | Mapping[str, Any] = "full", *, in_ch: int 
         raise W2SInputError(_BAD_CONFIG.format(config))
     if input_size is not None:
         if input_size % 32:
-            raise W2SInputError(f"a GAN-trained model needs HR patches of a multiple of 32 pixels "
-                                f"(--patch 16, 32, 48, 64 ... for x2), not {input_size}")  # fmt: skip
+            raise W2SInputError(
+                f"a GAN-trained model needs HR patches of a multiple of 32 pixels "
+                f"(--patch 16, 32, 48, 64 ... for x2), not {input_size}"
+            )
         kwargs["input_size"] = int(input_size)
     return build_architecture("VGGDiscriminator", in_ch=in_ch, **kwargs)
 

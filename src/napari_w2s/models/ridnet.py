@@ -30,10 +30,12 @@ class MergeAndRun(nn.Module):
     def __init__(self, nf: int) -> None:
         super().__init__()
         relu = nn.ReLU
-        self.branch1 = nn.Sequential(conv3x3(nf, nf, dilation=1), relu(True),
-                                     conv3x3(nf, nf, dilation=2), relu(True))
-        self.branch2 = nn.Sequential(conv3x3(nf, nf, dilation=3), relu(True),
-                                     conv3x3(nf, nf, dilation=4), relu(True))
+        self.branch1 = nn.Sequential(
+            conv3x3(nf, nf, dilation=1), relu(True), conv3x3(nf, nf, dilation=2), relu(True)
+        )
+        self.branch2 = nn.Sequential(
+            conv3x3(nf, nf, dilation=3), relu(True), conv3x3(nf, nf, dilation=4), relu(True)
+        )
         self.merge = nn.Sequential(conv3x3(2 * nf, nf), relu(True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,8 +55,9 @@ class ResidualBlock(nn.Module):
 class EnhancedResidualBlock(nn.Module):
     def __init__(self, nf: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(conv3x3(nf, nf), nn.ReLU(True), conv3x3(nf, nf), nn.ReLU(True),
-                                  conv1x1(nf, nf))
+        self.body = nn.Sequential(
+            conv3x3(nf, nf), nn.ReLU(True), conv3x3(nf, nf), nn.ReLU(True), conv1x1(nf, nf)
+        )
         self.act = nn.ReLU(True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,15 +68,25 @@ class EAM(nn.Sequential):
     """Enhancement attention module."""
 
     def __init__(self, nf: int, reduction: int = 16) -> None:
-        super().__init__(MergeAndRun(nf), ResidualBlock(nf), EnhancedResidualBlock(nf),
-                         ChannelAttention(nf, reduction))
+        super().__init__(
+            MergeAndRun(nf),
+            ResidualBlock(nf),
+            EnhancedResidualBlock(nf),
+            ChannelAttention(nf, reduction),
+        )
 
 
 class RIDNet(nn.Module):
     """Real image denoising network; output has the input's shape."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_feat: int = 64, num_blocks: int = 4,
-                 reduction: int = 16) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_feat: int = 64,
+        num_blocks: int = 4,
+        reduction: int = 16,
+    ) -> None:
         super().__init__()
         check_channels(in_ch, out_ch, "RIDNet")
         self.head = conv3x3(in_ch, num_feat)

@@ -155,8 +155,9 @@ class RRDB(nn.Module):
 
     def __init__(self, nf: int = 64, gc: int = 32) -> None:
         super().__init__()
-        self.body = nn.Sequential(ResidualDenseBlock5C(nf, gc), ResidualDenseBlock5C(nf, gc),
-                                  ResidualDenseBlock5C(nf, gc))
+        self.body = nn.Sequential(
+            ResidualDenseBlock5C(nf, gc), ResidualDenseBlock5C(nf, gc), ResidualDenseBlock5C(nf, gc)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + 0.2 * self.body(x)
@@ -165,9 +166,17 @@ class RRDB(nn.Module):
 class RRDBNet(nn.Module):
     """RRDB generator; output is ``scale`` times larger than the input (scale 1, 2 or 4)."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_blocks: int = 16, num_feat: int = 64,
-                 growth: int = 32, hr_conv: bool = False, scale: int = 2,
-                 residual: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_blocks: int = 16,
+        num_feat: int = 64,
+        growth: int = 32,
+        hr_conv: bool = False,
+        scale: int = 2,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         self.residual = residual and in_ch == out_ch
         if scale not in (1, 2, 4):
@@ -197,6 +206,7 @@ class RRDBNet(nn.Module):
         feat = feat + self.conv_body(self.body(feat))
         out = self.conv_last(self.upsample(feat))
         if self.residual:  # predict the correction of the bicubic upsampling
-            out = out + nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic",
-                                                  align_corners=False)  # fmt: skip
+            out = out + nn.functional.interpolate(
+                x, scale_factor=self.scale, mode="bicubic", align_corners=False
+            )
         return out

@@ -72,8 +72,9 @@ class SOCA(nn.Module):
         super().__init__()
         hidden = max(1, nf // reduction)
         self.iterations = iterations
-        self.gate = nn.Sequential(nn.Conv2d(nf, hidden, 1), nn.ReLU(True), nn.Conv2d(hidden, nf, 1),
-                                  nn.Sigmoid())
+        self.gate = nn.Sequential(
+            nn.Conv2d(nf, hidden, 1), nn.ReLU(True), nn.Conv2d(hidden, nf, 1), nn.Sigmoid()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
@@ -118,13 +119,13 @@ class RegionNonLocal(nn.Module):
             # regions of one shape are attended in one batch: (regions * n, 1, rh * rw, inter)
             # (4-D, one head: the layout for which PyTorch's fused CPU / GPU kernels apply)
             def tokens(t: torch.Tensor) -> torch.Tensor:
-                cut = [t[:, :, r0:r0 + rh, c0:c0 + rw].flatten(2) for r0, c0 in origins]
+                cut = [t[:, :, r0 : r0 + rh, c0 : c0 + rw].flatten(2) for r0, c0 in origins]
                 return torch.cat(cut, dim=0).transpose(1, 2).unsqueeze(1).contiguous()
 
             out = F.scaled_dot_product_attention(tokens(q), tokens(k), tokens(v), scale=1.0)
             out = out.squeeze(1).transpose(1, 2).reshape(len(origins), n, -1, rh, rw)
             for i, (r0, c0) in enumerate(origins):
-                y[:, :, r0:r0 + rh, c0:c0 + rw] = out[i]
+                y[:, :, r0 : r0 + rh, c0 : c0 + rw] = out[i]
         return x + self.out(y)
 
 
@@ -156,9 +157,18 @@ class SAN(nn.Module):
     # exported graph cannot serve every image size: the ONNX backend leaves SAN to torch
     onnx_unsupported = "its non-local regions are chosen from each image's size"
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_groups: int = 20, num_blocks: int = 10,
-                 num_feat: int = 64, reduction: int = 16, nl_region: int = 64,
-                 scale: int = 2, residual: bool = False) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_groups: int = 20,
+        num_blocks: int = 10,
+        num_feat: int = 64,
+        reduction: int = 16,
+        nl_region: int = 64,
+        scale: int = 2,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         self.scale, self.residual = scale, residual
         if residual:

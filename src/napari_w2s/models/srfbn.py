@@ -70,8 +70,15 @@ class FeedbackBlock(nn.Module):
 class SRFBN(nn.Module):
     """Super-resolution feedback network; output is ``scale`` times larger than the input."""
 
-    def __init__(self, in_ch: int = 1, out_ch: int = 1, num_feat: int = 64, num_steps: int = 4,
-                 num_groups: int = 6, scale: int = 2) -> None:
+    def __init__(
+        self,
+        in_ch: int = 1,
+        out_ch: int = 1,
+        num_feat: int = 64,
+        num_steps: int = 4,
+        num_groups: int = 6,
+        scale: int = 2,
+    ) -> None:
         super().__init__()
         if scale not in _PROJECTION:
             raise ValueError(f"SRFBN supports scales {sorted(_PROJECTION)}, not {scale}")

@@ -14,8 +14,14 @@ import time
 from .registry import build_model, list_models, parameter_count
 
 
-def measure_forward(name: str, config="compact", size: int = 256, threads: int = 2,
-                    repeats: int = 3, channels_last: bool = True) -> float:
+def measure_forward(
+    name: str,
+    config="compact",
+    size: int = 256,
+    threads: int = 2,
+    repeats: int = 3,
+    channels_last: bool = True,
+) -> float:
     """Best-of-``repeats`` seconds of one CPU forward pass on a ``size`` x ``size`` grey image."""
     import torch
 
@@ -83,8 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     header = f"{'name':12s} {'params':>10s} {'GMAC':>7s} {'s (cl)':>8s} {'s (nchw)':>8s}"
-    print(f"{header}  ({args.config}, {args.size} x {args.size}, {args.threads} threads, fp32, "
-          f"inference_mode, best of {args.repeats})")
+    print(
+        f"{header}  ({args.config}, {args.size} x {args.size}, {args.threads} threads, fp32, "
+        f"inference_mode, best of {args.repeats})"
+    )
     for name in args.names or list_models():
         common = (name, args.config, args.size, args.threads, args.repeats)
         cl = measure_forward(*common, channels_last=True)

@@ -117,8 +117,14 @@ def read_card(weights: str | Path) -> ModelCard:
         raise W2SInputError(f"{cp}: not a valid model card ({err})") from err
 
 
-_CARD_TYPES = {"name": str, "architecture": str, "task": str, "noise_level": str, "config": dict,
-               "normalisation": (dict, type(None))}  # fmt: skip
+_CARD_TYPES = {
+    "name": str,
+    "architecture": str,
+    "task": str,
+    "noise_level": str,
+    "config": dict,
+    "normalisation": (dict, type(None)),
+}
 
 
 def _check_card(d: Any) -> None:
@@ -134,8 +140,9 @@ def _check_card(d: Any) -> None:
         raise ValueError(f"missing {', '.join(missing)}")
     for key, kind in _CARD_TYPES.items():
         if not isinstance(d[key], kind):
-            raise ValueError(f"{key} must be a JSON {'string' if kind is str else 'object'}, "
-                             f"not {d[key]!r}")  # fmt: skip
+            raise ValueError(
+                f"{key} must be a JSON {'string' if kind is str else 'object'}, not {d[key]!r}"
+            )
     if type(d["scale"]) is not int or d["scale"] not in (1, 2, 4):
         raise ValueError(f"scale must be 1, 2 or 4, not {d['scale']!r}")
     norm = spec_of(d["normalisation"])
@@ -150,8 +157,10 @@ def _check_card(d: Any) -> None:
     if norm["kind"] == "zscore" and not norm["std"] > 0:
         raise ValueError(f"normalisation std must be positive, not {norm['std']!r}")
     if norm["kind"] == "percentile" and not 0 <= norm["low"] < norm["high"] <= 100:
-        raise ValueError(f"normalisation percentiles need 0 <= low < high <= 100, not "
-                         f"{norm['low']!r} and {norm['high']!r}")  # fmt: skip
+        raise ValueError(
+            f"normalisation percentiles need 0 <= low < high <= 100, not "
+            f"{norm['low']!r} and {norm['high']!r}"
+        )
 
 
 def load_state_dict(path: str | Path) -> dict:
@@ -171,12 +180,14 @@ def load_state_dict(path: str | Path) -> dict:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt files raise many types; the message says which file
         if type(err).__name__ == "UnpicklingError":  # weights_only refused it: never retry
-            raise W2SInputError(f"{path}: not a plain tensor checkpoint (it holds Python "
-                                "objects, which are never loaded); convert it to safetensors"
-                                ) from err  # fmt: skip
+            raise W2SInputError(
+                f"{path}: not a plain tensor checkpoint (it holds Python "
+                "objects, which are never loaded); convert it to safetensors"
+            ) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise W2SInputError(f"{path}: cannot read the weights "
-                            f"({type(err).__name__}: {first})") from err
+        raise W2SInputError(
+            f"{path}: cannot read the weights ({type(err).__name__}: {first})"
+        ) from err
     for key in ("params_ema", "params", "state_dict", "model"):  # common checkpoint wrappers
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -211,8 +222,9 @@ def _check_fit(path: str | Path, card: ModelCard, state: dict) -> None:
     except Exception:  # an operation without a meta kernel: the scale cannot be probed
         return
     if scale != card.scale:
-        raise W2SInputError(f"{path}: the card says scale {card.scale}, but the network "
-                            f"enlarges x{scale}")  # fmt: skip
+        raise W2SInputError(
+            f"{path}: the card says scale {card.scale}, but the network enlarges x{scale}"
+        )
 
 
 def load_model(path: str | Path, verify: bool = True) -> tuple[Any, ModelCard]:

@@ -41,8 +41,10 @@ DESCRIPTIONS = {
     "vst-epll": "EPLL with the project's 8 x 8 patch GMM prior inside the generalised Anscombe "
     "transform",
 }
-BM3D_MISSING = ("vst-bm3d needs the optional bm3d package (non-commercial licence): "
-                "pip install 'napari-w2s[bm3d]'")  # fmt: skip
+BM3D_MISSING = (
+    "vst-bm3d needs the optional bm3d package (non-commercial licence): "
+    "pip install 'napari-w2s[bm3d]'"
+)
 
 # the noise estimate of the denoisers needs smooth positions: about this many pixels a side
 MIN_ESTIMATE_SIZE = 64
@@ -59,8 +61,9 @@ def bicubic_x2(image: np.ndarray) -> np.ndarray:
     from skimage.transform import resize
 
     h, w = image.shape
-    return resize(image, (2 * h, 2 * w), order=3, mode="reflect", anti_aliasing=False,
-                  preserve_range=True).astype(np.float32)  # fmt: skip
+    return resize(
+        image, (2 * h, 2 * w), order=3, mode="reflect", anti_aliasing=False, preserve_range=True
+    ).astype(np.float32)
 
 
 def gat_params(a: float, b: float) -> tuple[float, float, float]:
@@ -84,11 +87,11 @@ class ClassicalStep:
     ``patch_size``, ``patch_distance`` (VST+NLM), ``prior`` (a path, VST+EPLL).
     """
 
-    def __init__(self, name: str, noise: tuple[float, float] | None = None,
-                 **options: Any) -> None:  # fmt: skip
+    def __init__(self, name: str, noise: tuple[float, float] | None = None, **options: Any) -> None:
         if name not in METHODS:
-            raise W2SInputError(f"unknown classical method {name!r}; choose one of "
-                                f"{', '.join(METHODS)}")  # fmt: skip
+            raise W2SInputError(
+                f"unknown classical method {name!r}; choose one of {', '.join(METHODS)}"
+            )
         if noise is not None:
             if len(tuple(noise)) != 2:
                 raise W2SInputError(f"noise must be (a, b), got {noise!r}")
@@ -104,8 +107,11 @@ class ClassicalStep:
         self.constant_planes = 0  # passed through unchanged since this step was built
 
     def describe(self) -> dict:
-        d = {"method": self.name, "task": "sr" if self.scale == 2 else "denoise",
-             "noise": self.noise}  # fmt: skip
+        d = {
+            "method": self.name,
+            "task": "sr" if self.scale == 2 else "denoise",
+            "noise": self.noise,
+        }
         if self.name != "bicubic":
             d["noise_used"] = self.used_noise
             d["noise_source"] = "given" if self.noise is not None else "estimated"
@@ -116,8 +122,10 @@ class ClassicalStep:
         """What the user should know about the planes restored (see :meth:`iter_run`)."""
         if not self.constant_planes:
             return ""
-        return (f"{self.constant_planes} constant plane(s) (e.g. blank frames) passed through "
-                f"{self.name} unchanged: they hold no noise to remove")  # fmt: skip
+        return (
+            f"{self.constant_planes} constant plane(s) (e.g. blank frames) passed through "
+            f"{self.name} unchanged: they hold no noise to remove"
+        )
 
     def _noise(self, image: np.ndarray) -> tuple[float, float]:
         if self.noise is not None:
@@ -134,8 +142,10 @@ class ClassicalStep:
                 "pixels or more (bicubic and the networks do not)"
             ) from err
         if not (est.a > 0):
-            raise W2SInputError(f"the noise estimated from the image has a = {est.a:.3g} <= 0; "
-                                "give the noise parameters (a, b) instead")  # fmt: skip
+            raise W2SInputError(
+                f"the noise estimated from the image has a = {est.a:.3g} <= 0; "
+                "give the noise parameters (a, b) instead"
+            )
         return float(est.a), float(est.b)
 
     def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
@@ -152,8 +162,12 @@ class ClassicalStep:
             return image.copy()
         a, b = self._noise(image)
         self.used_noise = (a, b)
-        run = {"pure-let": _iter_pure_let, "vst-nlm": _iter_vst_nlm, "vst-bm3d": _iter_vst_bm3d,
-               "vst-epll": _iter_vst_epll}[self.name]  # fmt: skip
+        run = {
+            "pure-let": _iter_pure_let,
+            "vst-nlm": _iter_vst_nlm,
+            "vst-bm3d": _iter_vst_bm3d,
+            "vst-epll": _iter_vst_epll,
+        }[self.name]
         out = yield from run(image, a, b, **self.options)
         return np.asarray(out, dtype=np.float32)
 
@@ -162,13 +176,15 @@ def _iter_pure_let(image, a, b, cycle_spins=None, levels=None):
     from .pure_let import DEFAULT_CYCLE_SPINS, iter_pure_let, to_photons
 
     y, s2, offset = to_photons(image, a, b)
-    est = yield from iter_pure_let(y, s2, levels=levels,
-                                   cycle_spins=cycle_spins or DEFAULT_CYCLE_SPINS)  # fmt: skip
+    est = yield from iter_pure_let(
+        y, s2, levels=levels, cycle_spins=cycle_spins or DEFAULT_CYCLE_SPINS
+    )
     return est * a + offset
 
 
-def _iter_vst_nlm(image, a, b, h=NLM_H, patch_size=NLM_PATCH_SIZE,
-                  patch_distance=NLM_PATCH_DISTANCE):  # fmt: skip
+def _iter_vst_nlm(
+    image, a, b, h=NLM_H, patch_size=NLM_PATCH_SIZE, patch_distance=NLM_PATCH_DISTANCE
+):
     from skimage.restoration import denoise_nl_means
 
     from ..analysis.vst import gat, inverse_gat_exact
@@ -176,8 +192,14 @@ def _iter_vst_nlm(image, a, b, h=NLM_H, patch_size=NLM_PATCH_SIZE,
     a, s2, off = gat_params(a, b)
     z = gat(image, a, s2, off)
     yield 1, 3
-    d = denoise_nl_means(z, h=float(h), sigma=1.0, patch_size=int(patch_size),
-                         patch_distance=int(patch_distance), fast_mode=True)  # fmt: skip
+    d = denoise_nl_means(
+        z,
+        h=float(h),
+        sigma=1.0,
+        patch_size=int(patch_size),
+        patch_distance=int(patch_distance),
+        fast_mode=True,
+    )
     yield 2, 3
     out = inverse_gat_exact(d, a, s2, off)
     yield 3, 3

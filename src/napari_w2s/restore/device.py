@@ -43,8 +43,10 @@ def choose_device(preference: str = "auto") -> Any:
         return torch.device(available[0])
     kind, sep, index = pref.partition(":")
     if kind not in DEVICES or (sep and not (kind == "cuda" and index.isdigit())):
-        raise W2SInputError(f"unknown device {preference!r}: use one of {', '.join(DEVICES)}"
-                            " (or cuda:N, N = 0, 1, ...)")  # fmt: skip
+        raise W2SInputError(
+            f"unknown device {preference!r}: use one of {', '.join(DEVICES)}"
+            " (or cuda:N, N = 0, 1, ...)"
+        )
     if kind not in available:
         raise W2SInputError(
             f"device {preference!r} is not available on this machine (available: "

@@ -46,8 +46,9 @@ def _check_image(image: Any) -> np.ndarray:
     return arr
 
 
-def auto_tile(device: Any, config: dict, scale: int, shape: tuple[int, int] | None = None
-              ) -> tuple[int, int]:  # fmt: skip
+def auto_tile(
+    device: Any, config: dict, scale: int, shape: tuple[int, int] | None = None
+) -> tuple[int, int]:
     """(tile, batch) from the memory available on ``device`` and the model's width.
 
     Inference keeps a few feature maps alive at once: we budget 12 maps of the widest layer at
@@ -136,12 +137,19 @@ class ModelStep:
 
         with using_threads(self.threads if self.device.type == "cpu" else None):
             where = describe(self.device)  # "cpu (N threads, ...)": the count it runs on
-        d = {"method": self.name, "weights": self.weights.name, "card_name": self.card.name,
-             "task": self.card.task, "noise_level": self.card.noise_level,
-             "config": self.card.config,
-             "device": where, "tile": self.tile, "overlap": self.overlap,
-             "normalisation": normalisation.describe(self.card.normalisation),
-             "mean": "matched to the input's" if self.preserve_mean else "the network's"}  # fmt: skip
+        d = {
+            "method": self.name,
+            "weights": self.weights.name,
+            "card_name": self.card.name,
+            "task": self.card.task,
+            "noise_level": self.card.noise_level,
+            "config": self.card.config,
+            "device": where,
+            "tile": self.tile,
+            "overlap": self.overlap,
+            "normalisation": normalisation.describe(self.card.normalisation),
+            "mean": "matched to the input's" if self.preserve_mean else "the network's",
+        }
         if self.device.type == "cpu":
             d["threads"] = self.threads
         d["backend"] = "onnx" if self.onnx is not None else "torch"
@@ -189,8 +197,9 @@ class ModelStep:
 
         return normalisation.fit(data, self.card.normalisation)
 
-    def iter_run(self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
-                 ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
+    def iter_run(
+        self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
+    ) -> Generator[tuple[int, int], None, np.ndarray]:
         """Restore one plane; ``affine`` (from :meth:`fit_normalisation` of the whole stack)
         keeps a stack's planes comparable; without it the plane is normalised on its own.
         ``out`` (float32, the output size) receives the result, which is then ``out``."""
@@ -201,17 +210,25 @@ class ModelStep:
             if out is not None:
                 out.fill(self._affine.offset)
                 return out
-            return np.full((s * image.shape[0], s * image.shape[1]), self._affine.offset, np.float32)
-        tile, batch = (self.tile, 1) if self.tile is not None else auto_tile(
-            self.device, self.card.config, self.scale, image.shape)  # fmt: skip
+            return np.full(
+                (s * image.shape[0], s * image.shape[1]), self._affine.offset, np.float32
+            )
+        tile, batch = (
+            (self.tile, 1)
+            if self.tile is not None
+            else auto_tile(self.device, self.card.config, self.scale, image.shape)
+        )
         t0 = time.perf_counter()
-        result = yield from iter_tiled(image, self._infer, self.scale, tile, self.overlap, batch,
-                                       out=out)  # fmt: skip
+        result = yield from iter_tiled(
+            image, self._infer, self.scale, tile, self.overlap, batch, out=out
+        )
         # min and max propagate NaN and show infinities, without a full-size boolean array
         if not (np.isfinite(result.min()) and np.isfinite(result.max())):
             # a broken card or weights: never write NaN silently
-            raise W2SInputError(f"{self.weights}: the network returned NaN or infinite values; "
-                                "its weights or model card are broken")  # fmt: skip
+            raise W2SInputError(
+                f"{self.weights}: the network returned NaN or infinite values; "
+                "its weights or model card are broken"
+            )
         if self.preserve_mean:
             # a widefield restoration keeps the image's total intensity: every training target
             # has the clean image's mean (SIM is matched to it affinely), and the input has it
@@ -259,8 +276,9 @@ class Pipeline:
                 return step.fit_normalisation(data)
         return None
 
-    def iter_run(self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
-                 ) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
+    def iter_run(
+        self, image: np.ndarray, affine: Any = None, out: np.ndarray | None = None
+    ) -> Generator[tuple[int, int], None, np.ndarray]:
         """Yields ``(done, total)`` over all steps' work units (each step counts its own).
 
         ``affine`` is the normalisation of the whole stack this plane belongs to (see
@@ -328,13 +346,16 @@ def resolve(
         raise W2SInputError("no method given")
     if tile is not None and (tile < 0 or 0 < tile < 2 * overlap):
         # tiles narrower than two overlaps leave too little context: wrong pixels, no error
-        raise W2SInputError(f"--tile {tile}: use 0 (the whole image) or at least {2 * overlap} "
-                            f"(twice the {overlap}-pixel overlap between tiles)")  # fmt: skip
+        raise W2SInputError(
+            f"--tile {tile}: use 0 (the whole image) or at least {2 * overlap} "
+            f"(twice the {overlap}-pixel overlap between tiles)"
+        )
     if weights and len(parts) > 1:
         raise W2SInputError("--weights applies to a single model, not to a sequence")
     if weights and parts[0] in classical.METHODS:
-        raise W2SInputError(f"--weights applies to a network; {parts[0]} is a classical method "
-                            "and has no weights")  # fmt: skip
+        raise W2SInputError(
+            f"--weights applies to a network; {parts[0]} is a classical method and has no weights"
+        )
     n_threads = resolve_threads(threads)
     backend = onnx_backend.parse_backend(backend)
     wanted = onnx_backend.device_for(device, backend)  # the CPU for onnx
@@ -357,8 +378,10 @@ def resolve(
             if note:
                 unused.append(f"{path.name}: {note}")
         elif path.is_dir():
-            raise W2SInputError(f"{path}: a folder without rdf.yaml; --weights takes a "
-                                ".safetensors file or a BioImage Model Zoo package")  # fmt: skip
+            raise W2SInputError(
+                f"{path}: a folder without rdf.yaml; --weights takes a "
+                ".safetensors file or a BioImage Model Zoo package"
+            )
         elif not path.is_file():  # else a card without its weights gives a FileNotFoundError
             raise W2SInputError(f"{path}: weights file not found")
         else:
@@ -370,24 +393,33 @@ def resolve(
         spec = get_spec(card.name if by_stem is not None else part)
         checked = not package or getattr(card, "bmz_has_w2s_card", False)
         if checked and card.task != spec.task:  # e.g. x2 SR weights run and labelled as a denoiser
-            raise W2SInputError(f"{path}: these weights are {card.name!r} (task {card.task}, "
-                                f"x{card.scale}), not a {spec.task} model like {part!r}; use "
-                                f"--method {card.name}")  # fmt: skip
+            raise W2SInputError(
+                f"{path}: these weights are {card.name!r} (task {card.task}, "
+                f"x{card.scale}), not a {spec.task} model like {part!r}; use "
+                f"--method {card.name}"
+            )
         dev = dev or choose_device(wanted)
         with using_threads(n_threads if dev.type == "cpu" else None):  # probe as it will run
             # a TorchScript module keeps its memory layout (it cannot be re-laid-out and timed)
-            module = (model.to(dev) if card.architecture == "TorchScript"
-                      else prepare_module(model, dev))  # fmt: skip
+            module = (
+                model.to(dev) if card.architecture == "TorchScript" else prepare_module(model, dev)
+            )
         net, note = onnx_backend.for_model(module, card, path, dev, n_threads, backend, package)
         unused += [note] if note else []
-        steps.append(ModelStep(module, card, dev, Path(path), tile, overlap, name=part,
-                               threads=n_threads, onnx=net))  # fmt: skip
+        steps.append(
+            ModelStep(
+                module, card, dev, Path(path), tile, overlap, name=part, threads=n_threads, onnx=net
+            )
+        )
     for a, b in zip(steps, steps[1:]):
         if a.scale > 1 and b.scale > 1:
-            raise W2SInputError(f"{method}: two x2 steps in a row give x4, which no model is trained for")
+            raise W2SInputError(
+                f"{method}: two x2 steps in a row give x4, which no model is trained for"
+            )
     if dev is None and str(device).strip().lower() not in ("", "auto"):
-        unused.append(f"--device {device} is not used: {'+'.join(parts)} runs on the CPU "
-                      "(classical methods)")  # fmt: skip
+        unused.append(
+            f"--device {device} is not used: {'+'.join(parts)} runs on the CPU (classical methods)"
+        )
     return Pipeline(steps, "+".join(parts), unused)
 
 
@@ -396,9 +428,12 @@ def _weights_path(weights: str) -> Path:
     from .zoo import find_model
 
     path = Path(weights)
-    if path.is_file() or path.is_dir() or path.suffix in (".safetensors", ".pt", ".pth",
-                                                          ".json", ".zip") \
-            or len(path.parts) > 1:  # fmt: skip
+    if (
+        path.is_file()
+        or path.is_dir()
+        or path.suffix in (".safetensors", ".pt", ".pth", ".json", ".zip")
+        or len(path.parts) > 1
+    ):
         return path
     return find_model(weights) or path
 
@@ -416,8 +451,10 @@ class Estimate:
 
     def describe(self) -> str:
         """``"400 planes x 0.30 s = about 2.0 min"``."""
-        return (f"{self.planes} planes x {self.seconds_per_plane:.2g} s = about "
-                f"{format_seconds(self.seconds)}")  # fmt: skip
+        return (
+            f"{self.planes} planes x {self.seconds_per_plane:.2g} s = about "
+            f"{format_seconds(self.seconds)}"
+        )
 
 
 def format_seconds(seconds: float) -> str:

@@ -21,16 +21,20 @@ def fold_conv_bn(conv: Any, bn: Any) -> None:
     import torch
 
     with torch.no_grad():
-        scale = (bn.weight.double() if bn.weight is not None else torch.ones_like(
-            bn.running_var, dtype=torch.float64)) / torch.sqrt(bn.running_var.double() + bn.eps)
+        scale = (
+            bn.weight.double()
+            if bn.weight is not None
+            else torch.ones_like(bn.running_var, dtype=torch.float64)
+        ) / torch.sqrt(bn.running_var.double() + bn.eps)
         shift = bn.bias.double() if bn.bias is not None else torch.zeros_like(scale)
         bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
         weight = conv.weight.double() * scale.reshape(-1, *([1] * (conv.weight.dim() - 1)))
         new_bias = (bias - bn.running_mean.double()) * scale + shift
         conv.weight.copy_(weight.to(conv.weight.dtype))
         if conv.bias is None:
-            conv.bias = torch.nn.Parameter(new_bias.to(conv.weight.dtype),
-                                           requires_grad=conv.weight.requires_grad)
+            conv.bias = torch.nn.Parameter(
+                new_bias.to(conv.weight.dtype), requires_grad=conv.weight.requires_grad
+            )
         else:
             conv.bias.copy_(new_bias.to(conv.bias.dtype))
 
@@ -48,9 +52,14 @@ def fold_batchnorm(module: Any) -> int:
         names = list(seq._modules)
         for prev, name in zip(names, names[1:]):
             conv, bn = seq._modules[prev], seq._modules[name]
-            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
-                    and bn.track_running_stats and bn.running_mean is not None
-                    and not bn.training and bn.num_features == conv.out_channels):  # fmt: skip
+            if (
+                isinstance(conv, nn.Conv2d)
+                and isinstance(bn, nn.BatchNorm2d)
+                and bn.track_running_stats
+                and bn.running_mean is not None
+                and not bn.training
+                and bn.num_features == conv.out_channels
+            ):
                 fold_conv_bn(conv, bn)
                 seq._modules[name] = nn.Identity()
                 folded += 1

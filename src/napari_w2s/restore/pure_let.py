@@ -52,8 +52,24 @@ from ..errors import W2SInputError
 # widths of the exponential thresholds, in local noise variances (exp(-d^2 / (c v)))
 DEFAULT_WIDTHS = (2.0, 12.0)
 # all 16 shifts of a 4 x 4 grid, ordered so that any prefix is spread out
-_SHIFTS = ((0, 0), (2, 2), (1, 1), (3, 3), (0, 2), (2, 0), (1, 3), (3, 1),
-           (0, 1), (1, 0), (2, 3), (3, 2), (0, 3), (3, 0), (1, 2), (2, 1))  # fmt: skip
+_SHIFTS = (
+    (0, 0),
+    (2, 2),
+    (1, 1),
+    (3, 3),
+    (0, 2),
+    (2, 0),
+    (1, 3),
+    (3, 1),
+    (0, 1),
+    (1, 0),
+    (2, 3),
+    (3, 2),
+    (0, 3),
+    (3, 0),
+    (1, 2),
+    (2, 1),
+)
 DEFAULT_CYCLE_SPINS = 16
 
 
@@ -108,8 +124,9 @@ def _basis(d: np.ndarray, s: np.ndarray, tau2: float, widths, derivatives: bool)
     return np.stack(phis), np.stack(dd), np.stack(ds)
 
 
-def _subband(u: np.ndarray, v: np.ndarray, tau2: float, widths
-             ) -> tuple[np.ndarray, float, np.ndarray]:  # fmt: skip
+def _subband(
+    u: np.ndarray, v: np.ndarray, tau2: float, widths
+) -> tuple[np.ndarray, float, np.ndarray]:
     """Denoised detail, the subband's summed PURE, and the LET weights."""
     u = u.ravel()
     v = v.ravel()
@@ -138,8 +155,9 @@ def n_levels_for(shape: tuple[int, int], levels: int | None = None) -> int:
     return min(4, top) if levels is None else max(1, min(int(levels), top))
 
 
-def pure_let_single(y: np.ndarray, s2: float = 0.0, levels: int = 4,
-                    widths=DEFAULT_WIDTHS) -> PureResult:  # fmt: skip
+def pure_let_single(
+    y: np.ndarray, s2: float = 0.0, levels: int = 4, widths=DEFAULT_WIDTHS
+) -> PureResult:
     """One PURE-LET pass on ``y`` (photon units, sides divisible by ``2^levels``)."""
     y = np.asarray(y, dtype=np.float64)
     h, w = y.shape
@@ -173,7 +191,7 @@ def iter_pure_let(
     levels: int | None = None,
     cycle_spins: int = DEFAULT_CYCLE_SPINS,
     widths=DEFAULT_WIDTHS,
-) -> Generator[tuple[int, int], None, np.ndarray]:  # fmt: skip
+) -> Generator[tuple[int, int], None, np.ndarray]:
     """PURE-LET of ``y`` (photon units, any size), averaged over ``cycle_spins`` circular shifts.
 
     Yields ``(done, total)`` once per shift.

@@ -86,8 +86,7 @@ def restore_level_file(
     data = stack.data
     if len(data.shape) != 3:
         raise W2SInputError(
-            f"--level averages the frames of a stack (T, Y, X); {src} has shape "
-            f"{tuple(data.shape)}"
+            f"--level averages the frames of a stack (T, Y, X); {src} has shape {tuple(data.shape)}"
         )
     dst = output_path(out, stack, f"{opts.method}_avg{level}")
     map_dst = Path(reliability) if reliability is not None else None

@@ -34,8 +34,9 @@ def parse_threads(value: Threads) -> int | str | None:
         try:
             value = int(text)
         except ValueError:
-            raise W2SInputError(f"threads {value!r}: use auto or a whole number of at least 1"
-                                ) from None  # fmt: skip
+            raise W2SInputError(
+                f"threads {value!r}: use auto or a whole number of at least 1"
+            ) from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise W2SInputError(f"threads {value!r}: use auto or a whole number of at least 1")
     return int(value)
@@ -111,8 +112,10 @@ def describe_threads(value: Threads) -> str:
         return "every core (torch's default)"
     if value == "auto":
         n = auto_threads()
-        return (f"auto: {n} thread{'s' if n > 1 else ''} ({usable_cores()} cores, load "
-                f"{current_load():.1f})")  # fmt: skip
+        return (
+            f"auto: {n} thread{'s' if n > 1 else ''} ({usable_cores()} cores, load "
+            f"{current_load():.1f})"
+        )
     return f"{value} thread{'s' if value > 1 else ''}"
 
 

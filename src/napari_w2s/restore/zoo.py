@@ -73,8 +73,11 @@ def user_models() -> list[dict]:
             log.warning("napari-w2s: skipped the user model %s: %s", card, err)
             continue
         if stem.lower() in taken:
-            log.warning("napari-w2s: skipped the user model %s: its name is taken by a shipped "
-                        "model or a method; rename it", weights)  # fmt: skip
+            log.warning(
+                "napari-w2s: skipped the user model %s: its name is taken by a shipped "
+                "model or a method; rename it",
+                weights,
+            )
             continue
         cards.append({**d, "file": str(weights), "stem": stem, "source": "user"})
     return cards
@@ -82,8 +85,9 @@ def user_models() -> list[dict]:
 
 def all_models() -> list[dict]:
     """Shipped cards (``source: "shipped"``), then the user's (``source: "user"``)."""
-    return [{**c, "stem": Path(c["file"]).stem, "source": "shipped"} for c in shipped()] + \
-        user_models()  # fmt: skip
+    return [
+        {**c, "stem": Path(c["file"]).stem, "source": "shipped"} for c in shipped()
+    ] + user_models()
 
 
 def find_model(stem: str) -> Path | None:
@@ -103,12 +107,18 @@ def check_stem(stem: str) -> str:
     from . import classical
 
     if not STEM.fullmatch(stem or ""):
-        raise W2SInputError(f"model name {stem!r}: use 1-80 lower-case letters, digits, '.', '_' "
-                            "or '-', starting with a letter or digit")  # fmt: skip
-    if stem in list_models() or stem in classical.METHODS or \
-            stem in {Path(c["file"]).stem for c in shipped()}:  # fmt: skip
-        raise W2SInputError(f"model name {stem!r} is taken by a method or a shipped model; "
-                            "choose another")  # fmt: skip
+        raise W2SInputError(
+            f"model name {stem!r}: use 1-80 lower-case letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+    if (
+        stem in list_models()
+        or stem in classical.METHODS
+        or stem in {Path(c["file"]).stem for c in shipped()}
+    ):
+        raise W2SInputError(
+            f"model name {stem!r} is taken by a method or a shipped model; choose another"
+        )
     return stem
 
 
@@ -141,8 +151,10 @@ def find_weights(method: str, noise_level: str | None = None) -> Path:
             return Path(c["file"])
     if candidates:
         return Path(candidates[0]["file"])
-    mine = sorted((c for c in user_models() if c["name"] == method),
-                  key=lambda c: (c["noise_level"] == "blind", Path(c["file"]).stat().st_mtime))
+    mine = sorted(
+        (c for c in user_models() if c["name"] == method),
+        key=lambda c: (c["noise_level"] == "blind", Path(c["file"]).stat().st_mtime),
+    )
     if mine:
         return Path(mine[-1]["file"])
     raise W2SInputError(
@@ -164,8 +176,13 @@ def auto_level(method: str, image) -> str | None:
     from ..analysis.snr import estimate_snr
 
     parts = [p.strip().lower() for p in method.split("+")]
-    cards = [c for c in shipped() if c["name"] in parts and c["noise_level"] != "blind"
-             and isinstance(c.get("training", {}).get("input_snr"), dict)]  # fmt: skip
+    cards = [
+        c
+        for c in shipped()
+        if c["name"] in parts
+        and c["noise_level"] != "blind"
+        and isinstance(c.get("training", {}).get("input_snr"), dict)
+    ]
     if not cards:
         return None
     snr = estimate_snr(image)

@@ -77,8 +77,10 @@ def iter_write_dataset(
     if frames < 2:
         raise W2SInputError(f"--frames {frames}: a stack needs at least 2 frames")
     if processed and frames < max(PROCESSED_LEVELS):
-        raise W2SInputError(f"--frames {frames}: --processed needs at least "
-                            f"{max(PROCESSED_LEVELS)} frames (level avg{max(PROCESSED_LEVELS)})")
+        raise W2SInputError(
+            f"--frames {frames}: --processed needs at least "
+            f"{max(PROCESSED_LEVELS)} frames (level avg{max(PROCESSED_LEVELS)})"
+        )
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise W2SInputError(f"{out}: exists and is not a folder")
@@ -104,9 +106,14 @@ def iter_write_dataset(
             view = simulate_view(draw_params(prng, base, c), channel=c, seed=ss)
             # written block by block (no memory map: a full disk is an error, not a SIGBUS)
             with atomic_file(folder / f"wf_channel{c}.npy") as fh:
-                np.lib.format.write_array_header_1_0(fh, {
-                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
-                    "fortran_order": False, "shape": (frames, size, size)})  # fmt: skip
+                np.lib.format.write_array_header_1_0(
+                    fh,
+                    {
+                        "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint16)),
+                        "fortran_order": False,
+                        "shape": (frames, size, size),
+                    },
+                )
                 for start in range(0, frames, BLOCK_FRAMES):
                     stop = min(frames, start + BLOCK_FRAMES)
                     block = np.ascontiguousarray(view.frames(start, stop), dtype=np.uint16)
@@ -119,11 +126,21 @@ def iter_write_dataset(
             save_npy(folder / f"sim_channel{c}.npy", view.sim)
             save_npy(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
             record = view.truth_record()
-            record.update(fov=fov, channel=c, kernel_file=f"kernel_channel{c}.npy",
-                          excitation_nm=[488, 561, 640][c % 3])  # fmt: skip
+            record.update(
+                fov=fov,
+                channel=c,
+                kernel_file=f"kernel_channel{c}.npy",
+                excitation_nm=[488, 561, 640][c % 3],
+            )
             _atomic_json(folder / f"truth_channel{c}.json", record)
-            views.append({"fov": fov, "channel": c, "folder": folder.name,
-                          "a_unit": record["noise"]["a_unit"]})  # fmt: skip
+            views.append(
+                {
+                    "fov": fov,
+                    "channel": c,
+                    "folder": folder.name,
+                    "a_unit": record["noise"]["a_unit"],
+                }
+            )
 
     mean = sums[0] / count
     std = float(np.sqrt(max(sums[1] / count - mean**2, 1e-12)))

@@ -57,8 +57,9 @@ def sim_transfer(
     d = np.zeros(np.broadcast_shapes(ky.shape, kx.shape))
     for angle in np.deg2rad(angles_deg):
         for m, weight in ((-1, modulation), (0, 1.0), (1, modulation)):
-            shifted = widefield_otf(ky - m * k0 * np.sin(angle), kx - m * k0 * np.cos(angle),
-                                    kc, damping)  # fmt: skip
+            shifted = widefield_otf(
+                ky - m * k0 * np.sin(angle), kx - m * k0 * np.cos(angle), kc, damping
+            )
             d += weight * shifted**2
     apod = otf_ideal(np.sqrt(ky**2 + kx**2) / (kc + k0)) ** bend
     return apod * d / (d + wiener**2)

@@ -78,10 +78,16 @@ class HeldOut:
 
 
 HELD_OUT = (
-    HeldOut("camera", "sCMOS at 0.8-1.25 ADU/e- with an offset of 400-600 ADU",
-            {"camera_code": (0, 0), "gain": (0.8, 1.25), "offset": (400.0, 600.0)}),
-    HeldOut("optics", "NA 1.15-1.25, emission 655-700 nm and LR pixels of 95-110 nm together",
-            {"na": (1.15, 1.25), "emission_nm": (655.0, 700.0), "lr_pixel_nm": (95.0, 110.0)}),
+    HeldOut(
+        "camera",
+        "sCMOS at 0.8-1.25 ADU/e- with an offset of 400-600 ADU",
+        {"camera_code": (0, 0), "gain": (0.8, 1.25), "offset": (400.0, 600.0)},
+    ),
+    HeldOut(
+        "optics",
+        "NA 1.15-1.25, emission 655-700 nm and LR pixels of 95-110 nm together",
+        {"na": (1.15, 1.25), "emission_nm": (655.0, 700.0), "lr_pixel_nm": (95.0, 110.0)},
+    ),
     HeldOut("nuclei", "scenes of nuclei only", nuclei_only=True),
     HeldOut("low-light", "20-40 photons at the peak", {"peak_photons": (20.0, 40.0)}),
 )
@@ -99,8 +105,9 @@ def fwhm_px(na: float, emission_nm: float, lr_pixel_nm: float) -> float:
     return 0.51 * emission_nm / na / lr_pixel_nm
 
 
-def draw_settings(rng: np.random.Generator, ranges: Ranges = Ranges(),
-                  held_out: tuple[HeldOut, ...] = HELD_OUT) -> dict:  # fmt: skip
+def draw_settings(
+    rng: np.random.Generator, ranges: Ranges = Ranges(), held_out: tuple[HeldOut, ...] = HELD_OUT
+) -> dict:
     """One view's settings: a flat dict of numbers and names (recorded in provenance)."""
     for _ in range(1000):
         w2s = ranges.w2s_like > 0 and rng.random() < ranges.w2s_like
@@ -130,21 +137,40 @@ def _draw_once(rng: np.random.Generator, r: Ranges) -> dict:
         if r.fwhm_px[0] <= fwhm_px(na, em, px) <= r.fwhm_px[1]:
             break
     peak = _loguniform(rng, *r.peak_photons)
-    background = _loguniform(rng, r.background_photons[0], max(min(r.background_photons[1], peak),
-                                                                r.background_photons[0] * 1.01))  # fmt: skip
+    background = _loguniform(
+        rng,
+        r.background_photons[0],
+        max(min(r.background_photons[1], peak), r.background_photons[0] * 1.01),
+    )
     n_kinds = int(rng.integers(1, 4))
     kinds = list(rng.choice(KINDS, size=n_kinds, replace=False))
     if kinds == ["nuclei"]:  # nuclei appear, but never alone (a held-out test set)
         kinds.append(str(rng.choice([k for k in KINDS if k != "nuclei"])))
     mix = {str(k): float(rng.uniform(0.3, 1.0)) for k in kinds}
     u = rng.random()
-    export = ("offset-subtracted" if u < r.offset_subtracted
-              else "8-bit" if u < r.offset_subtracted + r.eight_bit else "raw")  # fmt: skip
-    return {"camera": cam, "camera_code": CAMERA_CODES[cam], "gain": gain, "offset": float(offset),
-            "read_noise_adu": float(read), "peak_photons": peak, "background_photons": background,
-            "na": float(na), "emission_nm": float(em), "lr_pixel_nm": float(px),
-            "density": _loguniform(rng, *r.density), "mix": mix, "export": export,
-            "eight_bit_max": float(rng.uniform(150.0, 255.0))}  # fmt: skip
+    export = (
+        "offset-subtracted"
+        if u < r.offset_subtracted
+        else "8-bit"
+        if u < r.offset_subtracted + r.eight_bit
+        else "raw"
+    )
+    return {
+        "camera": cam,
+        "camera_code": CAMERA_CODES[cam],
+        "gain": gain,
+        "offset": float(offset),
+        "read_noise_adu": float(read),
+        "peak_photons": peak,
+        "background_photons": background,
+        "na": float(na),
+        "emission_nm": float(em),
+        "lr_pixel_nm": float(px),
+        "density": _loguniform(rng, *r.density),
+        "mix": mix,
+        "export": export,
+        "eight_bit_max": float(rng.uniform(150.0, 255.0)),
+    }
 
 
 def w2s_like_settings(rng: np.random.Generator) -> dict:
@@ -156,37 +182,64 @@ def w2s_like_settings(rng: np.random.Generator) -> dict:
 
     base, cam = ViewParams(), Camera()
     channel = int(rng.integers(len(CHANNEL_MIXES)))
-    return {"camera": "emccd", "camera_code": CAMERA_CODES["emccd"], "gain": cam.adu_per_electron,
-            "offset": cam.offset, "read_noise_adu": cam.read_noise,
-            "peak_photons": float(base.peak_photons * rng.uniform(0.7, 1.4)),
-            "background_photons": float(base.background_photons * rng.uniform(0.5, 1.5)),
-            "na": base.na, "emission_nm": float(EMISSION_NM[channel]),
-            "lr_pixel_nm": base.lr_pixel_um * 1000.0, "density": 1.0,
-            "mix": dict(CHANNEL_MIXES[channel]), "export": "raw", "eight_bit_max": 230.0,
-            "w2s_like": True}  # fmt: skip
+    return {
+        "camera": "emccd",
+        "camera_code": CAMERA_CODES["emccd"],
+        "gain": cam.adu_per_electron,
+        "offset": cam.offset,
+        "read_noise_adu": cam.read_noise,
+        "peak_photons": float(base.peak_photons * rng.uniform(0.7, 1.4)),
+        "background_photons": float(base.background_photons * rng.uniform(0.5, 1.5)),
+        "na": base.na,
+        "emission_nm": float(EMISSION_NM[channel]),
+        "lr_pixel_nm": base.lr_pixel_um * 1000.0,
+        "density": 1.0,
+        "mix": dict(CHANNEL_MIXES[channel]),
+        "export": "raw",
+        "eight_bit_max": 230.0,
+        "w2s_like": True,
+    }
 
 
 def params_of(s: dict, size: int, rng: np.random.Generator) -> ViewParams:
     """The simulator's parameters for settings ``s`` (SIM and bleaching drawn as usual)."""
     kind = "emccd" if s["camera"] == "emccd" else "poisson-gaussian"
-    camera = Camera(kind=kind, adu_per_electron=s["gain"], offset=s["offset"],
-                    read_noise=s["read_noise_adu"], quantum_efficiency=0.9)  # fmt: skip
+    camera = Camera(
+        kind=kind,
+        adu_per_electron=s["gain"],
+        offset=s["offset"],
+        read_noise=s["read_noise_adu"],
+        quantum_efficiency=0.9,
+    )
     peak = s["peak_photons"]
     top = camera.expected_adu(np.array(1.3 * (peak + s["background_photons"])))
     if top > Ranges.max_adu:  # dim the light rather than saturate the camera
         peak *= (Ranges.max_adu - s["offset"]) / (float(top) - s["offset"])
     d = s["density"]
     base = StructureCounts()
-    counts = StructureCounts(filaments=base.filaments * d, vesicles=base.vesicles * d,
-                             mitochondria=base.mitochondria * d, nuclei=base.nuclei * d)  # fmt: skip
+    counts = StructureCounts(
+        filaments=base.filaments * d,
+        vesicles=base.vesicles * d,
+        mitochondria=base.mitochondria * d,
+        nuclei=base.nuclei * d,
+    )
     return ViewParams(
-        size=size, frames=FRAMES, lr_pixel_um=s["lr_pixel_nm"] / 1000.0, na=s["na"],
-        emission_nm=s["emission_nm"], peak_photons=peak,
-        background_photons=s["background_photons"], camera=camera, counts=counts,
-        mix=tuple(s["mix"].items()), damping=float(rng.uniform(0.25, 0.35)),
-        haze_fraction=float(rng.uniform(0.0, 0.15)), bleach_loss=float(rng.uniform(0.0, 0.04)),
-        k0_ratio=float(rng.uniform(0.8, 0.9)), modulation=float(rng.uniform(0.6, 1.0)),
-    )  # fmt: skip
+        size=size,
+        frames=FRAMES,
+        lr_pixel_um=s["lr_pixel_nm"] / 1000.0,
+        na=s["na"],
+        emission_nm=s["emission_nm"],
+        peak_photons=peak,
+        background_photons=s["background_photons"],
+        camera=camera,
+        counts=counts,
+        mix=tuple(s["mix"].items()),
+        damping=float(rng.uniform(0.25, 0.35)),
+        haze_fraction=float(rng.uniform(0.0, 0.15)),
+        bleach_loss=float(rng.uniform(0.0, 0.04)),
+        k0_ratio=float(rng.uniform(0.8, 0.9)),
+        modulation=float(rng.uniform(0.6, 1.0)),
+    )
 
 
 @dataclass
@@ -211,8 +264,11 @@ def make_view(settings: dict, size: int, seed: Any, levels: tuple[int, ...] = LE
     first = view.frames(0, max(levels)).astype(np.float32)
     out = {}
     for n in levels:
-        out[f"avg{n}"] = (view.frames(AVG1_FRAME, AVG1_FRAME + 1)[0].astype(np.float32) if n == 1
-                          else first[:n].mean(0))  # fmt: skip
+        out[f"avg{n}"] = (
+            view.frames(AVG1_FRAME, AVG1_FRAME + 1)[0].astype(np.float32)
+            if n == 1
+            else first[:n].mean(0)
+        )
     a, b = params.camera.noise_params()
     mean = view.expected_clean()
     var = np.clip(a * mean + b, 0, None) / FRAMES
@@ -223,12 +279,18 @@ def make_view(settings: dict, size: int, seed: Any, levels: tuple[int, ...] = LE
     except Exception:  # an empty scene: SIM constant
         ga, gb = 0.0, float(clean.mean())
     sim = (ga * view.sim + gb).astype(np.float32)
-    return RandomView(out, clean, sim, {**settings, "peak_photons_used": params.peak_photons},
-                      (float(a), float(b)))  # fmt: skip
+    return RandomView(
+        out,
+        clean,
+        sim,
+        {**settings, "peak_photons_used": params.peak_photons},
+        (float(a), float(b)),
+    )
 
 
-def _export(levels: dict[str, np.ndarray], clean: np.ndarray, settings: dict, offset: float
-            ) -> tuple[dict[str, np.ndarray], np.ndarray]:  # fmt: skip
+def _export(
+    levels: dict[str, np.ndarray], clean: np.ndarray, settings: dict, offset: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """How users' files differ from raw camera frames: the offset subtracted (and negative values
     clipped at 0), or a conversion to 8 bits (one scale for the view, rounded, clipped 0-255).
     The clean image gets the same map without the rounding and clipping, as an average of such
@@ -240,8 +302,9 @@ def _export(levels: dict[str, np.ndarray], clean: np.ndarray, settings: dict, of
         lo = float(np.percentile(levels["avg1"] if "avg1" in levels else clean, 0.1))
         hi = float(clean.max())
         g = settings.get("eight_bit_max", 230.0) / max(hi - lo, 1e-6)
-        conv = {k: np.clip(np.rint((v - lo) * g), 0, 255).astype(np.float32)
-                for k, v in levels.items()}  # fmt: skip
+        conv = {
+            k: np.clip(np.rint((v - lo) * g), 0, 255).astype(np.float32) for k, v in levels.items()
+        }
         return conv, ((clean - lo) * g).astype(np.float32)
     return levels, clean
 
@@ -255,8 +318,13 @@ def shifted_settings(name: str, rng: np.random.Generator) -> dict:
     others = tuple(h for h in HELD_OUT if h.name != name)
     s = draw_settings(rng, EVALUATION_RANGES, held_out=others)
     if name == "camera":
-        s.update(camera="scmos", camera_code=0, gain=1.0, offset=500.0,
-                 read_noise_adu=float(rng.uniform(1.0, 3.0)))  # fmt: skip
+        s.update(
+            camera="scmos",
+            camera_code=0,
+            gain=1.0,
+            offset=500.0,
+            read_noise_adu=float(rng.uniform(1.0, 3.0)),
+        )
     elif name == "optics":
         s.update(na=1.2, emission_nm=680.0, lr_pixel_nm=100.0)
     elif name == "nuclei":

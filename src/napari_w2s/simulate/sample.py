@@ -28,6 +28,11 @@ def sample(size: int = 256, frames: int = 400, channel: int = 0, seed: int = SAM
     params = ViewParams(size=size, frames=frames).for_channel(channel)
     view = simulate_view(params, channel=channel, seed=seed)
     stack = view.frames(0, frames)
-    return Sample(stack=stack, clean=stack.mean(axis=0, dtype=np.float64).astype(np.float32),
-                  sim=view.sim, truth=view.truth, view=view,
-                  pixel_size_um=view.params.lr_pixel_um)  # fmt: skip
+    return Sample(
+        stack=stack,
+        clean=stack.mean(axis=0, dtype=np.float64).astype(np.float32),
+        sim=view.sim,
+        truth=view.truth,
+        view=view,
+        pixel_size_um=view.params.lr_pixel_um,
+    )

@@ -61,8 +61,9 @@ def worm_like_paths(
         theta = rng.uniform(0, 2 * np.pi) + np.cumsum(dtheta)
         y0, x0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
         step_px = step_um / px_um
-        paths.append((y0 + np.cumsum(np.sin(theta)) * step_px,
-                      x0 + np.cumsum(np.cos(theta)) * step_px))  # fmt: skip
+        paths.append(
+            (y0 + np.cumsum(np.sin(theta)) * step_px, x0 + np.cumsum(np.cos(theta)) * step_px)
+        )
     return paths
 
 
@@ -96,8 +97,10 @@ def vesicles(rng, shape, px_um, n) -> np.ndarray:
         yy, xx = np.ogrid[-r : r + 1, -r : r + 1]
         dist = np.sqrt((yy + y0 - y) ** 2 + (xx + x0 - x) ** 2)
         blob = b * np.clip(d / 2 + 0.5 - dist, 0, 1)
-        sl = (slice(max(0, y0 - r), min(shape[0], y0 + r + 1)),
-              slice(max(0, x0 - r), min(shape[1], x0 + r + 1)))  # fmt: skip
+        sl = (
+            slice(max(0, y0 - r), min(shape[0], y0 + r + 1)),
+            slice(max(0, x0 - r), min(shape[1], x0 + r + 1)),
+        )
         by = slice(sl[0].start - (y0 - r), sl[0].stop - (y0 - r))
         bx = slice(sl[1].start - (x0 - r), sl[1].stop - (x0 - r))
         img[sl] += blob[by, bx]
@@ -164,8 +167,9 @@ def membranes(rng, shape, px_um, n, width_nm: float = 40.0) -> np.ndarray:
         cy, cx = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
         r0 = rng.uniform(2.0, 6.0) / px_um
         t = np.linspace(0, 2 * np.pi, max(64, int(2 * np.pi * r0 * 2)), endpoint=False)
-        harmonics = sum(rng.normal(0, 0.12 / k) * np.cos(k * t + rng.uniform(0, 2 * np.pi))
-                        for k in range(2, 6))  # fmt: skip
+        harmonics = sum(
+            rng.normal(0, 0.12 / k) * np.cos(k * t + rng.uniform(0, 2 * np.pi)) for k in range(2, 6)
+        )
         r = r0 * (1 + harmonics)
         _splat(img, cy + r * np.sin(t), cx + r * np.cos(t), np.full(t.size, rng.uniform(0.5, 1.0)))
     img = ndimage.gaussian_filter(img, width_nm / 2.355 / (px_um * 1e3))
@@ -198,7 +202,12 @@ def density(
             mean = getattr(counts, kind, 0.6) * area  # membranes: about 0.6 cells per 100 µm²
             n = max(1, int(rng.poisson(mean)))
             used[kind] = n
-            part = {"filaments": filaments, "vesicles": vesicles, "mitochondria": mitochondria,
-                    "nuclei": nuclei, "membranes": membranes}[kind](rng, shape, px_um, n)  # fmt: skip
+            part = {
+                "filaments": filaments,
+                "vesicles": vesicles,
+                "mitochondria": mitochondria,
+                "nuclei": nuclei,
+                "membranes": membranes,
+            }[kind](rng, shape, px_um, n)
         img += weight * part
     return img / max(img.max(), 1e-12), used

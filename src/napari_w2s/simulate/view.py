@@ -76,13 +76,21 @@ class ViewParams:
         return replace(self, emission_nm=EMISSION_NM[channel % 3])
 
     def sim_kwargs(self) -> dict[str, float]:
-        return {"k0_ratio": self.k0_ratio, "modulation": self.modulation,
-                "wiener": self.wiener, "bend": self.bend}  # fmt: skip
+        return {
+            "k0_ratio": self.k0_ratio,
+            "modulation": self.modulation,
+            "wiener": self.wiener,
+            "bend": self.bend,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(hr_pixel_um=self.hr_pixel_um, fine_pixel_um=self.fine_pixel_um,
-                 cutoff_cycles_per_um=self.kc, bleach_tau_frames=self.bleach_tau)  # fmt: skip
+        d.update(
+            hr_pixel_um=self.hr_pixel_um,
+            fine_pixel_um=self.fine_pixel_um,
+            cutoff_cycles_per_um=self.kc,
+            bleach_tau_frames=self.bleach_tau,
+        )
         return d
 
 
@@ -165,8 +173,14 @@ class SimulatedView:
         a, b = self.params.camera.noise_params()
         clean = self.expected_clean()
         lo, rng_ = float(clean.min()), max(float(np.ptp(clean)), 1e-12)
-        return {"a_adu": a, "b_adu": b, "a_unit": a / rng_, "b_unit": (a * lo + b) / rng_**2,
-                "clean_min_adu": lo, "clean_max_adu": lo + rng_}  # fmt: skip
+        return {
+            "a_adu": a,
+            "b_adu": b,
+            "a_unit": a / rng_,
+            "b_unit": (a * lo + b) / rng_**2,
+            "clean_min_adu": lo,
+            "clean_max_adu": lo + rng_,
+        }
 
     def psf_fwhm_nm(self) -> dict[str, float]:
         p = self.params
@@ -184,11 +198,15 @@ class SimulatedView:
             "structures": self.structures,
             "noise": self.noise_params(),
             "psf_fwhm_nm": self.psf_fwhm_nm(),
-            "photons": {"peak_signal": float(self.params.peak_photons),
-                        "max_total": float(self.photons.max()),
-                        "mean_total": float(self.photons.mean())},  # fmt: skip
-            "seed": {"entropy": int(self.seed_sequence.entropy),
-                     "spawn_key": list(self.seed_sequence.spawn_key)},  # fmt: skip
+            "photons": {
+                "peak_signal": float(self.params.peak_photons),
+                "max_total": float(self.photons.max()),
+                "mean_total": float(self.photons.mean()),
+            },
+            "seed": {
+                "entropy": int(self.seed_sequence.entropy),
+                "spawn_key": list(self.seed_sequence.spawn_key),
+            },
         }
 
 
@@ -202,15 +220,26 @@ def simulate_view(
     rng = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, 0)))
     p = params
     n_fine = p.size * p.oversample
-    dens, used = density(rng, (n_fine, n_fine), p.fine_pixel_um, channel, p.counts,
-                         dict(p.mix) if p.mix else None)
+    dens, used = density(
+        rng, (n_fine, n_fine), p.fine_pixel_um, channel, p.counts, dict(p.mix) if p.mix else None
+    )
     spec = np.fft.fft2(dens)
     kc, damping = p.kc, p.damping
 
-    lr = _render(spec, p.size, p.lr_pixel_um, p.fine_pixel_um,
-                 lambda ky, kx: optics.widefield_otf(ky, kx, kc, damping))  # fmt: skip
-    hr = _render(spec, 2 * p.size, p.hr_pixel_um, p.fine_pixel_um,
-                 lambda ky, kx: optics.sim_transfer(ky, kx, kc, damping, **p.sim_kwargs()))  # fmt: skip
+    lr = _render(
+        spec,
+        p.size,
+        p.lr_pixel_um,
+        p.fine_pixel_um,
+        lambda ky, kx: optics.widefield_otf(ky, kx, kc, damping),
+    )
+    hr = _render(
+        spec,
+        2 * p.size,
+        p.hr_pixel_um,
+        p.fine_pixel_um,
+        lambda ky, kx: optics.sim_transfer(ky, kx, kc, damping, **p.sim_kwargs()),
+    )
     scale = p.peak_photons / max(lr.max(), 1e-12)
     signal = np.clip(lr * scale, 0, None)
     haze = _haze(rng, p.size, p.lr_pixel_um) * p.haze_fraction * p.peak_photons
@@ -219,9 +248,15 @@ def simulate_view(
     sim = sim + rng.normal(0, p.sim_noise * sim.max(), sim.shape)
     truth = dens.reshape(2 * p.size, p.oversample // 2, 2 * p.size, p.oversample // 2).sum((1, 3))
     kernel = optics.lr_from_hr_kernel(kc, damping, p.sim_kwargs(), p.hr_pixel_um)
-    return SimulatedView(params=p, photons=photons, sim=sim.astype(np.float32),
-                         truth=(truth / max(truth.max(), 1e-12)).astype(np.float32), kernel=kernel,
-                         structures=used, seed_sequence=ss)  # fmt: skip
+    return SimulatedView(
+        params=p,
+        photons=photons,
+        sim=sim.astype(np.float32),
+        truth=(truth / max(truth.max(), 1e-12)).astype(np.float32),
+        kernel=kernel,
+        structures=used,
+        seed_sequence=ss,
+    )
 
 
 def _haze(rng: np.random.Generator, size: int, px_um: float) -> np.ndarray:

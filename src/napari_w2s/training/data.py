@@ -59,9 +59,7 @@ def _clean_name(names: list[str]) -> str:
     return max(levels, key=lambda n: int(n[3:]))
 
 
-def load_pairs(
-    data: str | Path, split: str, task: str, levels: list[str] | None = None
-) -> PairSet:
+def load_pairs(data: str | Path, split: str, task: str, levels: list[str] | None = None) -> PairSet:
     """Load the pairs of one split for a task.
 
     ``levels`` are input levels (``["avg1"]``, or several for noise-blind training); ``None``
@@ -91,7 +89,9 @@ def load_pairs(
             "layout ImageNNN/); make one with `w2s simulate DIR --processed`"
         )
     clean = _clean_name(list(arrays))
-    noisy = sorted((n for n in arrays if n.startswith("avg") and n != clean), key=lambda n: int(n[3:]))
+    noisy = sorted(
+        (n for n in arrays if n.startswith("avg") and n != clean), key=lambda n: int(n[3:])
+    )
     if task == "sr":
         chosen = [clean]
     else:
@@ -158,7 +158,9 @@ def _pairs_from_raw(root: Path, split: str) -> tuple[dict[str, np.ndarray], list
         if k != "sim":
             arrays[k] = ((arrays[k] - mean) / std).astype(np.float32)
     for i in range(arrays["sim"].shape[0]):
-        a, b = affine_fit(downsample_mean(arrays["sim"][i].astype(np.float64)), arrays[clean_name][i])
+        a, b = affine_fit(
+            downsample_mean(arrays["sim"][i].astype(np.float64)), arrays[clean_name][i]
+        )
         arrays["sim"][i] = a * arrays["sim"][i] + b
     return arrays, names, {"kind": "zscore", "mean": float(mean), "std": std}
 
@@ -171,8 +173,14 @@ class PatchSampler:
     by the same map, so the network learns in camera-independent units.
     """
 
-    def __init__(self, pairs: PairSet, patch: int = 64, stride: int = 32, seed: int = 0,
-                 norm: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pairs: PairSet,
+        patch: int = 64,
+        stride: int = 32,
+        seed: int = 0,
+        norm: dict | None = None,
+    ) -> None:
         from .. import normalisation
 
         _, h, w = next(iter(pairs.inputs.values())).shape
@@ -185,8 +193,10 @@ class PatchSampler:
         self.n_views = next(iter(pairs.inputs.values())).shape[0]
         self.rng = np.random.default_rng(seed)
         self.norm = normalisation.spec_of(norm)
-        self.affines = {lv: [normalisation.fit(img, self.norm) for img in arr]
-                        for lv, arr in pairs.inputs.items()}  # fmt: skip
+        self.affines = {
+            lv: [normalisation.fit(img, self.norm) for img in arr]
+            for lv, arr in pairs.inputs.items()
+        }
 
     @property
     def n_patches(self) -> int:
@@ -207,8 +217,9 @@ class PatchSampler:
         return x, y
 
 
-def augment(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, affine
-            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def augment(
+    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, affine
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalise an input patch and its target with the input image's map, then flip/transpose
     both alike (each with probability 0.5)."""
     a, b = affine.forward(a), affine.forward(b)

@@ -64,8 +64,10 @@ def base_of(cfg: FinetuneConfig) -> tuple[str, str, Path | None]:
     else:
         path = find_model(base)
         if path is None:
-            raise W2SInputError(f"--base {cfg.base!r}: neither a method ({', '.join(list_models())}) "
-                                "nor one of your models (w2s models)")  # fmt: skip
+            raise W2SInputError(
+                f"--base {cfg.base!r}: neither a method ({', '.join(list_models())}) "
+                "nor one of your models (w2s models)"
+            )
         card = json.loads(path.with_suffix(".json").read_text())
         method = card["name"]
         if cfg.scratch:
@@ -93,19 +95,31 @@ def plan(cfg: FinetuneConfig, resume: bool = False) -> dict:
     name = check_stem(cfg.name or default_name(method, cfg.scratch))
     models = Path(cfg.models_dir) if cfg.models_dir else user_models_dir()
     if (models / f"{name}.safetensors").exists():
-        raise W2SInputError(f"a model named {name!r} exists already in {models}; choose another "
-                            "name")  # fmt: skip
+        raise W2SInputError(
+            f"a model named {name!r} exists already in {models}; choose another name"
+        )
     run_dir = models / "runs" / name
     if resume and not (run_dir / "checkpoint.json").exists():
         raise W2SInputError(f"nothing to resume: no checkpoint in {run_dir}")
-    return {"method": method, "config": config, "init": init, "name": name, "models": models,
-            "run_dir": run_dir}  # fmt: skip
+    return {
+        "method": method,
+        "config": config,
+        "init": init,
+        "name": name,
+        "models": models,
+        "run_dir": run_dir,
+    }
 
 
-def iter_finetune(cfg: FinetuneConfig, stack: Any = None, sim: Any = None,
-                  folder: str | None = None, resume: bool = False,
-                  stop: Callable[[], bool] | None = None,
-                  data_name: str = "layers") -> Generator[dict, None, Path | None]:  # fmt: skip
+def iter_finetune(
+    cfg: FinetuneConfig,
+    stack: Any = None,
+    sim: Any = None,
+    folder: str | None = None,
+    resume: bool = False,
+    stop: Callable[[], bool] | None = None,
+    data_name: str = "layers",
+) -> Generator[dict, None, Path | None]:
     """Fine-tune (or train) on a stack (+ SIM) in memory or on a W2S-layout ``folder``.
 
     Yields the trainer's progress records (with ``val``: the RMSE on held-back patches, and
@@ -136,14 +150,27 @@ def iter_finetune(cfg: FinetuneConfig, stack: Any = None, sim: Any = None,
         source = from_stack(stack, sim, seed=cfg.seed, name=data_name)
     levels = None if not cfg.level or cfg.level == "blind" else [cfg.level]
     p["run_dir"].mkdir(parents=True, exist_ok=True)
-    tcfg = TrainConfig(model=p["method"], data=str(folder) if folder else data_name,
-                       out=str(p["run_dir"]), levels=levels, config=p["config"],
-                       iterations=cfg.iterations, batch=cfg.batch, patch=cfg.patch,
-                       stride=max(cfg.patch // 2, 1), lr=cfg.lr, max_minutes=cfg.minutes,
-                       device=cfg.device, seed=cfg.seed, threads=cfg.threads,
-                       log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                       init=str(p["init"]) if p["init"] else None, command=cfg.command,
-                       source=source)  # fmt: skip
+    tcfg = TrainConfig(
+        model=p["method"],
+        data=str(folder) if folder else data_name,
+        out=str(p["run_dir"]),
+        levels=levels,
+        config=p["config"],
+        iterations=cfg.iterations,
+        batch=cfg.batch,
+        patch=cfg.patch,
+        stride=max(cfg.patch // 2, 1),
+        lr=cfg.lr,
+        max_minutes=cfg.minutes,
+        device=cfg.device,
+        seed=cfg.seed,
+        threads=cfg.threads,
+        log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        init=str(p["init"]) if p["init"] else None,
+        command=cfg.command,
+        source=source,
+    )
     weights = yield from _named(iter_train(tcfg, resume=resume, stop=stop), p["name"], supervision)
     if weights is None:
         return None
@@ -189,15 +216,19 @@ def install(
     recipe = card.get("training", {}).get("recipe", {})
     notes = list(source.notes) if source is not None else list(recipe.get("notes", []))
     card.setdefault("training", {})["finetune"] = {
-        "base": None if cfg.scratch else str(cfg.base), "scratch": cfg.scratch,
-        "minutes": cfg.minutes, "run": str(p["run_dir"]),
+        "base": None if cfg.scratch else str(cfg.base),
+        "scratch": cfg.scratch,
+        "minutes": cfg.minutes,
+        "run": str(p["run_dir"]),
         "notes": notes,
-    }  # fmt: skip
+    }
     if supervision:
         card["training"].setdefault("supervision", supervision)
-    card["description"] = (f"{card.get('description', '')} — "
-                           f"{'trained from scratch' if cfg.scratch else 'fine-tuned'} "
-                           f"on {card['training'].get('data')}").strip(" —")  # fmt: skip
+    card["description"] = (
+        f"{card.get('description', '')} — "
+        f"{'trained from scratch' if cfg.scratch else 'fine-tuned'} "
+        f"on {card['training'].get('data')}"
+    ).strip(" —")
     tmp_card = models / f".{p['name']}.json.partial-{os.getpid()}"
     tmp_card.write_text(json.dumps(card, indent=2))
     os.replace(tmp_card, card_path(target))

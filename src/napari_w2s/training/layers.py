@@ -43,14 +43,20 @@ class LayerData:
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict:
-        return {"source": "images in memory (layers)", "name": self.name, "frames": self.frames,
-                "levels": list(self.inputs), "avg1_frame": self.avg1_frame,
-                "sim": self.sim is not None,
-                "sim_affine": list(self.sim_affine) if self.sim_affine else None,
-                "hold_back": f"bottom {HOLD_BACK:.0%} of the rows (at least one patch)"}  # fmt: skip
+        return {
+            "source": "images in memory (layers)",
+            "name": self.name,
+            "frames": self.frames,
+            "levels": list(self.inputs),
+            "avg1_frame": self.avg1_frame,
+            "sim": self.sim is not None,
+            "sim_affine": list(self.sim_affine) if self.sim_affine else None,
+            "hold_back": f"bottom {HOLD_BACK:.0%} of the rows (at least one patch)",
+        }
 
-    def sampler(self, task: str, levels: list[str] | None, patch: int, seed: int,
-                norm: dict | None = None) -> LayerSource:  # fmt: skip
+    def sampler(
+        self, task: str, levels: list[str] | None, patch: int, seed: int, norm: dict | None = None
+    ) -> LayerSource:
         return LayerSource(self, task, levels, patch=patch, seed=seed, norm=norm)
 
 
@@ -63,8 +69,10 @@ def from_stack(stack: Any, sim: Any = None, seed: int = 0, name: str = "layers")
     while arr.ndim > 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 3 or arr.shape[0] < 2:
-        raise W2SInputError(f"{name}: training needs a widefield stack of frames (T, Y, X), not "
-                            f"an image of shape {tuple(np.shape(stack))}")  # fmt: skip
+        raise W2SInputError(
+            f"{name}: training needs a widefield stack of frames (T, Y, X), not "
+            f"an image of shape {tuple(np.shape(stack))}"
+        )
     t, h, w = arr.shape
     if not np.isfinite(arr[:: max(1, t // 8)]).all():
         raise W2SInputError(f"{name}: the stack holds NaN or infinite values")
@@ -82,16 +90,20 @@ def from_stack(stack: Any, sim: Any = None, seed: int = 0, name: str = "layers")
         while s.ndim > 2 and s.shape[0] == 1:
             s = s[0]
         if s.shape != (2 * h, 2 * w):
-            raise W2SInputError(f"the SIM image is {' x '.join(map(str, s.shape))} but the stack's "
-                                f"frames are {h} x {w}: the SIM must be exactly {2 * h} x {2 * w} "
-                                "(twice the size, registered to the stack)")  # fmt: skip
+            raise W2SInputError(
+                f"the SIM image is {' x '.join(map(str, s.shape))} but the stack's "
+                f"frames are {h} x {w}: the SIM must be exactly {2 * h} x {2 * w} "
+                "(twice the size, registered to the stack)"
+            )
         if not np.isfinite(s).all():
             raise W2SInputError("the SIM image holds NaN or infinite values")
         a, b = affine_fit(downsample_mean(s), clean)
         if not a > 0:
-            raise W2SInputError(f"the SIM image does not match the stack (gain {a:.3g} <= 0 "
-                                "against the clean average): another field of view, or not "
-                                "registered")  # fmt: skip
+            raise W2SInputError(
+                f"the SIM image does not match the stack (gain {a:.3g} <= 0 "
+                "against the clean average): another field of view, or not "
+                "registered"
+            )
         matched, affine = (a * s + b).astype(np.float32), (a, b)
     return LayerData(inputs, clean, matched, name, t, avg1, affine, notes)
 
@@ -101,14 +113,23 @@ class LayerSource:
     :class:`~napari_w2s.training.data.PatchSampler`, plus a fixed validation batch and evaluation
     views from the held-back rows."""
 
-    def __init__(self, data: LayerData, task: str, levels: list[str] | None, patch: int = 48,
-                 seed: int = 0, norm: dict | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data: LayerData,
+        task: str,
+        levels: list[str] | None,
+        patch: int = 48,
+        seed: int = 0,
+        norm: dict | None = None,
+    ) -> None:
         from .. import normalisation
         from .data import PairSet
 
         if task in ("sr", "jdsr") and data.sim is None:
-            raise W2SInputError(f"task {task!r} learns to produce SIM: give a SIM image, or "
-                                "fine-tune without one (self-supervised)")  # fmt: skip
+            raise W2SInputError(
+                f"task {task!r} learns to produce SIM: give a SIM image, or "
+                "fine-tune without one (self-supervised)"
+            )
         self.data, self.task, self.patch = data, task, int(patch)
         self.scale = 1 if task == "denoise" else 2
         if task == "sr":
@@ -117,8 +138,10 @@ class LayerSource:
             wanted = levels or list(data.inputs)
             missing = [lv for lv in wanted if lv not in data.inputs]
             if missing:
-                raise W2SInputError(f"{data.name}: no level {missing[0]} from {data.frames} frames "
-                                    f"(levels: {', '.join(data.inputs)})")  # fmt: skip
+                raise W2SInputError(
+                    f"{data.name}: no level {missing[0]} from {data.frames} frames "
+                    f"(levels: {', '.join(data.inputs)})"
+                )
             inputs = {lv: data.inputs[lv] for lv in wanted}
         self.levels = list(inputs)
         self.target = data.clean if task == "denoise" else data.sim
@@ -127,14 +150,21 @@ class LayerSource:
         val_rows = max(p, int(round(HOLD_BACK * h)))
         self.train_rows = h - val_rows
         if self.train_rows < p or w < p:
-            raise W2SInputError(f"{data.name}: frames of {h} x {w} are too small for {p}-pixel "
-                                f"patches with a held-back strip (need at least {2 * p} x {p})")  # fmt: skip
+            raise W2SInputError(
+                f"{data.name}: frames of {h} x {w} are too small for {p}-pixel "
+                f"patches with a held-back strip (need at least {2 * p} x {p})"
+            )
         self.norm = normalisation.spec_of(norm)
         self.inputs = inputs
         self.affines = {lv: normalisation.fit(img, self.norm) for lv, img in inputs.items()}
         self.rng = np.random.default_rng(seed)
-        self.pairs = PairSet({lv: img[None] for lv, img in inputs.items()}, self.target[None],
-                             [data.name], self.scale, self.norm)  # fmt: skip
+        self.pairs = PairSet(
+            {lv: img[None] for lv, img in inputs.items()},
+            self.target[None],
+            [data.name],
+            self.scale,
+            self.norm,
+        )
         self.views_drawn = 1
 
     @property
@@ -162,8 +192,9 @@ class LayerSource:
         """Fixed patches of the held-back rows (every level in turn), normalised, not flipped."""
         p, s = self.patch, self.scale
         h, w = self.data.clean.shape
-        spots = [(y0, x0) for y0 in range(self.train_rows, h - p + 1, p)
-                 for x0 in range(0, w - p + 1, p)]  # fmt: skip
+        spots = [
+            (y0, x0) for y0 in range(self.train_rows, h - p + 1, p) for x0 in range(0, w - p + 1, p)
+        ]
         spots = spots[:: max(1, len(spots) // MAX_VAL_PATCHES)][:MAX_VAL_PATCHES]
         xs, ys = [], []
         for i, (y0, x0) in enumerate(spots):
@@ -176,5 +207,10 @@ class LayerSource:
     def eval_views(self) -> list[dict]:
         """The held-back strip as one evaluation view (the trainer's ``evaluate``)."""
         r, s = self.train_rows, self.scale
-        return [{"inputs": {lv: img[r:] for lv, img in self.inputs.items()},
-                 "target": self.target[s * r:], "clean": self.data.clean[r:]}]  # fmt: skip
+        return [
+            {
+                "inputs": {lv: img[r:] for lv, img in self.inputs.items()},
+                "target": self.target[s * r :],
+                "clean": self.data.clean[r:],
+            }
+        ]

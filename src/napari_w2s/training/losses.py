@@ -35,8 +35,28 @@ from torch.nn import functional as F
 from ..errors import W2SInputError
 
 # VGG19 "E" configuration: conv widths, "M" = max-pool
-_VGG19 = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-          512, 512, 512, 512]  # fmt: skip
+_VGG19 = [
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+]
 # index of each named layer's conv output (before ReLU) in torchvision's vgg19().features
 LAYERS = {"conv1_2": 2, "conv2_2": 7, "conv3_4": 16, "conv4_4": 25, "conv5_4": 34}
 
@@ -58,8 +78,13 @@ class _FrozenExtractor(nn.Module):
 class VGGFeatures(_FrozenExtractor):
     """VGG19 convolutional trunk returning pre-activation features of chosen layers (frozen)."""
 
-    def __init__(self, layers: tuple[str, ...] = ("conv5_4",), width: float = 1.0,
-                 weights: str = "random", seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        layers: tuple[str, ...] = ("conv5_4",),
+        width: float = 1.0,
+        weights: str = "random",
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         self.layers = tuple(layers)
         last = max(LAYERS[name] for name in self.layers)
@@ -79,7 +104,9 @@ class VGGFeatures(_FrozenExtractor):
                 if isinstance(m, nn.Conv2d):
                     fan_in = m.in_channels * 9
                     with torch.no_grad():
-                        m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                        m.weight.copy_(
+                            torch.randn(m.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5
+                        )
                         m.bias.zero_()
         else:
             self._load(weights)
@@ -89,7 +116,9 @@ class VGGFeatures(_FrozenExtractor):
         from ..models.weights import load_state_dict
 
         state = load_state_dict(path)
-        state = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+        state = {
+            k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")
+        }
         own = self.features.state_dict()
         try:
             self.features.load_state_dict({k: state[k] for k in own}, strict=True)
@@ -152,9 +181,15 @@ class LossConfig:
     feature_weights: str = "random-quarter"
 
     @classmethod
-    def for_model(cls, name: str, form: str = "paper", features: str = "random-quarter",
-                  texture: bool = True, perceptual: bool = True, gan: bool = True
-                  ) -> LossConfig:  # fmt: skip
+    def for_model(
+        cls,
+        name: str,
+        form: str = "paper",
+        features: str = "random-quarter",
+        texture: bool = True,
+        perceptual: bool = True,
+        gan: bool = True,
+    ) -> LossConfig:
         """The paper's loss of a method (facts sections 4-6); ``texture``, ``perceptual`` and
         ``gan`` False drop those terms (``gan=False``: the pixel-loss pre-training that ESRGAN
         and EPSR start their adversarial training from)."""
@@ -165,15 +200,27 @@ class LossConfig:
             return cls(pixel="mse")
         if spec.task == "jdsr" and name != "care":
             w = 0.01 if form == "released" else 0.05
-            return cls(pixel="mse" if form == "released" else "l1",
-                       perceptual=w if perceptual else 0.0, texture=w if texture else 0.0,
-                       form=form, feature_weights=features)  # fmt: skip
+            return cls(
+                pixel="mse" if form == "released" else "l1",
+                perceptual=w if perceptual else 0.0,
+                texture=w if texture else 0.0,
+                form=form,
+                feature_weights=features,
+            )
         if name == "esrgan":
-            return cls(pixel="mse", perceptual=1.0 if perceptual else 0.0, gan=0.005 if gan else 0.0,
-                       feature_weights=features)  # fmt: skip
+            return cls(
+                pixel="mse",
+                perceptual=1.0 if perceptual else 0.0,
+                gan=0.005 if gan else 0.0,
+                feature_weights=features,
+            )
         if name == "epsr":
-            return cls(pixel="mse", perceptual=1.0 if perceptual else 0.0, gan=0.04 if gan else 0.0,
-                       feature_weights=features)  # fmt: skip
+            return cls(
+                pixel="mse",
+                perceptual=1.0 if perceptual else 0.0,
+                gan=0.04 if gan else 0.0,
+                feature_weights=features,
+            )
         return cls(pixel="l1" if name != "care" else "mse")
 
 
@@ -185,7 +232,7 @@ class RestorationLoss(nn.Module):
         self.config = config
         self.extractor: _FrozenExtractor | None = None
         if config.perceptual > 0 or config.texture > 0:
-            layers = (tuple(LAYERS) if config.form == "released" else ("conv5_4",))
+            layers = tuple(LAYERS) if config.form == "released" else ("conv5_4",)
             if config.feature_weights in ("random", "random-quarter"):
                 width = 0.25 if config.feature_weights == "random-quarter" else 1.0
                 self.extractor = VGGFeatures(layers, width=width, weights="random")
@@ -221,8 +268,12 @@ def gan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor
     real_rel = d_real - d_fake.mean()
     fake_rel = d_fake - d_real.mean()
     ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_real)
-    g = (F.binary_cross_entropy_with_logits(real_rel, zeros)
-         + F.binary_cross_entropy_with_logits(fake_rel, ones)) / 2  # fmt: skip
-    d = (F.binary_cross_entropy_with_logits(real_rel, ones)
-         + F.binary_cross_entropy_with_logits(fake_rel, zeros)) / 2  # fmt: skip
+    g = (
+        F.binary_cross_entropy_with_logits(real_rel, zeros)
+        + F.binary_cross_entropy_with_logits(fake_rel, ones)
+    ) / 2
+    d = (
+        F.binary_cross_entropy_with_logits(real_rel, ones)
+        + F.binary_cross_entropy_with_logits(fake_rel, zeros)
+    ) / 2
     return g, d

@@ -32,9 +32,18 @@ class _Entry:
 class RandomSource:
     """Patches from randomised views; the same ``batch(n)`` interface as ``PatchSampler``."""
 
-    def __init__(self, task: str, levels: list[str] | None, patch: int = 48, seed: int = 0,
-                 size: int = 96, pool: int = 64, refresh: int = 1, norm: dict | None = None,
-                 shift: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        task: str,
+        levels: list[str] | None,
+        patch: int = 48,
+        seed: int = 0,
+        size: int = 96,
+        pool: int = 64,
+        refresh: int = 1,
+        norm: dict | None = None,
+        shift: str | None = None,
+    ) -> None:
         from .. import normalisation
         from ..simulate.randomised import LEVELS
 
@@ -46,7 +55,9 @@ class RandomSource:
         self.levels = ["clean"] if task == "sr" else (levels or all_levels)
         bad = [lv for lv in self.levels if lv != "clean" and lv not in all_levels]
         if bad:
-            raise W2SInputError(f"no level {bad[0]} in random data (levels: {', '.join(all_levels)})")
+            raise W2SInputError(
+                f"no level {bad[0]} in random data (levels: {', '.join(all_levels)})"
+            )
         self.pool_size, self.refresh = int(pool), int(refresh)
         self.shift = shift  # a held-out set's name: train a specialist on that set's settings
         self.norm = normalisation.spec_of(norm)
@@ -67,11 +78,15 @@ class RandomSource:
         wanted = tuple(int(lv[3:]) for lv in self.levels if lv != "clean") or (1,)
         view = make_view(settings, self.size, seed, levels=tuple(n for n in LEVELS if n in wanted))
         self.views_drawn += 1
-        inputs = {"clean": view.clean} if self.task == "sr" else {
-            lv: view.levels[lv] for lv in self.levels}  # fmt: skip
+        inputs = (
+            {"clean": view.clean}
+            if self.task == "sr"
+            else {lv: view.levels[lv] for lv in self.levels}
+        )
         target = view.clean if self.task == "denoise" else view.sim
-        return _Entry({lv: (img, normalisation.fit(img, self.norm)) for lv, img in inputs.items()},
-                      target)  # fmt: skip
+        return _Entry(
+            {lv: (img, normalisation.fit(img, self.norm)) for lv, img in inputs.items()}, target
+        )
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)``: (n, 1, p, p) normalised inputs and (n, 1, sp, sp) targets, float32."""
@@ -95,8 +110,14 @@ class RandomSource:
         return x, y
 
 
-def held_out_views(task: str, levels: list[str] | None, n: int = 12, size: int = 128,
-                   seed: int = 20261130, shift: str | None = None) -> list[dict]:  # fmt: skip
+def held_out_views(
+    task: str,
+    levels: list[str] | None,
+    n: int = 12,
+    size: int = 128,
+    seed: int = 20261130,
+    shift: str | None = None,
+) -> list[dict]:
     """Evaluation views in ADU: ``{"inputs": {level: img}, "target": img, "clean": img}``.
 
     Without ``shift`` the settings are drawn from the training ranges with a seed no training run
@@ -119,6 +140,12 @@ def held_out_views(task: str, levels: list[str] | None, n: int = 12, size: int =
             inputs = {"clean": view.clean}
         else:
             inputs = {lv: view.levels[lv] for lv in (levels or [f"avg{k}" for k in LEVELS])}
-        out.append({"inputs": inputs, "target": view.clean if task == "denoise" else view.sim,
-                    "clean": view.clean, "settings": settings})  # fmt: skip
+        out.append(
+            {
+                "inputs": inputs,
+                "target": view.clean if task == "denoise" else view.sim,
+                "clean": view.clean,
+                "settings": settings,
+            }
+        )
     return out

@@ -21,8 +21,9 @@ from ._jobs import Job, plane_of, user_error
 NO_CLEAN = "(none: single-image estimate)"
 
 
-def noise_job(image: np.ndarray, clean: np.ndarray | None, frames: int | None = None,
-              level: str | None = None):  # fmt: skip
+def noise_job(
+    image: np.ndarray, clean: np.ndarray | None, frames: int | None = None, level: str | None = None
+):
     """Worker body: Foi's single-image estimate, or the paired one with a clean image; its
     reading as a camera (:func:`~napari_w2s.analysis.noise_report.summarise_noise`)."""
     from ..analysis import estimate_noise, estimate_noise_paired
@@ -44,8 +45,7 @@ def kernel_job(lr: np.ndarray, hr: np.ndarray, size: int, pixel_nm: float | None
     est = estimate_kernel(lr, hr, size=size)
     refs = {"bicubic": bicubic_kernel(size), "Gaussian σ=2": gaussian_kernel(size, 2.0)}
     fwhm = {"estimated": est.fwhm_px, **{k: kernel_stats(v)["fwhm_px"] for k, v in refs.items()}}
-    fig = kernels_figure({"estimated": est.kernel, **refs}, max_radius=size // 2,
-                         pixel_nm=pixel_nm)  # fmt: skip
+    fig = kernels_figure({"estimated": est.kernel, **refs}, max_radius=size // 2, pixel_nm=pixel_nm)
     return est, fwhm, fig
 
 
@@ -65,27 +65,39 @@ class AnalysisWidget(QWidget):
         # noise
         noise = QWidget()
         self.noise_layer = LayerCombo(napari_viewer)
-        self.noise_layer.setToolTip("the raw image to measure (camera units, not a restored "
-                                    "result); of a stack, the frame under the slider")  # fmt: skip
-        self.noise_clean = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2,
-                                      optional=NO_CLEAN)  # fmt: skip
-        self.noise_clean.setToolTip("optional: a noise-free version of the same field (e.g. "
-                                    "avg400 (clean)) for a more exact estimate; leave it at "
-                                    "none to estimate from the image alone")  # fmt: skip
+        self.noise_layer.setToolTip(
+            "the raw image to measure (camera units, not a restored "
+            "result); of a stack, the frame under the slider"
+        )
+        self.noise_clean = LayerCombo(
+            napari_viewer, accept=lambda ly: ly.data.ndim == 2, optional=NO_CLEAN
+        )
+        self.noise_clean.setToolTip(
+            "optional: a noise-free version of the same field (e.g. "
+            "avg400 (clean)) for a more exact estimate; leave it at "
+            "none to estimate from the image alone"
+        )
         self.noise_button = QPushButton("Estimate noise")
-        self.noise_button.setToolTip("measure how the noise grows with the signal and read it as "
-                                     "camera gain, offset / read noise, photons and SNR")  # fmt: skip
-        self.noise_result = wrap_label("How noisy is the image? Gain, offset, photons per pixel "
-                                       "and SNR, and the model that fits it. A stack uses its "
-                                       "displayed frame.")  # fmt: skip
+        self.noise_button.setToolTip(
+            "measure how the noise grows with the signal and read it as "
+            "camera gain, offset / read noise, photons and SNR"
+        )
+        self.noise_result = wrap_label(
+            "How noisy is the image? Gain, offset, photons per pixel "
+            "and SNR, and the model that fits it. A stack uses its "
+            "displayed frame."
+        )
         self.noise_restore = QPushButton("Restore this image →")
-        self.noise_restore.setToolTip("open the Restore dock with this image and the noise level "
-                                      "just estimated")  # fmt: skip
+        self.noise_restore.setToolTip(
+            "open the Restore dock with this image and the noise level just estimated"
+        )
         self.noise_restore.hide()
         self.noise_plot = PlotCanvas()
-        self.noise_plot.setToolTip("noise standard deviation against mean intensity: each dot "
-                                   "is a set of smooth pixels of similar brightness; the curve is "
-                                   "the fitted camera model")  # fmt: skip
+        self.noise_plot.setToolTip(
+            "noise standard deviation against mean intensity: each dot "
+            "is a set of smooth pixels of similar brightness; the curve is "
+            "the fitted camera model"
+        )
         form = QFormLayout()
         form.addRow("image", self.noise_layer)
         form.addRow("clean image", self.noise_clean)
@@ -100,25 +112,36 @@ class AnalysisWidget(QWidget):
         # kernel
         kernel = QWidget()
         self.lr_layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
-        self.lr_layer.setToolTip("the clean widefield image (low resolution, e.g. avg400 "
-                                 "(clean), the average of all frames)")  # fmt: skip
+        self.lr_layer.setToolTip(
+            "the clean widefield image (low resolution, e.g. avg400 "
+            "(clean), the average of all frames)"
+        )
         self.hr_layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
-        self.hr_layer.setToolTip("the SIM image of the same field, exactly twice the size of "
-                                 "the widefield image")  # fmt: skip
+        self.hr_layer.setToolTip(
+            "the SIM image of the same field, exactly twice the size of the widefield image"
+        )
         self.size = QSpinBox()
         self.size.setRange(5, 129)
         self.size.setValue(36)
-        self.size.setToolTip("width of the kernel to estimate, in SIM pixels; larger than the "
-                             "blur (36 covers ~1 µm at 32 nm pixels)")  # fmt: skip
+        self.size.setToolTip(
+            "width of the kernel to estimate, in SIM pixels; larger than the "
+            "blur (36 covers ~1 µm at 32 nm pixels)"
+        )
         self.kernel_button = QPushButton("Estimate kernel")
-        self.kernel_button.setToolTip("how much the widefield image is blurred compared with SIM "
-                                      "(its FWHM in nm), next to the bicubic and Gaussian "
-                                      "references")  # fmt: skip
-        self.kernel_result = wrap_label("The blur between the clean LR image (e.g. avg400) and "
-                                        "the SIM image (W2S Eq. 2), in HR pixels.")  # fmt: skip
+        self.kernel_button.setToolTip(
+            "how much the widefield image is blurred compared with SIM "
+            "(its FWHM in nm), next to the bicubic and Gaussian "
+            "references"
+        )
+        self.kernel_result = wrap_label(
+            "The blur between the clean LR image (e.g. avg400) and "
+            "the SIM image (W2S Eq. 2), in HR pixels."
+        )
         self.kernel_plot = PlotCanvas(300)
-        self.kernel_plot.setToolTip("top: the estimated kernel and two references; bottom: "
-                                    "their radial profiles (half maximum dotted)")  # fmt: skip
+        self.kernel_plot.setToolTip(
+            "top: the estimated kernel and two references; bottom: "
+            "their radial profiles (half maximum dotted)"
+        )
         form = QFormLayout()
         form.addRow("clean LR", self.lr_layer)
         form.addRow("SIM (x2)", self.hr_layer)
@@ -171,7 +194,8 @@ class AnalysisWidget(QWidget):
             if clean_data is not None and clean_data.shape != image.shape:
                 raise W2SInputError(
                     f"the clean layer {clean.name!r} {clean_data.shape} and the image "
-                    f"{layer.name!r} {image.shape} must have the same shape")  # fmt: skip
+                    f"{layer.name!r} {image.shape} must have the same shape"
+                )
         except W2SInputError as exc:
             user_error(exc)
             return None
@@ -185,9 +209,16 @@ class AnalysisWidget(QWidget):
         self.noise_result.setText(f"estimating the noise of {layer.name}{where} …")
         self.noise_restore.hide()
         self._busy(True)
-        self.job = Job(noise_job, image, clean_data, frames, level, on_done=self._noise_done,
-                       on_error=self._noise_failed,
-                       on_finish=lambda: self._busy(False))  # fmt: skip
+        self.job = Job(
+            noise_job,
+            image,
+            clean_data,
+            frames,
+            level,
+            on_done=self._noise_done,
+            on_error=self._noise_failed,
+            on_finish=lambda: self._busy(False),
+        )
         return self.job.start()
 
     def _noise_failed(self, exc: BaseException) -> None:
@@ -202,14 +233,21 @@ class AnalysisWidget(QWidget):
         layer, where, clean = self._noise_target
         self.noise_estimate = est
         self.noise_summary = summary
-        layer.metadata["noise"] = {"a": est.a, "b": est.b, "method": est.method,
-                                   "snr": summary.snr, "level": summary.level}  # fmt: skip
+        layer.metadata["noise"] = {
+            "a": est.a,
+            "b": est.b,
+            "method": est.method,
+            "snr": summary.snr,
+            "level": summary.level,
+        }
         kind = "paired with " + clean.name if clean is not None else "from the image alone"
         lines = "".join(f"<li>{html.escape(t)}</li>" for t in summary.lines())
-        text = (f"<b>{html.escape(layer.name)}</b>{where}, {kind}:<ul style='margin: 0'>"
-                f"{lines}</ul><b>{html.escape(summary.restore_hint())}</b><br><small>fit: "
-                f"variance = a·mean + b with a = {est.a:.4g}, b = {est.b:.4g}, "
-                f"{int(est.used.sum())} level sets</small>")  # fmt: skip
+        text = (
+            f"<b>{html.escape(layer.name)}</b>{where}, {kind}:<ul style='margin: 0'>"
+            f"{lines}</ul><b>{html.escape(summary.restore_hint())}</b><br><small>fit: "
+            f"variance = a·mean + b with a = {est.a:.4g}, b = {est.b:.4g}, "
+            f"{int(est.used.sum())} level sets</small>"
+        )
         if est.notes:
             text += "<br><small>" + "<br>".join(html.escape(n) for n in est.notes) + "</small>"
         self.noise_result.setText(text)
@@ -240,7 +278,8 @@ class AnalysisWidget(QWidget):
             if hr_data.shape != (2 * lr_data.shape[0], 2 * lr_data.shape[1]):
                 raise W2SInputError(
                     f"the SIM layer {hr.name!r} {hr_data.shape} must be exactly twice the clean "
-                    f"LR layer {lr.name!r} {lr_data.shape}")  # fmt: skip
+                    f"LR layer {lr.name!r} {lr_data.shape}"
+                )
         except W2SInputError as exc:
             user_error(exc)
             return None
@@ -249,8 +288,15 @@ class AnalysisWidget(QWidget):
         self._busy(True)
         hr_px = float(hr.scale[-1])
         pixel_nm = hr_px * 1000 if hr_px != 1.0 else None  # a scale in µm (napari's default: 1)
-        self.job = Job(kernel_job, lr_data, hr_data, int(self.size.value()), pixel_nm,
-                       on_done=self._kernel_done, on_finish=lambda: self._busy(False))  # fmt: skip
+        self.job = Job(
+            kernel_job,
+            lr_data,
+            hr_data,
+            int(self.size.value()),
+            pixel_nm,
+            on_done=self._kernel_done,
+            on_finish=lambda: self._busy(False),
+        )
         return self.job.start()
 
     def _kernel_done(self, value: Any) -> None:
@@ -258,20 +304,32 @@ class AnalysisWidget(QWidget):
         lr, hr = self._kernel_target
         self.kernel_estimate = est
         hr_px = float(hr.scale[-1])
-        meta = {"axes": "YX", "kernel": est.to_dict(),
-                "provenance": {"operation": "kernel estimate", "lr": lr.name, "hr": hr.name,
-                               **{k: v for k, v in est.to_dict().items()
-                                  if k != "radial_profile"}}}  # fmt: skip
+        meta = {
+            "axes": "YX",
+            "kernel": est.to_dict(),
+            "provenance": {
+                "operation": "kernel estimate",
+                "lr": lr.name,
+                "hr": hr.name,
+                **{k: v for k, v in est.to_dict().items() if k != "radial_profile"},
+            },
+        }
         # beside the SIM image (right of it, top-aligned), hidden: the plot below shows it too
         hr_t = tuple(float(t) for t in hr.translate[-2:])
         right = hr_t[1] + (hr.data.shape[-1] + 8) * hr_px
         self.kernel_layer = self.viewer.add_image(
-            est.kernel.astype(np.float32), name=f"kernel {lr.name} -> {hr.name}",
-            scale=(hr_px, hr_px), translate=(hr_t[0], right), colormap="magma", metadata=meta,
-            visible=False)  # fmt: skip
+            est.kernel.astype(np.float32),
+            name=f"kernel {lr.name} -> {hr.name}",
+            scale=(hr_px, hr_px),
+            translate=(hr_t[0], right),
+            colormap="magma",
+            metadata=meta,
+            visible=False,
+        )
         unit = f" = {est.fwhm_px * hr_px * 1000:.0f} nm" if hr_px != 1.0 else ""
         refs = ", ".join(f"{k} {v:.2f} px" for k, v in fwhm.items() if k != "estimated")
         self.kernel_result.setText(
             f"FWHM <b>{est.fwhm_px:.2f} HR px</b>{unit}, sigma {est.sigma_px:.2f} px, "
-            f"energy within 6 px {est.energy_r6:.2f}<br>references: {refs}")  # fmt: skip
+            f"energy within 6 px {est.energy_r6:.2f}<br>references: {refs}"
+        )
         self.kernel_plot.show_figure(fig)

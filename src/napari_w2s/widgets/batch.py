@@ -26,12 +26,21 @@ from ._jobs import Bars, Job, JobWidget, info, user_error
 from ._settings import get_setting, set_settings
 
 
-def batch_job(input_dir: str, pattern: str, output_dir: str, method: str, device: str,
-              noise_level: str | None = "auto"):  # fmt: skip
+def batch_job(
+    input_dir: str,
+    pattern: str,
+    output_dir: str,
+    method: str,
+    device: str,
+    noise_level: str | None = "auto",
+):
     from ..batch import iter_batch
 
-    return (yield from iter_batch(input_dir, pattern, output_dir, method, device=device,
-                                  noise_level=noise_level))  # fmt: skip
+    return (
+        yield from iter_batch(
+            input_dir, pattern, output_dir, method, device=device, noise_level=noise_level
+        )
+    )
 
 
 def _folder_row(edit: QLineEdit, button: QPushButton) -> QWidget:
@@ -51,30 +60,39 @@ class BatchWidget(JobWidget):
         self.report = None
 
         self.input_dir = QLineEdit(get_setting("batch_input", ""))
-        self.input_dir.setToolTip("the folder with the images to restore (TIFF, OME-TIFF or "
-                                  ".npy); the files are only read")  # fmt: skip
+        self.input_dir.setToolTip(
+            "the folder with the images to restore (TIFF, OME-TIFF or "
+            ".npy); the files are only read"
+        )
         self.input_browse = QPushButton("…")
         self.input_browse.setToolTip("choose the input folder")
         self.pattern = QLineEdit(get_setting("batch_pattern", "*.tif"))
-        self.pattern.setToolTip("which files of the folder: a pattern such as *.tif, "
-                                "cell_*.ome.tif or **/*.npy (** also looks in sub-folders)")  # fmt: skip
+        self.pattern.setToolTip(
+            "which files of the folder: a pattern such as *.tif, "
+            "cell_*.ome.tif or **/*.npy (** also looks in sub-folders)"
+        )
         self.method = MethodCombo()
         self.method.set_method(get_setting("batch_method", self.method.default_method()))
-        self.method.setToolTip("the restoration for every file; JDSR (denoise + x2) is the "
-                               "main method")  # fmt: skip
+        self.method.setToolTip(
+            "the restoration for every file; JDSR (denoise + x2) is the main method"
+        )
         self.noise = QComboBox()
         self.noise.addItems(["auto", *LEVELS])
-        self.noise.setToolTip("how noisy the images are (W2S frames averaged): auto picks, per "
-                              "image, from its signal-to-noise ratio which trained model runs")  # fmt: skip
+        self.noise.setToolTip(
+            "how noisy the images are (W2S frames averaged): auto picks, per "
+            "image, from its signal-to-noise ratio which trained model runs"
+        )
         self.device = QComboBox()
         self.device.addItems(device_choices())
         self.device.setToolTip("where the networks run: auto takes the GPU when there is one")
         device = self.device.findText(get_setting("restore_device", "auto"))
         self.device.setCurrentIndex(max(device, 0))
         self.output_dir = QLineEdit(get_setting("batch_output", ""))
-        self.output_dir.setToolTip("where the results go, as STEM_METHOD.ome.tif with their "
-                                   "pixel size and how they were made; results already there "
-                                   "are skipped, so a stopped batch resumes")  # fmt: skip
+        self.output_dir.setToolTip(
+            "where the results go, as STEM_METHOD.ome.tif with their "
+            "pixel size and how they were made; results already there "
+            "are skipped, so a stopped batch resumes"
+        )
         self.output_browse = QPushButton("…")
         self.output_browse.setToolTip("choose the output folder")
         run_row, self.run_button, self.cancel_button = run_cancel_row("Run batch")
@@ -89,11 +107,14 @@ class BatchWidget(JobWidget):
         self.files.setEditTriggers(QTableWidget.NoEditTriggers)
         self.files.setSelectionBehavior(QTableWidget.SelectRows)
         self.files.setMinimumHeight(120)
-        self.files.setToolTip("one row per file; double-click a finished one to open its "
-                              "result in napari")  # fmt: skip
+        self.files.setToolTip(
+            "one row per file; double-click a finished one to open its result in napari"
+        )
         self.open_button = QPushButton("Open the results in napari")
-        self.open_button.setToolTip("add every result of this batch (done or already there) to "
-                                    "the viewer, each with its own pixel size")  # fmt: skip
+        self.open_button.setToolTip(
+            "add every result of this batch (done or already there) to "
+            "the viewer, each with its own pixel size"
+        )
         self.open_button.setEnabled(False)
         self.status = wrap_label("Outputs are STEM_METHOD.ome.tif; existing ones are skipped.")
         self.outputs: dict[int, str] = {}
@@ -136,16 +157,23 @@ class BatchWidget(JobWidget):
                 raise W2SInputError("choose a method (not a group title)")
             missing = missing_weights(method, self.method.cards)
             if missing:
-                raise W2SInputError(f"no trained weights for {', '.join(missing)} are shipped; "
-                                    "choose another method")  # fmt: skip
+                raise W2SInputError(
+                    f"no trained weights for {', '.join(missing)} are shipped; "
+                    "choose another method"
+                )
             if not src:
                 raise W2SInputError("choose an input folder")
             items = plan(src, self.pattern.text(), dst, method)
         except W2SInputError as exc:
             user_error(exc)
             return None
-        set_settings(batch_input=src, batch_output=dst, batch_pattern=self.pattern.text(),
-                     batch_method=method, restore_device=self.device.currentText())  # fmt: skip
+        set_settings(
+            batch_input=src,
+            batch_output=dst,
+            batch_pattern=self.pattern.text(),
+            batch_method=method,
+            restore_device=self.device.currentText(),
+        )
         self.files.setRowCount(len(items))
         for r, item in enumerate(items):
             self.files.setItem(r, 0, QTableWidgetItem(Path(item.path).name))
@@ -162,8 +190,18 @@ class BatchWidget(JobWidget):
         self.outputs = {}
         self.open_button.setEnabled(False)
         noise = self.noise.currentText()
-        self.job = Job(batch_job, src, self.pattern.text(), dst, method, self.device.currentText(),
-                       noise, on_yield=self._event, on_done=self._done, on_finish=self._finished)  # fmt: skip
+        self.job = Job(
+            batch_job,
+            src,
+            self.pattern.text(),
+            dst,
+            method,
+            self.device.currentText(),
+            noise,
+            on_yield=self._event,
+            on_done=self._done,
+            on_finish=self._finished,
+        )
         return self.job.start()
 
     def cancel(self) -> None:
@@ -198,12 +236,15 @@ class BatchWidget(JobWidget):
         self.report = report
         c = report.counts()
         failed = [f for f in report.files if f.status == "failed"]
-        text = (f"<b>{c['done']} restored</b>, {c['skipped']} already done, "
-                f"<b>{c['failed']} failed</b> in {report.seconds:.1f} s with {report.method}"
-                f"<br>results in {html.escape(str(self.output_dir.text()))}")  # fmt: skip
+        text = (
+            f"<b>{c['done']} restored</b>, {c['skipped']} already done, "
+            f"<b>{c['failed']} failed</b> in {report.seconds:.1f} s with {report.method}"
+            f"<br>results in {html.escape(str(self.output_dir.text()))}"
+        )
         if failed:
             text += "<br>failed: " + "; ".join(
-                f"{html.escape(Path(f.path).name)}: {html.escape(f.message)}" for f in failed[:3])
+                f"{html.escape(Path(f.path).name)}: {html.escape(f.message)}" for f in failed[:3]
+            )
         text += f"<br><small>report: {html.escape(str(report.report_error or report.report))}"
         text += "</small><br>Double-click a row, or the button below, to open the results."
         self.status.setText(text)
@@ -212,8 +253,11 @@ class BatchWidget(JobWidget):
 
     def open_results(self, rows: list[int] | None = None) -> list:
         """Open the results of the last run (all, or those of ``rows``) in the viewer."""
-        paths = [self.outputs[r] for r in (rows if rows is not None else sorted(self.outputs))
-                 if r in self.outputs]  # fmt: skip
+        paths = [
+            self.outputs[r]
+            for r in (rows if rows is not None else sorted(self.outputs))
+            if r in self.outputs
+        ]
         layers = []
         for path in paths:
             try:

@@ -41,8 +41,13 @@ MODE_TEXTS = {
 MODE_NAMES = {"w2s": "W2S units", "affine": "reference matched affinely", "plain": "plain values"}
 
 
-def metrics_job(preds: list[tuple[str, np.ndarray]], ref: np.ndarray, clean: np.ndarray | None,
-                mode: str, inputs: dict[str, np.ndarray] | None = None):  # fmt: skip
+def metrics_job(
+    preds: list[tuple[str, np.ndarray]],
+    ref: np.ndarray,
+    clean: np.ndarray | None,
+    mode: str,
+    inputs: dict[str, np.ndarray] | None = None,
+):
     """Worker body: one row per prediction, yielded as it is measured (with a units check).
 
     ``inputs`` maps a result's name to the image it was restored from: its row then also has
@@ -64,9 +69,15 @@ def metrics_job(preds: list[tuple[str, np.ndarray]], ref: np.ndarray, clean: np.
                 outside = check_restoration(pred, source).outside_3sigma
             except W2SInputError:  # too small, or not its input after all: no figure
                 outside = None
-        row = {"layer": name, "rmse": values["rmse"], "psnr": values["psnr"],
-               "ssim": values["ssim"], "outside_3sigma": outside, "mode": used,
-               "units": units_mismatch(pred, ref)}  # fmt: skip
+        row = {
+            "layer": name,
+            "rmse": values["rmse"],
+            "psnr": values["psnr"],
+            "ssim": values["ssim"],
+            "outside_3sigma": outside,
+            "mode": used,
+            "units": units_mismatch(pred, ref),
+        }
         rows.append(row)
         yield row
     return rows
@@ -121,33 +132,45 @@ class MetricsWidget(QWidget):
 
         self.results = QListWidget()
         self.results.setMinimumHeight(70)
-        self.results.setToolTip("tick the result layers to measure; the results of the Restore "
-                                "widget that fit the reference are ticked for you")  # fmt: skip
+        self.results.setToolTip(
+            "tick the result layers to measure; the results of the Restore "
+            "widget that fit the reference are ticked for you"
+        )
         self._seen: set[str] = set()
         self.reference = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2)
-        self.reference.setToolTip("the ground truth: the SIM layer for x2 results, the clean "
-                                  "average (avg400) for denoised LR images")  # fmt: skip
+        self.reference.setToolTip(
+            "the ground truth: the SIM layer for x2 results, the clean "
+            "average (avg400) for denoised LR images"
+        )
         self.mode = QComboBox()
         for key, text in MODE_TEXTS.items():
             self.mode.addItem(text, key)
-        self.mode.setToolTip("how results and reference are put in the same units before "
-                             "comparing. auto: W2S units where a clean LR layer is chosen (the "
-                             "W2S paper's numbers), else the reference matched affinely to each "
-                             "result; the result's values are never changed. Plain values only "
-                             "make sense when both are in the same units")  # fmt: skip
-        self.clean = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2,
-                                optional=NO_CLEAN)  # fmt: skip
-        self.clean.setToolTip("the clean LR image (e.g. avg400 (clean), the average of all "
-                              "frames): its mean and spread define W2S units")  # fmt: skip
+        self.mode.setToolTip(
+            "how results and reference are put in the same units before "
+            "comparing. auto: W2S units where a clean LR layer is chosen (the "
+            "W2S paper's numbers), else the reference matched affinely to each "
+            "result; the result's values are never changed. Plain values only "
+            "make sense when both are in the same units"
+        )
+        self.clean = LayerCombo(
+            napari_viewer, accept=lambda ly: ly.data.ndim == 2, optional=NO_CLEAN
+        )
+        self.clean.setToolTip(
+            "the clean LR image (e.g. avg400 (clean), the average of all "
+            "frames): its mean and spread define W2S units"
+        )
         buttons = QWidget()
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
         self.compute_button = QPushButton("Compute")
-        self.compute_button.setToolTip("measure every ticked result against the reference: "
-                                       "RMSE (lower is better), PSNR and SSIM (higher is better)")  # fmt: skip
+        self.compute_button.setToolTip(
+            "measure every ticked result against the reference: "
+            "RMSE (lower is better), PSNR and SSIM (higher is better)"
+        )
         self.export_button = QPushButton("Export CSV…")
-        self.export_button.setToolTip("save the table, with full precision and the reference's "
-                                      "name, as a CSV file")  # fmt: skip
+        self.export_button.setToolTip(
+            "save the table, with full precision and the reference's name, as a CSV file"
+        )
         self.export_button.setEnabled(False)
         row.addWidget(self.compute_button)
         row.addWidget(self.export_button)
@@ -163,15 +186,18 @@ class MetricsWidget(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.Stretch)  # the names take what is left
         self.table.setMinimumHeight(110)
-        self.table.setToolTip("RMSE: typical error (lower is better); PSNR: the same in dB "
-                              "(higher is better); SSIM: structural similarity, 1 = "
-                              "identical; >3σ %: % of input pixels the result contradicts (lower is "
-                              "better); click a header to sort")  # fmt: skip
+        self.table.setToolTip(
+            "RMSE: typical error (lower is better); PSNR: the same in dB "
+            "(higher is better); SSIM: structural similarity, 1 = "
+            "identical; >3σ %: % of input pixels the result contradicts (lower is "
+            "better); click a header to sort"
+        )
         self.units_label = wrap_label()
         self.units_label.setStyleSheet("color: #e0a030")
         self.units_label.hide()
-        self.status = wrap_label("Tick the results, check the reference (SIM for x2 results), "
-                                 "then Compute.")  # fmt: skip
+        self.status = wrap_label(
+            "Tick the results, check the reference (SIM for x2 results), then Compute."
+        )
 
         form = QFormLayout()
         form.addRow("results", self.results)
@@ -249,8 +275,11 @@ class MetricsWidget(QWidget):
 
     def selected_names(self) -> list[str]:
         """The ticked result layers."""
-        return [self.results.item(i).text() for i in range(self.results.count())
-                if self.results.item(i).checkState() == Qt.Checked]  # fmt: skip
+        return [
+            self.results.item(i).text()
+            for i in range(self.results.count())
+            if self.results.item(i).checkState() == Qt.Checked
+        ]
 
     def select(self, names: list[str]) -> None:
         """Tick exactly these result layers (for scripts and tests)."""
@@ -289,11 +318,14 @@ class MetricsWidget(QWidget):
             ref_data = np.asarray(ref.data)
             clean_data = None if clean is None else np.asarray(clean.data)
             if clean_data is not None and ref_data.shape not in (
-                    clean_data.shape, (2 * clean_data.shape[0], 2 * clean_data.shape[1])):
+                clean_data.shape,
+                (2 * clean_data.shape[0], 2 * clean_data.shape[1]),
+            ):
                 if mode == "w2s":
                     raise W2SInputError(
                         f"the reference {ref.name!r} {ref_data.shape} is neither the clean "
-                        f"layer's size {clean_data.shape} nor twice it")  # fmt: skip
+                        f"layer's size {clean_data.shape} nor twice it"
+                    )
                 clean, clean_data = None, None  # auto: this clean layer does not fit; affine
             preds, inputs = [], {}
             for name in names:
@@ -305,11 +337,14 @@ class MetricsWidget(QWidget):
                     raise W2SInputError(
                         f"layer {name!r} is {data.shape} but the reference {ref.name!r} is "
                         f"{ref_data.shape}: compare images of the same size (x2 outputs against "
-                        "the SIM layer, denoised LR images against the clean one)")  # fmt: skip
+                        "the SIM layer, denoised LR images against the clean one)"
+                    )
                 if not np.allclose(layer.scale[-2:], ref.scale[-2:], rtol=1e-3):
-                    warn(f"layer {name!r} (pixel {tuple(layer.scale[-2:])}) and the reference "
-                         f"(pixel {tuple(ref.scale[-2:])}) have different pixel sizes; compared "
-                         "pixel by pixel")  # fmt: skip
+                    warn(
+                        f"layer {name!r} (pixel {tuple(layer.scale[-2:])}) and the reference "
+                        f"(pixel {tuple(ref.scale[-2:])}) have different pixel sizes; compared "
+                        "pixel by pixel"
+                    )
                 preds.append((name, data))
                 source = _source_of(layer, layers)
                 if source is not None:
@@ -325,9 +360,17 @@ class MetricsWidget(QWidget):
         self.status.setText(f"measuring {len(preds)} layer(s) against {ref.name} …")
         self._ref_name = ref.name
         self._clean_name = clean.name if clean is not None else None
-        self.job = Job(metrics_job, preds, ref_data, clean_data, mode, inputs,
-                       on_yield=self._add_row,
-                       on_done=self._done, on_finish=self._finished)  # fmt: skip
+        self.job = Job(
+            metrics_job,
+            preds,
+            ref_data,
+            clean_data,
+            mode,
+            inputs,
+            on_yield=self._add_row,
+            on_done=self._done,
+            on_finish=self._finished,
+        )
         return self.job.start()
 
     def _add_row(self, row: dict) -> None:
@@ -339,8 +382,9 @@ class MetricsWidget(QWidget):
         self.table.setItem(r, 2, _Number(row["psnr"], ".2f"))
         self.table.setItem(r, 3, _Number(row["ssim"], ".4f"))
         outside = row.get("outside_3sigma")
-        self.table.setItem(r, 4, _Number(100 * outside, ".2f") if outside is not None
-                           else QTableWidgetItem("–"))  # fmt: skip
+        self.table.setItem(
+            r, 4, _Number(100 * outside, ".2f") if outside is not None else QTableWidgetItem("–")
+        )
         self.table.setItem(r, 5, QTableWidgetItem(row["mode"]))
 
     def _units_text(self, rows: list[dict]) -> str:
@@ -349,13 +393,17 @@ class MetricsWidget(QWidget):
             return ""
         u = odd[0]["units"]
         (p0, p1), (r0, r1) = u["pred_range"], u["ref_range"]
-        what = (f"{odd[0]['layer']!r} (values {p0:.3g}..{p1:.3g}) and the reference "
-                f"{self._ref_name!r} ({r0:.3g}..{r1:.3g}) are in different units "
-                f"(ranges differ x{max(u['ratio'], 1 / u['ratio']):.3g})")  # fmt: skip
+        what = (
+            f"{odd[0]['layer']!r} (values {p0:.3g}..{p1:.3g}) and the reference "
+            f"{self._ref_name!r} ({r0:.3g}..{r1:.3g}) are in different units "
+            f"(ranges differ x{max(u['ratio'], 1 / u['ratio']):.3g})"
+        )
         if any(r["mode"] == "plain" for r in odd):
-            return (f"⚠ {what}: plain RMSE / PSNR / SSIM are meaningless here. Use the mode "
-                    "<i>auto</i> (W2S units with a clean layer, else the reference matched "
-                    "affinely).")  # fmt: skip
+            return (
+                f"⚠ {what}: plain RMSE / PSNR / SSIM are meaningless here. Use the mode "
+                "<i>auto</i> (W2S units with a clean layer, else the reference matched "
+                "affinely)."
+            )
         return f"{what}; the reference was put in the results' units before measuring."
 
     def _done(self, rows: list[dict]) -> None:
@@ -367,14 +415,17 @@ class MetricsWidget(QWidget):
         if len(rows) > 1:
             top = min(rows, key=lambda r: r["rmse"])
             best = f"<br>best: <b>{top['layer']}</b> (lowest RMSE, {top['rmse']:.4g})"
-        self.status.setText(f"{len(rows)} layer(s) against {self._ref_name}, {how}; click a "
-                            f"header to sort{best}")  # fmt: skip
+        self.status.setText(
+            f"{len(rows)} layer(s) against {self._ref_name}, {how}; click a header to sort{best}"
+        )
         text = self._units_text(rows)
         self.units_label.setText(text)
         self.units_label.setVisible(bool(text))
         if text.startswith("⚠"):
-            warn(f"metrics: the results and the reference {self._ref_name!r} are in different "
-                 "units; the plain numbers are meaningless (use the mode auto)")  # fmt: skip
+            warn(
+                f"metrics: the results and the reference {self._ref_name!r} are in different "
+                "units; the plain numbers are meaningless (use the mode auto)"
+            )
         self.export_button.setEnabled(bool(rows))
 
     def _finished(self) -> None:
@@ -394,15 +445,33 @@ class MetricsWidget(QWidget):
         try:
             with open(path, "w", newline="") as fh:
                 writer = csv.writer(fh)
-                writer.writerow(["layer", "reference", "rmse", "psnr_db", "ssim",
-                                 "outside_3sigma", "mode", "clean"])  # fmt: skip
+                writer.writerow(
+                    [
+                        "layer",
+                        "reference",
+                        "rmse",
+                        "psnr_db",
+                        "ssim",
+                        "outside_3sigma",
+                        "mode",
+                        "clean",
+                    ]
+                )
                 for row in self.rows:
                     clean = self._clean_name if row["mode"] == "w2s" else ""
                     outside = row.get("outside_3sigma")
-                    writer.writerow([row["layer"], self._ref_name, repr(row["rmse"]),
-                                     repr(row["psnr"]), repr(row["ssim"]),
-                                     "" if outside is None else repr(outside), row["mode"],
-                                     clean or ""])  # fmt: skip
+                    writer.writerow(
+                        [
+                            row["layer"],
+                            self._ref_name,
+                            repr(row["rmse"]),
+                            repr(row["psnr"]),
+                            repr(row["ssim"]),
+                            "" if outside is None else repr(outside),
+                            row["mode"],
+                            clean or "",
+                        ]
+                    )
         except OSError as err:
             from ..errors import W2SInputError
 

@@ -60,16 +60,29 @@ def restore_layer(viewer: Any, method: str = "jdsr") -> Any:
     if lead:  # one plane of a stack: a one-frame stack at that frame
         result = result.reshape((1,) * len(lead) + result.shape)
         n = len(lead)
-        translate = tuple(t + i * s for t, s, i in zip(translate[:n], scale[:n], lead,
-                                                       strict=True)) + translate[n:]  # fmt: skip
+        translate = (
+            tuple(t + i * s for t, s, i in zip(translate[:n], scale[:n], lead, strict=True))
+            + translate[n:]
+        )
     if pipeline.scale > 1:
         scale, translate = upsampled_geometry(scale, translate, factor=pipeline.scale)
-    meta = {"method": method, "pipeline": pipeline.describe(), "seconds": round(seconds, 3),
-            "source": layer.metadata.get("source") or layer.name, "source_layer": layer.name,
-            "axes": {2: "YX", 3: "TYX", 4: "TCYX"}.get(result.ndim, "")}  # fmt: skip
+    meta = {
+        "method": method,
+        "pipeline": pipeline.describe(),
+        "seconds": round(seconds, 3),
+        "source": layer.metadata.get("source") or layer.name,
+        "source_layer": layer.name,
+        "axes": {2: "YX", 3: "TYX", 4: "TCYX"}.get(result.ndim, ""),
+    }
     suffix = f" [frame {','.join(map(str, lead))}]" if lead else ""
-    out = viewer.add_image(result, name=f"{layer.name} {method}{suffix}", scale=scale,
-                           translate=translate, colormap="gray", metadata=meta)  # fmt: skip
+    out = viewer.add_image(
+        result,
+        name=f"{layer.name} {method}{suffix}",
+        scale=scale,
+        translate=translate,
+        colormap="gray",
+        metadata=meta,
+    )
     info(f"{method}: {layer.name}{suffix} restored in {seconds:.1f} s")
     return out
 

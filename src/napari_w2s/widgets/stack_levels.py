@@ -60,23 +60,28 @@ class StackLevelsWidget(JobWidget):
         self.open_file = QPushButton("Open file…")
         self.open_folder = QPushButton("Open W2S folder…")
         self.open_file.setToolTip("open a stack from a TIFF / OME-TIFF / .npy file")
-        self.open_folder.setToolTip("open a folder laid out like the W2S data set (raw frames "
-                                    "and SIM per field)")  # fmt: skip
+        self.open_folder.setToolTip(
+            "open a folder laid out like the W2S data set (raw frames and SIM per field)"
+        )
         row.addWidget(self.open_file)
         row.addWidget(self.open_folder)
 
         self.levels_kind = QComboBox()
         self.levels_kind.addItems(["W2S levels (1, 2, 4, 8, 16)", "custom levels"])
-        self.levels_kind.setToolTip("how many frames to average into each new image: the W2S "
-                                    "levels (1, 2, 4, 8, 16 frames: from very noisy to less "
-                                    "noisy), or your own")  # fmt: skip
+        self.levels_kind.setToolTip(
+            "how many frames to average into each new image: the W2S "
+            "levels (1, 2, 4, 8, 16 frames: from very noisy to less "
+            "noisy), or your own"
+        )
         self.levels_text = QLineEdit(W2S_TEXT)
         self.levels_text.setEnabled(False)
         self.levels_text.setToolTip("numbers of frames to average, e.g. 1,3,10,50")
         self.mode = QComboBox()
         self.mode.addItems(["w2s", "first", "random"])
-        self.mode.setToolTip("w2s: avg1 = frame 249, avgN = frames 0..N-1; first: every level "
-                             "from frame 0; random: N distinct frames drawn with the seed")  # fmt: skip
+        self.mode.setToolTip(
+            "w2s: avg1 = frame 249, avgN = frames 0..N-1; first: every level "
+            "from frame 0; random: N distinct frames drawn with the seed"
+        )
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(0)
@@ -86,10 +91,12 @@ class StackLevelsWidget(JobWidget):
         self.add_clean.setChecked(True)
         self.add_clean.setToolTip(
             "the mean of all frames, avgT (clean): the reference of metrics in W2S units; not "
-            "added again when a layer of that name exists")  # fmt: skip
+            "added again when a layer of that name exists"
+        )
         run_row, self.run_button, self.cancel_button = run_cancel_row("Make levels")
-        self.run_button.setToolTip("average the frames into one image layer per level (avg1, "
-                                   "avg2, …); only avg1 is shown")  # fmt: skip
+        self.run_button.setToolTip(
+            "average the frames into one image layer per level (avg1, avg2, …); only avg1 is shown"
+        )
         self.cancel_button.setToolTip("stop; nothing is added")
         self.bar = QProgressBar()
         self.bar.setToolTip("frames read")
@@ -163,7 +170,8 @@ class StackLevelsWidget(JobWidget):
     def _choose_file(self) -> None:
         start = get_setting("last_stack_folder", str(Path.home()))
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open a stack", start, "Stacks (*.tif *.tiff *.npy);;All files (*)")  # fmt: skip
+            self, "Open a stack", start, "Stacks (*.tif *.tiff *.npy);;All files (*)"
+        )
         if path:
             self.open_path(path)
 
@@ -186,8 +194,11 @@ class StackLevelsWidget(JobWidget):
             return []
         except Exception as exc:  # napari wraps reader errors; report them as one line
             cause = exc.__cause__ if isinstance(exc.__cause__, W2SInputError) else exc
-            user_error(cause if isinstance(cause, W2SInputError) else
-                       W2SInputError(f"{path}: napari-w2s cannot read it ({exc})"))  # fmt: skip
+            user_error(
+                cause
+                if isinstance(cause, W2SInputError)
+                else W2SInputError(f"{path}: napari-w2s cannot read it ({exc})")
+            )
             return []
         stacks = [ly for ly in layers if ly.data.ndim >= 3]
         if stacks:
@@ -264,7 +275,8 @@ class StackLevelsWidget(JobWidget):
             if layer.rgb or layer.data.ndim != 3:
                 raise W2SInputError(
                     f"layer {layer.name!r} has shape {tuple(layer.data.shape)}; noise levels need "
-                    "a single stack of frames (T, Y, X)")  # fmt: skip
+                    "a single stack of frames (T, Y, X)"
+                )
             levels = self.levels()
         except W2SInputError as exc:
             user_error(exc)
@@ -279,8 +291,16 @@ class StackLevelsWidget(JobWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText(f"averaging {n} frames of {layer.name} …")
-        self.job = Job(_levels_job, layer.data, levels, mode, seed, on_yield=self._progress,
-                       on_done=self._add_layers, on_finish=self._finished)  # fmt: skip
+        self.job = Job(
+            _levels_job,
+            layer.data,
+            levels,
+            mode,
+            seed,
+            on_yield=self._progress,
+            on_done=self._add_layers,
+            on_finish=self._finished,
+        )
         return self.job.start()
 
     def cancel(self) -> None:
@@ -317,15 +337,25 @@ class StackLevelsWidget(JobWidget):
                 "axes": "YX",
                 "source": source.metadata.get("source") or source.name,
                 "frames": frames,
-                "provenance": {"operation": "noise level", "level": name, "source_layer":
-                               source.name, "n_frames": len(frames), "mode": self.mode.currentText(),
-                               "frames": frames if len(frames) <= 16 else
-                               f"{frames[0]}..{frames[-1]}"},
-            }  # fmt: skip
+                "provenance": {
+                    "operation": "noise level",
+                    "level": name,
+                    "source_layer": source.name,
+                    "n_frames": len(frames),
+                    "mode": self.mode.currentText(),
+                    "frames": frames if len(frames) <= 16 else f"{frames[0]}..{frames[-1]}",
+                },
+            }
             visible = shown is None and not is_clean  # only the first (noisiest) level shows
             layer = self.viewer.add_image(
-                image, name=layer_name, scale=scale, translate=translate, colormap="gray",
-                metadata=meta, visible=visible)  # fmt: skip
+                image,
+                name=layer_name,
+                scale=scale,
+                translate=translate,
+                colormap="gray",
+                metadata=meta,
+                visible=visible,
+            )
             if visible:
                 shown = layer
             self.added.append(layer)
@@ -337,4 +367,5 @@ class StackLevelsWidget(JobWidget):
         visible = f"; only {shown.name} is shown" if shown is not None else ""
         self.status.setText(
             f"added {', '.join(ly.name for ly in self.added)} from {source.name} "
-            f"({result.n_frames} frames){kept}{visible}")  # fmt: skip
+            f"({result.n_frames} frames){kept}{visible}"
+        )

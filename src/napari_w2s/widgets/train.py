@@ -38,13 +38,29 @@ STARTS = ("fine-tune the shipped model", "from scratch")
 NO_SIM = "(none: self-supervised)"
 
 
-def train_job(cfg: Any, stack: Any, sim: Any, folder: str | None, resume: bool,
-              stop: threading.Event, data_name: str):  # fmt: skip
+def train_job(
+    cfg: Any,
+    stack: Any,
+    sim: Any,
+    folder: str | None,
+    resume: bool,
+    stop: threading.Event,
+    data_name: str,
+):
     """Worker body: :func:`~napari_w2s.training.finetune.iter_finetune` (imports torch here)."""
     from ..training.finetune import iter_finetune
 
-    return (yield from iter_finetune(cfg, stack=stack, sim=sim, folder=folder, resume=resume,
-                                     stop=stop.is_set, data_name=data_name))  # fmt: skip
+    return (
+        yield from iter_finetune(
+            cfg,
+            stack=stack,
+            sim=sim,
+            folder=folder,
+            resume=resume,
+            stop=stop.is_set,
+            data_name=data_name,
+        )
+    )
 
 
 class LossPlot(QWidget):
@@ -122,8 +138,9 @@ class TrainWidget(JobWidget):
         self.source = QComboBox()
         self.source.addItems(SOURCES)
         self.stack_layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim >= 3)
-        self.sim_layer = LayerCombo(napari_viewer, accept=lambda ly: ly.data.ndim == 2,
-                              optional=NO_SIM)  # fmt: skip
+        self.sim_layer = LayerCombo(
+            napari_viewer, accept=lambda ly: ly.data.ndim == 2, optional=NO_SIM
+        )
         self.folder = QLineEdit(get_setting("train_folder", ""))
         self.folder_browse = QPushButton("…")
         folder_row = QWidget()
@@ -162,16 +179,16 @@ class TrainWidget(JobWidget):
         self.plot = LossPlot()
         tips = {
             self.source: "train from layers of the viewer (a stack of frames, and SIM if you "
-                         "have it) or from a folder laid out like the W2S data set",
+            "have it) or from a folder laid out like the W2S data set",
             self.stack_layer: "the time series of raw widefield frames of one field (T, Y, X)",
             self.sim_layer: "the SIM image of the same field, twice the size: the target the "
-                            "model learns to reach; without it JDSR models learn from the "
-                            "stack alone (self-supervised), denoisers from its average",
+            "model learns to reach; without it JDSR models learn from the "
+            "stack alone (self-supervised), denoisers from its average",
             self.folder: "a folder laid out like the W2S data set",
             self.folder_browse: "choose the W2S folder",
             self.base: "the model to adapt to your microscope (JDSR: denoise + x2)",
             self.start: "fine-tune the shipped weights (fast, needs little data) or train from "
-                        "scratch (slow)",
+            "scratch (slow)",
             self.minutes: "how long to train; it stops earlier at max iterations",
             self.iterations: "the most training steps to run",
             self.patch: "side of the image pieces the model learns from, in pixels",
@@ -188,7 +205,8 @@ class TrainWidget(JobWidget):
         self.status = wrap_label(
             "Fine-tunes the chosen model on your data for the time budget, then saves it in "
             "your model folder (it appears in Restore). With a SIM layer: supervised (JDSR, SR "
-            "or denoisers); without: self-supervised from the stack alone.")  # fmt: skip
+            "or denoisers); without: self-supervised from the stack alone."
+        )
 
         form = QFormLayout()
         form.addRow("data", self.source)
@@ -231,30 +249,37 @@ class TrainWidget(JobWidget):
 
     def _source_changed(self, *_: Any) -> None:
         layers = self.source.currentText() == "layers"
-        for widget, show in ((self.stack_layer, layers), (self.sim_layer, layers),
-                             (self.folder.parentWidget(), not layers)):  # fmt: skip
+        for widget, show in (
+            (self.stack_layer, layers),
+            (self.sim_layer, layers),
+            (self.folder.parentWidget(), not layers),
+        ):
             widget.setVisible(show)
             label = self._form.labelForField(widget)
             if label is not None:
                 label.setVisible(show)
 
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "W2S data set folder",
-                                                self.folder.text() or str(Path.home()))  # fmt: skip
+        path = QFileDialog.getExistingDirectory(
+            self, "W2S data set folder", self.folder.text() or str(Path.home())
+        )
         if path:
             self.folder.setText(path)
 
     def config(self, resume_name: str | None = None) -> Any:
         from ..training.finetune import FinetuneConfig
 
-        return FinetuneConfig(base=self.base.currentText(),
-                              scratch=self.start.currentText() == STARTS[1],
-                              minutes=float(self.minutes.value()),
-                              iterations=int(self.iterations.value()),
-                              name=resume_name or self.name.text().strip() or None,
-                              patch=int(self.patch.value()), batch=int(self.batch.value()),
-                              log_every=max(1, min(10, int(self.iterations.value()) // 10)),
-                              checkpoint_every=100)  # fmt: skip
+        return FinetuneConfig(
+            base=self.base.currentText(),
+            scratch=self.start.currentText() == STARTS[1],
+            minutes=float(self.minutes.value()),
+            iterations=int(self.iterations.value()),
+            name=resume_name or self.name.text().strip() or None,
+            patch=int(self.patch.value()),
+            batch=int(self.batch.value()),
+            log_every=max(1, min(10, int(self.iterations.value()) // 10)),
+            checkpoint_every=100,
+        )
 
     # ------------------------------------------------------------------ running
     def run(self) -> Job | None:
@@ -266,23 +291,35 @@ class TrainWidget(JobWidget):
             if self.source.currentText() == "layers":
                 layer = self.stack_layer.value()
                 if layer is None:
-                    raise W2SInputError("choose a widefield stack layer (T, Y, X); open one, or "
-                                        "use a W2S folder")  # fmt: skip
+                    raise W2SInputError(
+                        "choose a widefield stack layer (T, Y, X); open one, or use a W2S folder"
+                    )
                 sim_layer = self.sim_layer.value()
-                args = {"stack": layer.data, "sim": None if sim_layer is None else sim_layer.data,
-                        "folder": None, "data_name": layer.name}  # fmt: skip
+                args = {
+                    "stack": layer.data,
+                    "sim": None if sim_layer is None else sim_layer.data,
+                    "folder": None,
+                    "data_name": layer.name,
+                }
             else:
                 folder = self.folder.text().strip()
                 if not folder or not Path(folder).is_dir():
-                    raise W2SInputError(f"choose a W2S-layout data set folder ({folder or 'none'} "
-                                        "is not a folder)")  # fmt: skip
-                args = {"stack": None, "sim": None, "folder": folder, "data_name": Path(folder).name}
+                    raise W2SInputError(
+                        f"choose a W2S-layout data set folder ({folder or 'none'} is not a folder)"
+                    )
+                args = {
+                    "stack": None,
+                    "sim": None,
+                    "folder": folder,
+                    "data_name": Path(folder).name,
+                }
             plan(cfg)  # the name, the weights and the folders: checked before any work
         except W2SInputError as exc:
             user_error(exc)
             return None
-        set_settings(train_base=cfg.base, train_minutes=cfg.minutes,
-                     train_folder=self.folder.text().strip())  # fmt: skip
+        set_settings(
+            train_base=cfg.base, train_minutes=cfg.minutes, train_folder=self.folder.text().strip()
+        )
         self.plot.clear()
         self._resumable = None
         return self._start(cfg, args, resume=False)
@@ -301,11 +338,22 @@ class TrainWidget(JobWidget):
         self.resume_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.bar.setValue(0)
-        self.status.setText(f"{'resuming' if resume else 'preparing'} {cfg.base} on "
-                            f"{args['data_name']} …")  # fmt: skip
-        self.job = Job(train_job, cfg, args["stack"], args["sim"], args["folder"], resume,
-                       self.stop, args["data_name"], on_yield=self._record, on_done=self._done,
-                       on_finish=self._finished)  # fmt: skip
+        self.status.setText(
+            f"{'resuming' if resume else 'preparing'} {cfg.base} on {args['data_name']} …"
+        )
+        self.job = Job(
+            train_job,
+            cfg,
+            args["stack"],
+            args["sim"],
+            args["folder"],
+            resume,
+            self.stop,
+            args["data_name"],
+            on_yield=self._record,
+            on_done=self._done,
+            on_finish=self._finished,
+        )
         return self.job.start()
 
     def cancel(self) -> None:
@@ -327,25 +375,36 @@ class TrainWidget(JobWidget):
         if rec.get("budget_s"):
             frac = max(frac, rec["elapsed_s"] / rec["budget_s"])
         self.bar.setValue(int(1000 * min(frac, 1.0)))
-        val = (f", held-back RMSE {rec['val']:.4f} (before: {rec['val_start']:.4f})"
-               if rec.get("val") is not None else "")  # fmt: skip
-        self.status.setText(f"{run['cfg'].name}: iteration {rec['iteration']}, loss "
-                            f"{rec['loss']:.4f}{val}, {rec['it_per_s']:.2f} it/s")  # fmt: skip
+        val = (
+            f", held-back RMSE {rec['val']:.4f} (before: {rec['val_start']:.4f})"
+            if rec.get("val") is not None
+            else ""
+        )
+        self.status.setText(
+            f"{run['cfg'].name}: iteration {rec['iteration']}, loss "
+            f"{rec['loss']:.4f}{val}, {rec['it_per_s']:.2f} it/s"
+        )
 
     def _done(self, path: Any) -> None:
         run = self._run
         if path is None:  # stopped: the checkpoint is kept
             self._resumable = run
-            self.status.setText(f"stopped at iteration {run['iteration']}; the checkpoint is "
-                                "kept: Resume continues it")  # fmt: skip
+            self.status.setText(
+                f"stopped at iteration {run['iteration']}; the checkpoint is "
+                "kept: Resume continues it"
+            )
             return
         self.last_model = Path(path)
         self.plot.redraw()
         models_changed()
-        self.status.setText(f"saved <b>{self.last_model.stem}</b> in {self.last_model.parent}; "
-                            "choose it in Restore under “Your models”")  # fmt: skip
-        info(f"napari-w2s: model {self.last_model.stem} saved; it is in the Restore widget's "
-             "method list")  # fmt: skip
+        self.status.setText(
+            f"saved <b>{self.last_model.stem}</b> in {self.last_model.parent}; "
+            "choose it in Restore under “Your models”"
+        )
+        info(
+            f"napari-w2s: model {self.last_model.stem} saved; it is in the Restore widget's "
+            "method list"
+        )
 
     def _finished(self) -> None:
         self.idle()
@@ -354,8 +413,10 @@ class TrainWidget(JobWidget):
         if self.job is not None and self.job.failed and self._run is not None:
             self._resumable = self._run  # an error after a checkpoint: resumable too
             self.resume_button.setEnabled(
-                Path(self._models_dir(), "runs", str(self._run["cfg"].name),
-                     "checkpoint.json").exists())  # fmt: skip
+                Path(
+                    self._models_dir(), "runs", str(self._run["cfg"].name), "checkpoint.json"
+                ).exists()
+            )
 
     @staticmethod
     def _models_dir() -> Path:
