@@ -72,6 +72,22 @@ def check_channels(in_ch: int, out_ch: int, name: str) -> None:
         )
 
 
+class Upscaler(nn.Module):
+    """Base of the SR networks whose output is ``scale`` times larger than their input and
+    which, with ``residual=True``, correct the bicubic upsampling of their input (see
+    :func:`upsampled_input`) instead of predicting the whole image."""
+
+    def __init__(self, in_ch: int, out_ch: int, scale: int, residual: bool) -> None:
+        super().__init__()
+        self.scale, self.residual = scale, residual
+        if residual:
+            check_channels(in_ch, out_ch, type(self).__name__)
+
+    def finish(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The network's output ``y`` for its input ``x``: plus bicubic of ``x`` if residual."""
+        return y + upsampled_input(x, self.scale) if self.residual else y
+
+
 def upsampled_input(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Bicubic upsampling of a network's input: the base an SR network with ``residual=True``
     corrects (it then learns the difference from bicubic interpolation, which converges in far

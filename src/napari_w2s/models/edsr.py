@@ -16,11 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._blocks import PixelShuffleUpsampler, check_channels, conv3x3, upsampled_input
-
-from .configs import EDSR_BASELINE as BASELINE
-from .configs import EDSR_COMPACT as COMPACT
-from .configs import EDSR_FULL as FULL
+from ._blocks import PixelShuffleUpsampler, Upscaler, conv3x3
 
 
 class ResBlock(nn.Module):
@@ -33,7 +29,7 @@ class ResBlock(nn.Module):
         return x + self.res_scale * self.body(x)
 
 
-class EDSR(nn.Module):
+class EDSR(Upscaler):
     """Enhanced deep residual network; output is ``scale`` times larger than the input."""
 
     def __init__(
@@ -46,10 +42,7 @@ class EDSR(nn.Module):
         scale: int = 2,
         residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.scale, self.residual = scale, residual
-        if residual:
-            check_channels(in_ch, out_ch, type(self).__name__)
+        super().__init__(in_ch, out_ch, scale, residual)
         self.head = conv3x3(in_ch, num_feat)
         self.body = nn.Sequential(
             *[ResBlock(num_feat, res_scale) for _ in range(num_blocks)], conv3x3(num_feat, num_feat)
@@ -61,4 +54,4 @@ class EDSR(nn.Module):
         feat = self.head(x)
         feat = feat + self.body(feat)
         y = self.tail(self.upsample(feat))
-        return y + upsampled_input(x, self.scale) if self.residual else y
+        return self.finish(y, x)

@@ -15,10 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._blocks import PixelShuffleUpsampler, check_channels, conv1x1, conv3x3, upsampled_input
-
-from .configs import RDN_COMPACT as COMPACT
-from .configs import RDN_FULL as FULL
+from ._blocks import PixelShuffleUpsampler, Upscaler, conv1x1, conv3x3
 
 
 class ResidualDenseBlock(nn.Module):
@@ -38,7 +35,7 @@ class ResidualDenseBlock(nn.Module):
         return x + self.fusion(torch.cat(feats, dim=1))
 
 
-class RDN(nn.Module):
+class RDN(Upscaler):
     """Residual dense network; output is ``scale`` times larger than the input."""
 
     def __init__(
@@ -52,10 +49,7 @@ class RDN(nn.Module):
         scale: int = 2,
         residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.scale, self.residual = scale, residual
-        if residual:
-            check_channels(in_ch, out_ch, type(self).__name__)
+        super().__init__(in_ch, out_ch, scale, residual)
         self.sfe1 = conv3x3(in_ch, num_feat)
         self.sfe2 = conv3x3(num_feat, num_feat)
         self.blocks = nn.ModuleList(
@@ -76,4 +70,4 @@ class RDN(nn.Module):
             local.append(out)
         out = self.gff(torch.cat(local, dim=1)) + f_1
         y = self.tail(self.upsample(out))
-        return y + upsampled_input(x, self.scale) if self.residual else y
+        return self.finish(y, x)

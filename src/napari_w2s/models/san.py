@@ -33,10 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._blocks import PixelShuffleUpsampler, check_channels, conv1x1, conv3x3, upsampled_input
-
-from .configs import SAN_COMPACT as COMPACT
-from .configs import SAN_FULL as FULL
+from ._blocks import PixelShuffleUpsampler, Upscaler, conv1x1, conv3x3
 
 
 def _autocast_off(device_type: str):
@@ -150,7 +147,7 @@ class LSRAG(nn.Module):
         return x + self.body(x)
 
 
-class SAN(nn.Module):
+class SAN(Upscaler):
     """Second-order attention network; output is ``scale`` times larger than the input."""
 
     # the non-local block's regions are chosen from the feature map's size in Python, so one
@@ -169,10 +166,7 @@ class SAN(nn.Module):
         scale: int = 2,
         residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.scale, self.residual = scale, residual
-        if residual:
-            check_channels(in_ch, out_ch, type(self).__name__)
+        super().__init__(in_ch, out_ch, scale, residual)
         self.head = conv3x3(in_ch, num_feat)
         self.non_local = RegionNonLocal(num_feat, nl_region)
         self.groups = nn.ModuleList(
@@ -191,4 +185,4 @@ class SAN(nn.Module):
             out = group(out) + self.share_weight * source
         out = self.non_local(self.body_conv(out))
         y = self.tail(self.upsample(out + f0))
-        return y + upsampled_input(x, self.scale) if self.residual else y
+        return self.finish(y, x)
