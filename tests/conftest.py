@@ -73,6 +73,25 @@ def ramp_stack(frames: int = 20, h: int = 8, w: int = 6) -> np.ndarray:
     return (np.arange(frames, dtype=np.uint16)[:, None, None] * 100 + base).astype(np.uint16)
 
 
+def still_blob_stack(
+    frames: int = 24, size: int = 96, seed: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """A still sample of blobs (clean, 200-1000) and its Poisson-Gaussian frames: gain a = 2,
+    b = -150, offset 100 (the advisor's and the photon-budget widget's test stack)."""
+    from napari_w2s.analysis import _synthetic as S
+
+    rng = np.random.default_rng(seed)
+    clean = 200.0 + 800.0 * S.blobs((size, size), rng)
+    frames_ = [S.poisson_gaussian(clean, 2.0, -150.0, rng, offset=100.0) for _ in range(frames)]
+    return clean, np.stack(frames_)
+
+
+@pytest.fixture
+def blob_stack():
+    """:func:`still_blob_stack`, as a fixture (call it with frames, size, seed)."""
+    return still_blob_stack
+
+
 @pytest.fixture
 def ramp() -> np.ndarray:
     return ramp_stack()

@@ -40,15 +40,8 @@ CURVES = {
 }
 
 
-def _stack(frames: int = 24, size: int = 96, seed: int = 3):
-    rng = np.random.default_rng(seed)
-    y = 200.0 + 800.0 * S.blobs((size, size), rng)
-    stack = np.stack([S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0) for _ in range(frames)])
-    return y, stack
-
-
-def test_clean_range_from_16_frames_within_5_percent():
-    y, stack = _stack(16)
+def test_clean_range_from_16_frames_within_5_percent(blob_stack):
+    y, stack = blob_stack(16)
     r = clean_range(stack, 2.0, -150.0)
     true = float(y.max() - y.min())
     assert r.value == pytest.approx(true, rel=0.05)
@@ -89,12 +82,12 @@ def test_fit_curve_is_monotone_and_recovers_a_known_law():
     np.testing.assert_allclose(curve_value(c, snr, detail), rmse, rtol=0.02)
 
 
-def test_predict_and_snr_of_average():
+def test_predict_and_snr_of_average(blob_stack):
     p = predict(CURVES, 50.0)
     assert p["rmse"] == pytest.approx(0.25 + 2.0 * 50**-0.8)
     assert p["rmse_range"][0] < p["rmse"] < p["rmse_range"][1] and not p["extrapolated"]
     assert predict(CURVES, 1.0)["extrapolated"]
-    _, stack = _stack(16)
+    _, stack = blob_stack(16)
     s1, s4, s16, s64 = (snr_of_average(stack, n) for n in (1, 4, 16, 64))
     assert s1 < s4 < s16 < s64
     assert s4 / s1 == pytest.approx(2.0, rel=0.15)  # noise / sqrt(N), the range kept
@@ -119,8 +112,8 @@ def test_load_curves_refuses_curves_of_other_weights(tmp_path):
     assert load_curves(card=back)[0] is not None
 
 
-def test_advise_predicts_jdsr_per_frames_and_frames_for_a_target_rmse():
-    _, stack = _stack(16)
+def test_advise_predicts_jdsr_per_frames_and_frames_for_a_target_rmse(blob_stack):
+    _, stack = blob_stack(16)
     adv = advise(stack, levels=(1, 2, 4, 8, 16, 64), jdsr=CURVES, target_rmse=0.3)
     rmse = [r.jdsr["rmse"] for r in adv.rows]
     assert all(np.diff(rmse) < 0)  # more frames, higher SNR, lower RMSE

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_w2s.analysis import _synthetic as S
-
 pytestmark = pytest.mark.gui
 
 CURVES = {
@@ -33,17 +31,9 @@ def _private_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_W2S_SETTINGS", str(tmp_path / "settings" / "widgets.json"))
 
 
-def _stack(frames: int = 24, size: int = 96) -> np.ndarray:
-    rng = np.random.default_rng(3)
-    y = 200.0 + 800.0 * S.blobs((size, size), rng)
-    return np.stack(
-        [S.poisson_gaussian(y, 2.0, -150.0, rng, offset=100.0) for _ in range(frames)]
-    ).astype(np.float32)
-
-
-def _budget(make_napari_viewer, qtbot, target: float):
+def _budget(make_napari_viewer, qtbot, stack, target: float):
     viewer = make_napari_viewer()
-    viewer.add_image(_stack(), name="stack")
+    viewer.add_image(stack()[1].astype(np.float32), name="stack")
     _, widget = viewer.window.add_plugin_dock_widget("napari-w2s", "Stack & noise levels")
     widget.layer.set_value("stack")
     widget.target_psnr.setValue(target)
@@ -55,12 +45,12 @@ def _budget(make_napari_viewer, qtbot, target: float):
 
 
 def test_photon_budget_plots_psnr_and_jdsr_and_says_the_frames(
-    make_napari_viewer, qtbot, monkeypatch
+    make_napari_viewer, qtbot, monkeypatch, blob_stack
 ):
     import napari_w2s.analysis.advisor_curves as curves
 
     monkeypatch.setattr(curves, "load_curves", lambda method="jdsr", card=None: (CURVES, ""))
-    widget = _budget(make_napari_viewer, qtbot, 40.0)
+    widget = _budget(make_napari_viewer, qtbot, blob_stack, 40.0)
     adv = widget.advice
     assert adv.method == "frames" and adv.a == pytest.approx(2.0, rel=0.05)
     assert adv.frames_needed is not None and adv.frames_needed > 1
@@ -84,13 +74,15 @@ def test_photon_budget_plots_psnr_and_jdsr_and_says_the_frames(
     assert widget.budget_button.isEnabled() and widget.run_button.isEnabled()
 
 
-def test_photon_budget_without_curves_plots_psnr_only(make_napari_viewer, qtbot, monkeypatch):
+def test_photon_budget_without_curves_plots_psnr_only(
+    make_napari_viewer, qtbot, monkeypatch, blob_stack
+):
     import napari_w2s.analysis.advisor_curves as curves
 
     monkeypatch.setattr(
         curves, "load_curves", lambda method="jdsr", card=None: (None, "no curves here")
     )
-    widget = _budget(make_napari_viewer, qtbot, 80.0)
+    widget = _budget(make_napari_viewer, qtbot, blob_stack, 80.0)
     adv = widget.advice
     assert len(widget.budget_plot.figure.axes) == 1
     assert all(r.jdsr is None for r in adv.rows)

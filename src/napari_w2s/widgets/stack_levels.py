@@ -205,9 +205,9 @@ class StackLevelsWidget(JobWidget):
             self.layer.set_value(stacks[0].name)
         return layers
 
-    # ------------------------------------------------------------------ photon budget
-    def photon_budget(self) -> Job | None:
-        """Advice for the chosen stack (in a worker); the answer and its plot when done."""
+    def _chosen_stack(self, what: str) -> Any:
+        """The chosen layer if it is one stack of frames (T, Y, X); else a notification that
+        ``what`` (e.g. "noise levels need") one, and ``None``."""
         from ..errors import W2SInputError
 
         layer = self.layer.value()
@@ -216,11 +216,19 @@ class StackLevelsWidget(JobWidget):
                 raise W2SInputError("choose a stack layer of frames (T, Y, X) first, or open one")
             if layer.rgb or layer.data.ndim != 3:
                 raise W2SInputError(
-                    f"layer {layer.name!r} has shape {tuple(layer.data.shape)}; the photon "
-                    "budget needs a single stack of frames (T, Y, X)"
+                    f"layer {layer.name!r} has shape {tuple(layer.data.shape)}; {what} "
+                    "a single stack of frames (T, Y, X)"
                 )
         except W2SInputError as exc:
             user_error(exc)
+            return None
+        return layer
+
+    # ------------------------------------------------------------------ photon budget
+    def photon_budget(self) -> Job | None:
+        """Advice for the chosen stack (in a worker); the answer and its plot when done."""
+        layer = self._chosen_stack("the photon budget needs")
+        if layer is None:
             return None
         target = float(self.target_psnr.value())
         set_settings(budget_target_psnr=target)
@@ -268,15 +276,10 @@ class StackLevelsWidget(JobWidget):
     def run(self) -> Job | None:
         from ..errors import W2SInputError
 
-        layer = self.layer.value()
+        layer = self._chosen_stack("noise levels need")
+        if layer is None:
+            return None
         try:
-            if layer is None:
-                raise W2SInputError("choose a stack layer of frames (T, Y, X) first, or open one")
-            if layer.rgb or layer.data.ndim != 3:
-                raise W2SInputError(
-                    f"layer {layer.name!r} has shape {tuple(layer.data.shape)}; noise levels need "
-                    "a single stack of frames (T, Y, X)"
-                )
             levels = self.levels()
         except W2SInputError as exc:
             user_error(exc)
