@@ -180,7 +180,7 @@ def snr_of_average(data: np.ndarray, n: int) -> float:
 
 def write_curves(card_file: str | Path, entry: dict) -> None:
     """Store ``entry`` as the card's ``advisor[KEY]`` (other card fields untouched)."""
-    from ..io.tiff import atomic_file
+    from ..io.atomic import atomic_file
 
     path = Path(card_file)
     card = json.loads(path.read_text())

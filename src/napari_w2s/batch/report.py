@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,15 +111,15 @@ class BatchReport:
         return f'{{\n{head},\n "files": [\n{body}\n ]\n}}\n'
 
     def write(self) -> None:
-        """Write the report file atomically (a hidden ``.NAME.partial-PID``, then a rename)."""
-        path = Path(self.report)
-        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        """Write the report file atomically (:mod:`napari_w2s.io.atomic`); a failed write
+        raises its ``OSError`` (the callers word the message)."""
+        from ..errors import W2SInputError
+        from ..io.atomic import write_text
+
         try:
-            tmp.write_text(self.to_json())
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+            write_text(self.report, self.to_json())
+        except W2SInputError as err:
+            raise err.__cause__ from None
 
     def write_final(self) -> str:
         """Write the report at the end; ``""``, or why it could not be written.

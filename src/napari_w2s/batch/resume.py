@@ -4,15 +4,15 @@ files whose output exists are skipped (unless ``overwrite``)."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..io.atomic import PARTIAL
 from .folder import PROBE_PREFIX
 from .report import FileResult
 
-# temporaries: write_ome_tiff's ".NAME.partial-PID", the report's and the lock's
-_STALE = re.compile(r"^\..+\.partial-(\d+)$")
+# temporaries: every atomic write's ".NAME.partial-PID" (io/atomic.py), the lock's
+_STALE = PARTIAL
 ALREADY_DONE = "already done (the output exists)"
 
 
@@ -44,7 +44,7 @@ def cleanup_stale(output_dir: str | Path, recursive: bool = False) -> list[Path]
         m = _STALE.match(p.name)
         if m is None and not p.name.startswith(PROBE_PREFIX):
             continue
-        pid = int(m.group(1)) if m else int(p.name[len(PROBE_PREFIX) :].split("-")[0] or 0)
+        pid = int(m.group(2)) if m else int(p.name[len(PROBE_PREFIX) :].split("-")[0] or 0)
         if pid == os.getpid() or pid_alive(pid) or not p.is_file():
             continue
         try:

@@ -166,7 +166,7 @@ def export_package(
 def _write(out: Path, files: dict[str, Path], as_zip: bool) -> None:
     """The package's files into ``out``: a ``.zip`` written atomically, or a new folder."""
     if as_zip:
-        from ..io.tiff import atomic_file
+        from ..io.atomic import atomic_file
 
         with atomic_file(out) as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, path in files.items():

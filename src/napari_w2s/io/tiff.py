@@ -12,19 +12,18 @@ by :func:`read_provenance`.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import W2SInputError
+from .atomic import atomic_file, atomic_path
 
 PROVENANCE_NAMESPACE = "napari-w2s/provenance"
 
@@ -316,8 +315,7 @@ def write_ome_tiff(
 
     shape, dtype = tuple(int(s) for s in data.shape), np.dtype(data.dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    tmp = folder / f".{path.name}.partial-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         if isinstance(data, np.ndarray):
             tifffile.imwrite(
                 tmp,
@@ -343,13 +341,6 @@ def write_ome_tiff(
             )
             if late is not None:
                 _rewrite_provenance(tmp, metadata, {"software": software, **late()}, shape, dtype)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise write_error(path, err)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -367,38 +358,6 @@ def _rewrite_provenance(
     ome.addimage(dtype=dtype, shape=shape, storedshape=(planes, 1, 1, *shape[-2:], 1), **metadata)
     # the XML is UTF-8 (the pixel unit is µm): given as bytes, as tifffile writes its own
     tifffile.tiffcomment(path, comment=ome.tostring(declaration=True).encode())
-
-
-@contextmanager
-def atomic_file(path: str | Path) -> Iterator[Any]:
-    """A binary file to write ``path`` through: a hidden temporary name in the same folder,
-    renamed when the block ends without error, removed otherwise. A failed write (full disk,
-    read-only folder, ...) is a :class:`W2SInputError` naming ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except OSError as err:
-        raise write_error(path, err)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_error(path: str | Path, err: OSError) -> W2SInputError:
-    """The one-line error of a failed write of ``path``, caused by an :class:`OSError` with an
-    errno (so that a batch recognises a full disk and stops).
-
-    NumPy's ``tofile`` (under tifffile and ``np.save``) reports a short write as
-    ``OSError("16384 requested and 11208 written")`` with no errno: the disk filled up during
-    the write (or a quota was reached), so it is reported as ``ENOSPC``.
-    """
-    if not err.errno and " requested and " in str(err) and str(err).endswith(" written"):
-        err = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} (the write stopped short: {err})")
-    error = W2SInputError(f"{path}: could not write ({err.strerror or err})")
-    error.__cause__ = err
-    return error
 
 
 def save_npy(path: str | Path, array: Any) -> Path:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import W2SInputError
 from .stack import Stack, canonical_axes, read_npy
 

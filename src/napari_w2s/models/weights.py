@@ -81,7 +81,7 @@ def save_model(model: Any, path: str | Path, card: ModelCard) -> Path:
     :func:`napari_w2s.io.tiff.atomic_file` (nothing half-written is ever read as a model)."""
     from safetensors.torch import save
 
-    from ..io.tiff import atomic_file
+    from ..io.atomic import atomic_file
 
     path = Path(path)
     state = {

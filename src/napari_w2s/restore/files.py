@@ -416,7 +416,7 @@ def write_npy_planes(
 ) -> Path:
     """Write a float32 ``.npy`` of ``shape`` plane by plane, atomically (the bytes of
     :func:`numpy.save` of the whole array, without holding it)."""
-    from ..io.tiff import atomic_file
+    from ..io.atomic import atomic_file
 
     header = {
         "descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),

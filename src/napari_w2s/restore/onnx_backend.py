@@ -239,7 +239,7 @@ def _torch_forward(model: Any, x: Any) -> Any:
 def load(model: Any, card: Any, weights: Path, threads: int | None) -> tuple[OnnxNetwork, str]:
     """The cached export of ``model`` (made, checked and cached if absent) in a session, and a
     note ('' when all went well; else why the cache could not be written)."""
-    from ..io.tiff import atomic_file
+    from ..io.atomic import atomic_file
     from ..models.weights import sha256_file
 
     sha = card.sha256 or sha256_file(weights)  # a card's sha256 was checked when loaded
@@ -313,7 +313,7 @@ def _read_meta(path: Path, key: str) -> dict | None:
 
 
 def _write_meta(path: Path, meta: dict) -> None:
-    from ..io.tiff import atomic_file
+    from ..io.atomic import atomic_file
 
     with atomic_file(path) as fh:
         fh.write(json.dumps(meta, indent=2).encode())

@@ -30,7 +30,8 @@ import numpy as np
 from .. import __version__
 from ..averaging import W2S_LEVELS
 from ..errors import W2SInputError
-from ..io.tiff import atomic_file, save_npy
+from ..io.atomic import atomic_file
+from ..io.tiff import save_npy
 from .view import ViewParams, draw_params, simulate_view
 
 BLOCK_FRAMES = 16

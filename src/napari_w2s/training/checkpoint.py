@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import W2SInputError
-from ..io.tiff import atomic_file
+from ..io.atomic import atomic_file
 
 TENSORS = "checkpoint.safetensors"
 RECORD = "checkpoint.json"

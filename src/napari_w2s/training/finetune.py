@@ -12,7 +12,6 @@ and the Restore widget find them.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Generator
@@ -204,14 +203,14 @@ def install(
     weights: Path, p: dict, cfg: FinetuneConfig, source: Any, supervision: str | None = None
 ) -> Path:
     """Copy a run's weights and card into the model folder under the run's name."""
+    from ..io.atomic import atomic_path, write_text
     from ..models.weights import card_path
 
     models: Path = p["models"]
     models.mkdir(parents=True, exist_ok=True)
     target = models / f"{p['name']}.safetensors"
-    tmp = models / f".{target.name}.partial-{os.getpid()}"
-    shutil.copyfile(weights, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(weights, tmp)
     card = json.loads(card_path(weights).read_text())
     recipe = card.get("training", {}).get("recipe", {})
     notes = list(source.notes) if source is not None else list(recipe.get("notes", []))
@@ -229,7 +228,5 @@ def install(
         f"{'trained from scratch' if cfg.scratch else 'fine-tuned'} "
         f"on {card['training'].get('data')}"
     ).strip(" —")
-    tmp_card = models / f".{p['name']}.json.partial-{os.getpid()}"
-    tmp_card.write_text(json.dumps(card, indent=2))
-    os.replace(tmp_card, card_path(target))
+    write_text(card_path(target), json.dumps(card, indent=2))
     return target

@@ -66,7 +66,7 @@ def iter_self_supervised(
     import torch
     from safetensors.torch import load_file, save
 
-    from ..io.tiff import atomic_file
+    from ..io.atomic import atomic_file
     from ..models import build_model
     from ..restore.device import autocast, choose_device
     from .checkpoint import _opt_from_tensors, _opt_to_tensors

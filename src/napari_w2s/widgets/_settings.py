@@ -46,10 +46,11 @@ def set_settings(**values: Any) -> None:
     path = settings_path()
     data = load_settings()
     data.update(values)
+    from ..errors import W2SInputError
+    from ..io.atomic import write_text
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1, default=str))
-        os.replace(tmp, path)
-    except OSError as err:  # a read-only home must not break the widget
+        write_text(path, json.dumps(data, indent=1, default=str))
+    except (OSError, W2SInputError) as err:  # a read-only home must not break the widget
         log.warning("could not save napari-w2s settings to %s: %s", path, err)

@@ -15,7 +15,6 @@ from qtpy.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -147,8 +146,8 @@ class BatchWidget(JobWidget):
             edit.setText(path)
 
     def run(self) -> Job | None:
-        from ..errors import W2SInputError
         from ..batch import plan
+        from ..errors import W2SInputError
 
         method = self.method.method()
         src, dst = self.input_dir.text().strip(), self.output_dir.text().strip()
