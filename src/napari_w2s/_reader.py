@@ -46,7 +46,7 @@ def read_layers(path: str | list[str]) -> list[LayerData]:
 
 
 def _read_file(path: Path) -> list[LayerData]:
-    from .io.stack import read_stack
+    from .io.read import read_stack
 
     stack = read_stack(path)
     meta = {"source": stack.source, "axes": stack.axes, "pixel_size_um": stack.pixel_size}

@@ -53,14 +53,11 @@ import numpy as np
 
 from .._validate import checked_image
 from ..errors import W2SInputError
+from .level_sets import MAD_TO_STD as _MAD_TO_STD
+from .level_sets import level_edges as _level_edges
+from .level_sets import level_sets as _level_sets
 
 MIN_SIZE = 32
-_OUTLIER_SCALES = 4.0
-# std of a standard normal truncated to +-4: rms of the kept coefficients is this times sigma
-_TRUNC_STD = math.sqrt(
-    1.0 - 2 * 4.0 * math.exp(-8.0) / math.sqrt(2 * math.pi) / math.erf(4 / math.sqrt(2))
-)
-_MAD_TO_STD = 1.482602218505602
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,37 +252,6 @@ def clipped_normal_moments(mu: Any, sigma: Any, lo: float = -math.inf, hi: float
     m = al * pa + be * qb + fa - fb
     s2 = al * al * pa + be * be * qb + (1.0 - qb - pa) + al * fa - be * fb
     return mu + sigma * m, sigma * np.sqrt(np.maximum(s2 - m * m, 0.0))
-
-
-def _robust_std(d: np.ndarray) -> tuple[float, int]:
-    """Outlier-rejected rms about 0 (see the module docstring); returns (std, n kept)."""
-    ad = np.abs(d)
-    scale = _MAD_TO_STD * float(np.median(ad))
-    if scale == 0.0:  # more than half exactly zero: clipped; mean |d| of a normal is 0.798 s
-        scale = 1.2533141373155 * float(ad.mean())
-    if scale == 0.0:
-        return 0.0, int(d.size)
-    kept = d[ad <= _OUTLIER_SCALES * scale]
-    return float(np.sqrt(np.mean(kept * kept)) / _TRUNC_STD), int(kept.size)
-
-
-def _level_edges(v: np.ndarray, n_levels: int, min_count: int) -> np.ndarray:
-    """Equal-width intervals over the bulk of ``v``, merged until each holds ``min_count``."""
-    lo, hi = np.quantile(v, [0.0005, 0.9995])
-    if not hi > lo:
-        lo, hi = float(v.min()), float(v.max())
-    edges = np.linspace(lo, hi, n_levels + 1)
-    edges[0], edges[-1] = v.min(), np.nextafter(v.max(), np.inf)
-    counts = np.histogram(v, edges)[0]
-    merged, acc = [edges[0]], 0
-    for right, c in zip(edges[1:], counts, strict=True):
-        acc += c
-        if acc >= min_count:
-            merged.append(right)
-            acc = 0
-    if acc and len(merged) > 1:  # leftovers join the last interval
-        merged[-1] = edges[-1]
-    return np.asarray(merged)
 
 
 def _wls_line(x, y, w) -> tuple[float, float]:
@@ -670,27 +636,6 @@ def _smooth_positions(A, cH, cV, sigma, threshold) -> np.ndarray:
     smooth[:2, :] = smooth[-2:, :] = False
     smooth[:, :2] = smooth[:, -2:] = False
     return ndi.binary_erosion(smooth, structure=np.ones((3, 3), bool))
-
-
-def _level_sets(b, a_vals, d, n_levels, min_count):
-    """Level sets by the binning variable ``b``: mean of ``a_vals``, robust std of ``d``."""
-    if b.size < 3 * min_count:
-        raise W2SInputError(
-            f"only {b.size} smooth positions in the image; noise estimation needs at least "
-            f"{3 * min_count} (the image is too small or too structured)"
-        )
-    edges = _level_edges(b, n_levels, min_count)
-    which = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, len(edges) - 2)
-    means, stds, counts = [], [], []
-    for k in range(len(edges) - 1):
-        sel = which == k
-        if sel.sum() < min_count // 2:
-            continue
-        s, n = _robust_std(d[sel])
-        means.append(float(a_vals[sel].mean()))
-        stds.append(s)
-        counts.append(n)
-    return np.asarray(means), np.asarray(stds), np.asarray(counts, dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------- paired

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .level_sets import level_sets
+
 PG_SCATTER = 2.65  # standard deviation of a Hann-windowed periodogram ring mean, times sqrt(n)
 CORNER = 0.55  # cycles/pixel: rings beyond hold noise only in any image that is not undersampled
 MIN_CUTOFF = 0.33
@@ -125,8 +127,6 @@ def band_level_sets(
     """
     from scipy import ndimage as ndi
 
-    from .noise import _level_sets
-
     padded = np.pad(z, _PAD, mode="symmetric")
     transfer = _transfer(padded.shape, band.cutoff)
     spec = np.fft.fft2(padded)
@@ -149,7 +149,7 @@ def band_level_sets(
         ok &= ~ndi.binary_dilation(clipped, np.ones((7, 7), bool))
     if ok.sum() < 3 * min_count:
         return None
-    y, s, n = _level_sets(ring[ok], m[ok], r[ok], n_levels, min_count)
+    y, s, n = level_sets(ring[ok], m[ok], r[ok], n_levels, min_count)
     keep = (s > 0) & (y - 4 * s > lo) & (y + 4 * s < hi)
     if keep.sum() < 2:
         return None

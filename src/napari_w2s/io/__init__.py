@@ -1,6 +1,7 @@
 """Reading widefield stacks and W2S data sets, writing OME-TIFF with provenance."""
 
-from .stack import Stack, canonical_axes, is_readable_path, read_stack
+from .read import is_readable_path, read_stack
+from .stack import Stack, canonical_axes
 from .tiff import read_provenance, save_npy, write_ome_tiff
 from .w2s_layout import (
     HR_PIXEL_UM,
