@@ -151,8 +151,8 @@ def test_user_weights_replace_the_shipped_ones(setup, tmp_path, monkeypatch, cap
 
 def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, monkeypatch):
     """Means over different views would not compare: a failure removes the view everywhere."""
-    from napari_w2s.benchmark import tables
     from napari_w2s.analysis.metrics import compare
+    from napari_w2s.benchmark import runner
     from napari_w2s.restore import zoo as zoo_module
     from napari_w2s.training.data import load_pairs
 
@@ -161,7 +161,7 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
     write_dataset(data, fovs=3, size=32, frames=20, channels=2, seed=3, processed=True)
     pairs = load_pairs(data, "test", "denoise")
     assert len(pairs.views) == 2
-    original = tables._Runner.run
+    original = runner.Runner.run
     calls = []
 
     def flaky(self, method, image, level=None):
@@ -172,7 +172,7 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
                 return None, 0.0
         return original(self, method, image, level)
 
-    monkeypatch.setattr(tables._Runner, "run", flaky)
+    monkeypatch.setattr(runner.Runner, "run", flaky)
     report = run_generator(
         iter_benchmark(
             data,
@@ -195,7 +195,7 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
 
 
 def _tables(dncnn_avg16_rmse: float, rcan_rmse: float):
-    from napari_w2s.benchmark.tables import Cell, Table
+    from napari_w2s.benchmark.report import Cell, Table
 
     lv = ["avg1", "avg16"]
     t1 = Table("t1", ["noisy input", "dncnn", "vst-nlm", "vst-bm3d"], lv)
@@ -234,7 +234,7 @@ def test_claims_of_the_issue_deep_denoiser_and_wide_margins(dncnn16, rcan, deep_
     """The deep denoiser must beat the best of VST+NLM / VST+BM3D at every level (0.043 loses
     to BM3D's 0.042 at avg16); every model must cut its input's RMSE to 0.75 x or less (RCAN
     at 0.21 against bicubic's 0.27 is 0.78 x)."""
-    from napari_w2s.benchmark.tables import check_claims
+    from napari_w2s.benchmark.claims import check_claims
 
     t1, t2, t3 = _tables(dncnn16, rcan)
     claims = {
