@@ -20,6 +20,8 @@ import numpy as np
 
 from .batch import check_output_dir
 from .errors import W2SInputError
+from .io.atomic import save_figure, write_text
+from .io.tiff import save_npy
 
 
 def _restore_step(out: Path, avg1_file: Path, avg1, clean, sim, say) -> list[dict]:
@@ -74,7 +76,7 @@ def _figure(path: Path, avg1, clean, sim, rows: list[dict]) -> None:
         ax.set_title(title, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.savefig(path)
+    save_figure(fig, path)
 
 
 def run_demo(
@@ -117,7 +119,7 @@ def run_demo(
         {"method": "napari-w2s simulator, SIM reference", "seed": seed},
         name="sim",
     )
-    (out / "truth.json").write_text(json.dumps(truth, indent=2, default=str))
+    write_text(out / "truth.json", json.dumps(truth, indent=2, default=str))
     noise = truth["noise"]
     say(f"simulated {frames} x {size} x {size} widefield stack -> {stack_path}")
     say(
@@ -182,7 +184,7 @@ def run_demo(
             np.corrcoef(kernel.kernel.ravel(), s.view.kernel.ravel())[0, 1]
         ),
     }
-    np.save(out / "kernel.npy", kernel.kernel)
+    save_npy(out / "kernel.npy", kernel.kernel)
     restore_rows = _restore_step(out, out / "avg1.tif", avg1, clean, s.sim, say)
 
     report = {
@@ -202,7 +204,7 @@ def run_demo(
     for r in rows:
         say(f"{r['level']:>8} {r['psnr']:8.2f} {r['ssim']:6.3f} {r['rmse_w2s']:8.4f}")
     say("")
-    say(f"noise of avg1 (variance = a * mean + b, ADU):   a        b")
+    say("noise of avg1 (variance = a * mean + b, ADU):   a        b")
     for name, r in noise_rows.items():
         say(f"  {name:<14} {r['a']:>26.3f} {r['b']:>8.1f}  {r.get('note', '')}")
     say(
@@ -215,6 +217,6 @@ def run_demo(
         say(f"{'restore avg1 -> x2':<22} {'RMSE(z)':>8} {'SSIM':>6}   vs SIM, W2S units")
         for r in restore_rows:
             say(f"{r['method']:<22} {r['rmse']:8.4f} {r['ssim']:6.3f}   -> {r['file']}")
-    (out / "demo_report.json").write_text(json.dumps(report, indent=2, default=float))
+    write_text(out / "demo_report.json", json.dumps(report, indent=2, default=float))
     say(f"\nwritten to {out} in {report['seconds']:.1f} s (report: demo_report.json)")
     return report

@@ -191,8 +191,10 @@ def iter_generalisation(
     }
     report["checks"] = checks(report["tables"], levels)
     report["margins"] = margins(report)
-    (out / "generalisation.json").write_text(json.dumps(report, indent=1))
-    (out / "generalisation.md").write_text(markdown(report))
+    from ..io.atomic import write_text
+
+    write_text(out / "generalisation.json", json.dumps(report, indent=1))
+    write_text(out / "generalisation.md", markdown(report))
     return report
 
 

@@ -4,12 +4,15 @@ a figure of crops of every result)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..io.atomic import save_figure, write_text
 
 
 @dataclass
@@ -101,13 +104,14 @@ def write_report(out: Path, tables: Sequence[Table], report: dict, top: str) -> 
         "",
     ]
     md += [f"- **{c['status']}**: {c['claim']} ({c['evidence']})" for c in claims]
-    (out / "benchmark.md").write_text("\n".join(md) + "\n")
-    with open(out / "benchmark.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, ["table", "row", "col", "rmse", "ssim", "seconds", "note"])
-        writer.writeheader()
-        for t in tables:
-            writer.writerows(t.csv_rows())
-    (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str))
+    write_text(out / "benchmark.md", "\n".join(md) + "\n")
+    rows = io.StringIO(newline="")
+    writer = csv.DictWriter(rows, ["table", "row", "col", "rmse", "ssim", "seconds", "note"])
+    writer.writeheader()
+    for t in tables:
+        writer.writerows(t.csv_rows())
+    write_text(out / "benchmark.csv", rows.getvalue())
+    write_text(out / "benchmark.json", json.dumps(report, indent=2, default=str))
 
 
 def crops_figure(path: Path, crops: dict, clean: np.ndarray, sim: np.ndarray, level: str) -> None:
@@ -133,4 +137,4 @@ def crops_figure(path: Path, crops: dict, clean: np.ndarray, sim: np.ndarray, le
         lo, hi = np.percentile(crop, [0.5, 99.8])
         ax.imshow(crop, cmap="gray", vmin=lo, vmax=hi)
         ax.set_title(name if name in ("clean LR", "SIM") else f"{name} ({level})", fontsize=8)
-    fig.savefig(path)
+    save_figure(fig, path)

@@ -9,7 +9,8 @@ one naming convention lets a rerun recognise the leftovers of a killed process
 - :func:`atomic_path`: a temporary *path*, for writers that take a file name (tifffile,
   ``shutil.copyfile``);
 - :func:`atomic_file`: an open temporary *file* (binary or text);
-- :func:`write_text`: a whole text file at once.
+- :func:`write_text`: a whole text file at once;
+- :func:`save_figure`: a matplotlib figure.
 
 A failed write (full disk, read-only folder, ...) is a :class:`~napari_w2s.errors.W2SInputError`
 naming the destination (:func:`write_error`), its ``OSError`` kept as the cause.
@@ -68,6 +69,15 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_file(path, "w") as fh:
         fh.write(text)
     return Path(path)
+
+
+def save_figure(fig: Any, path: str | Path, **kwargs: Any) -> Path:
+    """Save a matplotlib figure to ``path`` atomically (the format from its suffix)."""
+    path = Path(path)
+    kwargs.setdefault("format", path.suffix.lstrip(".").lower() or "png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return path
 
 
 def write_error(path: str | Path, err: OSError) -> W2SInputError:
