@@ -28,7 +28,7 @@ def status(key):
                 return int(line.split()[1]) / 1024  # MiB
 
 from napari_w2s.restore.engine import iter_restore, resolve
-from napari_w2s._generators import drain
+from napari_w2s.progress import drain
 
 method, size, tile, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 if sys.argv[5] == "tuned":  # what the w2s command does

@@ -48,7 +48,7 @@ if kind == "streamed":  # the command itself, as `python -m napari_w2s.cli resto
 
     assert main(argv) == 0
 else:  # what `w2s restore` ran before: the whole output in one array, then written
-    from napari_w2s._generators import drain
+    from napari_w2s.progress import drain
     from napari_w2s.io import read_stack, write_ome_tiff
     from napari_w2s.restore.alloc import keep_freed_memory
     from napari_w2s.restore.engine import iter_restore, resolve

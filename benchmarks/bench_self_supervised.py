@@ -80,8 +80,8 @@ def main() -> None:
 
     import torch
 
-    from napari_w2s._generators import drain
     from napari_w2s.models.weights import read_card
+    from napari_w2s.progress import drain
     from napari_w2s.restore.engine import resolve
     from napari_w2s.training.finetune import FinetuneConfig, iter_finetune
 

@@ -106,7 +106,7 @@ def test_negative_float_input_restores_in_its_own_units(view_adu):
 
 def test_a_stack_is_normalised_once_so_its_planes_stay_comparable(view_adu):
     """Two planes of one stack share the map fitted on the whole stack, not their own."""
-    from napari_w2s._generators import drain
+    from napari_w2s.progress import drain
     from napari_w2s.restore.engine import iter_restore, resolve
 
     pipe = resolve("jdsr", device="cpu", tile=0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_w2s._generators import drain
 from napari_w2s.analysis.snr import estimate_snr
+from napari_w2s.progress import drain
 from napari_w2s.simulate.randomised import (
     EVALUATION_RANGES,
     HELD_OUT,

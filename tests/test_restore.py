@@ -9,11 +9,11 @@ import pytest
 import tifffile
 import torch
 
-from napari_w2s._generators import drain
 from napari_w2s import W2SInputError
 from napari_w2s.cli import main
 from napari_w2s.models import build_model
 from napari_w2s.models.weights import ModelCard, save_model
+from napari_w2s.progress import drain
 from napari_w2s.restore.device import available_devices, choose_device
 from napari_w2s.restore.engine import iter_restore, resolve
 from napari_w2s.restore.tiling import TileGrid, iter_tiled

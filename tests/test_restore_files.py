@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_w2s._generators import drain
 from napari_w2s.cli import main
 from napari_w2s.errors import W2SInputError
 from napari_w2s.io import read_provenance
+from napari_w2s.progress import drain
 from napari_w2s.restore.engine import iter_restore, resolve
 from napari_w2s.restore.files import (
     RestoreCancelled,

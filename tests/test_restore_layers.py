@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from napari_w2s._generators import drain
 from napari_w2s.layer_names import noise_level_of, preferred_layer
+from napari_w2s.progress import drain
 from napari_w2s.restore.engine import Estimate
 from napari_w2s.restore.layers import (
     LayerRun,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from napari_w2s._generators import drain
 from napari_w2s.errors import W2SInputError
+from napari_w2s.progress import drain
 
 
 def simulated_stack(frames: int = 12, size: int = 40, seed: int = 3) -> np.ndarray:

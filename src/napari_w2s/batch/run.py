@@ -299,7 +299,7 @@ def run_batch(
     >>> report.counts()  # doctest: +SKIP
     {'done': 12, 'skipped': 0, 'failed': 1, 'pending': 0}
     """
-    from .._generators import drain
+    from ..progress import drain
 
     gen = iter_batch(input_dir, pattern, output_dir, method, device, tile, **options)
     return drain(gen, on_event)

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .._generators import drain
 from ..errors import W2SInputError
+from ..progress import drain
 from ._common import EXIT_OK, EXIT_SOME_FAILED, _at_least, _print_json, add_command
 
 

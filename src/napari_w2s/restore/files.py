@@ -20,7 +20,6 @@ it loads neither torch nor the models: the pipeline is built when a restoration 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import W2SInputError
+from ..progress import Cancel, Cancelled, is_cancelled
 from .engine import DEFAULT_OVERLAP
 
 __all__ = [
@@ -45,11 +45,11 @@ __all__ = [
 
 OUTPUT_SUFFIXES = (".tif", ".tiff", ".npy")
 
-Progress = Callable[[dict], None]
-Cancel = threading.Event | Callable[[], bool] | None
+# receives {"plane", "planes", "done", "total"} between tiles (read by progress.as_progress)
+PlaneProgress = Callable[[dict], None]
 
 
-class RestoreCancelled(Exception):
+class RestoreCancelled(Cancelled):
     """Raised between two tiles when a restoration is cancelled (nothing is written)."""
 
 
@@ -137,13 +137,6 @@ def _first_plane(data: Any) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ one plane
-def _is_cancelled(cancel: Cancel) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    is_set = getattr(cancel, "is_set", None)
-    return is_set if callable(is_set) else cancel
-
-
 def restore_plane(
     pipeline: Any,
     plane: Any,
@@ -152,7 +145,7 @@ def restore_plane(
     where: tuple[int, int | None] = (0, 1),
     index: tuple = (),
     lead: tuple = (),
-    progress: Progress | None = None,
+    progress: PlaneProgress | None = None,
     cancel: Cancel = None,
 ) -> np.ndarray:
     """Restore one 2-D plane with ``pipeline`` (float32, the output size).
@@ -165,7 +158,7 @@ def restore_plane(
     """
     from .engine import naming_the_plane
 
-    cancelled = _is_cancelled(cancel)
+    cancelled = is_cancelled(cancel)
     p, planes = where
     with naming_the_plane(index, lead):
         gen = pipeline.iter_run(plane, affine)  # the step casts, after its checks of the values
@@ -187,7 +180,7 @@ def restore_array(
     options: RestoreOptions | None = None,
     *,
     pipeline: Any = None,
-    progress: Progress | None = None,
+    progress: PlaneProgress | None = None,
     cancel: Cancel = None,
 ) -> Generator[np.ndarray, None, None]:
     """Restore an image or every plane of a stack, lazily: a generator of restored planes.
@@ -321,7 +314,7 @@ def restore_file(
     *,
     axes: str | None = None,
     channel: int = 0,
-    progress: Progress | None = None,
+    progress: PlaneProgress | None = None,
     cancel: Cancel = None,
 ) -> RestoreResult:
     """Restore the image or stack in file ``src`` into ``out``, plane by plane.
