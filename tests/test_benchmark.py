@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from napari_w2s.averaging import run_generator
 from napari_w2s.benchmark import iter_benchmark
 from napari_w2s.models import build_model, get_spec
 from napari_w2s.models.weights import ModelCard, save_model
+from napari_w2s.progress import drain
 from napari_w2s.simulate import write_dataset
 
 
@@ -44,7 +44,7 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
     from napari_w2s.restore import zoo as zoo_module
 
     monkeypatch.setattr(zoo_module, "ZOO", zoo)
-    report = run_generator(
+    report = drain(
         iter_benchmark(
             data,
             tmp_path,
@@ -55,7 +55,6 @@ def test_tables_and_claims(setup, tmp_path, monkeypatch):
             jdsr=("jdsr",),
             device="cpu",
         ),
-        total=0,
     )
     md = (tmp_path / "benchmark.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "Table 3" in md
@@ -103,7 +102,7 @@ def test_user_weights_replace_the_shipped_ones(setup, tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(zoo_module, "ZOO", zoo)
     own = str(zoo / "jdsr-blind-compact.safetensors")
-    report = run_generator(
+    report = drain(
         iter_benchmark(
             data,
             tmp_path,
@@ -115,7 +114,6 @@ def test_user_weights_replace_the_shipped_ones(setup, tmp_path, monkeypatch, cap
             device="cpu",
             weights={"care": own},
         ),
-        total=0,
     )
     t3 = report["tables"]["Table 3: sequential vs joint, RMSE/SSIM vs SIM"]
     assert t3["care | avg1"]["rmse"] == pytest.approx(t3["jdsr | avg1"]["rmse"], rel=1e-6)
@@ -173,7 +171,7 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
         return original(self, method, image, level)
 
     monkeypatch.setattr(runner.Runner, "run", flaky)
-    report = run_generator(
+    report = drain(
         iter_benchmark(
             data,
             tmp_path / "b",
@@ -184,7 +182,6 @@ def test_a_view_where_a_method_fails_leaves_its_whole_column(setup, tmp_path, mo
             jdsr=(),
             device="cpu",
         ),
-        total=0,
     )
     t1 = report["tables"]["Table 1: denoising, RMSE/SSIM vs the clean LR"]
     target = pairs.target[1]
@@ -272,7 +269,7 @@ def test_a_per_level_model_serves_its_level(setup, tmp_path, monkeypatch):
     results = {}
     for name, folder in (("blind", zoo), ("per-level", per_level)):
         monkeypatch.setattr(zoo_module, "ZOO", folder)
-        report = run_generator(
+        report = drain(
             iter_benchmark(
                 data,
                 tmp_path / name,
@@ -283,7 +280,6 @@ def test_a_per_level_model_serves_its_level(setup, tmp_path, monkeypatch):
                 jdsr=("jdsr",),
                 device="cpu",
             ),
-            total=0,
         )
         results[name] = report
     t3 = "Table 3: sequential vs joint, RMSE/SSIM vs SIM"

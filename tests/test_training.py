@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from napari_w2s import W2SInputError
-from napari_w2s._generators import drain
-from napari_w2s.averaging import run_generator
 from napari_w2s.models.weights import load_model, read_card
+from napari_w2s.progress import drain
 from napari_w2s.simulate import write_dataset
 from napari_w2s.training.data import PatchSampler, load_pairs
 from napari_w2s.training.losses import LossConfig, RestorationLoss, covariance, gan_losses
@@ -200,7 +199,7 @@ def test_corrupted_weights_are_refused(dataset, tmp_path):
         eval_views=1,
         command="pytest",
     )
-    path = run_generator(iter_train(cfg), total=1)
+    path = drain(iter_train(cfg))
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF
     path.write_bytes(bytes(raw))

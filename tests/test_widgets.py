@@ -670,6 +670,7 @@ def test_levels_keep_one_clean_layer_and_show_avg1(make_napari_viewer, qtbot, sa
     wait(qtbot, lw.run())
     names = [ly.name for ly in viewer.layers]
     assert names == ["stack", "avg20 (clean)", "avg1", "avg2", "avg4"]
+    assert lw.bar.value() == lw.bar.maximum() == 20  # the frames read, from the Progress events
     assert [ly.name for ly in lw.added if ly.visible] == ["avg1"]
     assert viewer.layers.selection.active.name == "avg1"
     assert "avg20 (clean) was already there" in lw.status.text()

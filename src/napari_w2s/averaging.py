@@ -8,8 +8,9 @@ The W2S data set makes its noise levels from 400 consecutive frames of one field
 
 :func:`iter_noise_levels` reads the stack once, in blocks of frames, so memory depends on the
 frame size and the number of levels, never on T. Integer stacks are summed exactly in integers.
-It is a generator that yields the number of frames done (for progress bars and cooperative
-cancel) and returns a :class:`NoiseLevels`; :func:`noise_levels` runs it to the end.
+It is a generator that yields a :class:`~napari_w2s.progress.Progress` of frames done (for
+progress bars and cooperative cancel) and returns a :class:`NoiseLevels`; :func:`noise_levels`
+runs it to the end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from ._parallel import n_threads, thread_pool
 from ._validate import check_values
 from .errors import W2SInputError
+from .progress import Progress, relay
 
 W2S_LEVELS: tuple[int, ...] = (1, 2, 4, 8, 16)  # the one definition of the W2S noise levels
 W2S_LEVEL_NAMES: tuple[str, ...] = tuple(f"avg{n}" for n in W2S_LEVELS)
@@ -166,7 +168,7 @@ def iter_noise_levels(
     seed: int | None = None,
     avg1_frame: int = W2S_AVG1_FRAME,
     block_frames: int | None = None,
-) -> Generator[int, None, NoiseLevels]:
+) -> Generator[Progress, None, NoiseLevels]:
     """Average a stack into noise levels in one streaming pass; a generator.
 
     Parameters
@@ -181,8 +183,8 @@ def iter_noise_levels(
 
     Yields
     ------
-    int
-        Frames done so far (after each block).
+    Progress
+        Frames done so far of all frames (``unit="frame"``), after each block.
 
     Returns
     -------
@@ -242,7 +244,7 @@ def iter_noise_levels(
             _accumulate(block, start, total, snapshots, bands[0])
         else:  # numpy releases the GIL: row bands add up in parallel
             list(pool.map(lambda band: _accumulate(block, start, total, snapshots, band), bands))
-        yield stop
+        yield Progress(stop, n_frames, "frame")
 
     sums.update(subset_acc)
     images: dict[str, np.ndarray] = {}
@@ -303,18 +305,4 @@ def noise_levels(
     (996.0, 2.0)
     """
     gen = iter_noise_levels(data, levels, mode, seed, avg1_frame, block_frames)
-    return run_generator(gen, total=int(data.shape[0]), progress=progress)
-
-
-def run_generator(
-    gen: Generator[int, None, Any],
-    total: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> Any:
-    """Drive a progress-yielding generator to the end and return its return value.
-
-    ``progress(done, total)`` sees every yielded count.
-    """
-    from ._generators import drain
-
-    return drain(gen, None if progress is None else lambda done: progress(done, total))
+    return relay(gen, None if progress is None else lambda p: progress(int(p.done), int(p.total)))

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
+from ..progress import Progress
 
 SETS = ("camera", "optics", "nuclei", "low-light", "w2s-like")
 METHODS = ("jdsr", "jdsr-rcan", "jdsr-esrgan", "care", "ridnet+rcan", "dncnn+rcan", "bicubic")
@@ -115,8 +116,8 @@ def iter_generalisation(
     log: Callable[[str], None] | None = None,
     denoisers: Sequence[str] = DENOISERS,
     sr: Sequence[str] = SR,
-) -> Generator[tuple[int, int], None, dict]:
-    """Score ``methods`` on each set and level; yields (done, total) views; returns the report.
+) -> Generator[Progress, None, dict]:
+    """Score ``methods`` on each set and level; yields a ``Progress`` of views; returns the report.
 
     ``specialists`` maps a set's name to the weights of a CARE trained on that set's settings;
     ``weights`` maps method names to weights replacing the shipped ones.
@@ -169,7 +170,7 @@ def iter_generalisation(
                 r, s = _score(pipe(row).run(view["clean"]), view)
                 srt[row].append((r, s, time.perf_counter() - t0))
             done += 1
-            yield done, total
+            yield Progress(done, total, "view")
         say(f"{name}: {views} views done")
     report = {
         "views": views,

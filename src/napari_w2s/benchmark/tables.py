@@ -20,6 +20,7 @@ import numpy as np
 
 from ..batch import check_output_dir
 from ..errors import W2SInputError
+from ..progress import Progress
 from .claims import check_claims
 from .report import Cell, Table, crops_figure, write_report
 from .runner import Runner, check_methods, score
@@ -43,8 +44,8 @@ def iter_benchmark(
     log: Callable[[str], None] | None = None,
     weights: Mapping[str, str] | None = None,
     required: Sequence[str] = (),
-) -> Generator[tuple[int, int], None, dict]:
-    """Compute the three tables on the first ``views`` test views; yields (done, total) views.
+) -> Generator[Progress, None, dict]:
+    """Compute the three tables on the first ``views`` test views; yields a ``Progress`` of views.
 
     ``weights`` maps method names to weights files (with their cards) that replace the shipped
     ones, e.g. to benchmark models a user trained with ``w2s train``. The methods of
@@ -125,7 +126,7 @@ def iter_benchmark(
                     pred, sec = runner.run(row, js.inputs[level][i], level)
                 add(t3, row, level, pred, target_hr, sec)
         say(f"view {i + 1}/{n} done")
-        yield i + 1, n
+        yield Progress(i + 1, n, "view")
 
     crops_figure(out / "benchmark_crops.png", crops, dn.target[0], js.target[0], top)
     tables = [t1, t2, t3]

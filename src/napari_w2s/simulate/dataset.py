@@ -32,6 +32,7 @@ from ..averaging import W2S_LEVELS
 from ..errors import W2SInputError
 from ..io.atomic import atomic_file
 from ..io.tiff import save_npy
+from ..progress import Progress, drain
 from .view import ViewParams, draw_params, simulate_view
 
 BLOCK_FRAMES = 16
@@ -69,8 +70,9 @@ def iter_write_dataset(
     seed: int = 0,
     processed: bool = False,
     base: ViewParams | None = None,
-) -> Generator[tuple[int, int], None, dict]:
-    """Simulate and write a data set; yields ``(frames_done, frames_total)``, returns a summary."""
+) -> Generator[Progress, None, dict]:
+    """Simulate and write a data set; yields a :class:`~napari_w2s.progress.Progress` of frames
+    written (``unit="frame"``), returns a summary."""
     if fovs < 1 or channels < 1:
         raise W2SInputError("--fovs and --channels must be at least 1")
     if size < 16 or size % 2:
@@ -122,7 +124,7 @@ def iter_write_dataset(
                     b = block.astype(np.float64)
                     sums += (b.sum(), (b * b).sum())
                     done += stop - start
-                    yield done, total
+                    yield Progress(done, total, "frame")
             count += frames * size * size
             save_npy(folder / f"sim_channel{c}.npy", view.sim)
             save_npy(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
@@ -193,6 +195,4 @@ def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = PROCESSE
 
 def write_dataset(out_dir: str | Path, **kwargs: Any) -> dict:
     """:func:`iter_write_dataset` run to the end."""
-    from .._generators import drain
-
     return drain(iter_write_dataset(out_dir, **kwargs))

@@ -28,7 +28,7 @@ W2S_TEXT = "1,2,4,8,16"
 
 
 def _levels_job(data: Any, levels: tuple[int, ...], mode: str, seed: int | None):
-    """Worker body: the core's streaming average, frames done yielded."""
+    """Worker body: the core's streaming average, a ``Progress`` of frames done yielded."""
     from ..averaging import iter_noise_levels
 
     return (yield from iter_noise_levels(data, levels, mode=mode, seed=seed))
@@ -311,10 +311,15 @@ class StackLevelsWidget(JobWidget):
             self.job.cancel()
             self.status.setText("cancelled: no layer added")
 
-    def _progress(self, done: int) -> None:
-        self.bar.setValue(int(done))
+    def _progress(self, item: Any) -> None:
+        from ..progress import as_progress
+
+        p = as_progress(item, "frame")
+        if p is None:
+            return
+        self.bar.setValue(int(p.done))
         if self.bars is not None:
-            self.bars.set_outer(int(done))
+            self.bars.set_outer(int(p.done))
 
     def _finished(self) -> None:
         self.idle()
