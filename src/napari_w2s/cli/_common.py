@@ -10,11 +10,13 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import W2SInputError
+from ..progress import Progress, as_progress
 
 EXIT_OK, EXIT_USAGE = 0, 2
 EXIT_SOME_FAILED = 3  # batch: some files failed; benchmark: a named method gave no result
@@ -90,23 +92,88 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(_json_ready(obj), indent=2))
 
 
-def _progress(desc: str, total: int, quiet: bool):
-    """A tqdm bar on stderr (silent with --json or when stderr is not a terminal)."""
+class ProgressBar:
+    """What :func:`progress_bar` gives a command: call it with each item a generator yields (a
+    :class:`~napari_w2s.progress.Progress` or any shape :func:`~napari_w2s.progress.as_progress`
+    reads); :meth:`write` prints a line on stdout without breaking the bar."""
+
+    def __init__(
+        self,
+        bar: Any,
+        unit: str,
+        postfix: Callable[[Progress], dict] | None,
+        plain: Callable[[Progress], str | None] | None,
+    ) -> None:
+        self.bar, self.unit, self.postfix, self.plain = bar, unit, postfix, plain
+
+    def __call__(self, item: Any) -> None:
+        p = as_progress(item, "" if self.unit == "%" else self.unit)
+        if p is None:
+            return
+        if self.plain is not None:
+            line = self.plain(p)
+            if line is not None:
+                print(line, flush=True)
+        bar = self.bar
+        if bar.disable:
+            return
+        if self.unit == "%":  # any unit: the fraction done, in per cent
+            if p.fraction is None:
+                return
+            bar.n = round(100 * p.fraction, 1)
+        elif p.unit == self.unit:  # the bar counts its own unit; other events are stages
+            if p.total is not None and _count(p.total) != bar.total:
+                bar.total = _count(p.total)
+            bar.n = _count(p.done)
+        else:
+            return
+        if self.postfix is not None:
+            bar.set_postfix(self.postfix(p), refresh=False)
+        bar.refresh()
+
+    def write(self, line: str) -> None:
+        """Print ``line`` on stdout (above the bar while it is shown)."""
+        if self.bar.disable:
+            print(line, flush=True)
+        else:
+            self.bar.write(line, file=sys.stdout)
+
+
+def _count(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+@contextmanager
+def progress_bar(
+    desc: str,
+    unit: str,
+    quiet: bool,
+    *,
+    total: float | None = None,
+    leave: bool = False,
+    postfix: Callable[[Progress], dict] | None = None,
+    plain: Callable[[Progress], str | None] | None = None,
+) -> Iterator[ProgressBar]:
+    """The one progress display of the commands: a tqdm bar on stderr counting ``unit``
+    (``"%"``: the fraction done of any unit), silent with ``quiet`` (``--json``) or when stderr
+    is not a terminal; ``postfix(progress)`` adds fields to the bar (a loss), and when stderr is
+    not a terminal (and not ``quiet``) ``plain(progress)`` is printed on stdout instead (a
+    training run's periodic line; ``None``: nothing)."""
     from tqdm.auto import tqdm
 
+    tty = sys.stderr.isatty()
     bar = tqdm(
-        total=total,
+        total=100 if unit == "%" else total,
         desc=desc,
-        unit="frame",
-        disable=quiet or not sys.stderr.isatty(),
+        unit=unit,
         file=sys.stderr,
-        leave=False,
+        leave=leave,
+        disable=quiet or not tty,
     )
-
-    def update(done: int, _total: int) -> None:
-        bar.update(done - bar.n)
-
-    return bar, update
+    try:
+        yield ProgressBar(bar, unit, postfix, None if quiet or tty else plain)
+    finally:
+        bar.close()
 
 
 def _ensure_out_dir(out: Path) -> Path:

@@ -9,20 +9,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import W2SInputError
+from ..progress import relay
 from ._common import (
     EXIT_OK,
     _at_least,
     _ensure_out_dir,
     _print_json,
-    _progress,
     _read_input,
     add_command,
+    progress_bar,
 )
 
 
 def cmd_average(args: argparse.Namespace) -> int:
     from .._validate import refuse_overwriting_inputs
-    from ..averaging import iter_noise_levels, parse_levels, run_generator
+    from ..averaging import iter_noise_levels, parse_levels
     from ..io import write_ome_tiff
 
     levels = parse_levels(args.levels)
@@ -37,12 +38,11 @@ def cmd_average(args: argparse.Namespace) -> int:
     )
     out = _ensure_out_dir(Path(args.out))
     t0 = time.perf_counter()
-    bar, update = _progress("averaging", stack.n_frames, args.json)
-    with bar:
+    with progress_bar("averaging", "frame", args.json, total=stack.n_frames) as bar:
         gen = iter_noise_levels(
             stack.data, levels, mode=args.mode, seed=args.seed, avg1_frame=args.avg1_frame
         )
-        result = run_generator(gen, stack.n_frames, update)
+        result = relay(gen, bar)
     frame_axes = stack.axes.replace("T", "")
     written = {}
     for name, image in result.images.items():

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import EXIT_OK, EXIT_SOME_FAILED, THREADS_HELP, _print_json, _threads, add_command
+from ..progress import drain
+from ._common import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    THREADS_HELP,
+    _print_json,
+    _threads,
+    add_command,
+    progress_bar,
+)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from ..averaging import noise_level_option
     from ..batch import iter_batch
     from ..restore.alloc import keep_freed_memory
@@ -32,64 +39,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
         noise_level=level,
         threads=args.threads,
     )
-    bar = None
-    try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                report = stop.value
-                break
+    with progress_bar(f"batch {args.method}", "file", args.json) as bar:
+
+        def show(ev: dict) -> None:
+            bar(ev)  # the files ended of all files; the tiles of one file are not counted
             if ev["event"] == "start":
                 for note in ev["notes"]:
                     print(f"note: {note}", file=sys.stderr)
                 if not args.json:
-                    where = f" on {args.scheduler}" if args.scheduler else ""
-                    skipped = (
-                        (
-                            f", {ev['skipped']} skipped (already done; --overwrite restores "
-                            "them again)"
-                        )
-                        if ev["skipped"]
-                        else ""
-                    )
-                    cleaned = (
-                        (f", {ev['cleaned']} stale temporary file(s) of an interrupted run removed")
-                        if ev["cleaned"]
-                        else ""
-                    )
-                    print(
-                        f"{ev['n_files']} file(s): {ev['todo']} to restore with {args.method}"
-                        f"{where}{skipped}{cleaned}",
-                        flush=True,
-                    )
-                bar = tqdm(
-                    total=ev["todo"],
-                    desc=f"batch {args.method}",
-                    unit="file",
-                    file=sys.stderr,
-                    leave=False,
-                    disable=args.json or not sys.stderr.isatty(),
-                )
+                    bar.write(_start_line(ev, args))
             elif ev["event"] == "result" and ev["status"] != "skipped":
-                if bar is not None:
-                    bar.update(1)
                 if ev["status"] == "failed":
                     print(f"w2s batch: failed: {ev['rel']}: {ev['message']}", file=sys.stderr)
                 elif not args.json:
-                    line = (
+                    bar.write(
                         f"[{ev['completed']}/{ev['n_files']}] {ev['rel']} -> {ev['out']} "
                         f"({ev['seconds']:.2f} s)"
                     )
-                    (
-                        bar.write(line, file=sys.stdout)
-                        if bar is not None and not bar.disable
-                        else print(line, flush=True)
-                    )
-    finally:
-        gen.close()
-        if bar is not None:
-            bar.close()
+
+        report = drain(gen, show)
     if args.json:
         _print_json({**report.to_dict(), "report": report.report})
     else:
@@ -98,6 +66,22 @@ def cmd_batch(args: argparse.Namespace) -> int:
         print(f"w2s batch: error: {report.report_error}", file=sys.stderr)
         return EXIT_SOME_FAILED
     return EXIT_OK if report.ok else EXIT_SOME_FAILED
+
+
+def _start_line(ev: dict, args: argparse.Namespace) -> str:
+    """``N file(s): M to restore with METHOD`` (where, the files skipped and cleaned)."""
+    where = f" on {args.scheduler}" if args.scheduler else ""
+    skipped = (
+        f", {ev['skipped']} skipped (already done; --overwrite restores them again)"
+        if ev["skipped"]
+        else ""
+    )
+    cleaned = (
+        f", {ev['cleaned']} stale temporary file(s) of an interrupted run removed"
+        if ev["cleaned"]
+        else ""
+    )
+    return f"{ev['n_files']} file(s): {ev['todo']} to restore with {args.method}{where}{skipped}{cleaned}"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,15 @@ import argparse
 import sys
 
 from ..errors import W2SInputError
-from ._common import EXIT_OK, THREADS_HELP, _at_least, _print_json, _threads, add_command
+from ._common import (
+    EXIT_OK,
+    THREADS_HELP,
+    _at_least,
+    _print_json,
+    _threads,
+    add_command,
+    progress_bar,
+)
 
 
 def _restore_level(args: argparse.Namespace, options: object) -> int:
@@ -54,8 +62,6 @@ def _restore_level(args: argparse.Namespace, options: object) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from ..restore.alloc import keep_freed_memory
     from ..restore.files import RestoreOptions, restore_file
 
@@ -71,16 +77,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     )
     if args.level is not None or args.reliability is not None:
         return _restore_level(args, options)
-    quiet = args.json or not sys.stderr.isatty()
-    with tqdm(
-        total=None, desc=args.method, unit="%", file=sys.stderr, leave=False, disable=quiet
-    ) as bar:
-
-        def show(rec: dict) -> None:
-            frac = (rec["plane"] + rec["done"] / max(rec["total"], 1)) / rec["planes"]
-            bar.n = round(100 * frac, 1)
-            bar.refresh()
-
+    with progress_bar(args.method, "%", args.json) as show:
         done = restore_file(
             args.input, args.out, options, axes=args.axes, channel=args.channel, progress=show
         )

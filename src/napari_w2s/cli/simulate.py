@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-from .._generators import drain
-from ._common import EXIT_OK, _at_least, _print_json, add_command
+from ..progress import relay
+from ._common import EXIT_OK, _at_least, _print_json, add_command, progress_bar
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from ..simulate.dataset import iter_write_dataset
 
     t0 = time.perf_counter()
@@ -26,15 +23,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         processed=args.processed,
     )
-    with tqdm(
-        total=total,
-        desc="simulating",
-        unit="frame",
-        file=sys.stderr,
-        leave=False,
-        disable=args.json or not sys.stderr.isatty(),
-    ) as bar:
-        summary = drain(gen, lambda item: bar.update(item[0] - bar.n))
+    with progress_bar("simulating", "frame", args.json, total=total) as bar:
+        summary = relay(gen, bar)
     seconds = time.perf_counter() - t0
     if args.json:
         _print_json({"out_dir": str(args.out_dir), "seconds": round(seconds, 2), **summary})

@@ -8,8 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from .._generators import drain
 from ..errors import W2SInputError
+from ..progress import Progress, relay
 from ._common import (
     EXIT_OK,
     _at_least,
@@ -19,12 +19,11 @@ from ._common import (
     _read_input,
     _threads,
     add_command,
+    progress_bar,
 )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from ..training.trainer import TrainConfig, iter_train
 
     levels = None
@@ -55,25 +54,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         random_refresh=args.random_refresh,
     )
     gen = iter_train(cfg, resume=args.resume)
-    with tqdm(
+    with progress_bar(
+        f"training {cfg.model}",
+        "it",
+        args.json,
         total=cfg.iterations,
-        desc=f"training {cfg.model}",
-        unit="it",
-        file=sys.stderr,
-        disable=args.json or not sys.stderr.isatty(),
+        leave=True,
+        postfix=lambda p: {"loss": f"{p.info['loss']:.4f}", "lr": f"{p.info['lr']:.1e}"},
+        plain=lambda p: (
+            f"iteration {int(p.done)}/{int(p.total)} loss {p.info['loss']:.5f} "
+            f"{p.info['it_per_s']:.2f} it/s"
+        ),
     ) as bar:
-
-        def show(rec: dict) -> None:
-            bar.n = rec["iteration"]
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{rec['lr']:.1e}")
-            if not sys.stderr.isatty() and not args.json:
-                print(
-                    f"iteration {rec['iteration']}/{rec['iterations']} loss {rec['loss']:.5f} "
-                    f"{rec['it_per_s']:.2f} it/s",
-                    flush=True,
-                )
-
-        weights = drain(gen, show)
+        weights = relay(gen, bar)
     from ..models.weights import read_card
 
     card = read_card(weights)
@@ -137,22 +130,23 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     noted: list[str] = []
 
-    def show(rec: dict) -> None:
-        if "loss" in rec and not args.json and not noted:  # the data passed every check
-            noted.append(rec["supervision"])
-            print(f"w2s finetune: supervision: {rec['supervision']}", file=sys.stderr)
-        if "loss" in rec and not args.json:
-            val = (
-                f" val RMSE {rec['val']:.4f} (start {rec['val_start']:.4f})" if "val" in rec else ""
-            )
-            print(
-                f"iteration {rec['iteration']} loss {rec['loss']:.5f}{val} "
-                f"{rec['it_per_s']:.2f} it/s",
-                file=sys.stderr,
-                flush=True,
-            )
+    def show(p: Progress) -> None:
+        if p.unit != "it" or args.json:  # a stage ("preparing"), or --json
+            return
+        if not noted:  # the data passed every check
+            noted.append(p.info["supervision"])
+            print(f"w2s finetune: supervision: {p.info['supervision']}", file=sys.stderr)
+        info = p.info
+        val = (
+            f" val RMSE {info['val']:.4f} (start {info['val_start']:.4f})" if "val" in info else ""
+        )
+        print(
+            f"iteration {int(p.done)} loss {info['loss']:.5f}{val} {info['it_per_s']:.2f} it/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    weights = drain(gen, show)
+    weights = relay(gen, show)
     from ..models.weights import read_card
 
     card = read_card(weights)
