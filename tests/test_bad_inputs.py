@@ -744,7 +744,7 @@ def test_d6_malformed_cards(tmp_path, capsys, card_and_weights, change, match):
 
 
 def disk_full_after(monkeypatch, limit):
-    """Files written through ``io.atomic_file`` hit ENOSPC after ``limit`` bytes."""
+    """Files written through ``io.atomic.atomic_file`` hit ENOSPC after ``limit`` bytes."""
     import builtins
 
     real_open = builtins.open
@@ -770,7 +770,7 @@ def disk_full_after(monkeypatch, limit):
         def __exit__(self, *exc):
             self.fh.close()
 
-    monkeypatch.setattr("napari_w2s.io.tiff.open", Full, raising=False)
+    monkeypatch.setattr("napari_w2s.io.atomic.open", Full, raising=False)
 
 
 def test_d4_d5_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
