@@ -7,9 +7,9 @@ The Train dock is opened, left alone for ``--idle`` seconds (a user choosing the
 Train is clicked: ``jdsr`` is fine-tuned for ``--seconds`` (self-supervised without ``--sim``).
 A 10 ms ``QTimer`` records ``time.perf_counter()`` at every tick from the opening of the dock
 until the worker has finished; the gaps between ticks are the time the event loop could not
-run. They are reported per phase: *dock* (from opening the dock to the click), *preparing*
-(from the click to the first training record: torch, the data, the targets) and *training*
-(the iterations, the records, the plot, saving). The main thread's own work is timed as well
+run. They are reported per phase: *dock* (from opening the dock to the click), *starting*
+(from the click to the first progress record: the worker's imports, the data and targets, the
+first ``log_every`` iterations) and *training* (the iterations, the records, the plot, saving). The main thread's own work is timed as well
 (the widget's progress slot, the plot's repaints), so that a long gap can be told apart: spent in
 a slot of the widget, or waiting for the GIL while another thread holds it.
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 TICK_MS = 10
-PHASES = ("dock", "preparing", "training")
+PHASES = ("dock", "starting", "training")
 
 
 def timed(log: list, name: str, func):
@@ -139,7 +139,7 @@ def main() -> None:
     run_for(args.idle)
 
     records: list = []  # (perf_counter, record) as the worker sent them
-    marks["preparing"] = time.perf_counter()
+    marks["starting"] = time.perf_counter()
     job = widget.run()
     job.worker.yielded.connect(lambda rec: records.append((time.perf_counter(), rec)))
     loop = QEventLoop()
@@ -160,7 +160,7 @@ def main() -> None:
 
     t = np.asarray(ticks)
     gaps, starts = np.diff(t), t[:-1]
-    bounds = [marks["dock"], marks["preparing"], marks["training"], marks["end"]]
+    bounds = [marks["dock"], marks["starting"], marks["training"], marks["end"]]
     phases = {}
     for name, a, b in zip(PHASES, bounds[:-1], bounds[1:]):
         g = gaps[(starts >= a) & (starts < b)]
