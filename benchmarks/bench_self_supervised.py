@@ -16,10 +16,10 @@ way. The goals of issue 20: at avg1, >= 3 % lower RMSE than the base model witho
 
     python benchmarks/bench_self_supervised.py [--set optics] [--minutes 5] [--views 4]
         [--size 128] [--seed 2026] [--threads 1] [--runs ssl,sim] [--cache DIR]
-        [--level avgN] [--lr LR] [--avg1-share F] [--out DIR] [--json]
+        [--level avgN] [--lr LR] [--out DIR] [--json]
 
-``--level``, ``--lr`` and ``--avg1-share`` change the self-supervised recipe (the variants
-measured in docs/training.md); ``--cache`` keeps the simulated views for the next run.
+``--level`` and ``--lr`` change the self-supervised recipe (``w2s finetune``'s options; the
+variants measured in docs/training.md); ``--cache`` keeps the simulated views for the next run.
 """
 
 from __future__ import annotations
@@ -166,12 +166,6 @@ def main() -> None:
     )
     ap.add_argument("--level", default=None, help="self-supervised: one level (e.g. avg1)")
     ap.add_argument("--lr", type=float, default=None, help="learning rate (default: the task's)")
-    ap.add_argument(
-        "--avg1-share",
-        type=float,
-        default=None,
-        help="self-supervised: share of single-frame inputs (default: every level alike)",
-    )
     ap.add_argument("--cache", default=None, help="folder to keep the simulated views in")
     ap.add_argument("--out", default=None, help="model folder (default: a temporary one)")
     ap.add_argument("--json", action="store_true")
@@ -181,14 +175,11 @@ def main() -> None:
 
     from napari_w2s.models.weights import read_card
     from napari_w2s.restore.engine import resolve
-    from napari_w2s.training import self_supervised
 
     torch.set_num_threads(args.threads)
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     if not runs or any(r not in ("ssl", "sim") for r in runs):
         ap.error(f"--runs {args.runs!r}: ssl, sim or both")
-    if args.avg1_share is not None:
-        self_supervised.AVG1_SHARE = args.avg1_share
     settings, views = simulate(args)
     out = Path(args.out or tempfile.mkdtemp(prefix="w2s-ssl-"))
     base = resolve(args.base, device="cpu", threads=args.threads)
@@ -202,7 +193,7 @@ def main() -> None:
         "minutes": args.minutes,
         "base": args.base,
         "views_scored": args.views,
-        "variant": {"level": args.level, "lr": args.lr, "avg1_share": args.avg1_share},
+        "variant": {"level": args.level, "lr": args.lr},
         "runs": {},
     }
     for run in runs:

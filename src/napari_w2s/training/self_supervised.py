@@ -50,7 +50,6 @@ ANCHOR_WEIGHT = 1.0
 KERNEL_ENERGY = 0.95  # the kernel is cropped to the square holding this share of its |sum|
 HAZE_PX = 8.0  # LR pixels: the smooth haze in the widefield image and not in SIM
 HOLD_BACK = 0.25
-AVG1_SHARE: float | None = None  # share of single-frame inputs; None: every level alike
 MAX_VAL_PATCHES = 16
 
 
@@ -290,17 +289,6 @@ class PatchSource:
         a = d.teachers[side][2 * y0 : 2 * (y0 + p), 2 * x0 : 2 * (x0 + p)]
         return [aff.forward(x), aff.forward(f), aff.forward(a)]
 
-    def level(self, rng: np.random.Generator) -> int:
-        """The level (frames averaged) of a sample's input: every level alike, or single
-        frames for :data:`AVG1_SHARE` of the samples and the other levels alike."""
-        levels = self.data.levels
-        if AVG1_SHARE is None or 1 not in levels or len(levels) == 1:
-            return levels[int(rng.integers(len(levels)))]
-        if rng.random() < AVG1_SHARE:
-            return 1
-        rest = [n for n in levels if n != 1]
-        return rest[int(rng.integers(len(rest)))]
-
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, 1, p, p) inputs, (n, 1, p, p) forward targets, (n, 1, 2p, 2p) teachers."""
         d, p, rng = self.data, self.patch, self.rng
@@ -312,7 +300,7 @@ class PatchSource:
         ]
         for i in range(n):
             side = int(rng.integers(2))
-            level = self.level(rng)
+            level = d.levels[int(rng.integers(len(d.levels)))]
             frames = draw_frames(d.halves[side], level, rng)
             y0 = int(rng.integers(0, self.train_rows - p + 1))
             x0 = int(rng.integers(0, w - p + 1))
