@@ -113,8 +113,11 @@ def test_the_loss_vanishes_on_a_consistent_output_and_sees_a_wrong_one():
 
 
 def test_self_supervised_finetune_saves_resumes_and_restores(tmp_path, monkeypatch):
-    from napari_w2s.models.weights import read_card
+    import torch
+
+    from napari_w2s.models.weights import load_model, read_card
     from napari_w2s.restore.engine import resolve
+    from napari_w2s.restore.zoo import find_weights
     from napari_w2s.training.finetune import FinetuneConfig, iter_finetune
     from napari_w2s.training.self_supervised import SUPERVISION
 
@@ -133,7 +136,11 @@ def test_self_supervised_finetune_saves_resumes_and_restores(tmp_path, monkeypat
     seen = []
     assert drain(iter_finetune(cfg, stack=stack, stop=lambda: len(seen) >= 3), seen.append) is None
     meta = json.loads((tmp_path / "models" / "runs" / "jdsr-ssl" / "checkpoint.json").read_text())
-    assert meta["iteration"] == 2 and meta["supervision"] == SUPERVISION
+    assert meta["iteration"] == 2 and meta["config"]["supervision"] == SUPERVISION
+    assert meta["config"]["model"] == "jdsr" and meta["config"]["name"] == "jdsr-ssl"
+    sim = np.kron(stack.mean(0), np.ones((2, 2)))  # a SIM: a supervised run, another kind
+    with pytest.raises(W2SInputError, match="another kind of run"):
+        drain(iter_finetune(cfg, stack=stack, sim=sim, resume=True))
     recs = []
     path = drain(iter_finetune(cfg, stack=stack, resume=True, data_name="view 1"), recs.append)
     trained = [r for r in recs if "loss" in r]
@@ -154,6 +161,19 @@ def test_self_supervised_finetune_saves_resumes_and_restores(tmp_path, monkeypat
         card.metrics[lv]["rmse"] > 0 and card.metrics[lv]["rmse_base"] > 0
         for lv in ("avg1", "avg2", "avg4")
     )
+    # the stop and resume changed nothing: the same batches and optimiser state as one run
+    cfg.name = "jdsr-ssl-once"
+    once = drain(iter_finetune(cfg, stack=stack))
+    tuned, _ = load_model(path)
+    whole, _ = load_model(once)
+    for (name, a), b in zip(tuned.state_dict().items(), whole.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6, msg=name)
+    base, _ = load_model(find_weights("jdsr"))
+    moved = [
+        float((a - b).abs().max())
+        for a, b in zip(tuned.state_dict().values(), base.state_dict().values())
+    ]
+    assert max(moved) > 1e-5  # and it trained: the weights moved from the base model's
     out = resolve("jdsr-ssl", device="cpu").run(stack[5].astype(np.float32))
     assert out.shape == (80, 80) and np.isfinite(out).all()
     # restored in the input's units: about the input's range, not the network's

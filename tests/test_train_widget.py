@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -48,25 +49,30 @@ def test_train_from_layers_cancel_resume_and_restore(make_napari_viewer, qtbot, 
     assert widget.stack_layer.currentText() == "widefield"
     assert widget.sim_layer.currentText() == "SIM"  # guessed from its name
     widget.iterations.setValue(20)  # a record every 2 iterations
-    gaps, last = [], [time.perf_counter()]
-
-    def tick():  # the event loop keeps running while the model trains
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
+    ticks = []
 
     from qtpy.QtCore import QTimer
 
-    timer = QTimer()
-    timer.timeout.connect(tick)
+    timer = QTimer()  # the event loop keeps running while the model trains
+    timer.timeout.connect(lambda: ticks.append((time.perf_counter(), widget._run["iteration"])))
     timer.start(10)
     job = widget.run()
     assert job is not None
-    qtbot.waitUntil(lambda: widget._run["iteration"] >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: widget._run["iteration"] >= 4, timeout=60_000)
     widget.cancel()
     qtbot.waitUntil(lambda: job.finished, timeout=60_000)
     timer.stop()
     assert not job.failed and not errors, errors
+    # from the first training record to the end (the cancel, the checkpoint): the first imports
+    # of torch and scipy in the worker hold the GIL in long stretches before it (one-off per
+    # session; benchmarks/bench_train_event_loop.py measures every phase). 250 ms, not the
+    # issue's 100: a bound for a loaded 2-core test machine; the matplotlib plot this widget
+    # had before took 170-340 ms a redraw there.
+    training = [t for t, it in ticks if it >= 2]
+    assert len(training) > 10
+    longest = max(b - a for a, b in itertools.pairwise(training))
+    print(f"longest event-loop gap while training: {1000 * longest:.0f} ms")
+    assert longest < 0.25
     assert widget.resume_button.isEnabled() and zoo.user_models() == []
     stopped_at = widget._run["iteration"]
     assert widget.plot.its[-1] == stopped_at and widget.plot.val_start > 0
@@ -80,7 +86,6 @@ def test_train_from_layers_cancel_resume_and_restore(make_napari_viewer, qtbot, 
     assert "jdsr-gui" in restore.method.methods()  # the open Restore widget reloaded its list
     assert restore.method.set_method("jdsr-gui")
     assert "your model" in restore.card.text()
-    print("longest event-loop gap while training: %.0f ms" % (1000 * max(gaps)))
 
 
 def test_train_without_a_sim_is_self_supervised(make_napari_viewer, qtbot, errors):
@@ -97,3 +102,34 @@ def test_train_without_a_sim_is_self_supervised(make_napari_viewer, qtbot, error
     assert not job.failed and not errors
     assert read_card(widget.last_model).training["supervision"] == SUPERVISION
     assert widget.run_button.isEnabled()
+
+
+def test_the_loss_plot_draws_both_curves_and_clears(qtbot):
+    """The plot paints the loss (blue) and the held-back RMSE (orange) with QPainter."""
+    from qtpy.QtGui import QColor
+
+    from napari_w2s.widgets._loss_plot import LOSS_COLOUR, VAL_COLOUR, LossPlot
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(400, 220)
+
+    def pixels(colour):  # pixels of about that colour (the lines are antialiased)
+        image = plot.grab().toImage()
+        count = 0
+        for y in range(image.height()):
+            for x in range(image.width()):
+                c = QColor(image.pixel(x, y))
+                count += abs(c.red() - colour[0]) + abs(c.green() - colour[1]) < 60 and (
+                    abs(c.blue() - colour[2]) < 60
+                )
+        return count
+
+    empty = (pixels(LOSS_COLOUR), pixels(VAL_COLOUR))  # the axis captions only
+    for i in range(1, 2001):  # more records than the plot has points: thinned
+        plot.add({"iteration": i, "loss": 1 / i, "val": 0.5 + 0.1 / i, "val_start": 0.7})
+    drawn = (pixels(LOSS_COLOUR), pixels(VAL_COLOUR))
+    assert drawn[0] > empty[0] + 100 and drawn[1] > empty[1] + 100
+    assert plot.its[-1] == 2000 and plot.val_start == 0.7
+    plot.clear()
+    assert plot.its == [] and (pixels(LOSS_COLOUR), pixels(VAL_COLOUR)) == empty

@@ -9,7 +9,8 @@ Both files are written through :func:`napari_w2s.io.tiff.atomic_file`: a run sto
 that fills up) while a checkpoint is written leaves the previous one whole. The record inside
 the tensors file is the one a resume trusts, so a stop between the two writes cannot pair new
 tensors with an old record; checkpoints written before the record moved into the tensors file
-are resumed from ``checkpoint.json``. Nothing is pickled.
+are resumed from ``checkpoint.json``. Nothing is pickled. The supervised trainer (:mod:`.trainer`) and self-supervised fine-tuning
+(:mod:`.self_supervised_run`) both checkpoint through here.
 """
 
 from __future__ import annotations
@@ -108,16 +109,26 @@ def load_checkpoint(
     opt: Any,
     disc: Any = None,
     d_opt: Any = None,
+    supervision: str | None = None,
 ) -> dict:
     """Load the checkpoint in ``out`` into ``model`` and ``opt`` (and ``disc``, ``d_opt``) and
-    return its record; a checkpoint of another model or configuration is refused."""
+    return its record; a checkpoint of another model or configuration is refused, and one of
+    another kind of run: ``supervision`` is what the run's configuration records under that key
+    (``None`` for the supervised trainer, the self-supervised line for
+    :mod:`.self_supervised_run`)."""
     from safetensors.torch import load_file
 
     path = out / TENSORS
     inside = _record_inside(path)
     meta = json.loads(inside if inside is not None else (out / RECORD).read_text())
-    if meta["config"]["model"] != model_name or meta["config"]["config"] != config_name:
+    config = meta.get("config") or {}
+    if config.get("model") != model_name or config.get("config") != config_name:
         raise W2SInputError(f"{path}: a checkpoint of another model; use another --out")
+    if config.get("supervision") != supervision:
+        raise W2SInputError(
+            f"{path}: a checkpoint of another kind of run "
+            f"({config.get('supervision') or 'supervised'}); choose another name"
+        )
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     _opt_from_tensors(opt, tensors, meta["opt"], "opt")

@@ -9,9 +9,8 @@ returns the weights written in the run folder (``None`` when stopped: the checkp
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Generator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +63,11 @@ def iter_self_supervised(
     :func:`~napari_w2s.training.finetune.plan`. Checkpoints go to ``p["run_dir"]``.
     """
     import torch
-    from safetensors.torch import load_file, save
 
-    from ..io.atomic import atomic_file
     from ..models import build_model
     from ..restore.device import autocast, choose_device
-    from .checkpoint import _opt_from_tensors, _opt_to_tensors
+    from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+    from .loop import Budget, Window, make_optimiser, optimiser_step
     from .trainer import DEFAULT_LR, _initialise
 
     method, out = p["method"], Path(p["run_dir"])
@@ -95,46 +93,25 @@ def iter_self_supervised(
     model = model.to(memory_format=layout)
     kernel = torch.from_numpy(data.kernel[None, None]).to(device)
     lr = cfg.lr or DEFAULT_LR[JDSR_TASK]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    fp16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+    opt, scaler = make_optimiser(model, lr, device)
+    run_record = checkpoint_record(cfg, p)
     start, elapsed = 0, 0.0
-    ckpt, ckpt_meta = out / "checkpoint.safetensors", out / "checkpoint.json"
-    if resume and ckpt.exists() and ckpt_meta.exists():
-        meta = json.loads(ckpt_meta.read_text())
-        if meta.get("supervision") != ssl.SUPERVISION or meta.get("method") != method:
-            raise W2SInputError(
-                f"{ckpt}: a checkpoint of another kind of run; choose another --name"
-            )
-        tensors = load_file(str(ckpt))
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        _opt_from_tensors(opt, tensors, meta["opt"], "opt")
+    if resume and has_checkpoint(out):
+        meta = load_checkpoint(out, method, p["config"], model, opt, supervision=ssl.SUPERVISION)
         source.rng.bit_generator.state = meta["sampler_state"]
         start, elapsed = meta["iteration"], meta["elapsed_s"]
-    t0 = time.perf_counter()
-    budget_s = cfg.minutes * 60.0
+    clock = Budget(cfg.iterations, cfg.minutes * 60.0, elapsed)
 
-    def spent() -> float:
-        return elapsed + time.perf_counter() - t0
-
-    def save_checkpoint(iteration: int) -> None:
-        tensors = {
-            f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-        }
-        t_opt, m_opt = _opt_to_tensors(opt, "opt")
-        tensors.update(t_opt)
-        with atomic_file(ckpt) as fh:
-            fh.write(save(tensors))
-        meta = {
-            "iteration": iteration,
-            "elapsed_s": spent(),
-            "opt": m_opt,
-            "method": method,
-            "sampler_state": source.rng.bit_generator.state,
-            "supervision": ssl.SUPERVISION,
-        }
-        with atomic_file(ckpt_meta) as fh:
-            fh.write(json.dumps(meta, default=float).encode())
+    def checkpoint(iteration: int) -> None:
+        save_checkpoint(
+            out,
+            iteration=iteration,
+            elapsed_s=clock.spent(),
+            sampler_state=source.rng.bit_generator.state,
+            config=run_record,
+            model=model,
+            opt=opt,
+        )
 
     val = source.validation_batch()
 
@@ -167,55 +144,32 @@ def iter_self_supervised(
 
     val_start, _ = validate(model)
     model.train()
-    window_t, window_loss, window_parts, window_n = time.perf_counter(), 0.0, {}, 0
+    window = Window()
     done = start
     for it in range(start, cfg.iterations):
-        if spent() >= budget_s:
+        if clock.out_of_time():
             break
         if stop is not None and stop():
-            save_checkpoint(done)
+            checkpoint(done)
             return None
-        frac = max(it / cfg.iterations, spent() / budget_s)
-        it_lr = lr * (0.1 if frac >= 0.6 else 1.0)
-        for group in opt.param_groups:
-            group["lr"] = it_lr
+        it_lr = clock.lr(lr, it)
         xb, fb, ab = (torch.from_numpy(a).to(device) for a in source.batch(cfg.batch))
         with autocast(device):
             pred = model(xb.contiguous(memory_format=layout))
         pred = (pred[-1] if isinstance(pred, (list, tuple)) else pred).float()
         terms = ssl.loss_terms(pred, fb, ab, kernel, data.margin)
         loss = ssl.total_loss(terms)
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"the loss became {float(loss)} at iteration {it}; lower --lr")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        window_loss += float(loss.detach())
-        window_n += 1
-        for k, v in terms.items():
-            window_parts[k] = window_parts.get(k, 0.0) + float(v.detach())
+        optimiser_step(opt, scaler, loss, lr=it_lr, iteration=it)
+        window.add(float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()})
         done = it + 1
-        if done % cfg.log_every == 0 or done == cfg.iterations or spent() >= budget_s:
-            n = window_n
-            record = {
-                "iteration": done,
-                "iterations": cfg.iterations,
-                "loss": window_loss / n,
-                "parts": {k: v / n for k, v in window_parts.items()},
-                "lr": it_lr,
-                "it_per_s": n / max(time.perf_counter() - window_t, 1e-9),
-                "elapsed_s": spent(),
-                "budget_s": budget_s,
-                "val": validate(model)[0],
-                "val_start": val_start,
-            }
-            yield record
-            window_t, window_loss, window_parts, window_n = time.perf_counter(), 0.0, {}, 0
+        if done % cfg.log_every == 0 or done == cfg.iterations or clock.out_of_time():
+            record = window.record(done, clock, it_lr)
+            yield {**record, "val": validate(model)[0], "val_start": val_start}
+            window.reset()  # the validation's time is not the training's
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
-            save_checkpoint(done)
-    wall = spent()
-    save_checkpoint(done)
+            checkpoint(done)
+    wall = clock.spent()
+    checkpoint(done)
     base = build_model(method, p["config"])
     _initialise(base, str(p["init"]), method)
     metrics = held_back_metrics(validate(model)[1], validate(base.to(device))[1])
@@ -223,6 +177,19 @@ def iter_self_supervised(
     from ..models.weights import save_model
 
     return save_model(model, out / f"{method}-{card.noise_level}-{p['config']}.safetensors", card)
+
+
+def checkpoint_record(cfg: Any, p: dict) -> dict:
+    """The run's configuration as the checkpoint records it: the fine-tuning choices, the
+    method and configuration a resume must match, and the supervision (a supervised run's
+    checkpoint is never continued without a SIM, nor this one with it)."""
+    return {
+        **asdict(cfg),
+        "model": p["method"],
+        "config": p["config"],
+        "init": str(p["init"]),
+        "supervision": ssl.SUPERVISION,
+    }
 
 
 def held_back_metrics(tuned: dict, base: dict) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..batch import check_output_dir
 from ..errors import W2SInputError
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .evaluation import evaluate, validation_batch
+from .loop import Budget, Window, make_optimiser, optimiser_step
 from .sources import input_snr, make_source, recipe, train_views
 
 __all__ = ["DEFAULT_LR", "TrainConfig", "config_record", "evaluate", "iter_train", "make_source"]
@@ -127,16 +127,12 @@ def iter_train(
     )
     criterion = RestorationLoss(loss_cfg).to(device)
     lr = cfg.lr or DEFAULT_LR[spec.task]
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt, scaler = make_optimiser(model, lr, device, cfg.weight_decay)
     disc = d_opt = None
     if loss_cfg.gan > 0:
         disc = build_discriminator(cfg.config, in_ch=1, input_size=spec.scale * cfg.patch)
         disc = disc.to(device)
-        d_opt = torch.optim.Adam(disc.parameters(), lr=lr)
-    use_scaler = (
-        device.type == "cuda" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported()
-    )
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        d_opt, _ = make_optimiser(disc, lr, device)
 
     start, elapsed = 0, 0.0
     if resume and has_checkpoint(out):
@@ -148,7 +144,7 @@ def iter_train(
         save_checkpoint(
             out,
             iteration=iteration,
-            elapsed_s=spent(),
+            elapsed_s=clock.spent(),
             sampler_state=sampler.rng.bit_generator.state,
             config=config_record(cfg),
             model=model,
@@ -156,23 +152,6 @@ def iter_train(
             disc=disc,
             d_opt=d_opt,
         )
-
-    budget_s = cfg.max_minutes * 60.0 if cfg.max_minutes else None
-
-    def spent() -> float:
-        """Wall time of the run so far, seconds (earlier sessions of a resumed run included)."""
-        return elapsed + time.perf_counter() - t0
-
-    def out_of_time() -> bool:
-        return budget_s is not None and spent() >= budget_s
-
-    def progress(iteration: int) -> float:
-        """Fraction of the run done: iterations, or wall time when that runs out first."""
-        frac = iteration / cfg.iterations
-        return max(frac, spent() / budget_s) if budget_s else frac
-
-    def current_lr(iteration: int) -> float:
-        return lr * (0.1 if progress(iteration) >= cfg.lr_drop else 1.0)
 
     val_batch = validation_batch(cfg, sampler, spec.task)
 
@@ -190,20 +169,18 @@ def iter_train(
         model.train()
         return err
 
-    t0 = time.perf_counter()
+    clock = Budget(cfg.iterations, cfg.max_minutes * 60.0 if cfg.max_minutes else None, elapsed)
     val_start = validate()
     model.train()
-    window_t, window_loss, window_parts, window_n = time.perf_counter(), 0.0, {}, 0
+    window = Window()
     done = start
     for it in range(start, cfg.iterations):
-        if out_of_time():
+        if clock.out_of_time():
             break
         if stop is not None and stop():
             checkpoint(done)
             return None
-        it_lr = current_lr(it)
-        for group in opt.param_groups:
-            group["lr"] = it_lr
+        it_lr = clock.lr(lr, it)
         xb, yb = sampler.batch(cfg.batch)
         x = torch.from_numpy(xb).to(device)
         y = torch.from_numpy(yb).to(device)
@@ -217,46 +194,24 @@ def iter_train(
                 g_loss, _ = gan_losses(disc(y).detach(), disc(fake))
                 loss = loss + loss_cfg.gan * g_loss
                 parts["gan"] = float(g_loss.detach())
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"the loss became {float(loss)} at iteration {it}; lower --lr")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        optimiser_step(opt, scaler, loss, lr=it_lr, iteration=it)
         if disc is not None:
             fake = (pred[-1] if isinstance(pred, (list, tuple)) else pred).detach()
             with autocast(device):
                 _, d_loss = gan_losses(disc(y), disc(fake))
-            d_opt.zero_grad(set_to_none=True)
-            scaler.scale(d_loss).backward()
-            scaler.step(d_opt)
-            scaler.update()
-        window_loss += float(loss.detach())
-        window_n += 1
-        for k, v in parts.items():
-            window_parts[k] = window_parts.get(k, 0.0) + v
+            optimiser_step(d_opt, scaler, d_loss)
+        window.add(float(loss.detach()), parts)
         done = it + 1
-        if done % cfg.log_every == 0 or done == cfg.iterations or out_of_time():
-            n, now = window_n, time.perf_counter()
-            record = {
-                "iteration": done,
-                "iterations": cfg.iterations,
-                "loss": window_loss / n,
-                "parts": {k: v / n for k, v in window_parts.items()},
-                "lr": it_lr,
-                "it_per_s": n / max(now - window_t, 1e-9),
-                "elapsed_s": spent(),
-                "budget_s": budget_s,
-            }
+        if done % cfg.log_every == 0 or done == cfg.iterations or clock.out_of_time():
+            record = window.record(done, clock, it_lr)
             if val_batch is not None:
                 record.update(val=validate(), val_start=val_start)
             yield record
-            now = time.perf_counter()  # the validation's time is not the training's
-            window_t, window_loss, window_parts, window_n = now, 0.0, {}, 0
+            window.reset()  # the validation's time is not the training's
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             checkpoint(done)
 
-    wall = spent()
+    wall = clock.spent()
     checkpoint(done)
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device, sampler)

@@ -10,7 +10,6 @@ widget's method list at once.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,13 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ..layer_names import is_sim_name
 from ._controls import LayerCombo, models_changed, run_cancel_row, wrap_label
 from ._jobs import Job, JobWidget, info, user_error
+from ._loss_plot import LossPlot
 from ._settings import get_setting, set_settings
 
 SOURCES = ("layers", "W2S folder")
@@ -61,65 +60,6 @@ def train_job(
             data_name=data_name,
         )
     )
-
-
-class LossPlot(QWidget):
-    """The training loss and the held-back RMSE against the iteration (matplotlib, redrawn at
-    most every :attr:`INTERVAL` seconds)."""
-
-    INTERVAL = 0.5
-
-    def __init__(self) -> None:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
-
-        super().__init__()
-        self.figure = Figure(figsize=(4, 2.4), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.ax = self.figure.add_subplot(111)
-        self.ax_val = self.ax.twinx()
-        self.ax.set_xlabel("iteration")
-        self.ax.set_ylabel("training loss", color="C0")
-        self.ax_val.set_ylabel("held-back RMSE", color="C1")
-        (self.loss_line,) = self.ax.plot([], [], color="C0", lw=1)
-        (self.val_line,) = self.ax_val.plot([], [], color="C1", marker=".", lw=1)
-        self.start_line = self.ax_val.axhline(float("nan"), color="C1", ls=":", lw=1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.canvas)
-        self.setMinimumHeight(200)
-        self.clear()
-
-    def clear(self) -> None:
-        self.its: list[int] = []
-        self.loss: list[float] = []
-        self.val_its: list[int] = []
-        self.val: list[float] = []
-        self.val_start: float | None = None
-        self._drawn = 0.0
-        self.redraw()
-
-    def add(self, rec: dict) -> None:
-        self.its.append(int(rec["iteration"]))
-        self.loss.append(float(rec["loss"]))
-        if rec.get("val") is not None:
-            self.val_its.append(int(rec["iteration"]))
-            self.val.append(float(rec["val"]))
-            if self.val_start is None and rec.get("val_start") is not None:
-                self.val_start = float(rec["val_start"])
-        if time.monotonic() - self._drawn >= self.INTERVAL:
-            self.redraw()
-
-    def redraw(self) -> None:
-        self._drawn = time.monotonic()
-        self.loss_line.set_data(self.its, self.loss)
-        self.val_line.set_data(self.val_its, self.val)
-        start = self.val_start if self.val_start is not None else float("nan")
-        self.start_line.set_ydata([start, start])
-        for ax in (self.ax, self.ax_val):
-            ax.relim()
-            ax.autoscale_view()
-        self.canvas.draw_idle()
 
 
 class TrainWidget(JobWidget):
