@@ -9,6 +9,7 @@ widget's method list at once.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from ._controls import LayerCombo, models_changed, run_cancel_row, wrap_label
 from ._jobs import Job, JobWidget, info, user_error
 from ._loss_plot import LossPlot
 from ._settings import get_setting, set_settings
+
+log = logging.getLogger("napari_w2s.widgets")
 
 SOURCES = ("layers", "W2S folder")
 STARTS = ("fine-tune the shipped model", "from scratch")
@@ -62,6 +65,22 @@ def train_job(
     )
 
 
+# what a first training imports: loaded in a background thread when the dock opens, so that
+# their import pauses (extension loading holds the interpreter lock) fall before the click,
+# not while a training runs (benchmarks/bench_train_event_loop.py; docs/training.md)
+PRELOAD = ("torch", "torch._dynamo", "scipy.signal", "napari_w2s.training.trainer")
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except (ImportError, OSError) as err:  # missing: the training reports it itself
+            log.debug("napari-w2s: preloading %s failed: %s", name, err)
+
+
 class TrainWidget(JobWidget):
     """Data (layers or a folder), base model, start, time budget; Train, Cancel, Resume; a live
     plot of the loss and the held-back RMSE (the dotted line: the RMSE before this session)."""
@@ -70,6 +89,7 @@ class TrainWidget(JobWidget):
         from ..models import list_models
 
         super().__init__(napari_viewer)
+        threading.Thread(target=_preload, name="napari-w2s-preload", daemon=True).start()
         self.stop = threading.Event()
         self._resumable: dict | None = None
         self._run: dict | None = None
