@@ -28,12 +28,16 @@ from napari_w2s.restore.layers import (
 from napari_w2s.restore.method_cards import (
     card_for,
     card_html,
-    is_classical,
-    method_groups,
     metrics_table,
-    missing_weights,
     weights_label,
     weights_refusal,
+)
+from napari_w2s.restore.methods import (
+    CLASSICAL,
+    is_classical,
+    method_groups,
+    missing_weights,
+    split_method,
 )
 
 PX = 0.064
@@ -225,6 +229,11 @@ def test_missing_weights_and_the_methods_offered():
     assert refusal.startswith("no trained weights for rcan") and "--model rcan" in refusal
     assert weights_refusal("jdsr", CARDS) is None
     assert is_classical("pure-let+bicubic") and not is_classical("dncnn+bicubic")
+    assert not is_classical("") and is_classical(" Pure-LET + bicubic ")
+    assert split_method(" DnCNN + +RCAN ") == ["dncnn", "rcan"]
+    from napari_w2s.restore import classical
+
+    assert classical.METHODS is CLASSICAL  # one owner of the names
     groups = method_groups()
     assert list(groups) == ["jdsr", "denoise", "sr", "classical", "sequences"]
     assert "bicubic" in groups["classical"] and "dncnn+rcan" in groups["sequences"]

@@ -72,11 +72,10 @@ def _pipeline(
 ) -> Any:
     """The pipeline of a method for this thread. Model weights are loaded once per thread;
     classical pipelines (cheap, but they record the noise used) are built per file."""
-    from ..restore import classical
     from ..restore.engine import resolve
+    from ..restore.methods import is_classical
 
-    parts = [p.strip().lower() for p in method.split("+")]
-    if all(p in classical.METHODS for p in parts):
+    if is_classical(method):
         return resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
     key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level, threads)
     with _PIPELINES_LOCK:

@@ -45,14 +45,14 @@ SEQUENTIAL = ("ridnet+rcan", "dncnn+rcan")
 def available(methods: Sequence[str], weights: Mapping[str, str] | None = None) -> list[str]:
     """The methods that can run: classical ones, and deep ones with weights (shipped, the
     user's, or given in ``weights``); a sequence ``a+b`` when both of its parts can."""
-    from ..models import list_models
+    from ..restore.methods import deep_methods, split_method
     from ..restore.zoo import find_weights
 
-    deep = set(list_models())
+    deep = set(deep_methods())
 
     def runs(m: str) -> bool:
         if "+" in m:
-            return all(runs(part) for part in m.split("+"))
+            return all(runs(part) for part in split_method(m))
         if m in (weights or {}) or m not in deep:
             return True
         try:

@@ -74,9 +74,9 @@ class Runner:
 def _task(method: str) -> str:
     """``denoise``, ``sr`` or ``jdsr``; a :class:`W2SInputError` for an unknown name."""
     from ..models import get_spec
-    from ..restore import classical
+    from ..restore.methods import CLASSICAL
 
-    if method in classical.METHODS:
+    if method in CLASSICAL:
         return "sr" if method == "bicubic" else "denoise"
     return get_spec(method).task
 

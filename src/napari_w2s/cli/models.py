@@ -11,6 +11,7 @@ from ._common import EXIT_OK, add_command
 def cmd_models(args: argparse.Namespace) -> int:
     from ..models import get_spec, list_models, parameter_count
     from ..restore import classical
+    from ..restore.methods import CLASSICAL
     from ..restore.zoo import shipped, user_models, user_models_dir
 
     cards = shipped()
@@ -30,7 +31,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "description": spec.description,
             }
         )
-    for name in classical.METHODS:
+    for name in CLASSICAL:
         rows.append(
             {
                 "name": name,

@@ -18,9 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configs import CARE_COMPACT as COMPACT
-from .configs import CARE_FULL as FULL
-
 
 def _convs(widths: list[int], in_ch: int, k: int) -> nn.Sequential:
     layers: list[nn.Module] = []

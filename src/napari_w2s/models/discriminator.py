@@ -13,9 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .configs import DISCRIMINATOR_COMPACT as COMPACT
-from .configs import DISCRIMINATOR_FULL as FULL
-
 
 class VGGDiscriminator(nn.Module):
     """Discriminator for ``(N, in_ch, input_size, input_size)`` patches -> ``(N, 1)`` logits."""

@@ -13,9 +13,6 @@ from torch import nn
 
 from ._blocks import check_channels, conv3x3
 
-from .configs import DNCNN_COMPACT as COMPACT
-from .configs import DNCNN_FULL as FULL
-
 
 class DnCNN(nn.Module):
     """Residual denoiser: returns ``x - net(x)`` with the same shape as ``x``.

@@ -22,9 +22,6 @@ from torch import nn
 
 from ._blocks import check_channels
 
-from .configs import MEMNET_COMPACT as COMPACT
-from .configs import MEMNET_FULL as FULL
-
 
 class BNReLUConv(nn.Sequential):
     """Pre-activation convolution: BatchNorm, ReLU, convolution without bias."""

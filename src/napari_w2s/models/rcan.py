@@ -18,9 +18,6 @@ from torch import nn
 
 from ._blocks import ChannelAttention, PixelShuffleUpsampler, conv3x3
 
-from .configs import RCAN_COMPACT as COMPACT
-from .configs import RCAN_FULL as FULL
-
 
 class RCAB(nn.Module):
     """Residual channel attention block."""

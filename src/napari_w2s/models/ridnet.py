@@ -22,9 +22,6 @@ from torch import nn
 
 from ._blocks import ChannelAttention, check_channels, conv1x1, conv3x3
 
-from .configs import RIDNET_COMPACT as COMPACT
-from .configs import RIDNET_FULL as FULL
-
 
 class MergeAndRun(nn.Module):
     def __init__(self, nf: int) -> None:

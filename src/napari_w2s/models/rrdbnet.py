@@ -42,8 +42,7 @@ import torch
 from torch import nn
 
 from ._blocks import conv3x3
-
-from .configs import ESRGAN_COMPACT, ESRGAN_FULL, JDSR_COMPACT, JDSR_FULL
+from .configs import ESRGAN_FULL, JDSR_COMPACT, JDSR_FULL
 
 ESRGAN = ESRGAN_FULL
 JDSR = FULL = JDSR_FULL

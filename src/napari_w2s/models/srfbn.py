@@ -25,9 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configs import SRFBN_COMPACT as COMPACT
-from .configs import SRFBN_FULL as FULL
-
 # (kernel, stride, padding) of the projection (de)convolutions: output = scale * input exactly
 _PROJECTION = {2: (6, 2, 2), 3: (7, 3, 2), 4: (8, 4, 2), 8: (12, 8, 2)}
 

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import W2SInputError
+from .methods import CLASSICAL
 
-METHODS = ("bicubic", "pure-let", "vst-nlm", "vst-bm3d", "vst-epll")
+METHODS = CLASSICAL  # the catalogue owns the names (restore/methods.py)
 DESCRIPTIONS = {
     "bicubic": "x2 bicubic interpolation (the baseline of every SR table)",
     "pure-let": "PURE-LET: Haar-domain thresholds fitted by the Poisson-Gaussian unbiased risk "

@@ -12,36 +12,11 @@ import html
 import logging
 from collections.abc import Iterable
 
+from .methods import CLASSICAL, GROUP_TITLES, missing_weights, split_method
+
 log = logging.getLogger(__name__)
 
-GROUP_TITLES = {
-    "denoise": "Denoise (deep)",
-    "sr": "Super-resolution x2 (deep)",
-    "jdsr": "Joint denoising + SR (JDSR)",
-    "classical": "Classical",
-    "sequences": "Sequences (denoise, then SR)",
-    "user": "Your models (trained or fine-tuned)",
-}
 META_KEYS = ("split", "views", "units")  # entries of a card's metrics that are not levels
-
-
-def method_groups() -> dict[str, list[str]]:
-    """Method strings by group, in the order the pickers show them."""
-    from ..models import list_models
-    from .classical import METHODS
-
-    denoisers = list_models("denoise")
-    srs = list_models("sr")
-    sequences = [f"{d}+{s}" for d in denoisers[:1] for s in srs[:1]]  # dncnn+rcan
-    sequences += [f"{d}+{s}" for d in ("pure-let", "vst-nlm", "vst-epll") for s in ("bicubic",)]
-    sequences += [f"{d}+{s}" for d in denoisers[:1] for s in ("bicubic",)]
-    return {
-        "jdsr": list_models("jdsr"),
-        "denoise": denoisers,
-        "sr": srs,
-        "classical": list(METHODS),
-        "sequences": sequences,
-    }
 
 
 def model_cards() -> list[dict]:
@@ -56,17 +31,6 @@ def model_cards() -> list[dict]:
         return []
 
 
-def missing_weights(method: str, cards: Iterable[dict]) -> list[str]:
-    """The deep parts of ``method`` that have no weights (shipped or the user's; a part may be
-    a user model's file stem)."""
-    from .classical import METHODS
-
-    cards = list(cards)
-    names = {c.get("name") for c in cards} | {str(c.get("stem", "")).lower() for c in cards}
-    parts = [p.strip() for p in method.split("+") if p.strip()]
-    return [p for p in parts if p not in METHODS and p.lower() not in names]
-
-
 def weights_refusal(method: str, cards: Iterable[dict]) -> str | None:
     """Why ``method`` cannot run with the weights there are (``None``: it can)."""
     missing = missing_weights(method, cards)
@@ -76,13 +40,6 @@ def weights_refusal(method: str, cards: Iterable[dict]) -> str | None:
         f"no trained weights for {', '.join(missing)} are shipped with this version; "
         f"train them with `w2s train --model {missing[0]}` or choose a classical method"
     )
-
-
-def is_classical(method: str) -> bool:
-    """Every part of ``method`` is classical (it estimates the noise itself)."""
-    from .classical import METHODS
-
-    return all(p.strip() in METHODS for p in method.split("+"))
 
 
 def card_for(name: str, cards: list[dict], noise_level: str | None) -> dict | None:
@@ -200,9 +157,7 @@ def _deep_line(part: str, cards: list[dict], noise_level: str | None) -> str:
 def card_html(method: str, cards: list[dict], noise_level: str | None = None) -> str:
     """A readable card: what each part of ``method`` is, which weights run (for this noise
     level), how the image is normalised, and the measured held-out metrics."""
-    from .classical import METHODS
-
     return "<br>".join(
-        _classical_line(part) if part in METHODS else _deep_line(part, cards, noise_level)
-        for part in method.split("+")
+        _classical_line(part) if part in CLASSICAL else _deep_line(part, cards, noise_level)
+        for part in split_method(method)
     )

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from ..errors import W2SInputError
+from .methods import CLASSICAL, split_method
 
 ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo"
 MODELS_ENV = "NAPARI_W2S_MODELS"
@@ -104,7 +105,6 @@ def check_stem(stem: str) -> str:
     """``stem`` if it can name a user model (lower case letters, digits, ``.``, ``_``, ``-``;
     not a method name nor a shipped model's stem), else a :class:`W2SInputError`."""
     from ..models import list_models
-    from . import classical
 
     if not STEM.fullmatch(stem or ""):
         raise W2SInputError(
@@ -113,7 +113,7 @@ def check_stem(stem: str) -> str:
         )
     if (
         stem in list_models()
-        or stem in classical.METHODS
+        or stem in CLASSICAL
         or stem in {Path(c["file"]).stem for c in shipped()}
     ):
         raise W2SInputError(
@@ -175,7 +175,7 @@ def auto_level(method: str, image) -> str | None:
     """
     from ..analysis.snr import estimate_snr
 
-    parts = [p.strip().lower() for p in method.split("+")]
+    parts = split_method(method)
     cards = [
         c
         for c in shipped()

@@ -30,7 +30,8 @@ from qtpy.QtWidgets import (
 
 from ..averaging import W2S_LEVEL_NAMES
 from ..layer_names import is_kernel, noise_level_of
-from ..restore.method_cards import GROUP_TITLES, method_groups, missing_weights, model_cards
+from ..restore.method_cards import model_cards
+from ..restore.methods import GROUP_TITLES, method_groups, missing_weights
 from ._settings import get_setting, set_settings
 
 W = TypeVar("W", bound=QWidget)

@@ -25,7 +25,8 @@ from ..restore.layers import (
     trust_layer,
     trust_summary,
 )
-from ..restore.method_cards import card_html, is_classical, weights_refusal
+from ..restore.method_cards import card_html, weights_refusal
+from ..restore.methods import is_classical
 from ._controls import (
     DeviceChoice,
     LayerCombo,
