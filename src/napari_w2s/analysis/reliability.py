@@ -127,29 +127,53 @@ def image_range(image: Any) -> float:
     return float(hi - lo)
 
 
+def reliability_of(
+    out_a: Any,
+    out_b: Any,
+    input_a: Any,
+    level: int,
+    card_reliability: Mapping | None = None,
+    frames: tuple[list[int], list[int]] = ([], []),
+) -> Reliability:
+    """The calibrated map of two restorations of disjoint ``avgN`` averages (``out_a`` of
+    ``input_a``, the first set's average, whose range scales the floor)."""
+    factor, calibrated = factor_for(card_reliability, f"avg{level}")
+    floor, rng = floor_for(card_reliability, f"avg{level}"), image_range(input_a)
+    d = uncalibrated_map(out_a, out_b)
+    m = np.sqrt((floor * rng) ** 2 + (factor * d.astype(np.float64)) ** 2).astype(np.float32)
+    first, second = (list(map(int, f)) for f in frames)
+    return Reliability(
+        m, float(m.mean()), factor, calibrated, first, second, floor, float(d.mean()), rng
+    )
+
+
 def stack_reliability(
     stack: Any,
     level: int,
     restore: Callable[[np.ndarray], np.ndarray],
     card_reliability: Mapping | None = None,
     avg1_frame: int | None = None,
+    average: Any = None,
 ) -> tuple[np.ndarray, Reliability]:
     """Restore ``avgN`` of ``stack`` (T, Y, X) and its disjoint twin; the first result and the
-    reliability map. ``restore`` maps an image in the stack's units to the result."""
+    reliability map. ``restore`` maps an image in the stack's units to the result;
+    ``average``: the first set's average where the caller has it already (not recomputed)."""
     data = np.asarray(stack) if not hasattr(stack, "shape") else stack
     if len(data.shape) != 3:
         raise W2SInputError(
             f"a reliability map needs a stack of frames (T, Y, X), not shape {tuple(data.shape)}"
         )
     first, second = disjoint_frames(int(data.shape[0]), level, avg1_frame)
-    x_a = np.asarray(data[first], dtype=np.float32).mean(axis=0)
-    x_b = np.asarray(data[second], dtype=np.float32).mean(axis=0)
+    x_a = frames_average(data, first) if average is None else np.asarray(average, np.float32)
+    x_b = frames_average(data, second)
     out_a, out_b = restore(x_a), restore(x_b)
-    factor, calibrated = factor_for(card_reliability, f"avg{level}")
-    floor, rng = floor_for(card_reliability, f"avg{level}"), image_range(x_a)
-    d = uncalibrated_map(out_a, out_b)
-    m = np.sqrt((floor * rng) ** 2 + (factor * d.astype(np.float64)) ** 2).astype(np.float32)
-    rel = Reliability(
-        m, float(m.mean()), factor, calibrated, first, second, floor, float(d.mean()), rng
-    )
+    rel = reliability_of(out_a, out_b, x_a, level, card_reliability, (first, second))
     return np.asarray(out_a), rel
+
+
+def frames_average(stack: Any, frames: list[int]) -> np.ndarray:
+    """The float32 average of ``frames`` of ``stack``, read frame by frame."""
+    total = np.zeros(tuple(stack.shape[1:]), np.float64)
+    for i in frames:
+        total += np.asarray(stack[int(i)], dtype=np.float64)
+    return (total / max(len(frames), 1)).astype(np.float32)
