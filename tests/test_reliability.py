@@ -8,6 +8,7 @@ import pytest
 from napari_w2s.analysis.reliability import (
     disjoint_frames,
     factor_for,
+    fit_calibration,
     stack_reliability,
     uncalibrated_map,
 )
@@ -65,6 +66,28 @@ def test_the_card_factor_scales_the_map_and_the_nearest_level_serves_the_others(
     assert two.calibrated and np.allclose(two.map, 2.5 * one.map, rtol=1e-5)
     with pytest.raises(W2SInputError, match="stack of frames"):
         stack_reliability(stack[0], 1, lambda x: x)
+
+
+def test_the_calibration_fit_recovers_its_model_and_keeps_the_noise_part():
+    """Views made from RMSE² = 1.6² mean(d)² + (0.02 range)² give back (1.6, 0.02); views whose
+    error is a bias that d cannot see (an unconstrained fit drops d: factor 0, the map flat)
+    keep the factor rms(d) / mean(d), the noise part measured."""
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(5)
+    m, r = rng.uniform(1, 10, 12), rng.uniform(50, 500, 12)
+    t = np.sqrt((1.6 * m) ** 2 + (0.02 * r) ** 2)
+    factor, floor = fit_calibration(np.stack([t, m, r, 1.2 * m], axis=1))
+    assert factor == pytest.approx(1.6, rel=1e-6) and floor == pytest.approx(0.02, rel=1e-6)
+    # two views: the noisier one (large d) has the smaller bias per range
+    r = np.array([100.0, 100.0])
+    t = np.array([0.03, 0.05]) * r
+    m = np.array([0.5, 0.1]) * t
+    u, w = (m / t) ** 2, (r / t) ** 2
+    free, _ = nnls(np.stack([u, w], axis=1), np.ones(2))
+    assert free[0] == 0.0  # the unconstrained fit: no noise part
+    factor, floor = fit_calibration(np.stack([t, m, r, 1.2 * m], axis=1))
+    assert factor == pytest.approx(1.2) and 0.02 < floor < 0.05
 
 
 def test_cli_restores_a_level_of_a_stack_with_its_reliability_map(tmp_path, capsys):

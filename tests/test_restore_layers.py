@@ -247,6 +247,13 @@ def test_the_preferred_input_is_the_noisiest_level_then_a_plane_then_a_stack():
     avg4, avg2 = layer("avg4", np.zeros((8, 8))), layer("avg2", np.zeros((8, 8)))
     result = layer("avg1 jdsr", np.zeros((16, 16)), metadata={"method": "jdsr"})
     assert preferred_layer([stack, sim, clean, avg4, avg2, result]) is avg2
+    # the maps of a level restored from a stack carry its name, but are not inputs
+    maps = [
+        layer("stack jdsr reliability [avg1]", np.zeros((16, 16)), metadata={"reliability": {}}),
+        layer("stack jdsr trust z [avg1]", np.zeros((8, 8)), metadata={"trust": {}}),
+    ]
+    assert preferred_layer([*maps, stack, avg4]) is avg4
+    assert preferred_layer([*maps, stack]) is stack
     img, other = layer("img", np.zeros((8, 8))), layer("other", np.zeros((8, 8)))
     assert preferred_layer([stack, sim, img, other], active=other) is other
     assert preferred_layer([stack, sim, img]) is img

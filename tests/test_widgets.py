@@ -746,3 +746,45 @@ def test_restore_widget_runs_a_bmz_package(make_napari_viewer, qtbot, tmp_path, 
     job = rw.run()
     qtbot.waitUntil(lambda: job.finished, timeout=60_000)
     assert errors and errors[-1].endswith("missing.zip: weights file not found")
+
+
+def test_restore_adds_the_reliability_map_of_a_stack_level(
+    make_napari_viewer, qtbot, sample, tmp_path, capsys, errors
+):
+    """The Restore widget's reliability map: avg4 of a raw stack and of 4 other frames
+    restored, the calibrated map on the result's grid; its mean is the CLI's predicted RMSE."""
+    import json
+
+    from napari_w2s.cli import main
+
+    stack = np.ascontiguousarray(sample[0][0][:12, :64, :80])
+    viewer = make_napari_viewer()
+    viewer.add_image(stack, name="stack", scale=(1.0, PX, PX), metadata={"axes": "TYX"})
+    rw = dock(viewer, "Restore")
+    rw.layer.set_value("stack")
+    assert rw.method.set_method("jdsr") and rw.reliability.isEnabled()
+    rw.reliability.setChecked(True)
+    assert not rw.current_only.isEnabled()
+    assert rw.run() is None  # the level must be chosen: auto cannot say which N
+    assert "choose it under noise level" in errors[-1]
+    rw.set_noise_level("avg4")
+    wait(qtbot, rw.run())
+    out, m = rw.result_layer, rw.reliability_layer
+    assert out.name == "stack jdsr [avg4]" and out.data.shape == (128, 160)
+    assert m.name == "stack jdsr reliability [avg4]" and m.data.shape == (128, 160)
+    assert np.allclose(m.scale, (PX / 2, PX / 2)) and np.allclose(m.translate, out.translate)
+    assert np.allclose(out.translate, (-PX / 4, -PX / 4))
+    assert np.isfinite(m.data).all() and float(m.data.min()) > 0
+    rel = m.metadata["reliability"]
+    assert rel["frames_a"] == [0, 1, 2, 3] and rel["frames_b"] == [4, 5, 6, 7]
+    assert rel["calibrated"] and out.metadata["parameters"]["frames"] == [0, 1, 2, 3]
+    assert "predicted RMSE" in rw.status.text() and rw.trust_layer.data.shape == (64, 80)
+
+    np.save(tmp_path / "stack.npy", stack)
+    capsys.readouterr()
+    args = ["restore", str(tmp_path / "stack.npy"), "--level", "4", "--threads", "1"]
+    args += ["--reliability", str(tmp_path / "map.npy"), "--out", str(tmp_path / "out.npy")]
+    assert main([*args, "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)["reliability"]["predicted_rmse"]
+    assert abs(float(m.data.mean()) / cli - 1) < 1e-3
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), out.data, rtol=0, atol=1e-2)

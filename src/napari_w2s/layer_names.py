@@ -55,10 +55,13 @@ def noise_level_of(name: str, metadata: dict | None = None) -> str:
     return estimated if estimated in W2S_LEVEL_NAMES else AUTO
 
 
+MAP_KEYS = ("method", "trust", "reliability")  # metadata of results and of their maps
+
+
 def _is_input(layer: Any) -> bool:
-    """Not the result of a method, not a clean or SIM reference."""
+    """Not the result of a method nor one of its maps, not a clean or SIM reference."""
     return (
-        "method" not in (layer.metadata or {})
+        not set(MAP_KEYS) & set(layer.metadata or {})
         and not is_sim_name(layer.name)
         and not is_clean_name(layer.name)
     )

@@ -34,6 +34,7 @@ size of the smoothing window that the data contradict); otherwise ``consistent``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -82,12 +83,15 @@ class Consistency:
 
 def _convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Same-size convolution with reflected borders (FFT)."""
-    from scipy.signal import fftconvolve
+    from ._filters import Convolver
 
-    kh, kw = kernel.shape
-    py, px = kh // 2, kw // 2
-    padded = np.pad(image, ((py, kh - 1 - py), (px, kw - 1 - px)), mode="reflect")
-    return fftconvolve(padded, kernel[::-1, ::-1], mode="valid")
+    return Convolver(image, kernel.shape)(kernel)
+
+
+def _bin(image: np.ndarray, scale: int) -> np.ndarray:
+    """The mean over ``scale x scale`` blocks (the overlay's geometry)."""
+    h, w = image.shape[0] // scale, image.shape[1] // scale
+    return image[: h * scale, : w * scale].reshape(h, scale, w, scale).mean((1, 3))
 
 
 def forward(restored: np.ndarray, scale: int, kernel: np.ndarray | None) -> np.ndarray:
@@ -95,10 +99,17 @@ def forward(restored: np.ndarray, scale: int, kernel: np.ndarray | None) -> np.n
     r = np.asarray(restored, dtype=np.float64)
     if kernel is not None:
         r = _convolve(r, np.asarray(kernel, dtype=np.float64))
-    if scale == 1:
-        return r
-    h, w = r.shape[0] // scale, r.shape[1] // scale
-    return r[: h * scale, : w * scale].reshape(h, scale, w, scale).mean((1, 3))
+    return r if scale == 1 else _bin(r, scale)
+
+
+def _path_taps() -> np.ndarray:
+    """The 5 taps of ``bin2(upsample2(.))`` along one axis: the mean of the bicubic
+    upsampling's two phases (:func:`napari_w2s.analysis.kernel.upsample2`)."""
+    from .kernel import _cubic
+
+    taps = np.arange(-2, 3)
+    phases = [_cubic(shift - taps) for shift in (-0.25, 0.25)]
+    return 0.5 * sum(w / w.sum() for w in phases)
 
 
 def _same_path(image: np.ndarray, scale: int) -> np.ndarray:
@@ -106,13 +117,16 @@ def _same_path(image: np.ndarray, scale: int) -> np.ndarray:
 
     The W2S kernel (Eq. 2) maps SIM to the *bicubic-upsampled* widefield image, so the forward
     image ``bin2(k * R)`` estimates ``bin2(upsample2(I))``, a slightly smoothed ``I``; the input
-    takes the same path so that the two are compared like for like.
+    takes the same path so that the two are compared like for like. Both steps are separable
+    and linear, so the path is one 5-tap filter per axis (mirrored borders, as the upsampling's).
     """
     if scale == 1:
         return image
-    from .kernel import upsample2
+    from scipy.ndimage import correlate1d
 
-    return forward(upsample2(image), 2, None)
+    taps = _path_taps()
+    out = correlate1d(np.asarray(image, dtype=np.float64), taps, axis=0, mode="reflect")
+    return correlate1d(out, taps, axis=1, mode="reflect")
 
 
 def _gain2(scale: int, window: int) -> float:
@@ -125,9 +139,9 @@ def _gain2(scale: int, window: int) -> float:
 
 
 def _box(z: np.ndarray, window: int) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
+    from ._filters import box
 
-    return uniform_filter(z, size=window, mode="reflect")
+    return box(z, window)
 
 
 def check(
@@ -140,8 +154,10 @@ def check(
     fit_affine: bool = True,
     background: float = BACKGROUND_PX,
     kernel_error: float = KERNEL_ERROR,
+    notes: tuple[str, ...] = (),
 ) -> Consistency:
-    """Forward-consistency map and verdict of ``restored`` against its input ``image``."""
+    """Forward-consistency map and verdict of ``restored`` against its input ``image``
+    (``notes``: notes of what was estimated before, kept in the result's)."""
     from scipy.ndimage import label
 
     from .._validate import checked_image
@@ -163,7 +179,7 @@ def check(
         )
     if window < 1 or window % 2 == 0:
         raise W2SInputError(f"the smoothing window must be an odd number >= 1, not {window}")
-    notes: list[str] = []
+    notes = list(notes)
     f = forward(r, scale, kernel if scale == 2 else None)
     xt = _same_path(x, scale)
     gain, offset = 1.0, 0.0
@@ -173,12 +189,12 @@ def check(
         gain, offset = affine_fit(f, xt)
         f = gain * f + offset
     if background and scale == 2:  # out-of-focus light: in the widefield image, not in SIM
-        from scipy.ndimage import gaussian_filter
+        from ._filters import gaussian
 
         r = xt - f
-        smooth = gaussian_filter(r, background, mode="reflect")
+        smooth = gaussian(r, background)
         # twicing: a smooth field is removed to fourth order in (sigma / its scale)
-        f = f + smooth + gaussian_filter(r - smooth, background, mode="reflect")
+        f = f + smooth + gaussian(r - smooth, background)
     a, b = noise if noise is not None else _noise_of(x, notes)
     var = a * f + b
     floor = max(1e-12, 1e-6 * float(np.var(x)))
@@ -188,9 +204,9 @@ def check(
     # local variance (the transfer of the input's path and of the box, measured on an impulse)
     # the kernel's own error: proportional to the input's local detail (never to the
     # restoration's, which would excuse an invented structure)
-    from scipy.ndimage import gaussian_filter
+    from ._filters import gaussian
 
-    detail = _box(np.abs(xt - gaussian_filter(xt, 1.5, mode="reflect")), window)
+    detail = _box(np.abs(xt - gaussian(xt, 1.5)), window)
     z = _box(xt - f, window) / np.sqrt(
         np.maximum(var, floor) * _gain2(scale, window) + (kernel_error * detail) ** 2
     )
@@ -289,13 +305,17 @@ def kernel_for(
     return k, f"fitted to the pair: the optics' kernel with a cutoff of {c:.3f} cycles per HR pixel"
 
 
+@lru_cache(maxsize=64)
 def _optics_kernel(cutoff_hr: float) -> np.ndarray:
-    """The simulator's widefield-from-SIM kernel for a widefield cutoff in cycles per HR pixel."""
+    """The simulator's widefield-from-SIM kernel for a widefield cutoff in cycles per HR pixel
+    (cached: the kernel fit tries the same grid of cutoffs on every image; read-only)."""
     from ..simulate import optics as opt
     from ..simulate.view import ViewParams
 
     p = ViewParams()
-    return opt.lr_from_hr_kernel(cutoff_hr, p.damping, p.sim_kwargs(), 1.0)
+    k = opt.lr_from_hr_kernel(cutoff_hr, p.damping, p.sim_kwargs(), 1.0)
+    k.setflags(write=False)
+    return k
 
 
 def fit_kernel(
@@ -308,6 +328,8 @@ def fit_kernel(
     crop of ``crop`` LR pixels: the residual's robust spread after the forward model's gain,
     offset and background, minimised over the cutoff (a grid, then golden-section refinement).
     """
+    from ._filters import Convolver
+
     x = np.asarray(image, dtype=np.float64)
     r = np.asarray(restored, dtype=np.float64)
     h, w = x.shape
@@ -315,13 +337,15 @@ def fit_kernel(
     xs = x[cy - c : cy + c, cx - c : cx + c]
     rs = r[2 * (cy - c) : 2 * (cy + c), 2 * (cx - c) : 2 * (cx + c)]
     xt = _same_path(xs, 2)
+    grid = np.geomspace(0.06, 0.6, 13)
+    convolve = Convolver(rs, _optics_kernel(float(grid[0])).shape)
 
     def cost(cutoff: float) -> float:
         from scipy.ndimage import gaussian_filter
 
         from .metrics import affine_fit
 
-        f = forward(rs, 2, _optics_kernel(cutoff))
+        f = _bin(convolve(_optics_kernel(float(cutoff))), 2)
         g, o = affine_fit(f, xt)
         res = xt - (g * f + o)
         res = res - gaussian_filter(res, BACKGROUND_PX, mode="reflect")
@@ -329,7 +353,6 @@ def fit_kernel(
         inner = res[m:-m, m:-m]
         return float(np.median(np.abs(inner - np.median(inner))))
 
-    grid = np.geomspace(0.06, 0.6, 13)
     costs = [cost(v) for v in grid]
     i = int(np.argmin(costs))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
@@ -346,7 +369,7 @@ def fit_kernel(
             b = lo + phi * (hi - lo)
             fb = cost(b)
     best = a if fa < fb else b
-    return _optics_kernel(best), float(best)
+    return _optics_kernel(float(best)).copy(), float(best)
 
 
 def check_restoration(
@@ -368,5 +391,16 @@ def check_restoration(
         raise W2SInputError(
             f"the restored image {r.shape} is neither the input's size {x.shape} nor twice it"
         )
-    k, source = kernel_for(r, x, kernel_path, optics)
-    return check(r, x, k, noise=noise, window=window, kernel_source=source)
+    if noise is not None or kernel_path is not None or optics is not None:
+        k, source = kernel_for(r, x, kernel_path, optics)
+        return check(r, x, k, noise=noise, window=window, kernel_source=source)
+    # the noise estimate and the kernel fit are independent: the estimate runs in a second
+    # thread meanwhile (FFTs, sorts and array arithmetic release the GIL)
+    from concurrent.futures import ThreadPoolExecutor
+
+    notes: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        estimate = pool.submit(_noise_of, x, notes)
+        k, source = kernel_for(r, x)
+        noise = estimate.result()
+    return check(r, x, k, noise=noise, window=window, kernel_source=source, notes=tuple(notes))

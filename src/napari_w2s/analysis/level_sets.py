@@ -58,10 +58,13 @@ def level_sets(b, a_vals, d, n_levels, min_count):
         )
     edges = level_edges(b, n_levels, min_count)
     which = np.clip(np.searchsorted(edges, b, side="right") - 1, 0, len(edges) - 2)
+    # one stable sort instead of a mask per level set: each set's values in the same order
+    order = np.argsort(which, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=len(edges) - 1))])
     means, stds, counts = [], [], []
     for k in range(len(edges) - 1):
-        sel = which == k
-        if sel.sum() < min_count // 2:
+        sel = order[starts[k] : starts[k + 1]]
+        if sel.size < min_count // 2:
             continue
         s, n = robust_std(d[sel])
         means.append(float(a_vals[sel].mean()))

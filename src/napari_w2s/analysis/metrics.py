@@ -122,10 +122,12 @@ def affine_fit(source: Any, target: Any) -> tuple[float, float]:
     s, t = _pair(source, target)
     s, t = s.ravel(), t.ravel()
     sc = s - s.mean()
-    var = float(sc @ sc)
+    # sums of products, not BLAS (@, np.dot): BLAS's threads wait for cores on a busy machine,
+    # 16-30 ms for 37 000 pixels with every core taken, against 0.03 ms
+    var = float((sc * sc).sum())
     if var == 0:
         raise W2SInputError("cannot match a constant image affinely")
-    a = float(sc @ (t - t.mean())) / var
+    a = float((sc * (t - t.mean())).sum()) / var
     return a, float(t.mean() - a * s.mean())
 
 

@@ -63,22 +63,37 @@ class NoiseBand:
     dof: float  # degrees of freedom of the band (``sum h^2`` times the number of pixels)
 
 
+def _half_plane(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``|f|`` on the half plane of a real FFT of ``shape`` (cycles/pixel), and how many bins of
+    the full plane each stands for (2, or 1 for the columns that are their own mirror)."""
+    f = np.hypot(np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :])
+    weight = np.full(f.shape[1], 2.0)
+    weight[0] = 1.0
+    if shape[1] % 2 == 0:
+        weight[-1] = 1.0
+    return f, np.broadcast_to(weight, f.shape)
+
+
 def _ring_profile(z: np.ndarray, n_rings: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Radial mean of the Hann-windowed periodogram: ring centres, means, counts."""
+    """Radial mean of the Hann-windowed periodogram: ring centres, means, counts (the
+    periodogram of a real image is symmetric: the half plane, each bin counted for its mirror)."""
     h, w = z.shape
     win = np.outer(np.hanning(h), np.hanning(w))
-    p = np.abs(np.fft.fft2((z - z.mean()) * win)) ** 2 / (win * win).sum()
-    f = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]).ravel()
+    p = np.abs(np.fft.rfft2((z - z.mean()) * win)) ** 2 / (win * win).sum()
+    f, weight = _half_plane((h, w))
     edges = np.linspace(0.0, 0.5 * math.sqrt(2.0), n_rings + 1)
-    idx = np.clip(np.digitize(f, edges) - 1, 0, n_rings - 1)
-    count = np.bincount(idx, minlength=n_rings)
-    total = np.bincount(idx, weights=p.ravel(), minlength=n_rings)
-    return 0.5 * (edges[1:] + edges[:-1]), total / np.maximum(count, 1), count
+    idx = np.clip(np.digitize(f.ravel(), edges) - 1, 0, n_rings - 1)
+    count = np.bincount(idx, weights=weight.ravel(), minlength=n_rings)
+    total = np.bincount(idx, weights=(weight * p).ravel(), minlength=n_rings)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    return centres, total / np.maximum(count, 1), count.round().astype(np.int64)
 
 
-def _transfer(shape: tuple[int, int], cutoff: float) -> np.ndarray:
-    """The high-pass filter's frequency response: 0 below ``cutoff``, a raised cosine to 1."""
-    f = np.hypot(np.fft.fftfreq(shape[0])[:, None], np.fft.fftfreq(shape[1])[None, :])
+def _transfer(shape: tuple[int, int], cutoff: float, half: bool = False) -> np.ndarray:
+    """The high-pass filter's frequency response: 0 below ``cutoff``, a raised cosine to 1
+    (``half``: on the half plane of a real FFT)."""
+    kx = (np.fft.rfftfreq if half else np.fft.fftfreq)(shape[1])
+    f = np.hypot(np.fft.fftfreq(shape[0])[:, None], kx[None, :])
     t = np.clip((f - cutoff) / WIDTH, 0.0, 1.0)
     return 0.5 - 0.5 * np.cos(np.pi * t)
 
@@ -110,7 +125,8 @@ def noise_band(z: np.ndarray) -> tuple[NoiseBand | None, str]:
         if slope < 0:
             extrapolated = max(extrapolated, (math.log(1e-3) - icpt) / slope)
     cutoff = min(max(extrapolated, MIN_CUTOFF), MAX_CUTOFF)
-    dof = float(np.mean(_transfer(z.shape, cutoff) ** 2)) * z.size
+    t2 = _transfer(z.shape, cutoff, half=True) ** 2
+    dof = float((t2 * _half_plane(z.shape)[1]).sum())  # sum over the full plane
     if dof < MIN_DOF:
         return None, f"the noise-only band is too small ({dof:.0f} degrees of freedom)"
     return NoiseBand(cutoff, detected, float(extrapolated), dof), ""
@@ -127,14 +143,16 @@ def band_level_sets(
     """
     from scipy import ndimage as ndi
 
+    # real FFTs on the half plane: the image is real and the filter even
     padded = np.pad(z, _PAD, mode="symmetric")
-    transfer = _transfer(padded.shape, band.cutoff)
-    spec = np.fft.fft2(padded)
-    r = np.real(np.fft.ifft2(spec * transfer))
-    h = np.real(np.fft.ifft2(transfer))
+    shape = padded.shape
+    transfer = _transfer(shape, band.cutoff, half=True)
+    spec = np.fft.rfft2(padded)
+    r = np.fft.irfft2(spec * transfer, s=shape)
+    h = np.fft.irfft2(transfer, s=shape)
     h2 = h * h
     energy = float(h2.sum())
-    m = np.real(np.fft.ifft2(spec * np.fft.fft2(h2))) / energy
+    m = np.fft.irfft2(spec * np.fft.rfft2(h2), s=shape) / energy
     inner = (slice(_PAD, _PAD + z.shape[0]), slice(_PAD, _PAD + z.shape[1]))
     r, m = r[inner] / math.sqrt(energy), m[inner]
     # binning variable: the mean of the ring between 1 and 2 pixels (5 x 5 less 3 x 3)

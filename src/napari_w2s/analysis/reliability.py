@@ -14,7 +14,9 @@ per-image normalisation's scale). ``d`` is the part of the error that changes wi
 the two restorations' *shared* error (the model's bias, structure it never learnt) does not
 show in their difference, so a floor proportional to the image's range stands for it.
 ``factor`` and ``floor`` are fitted per model and level on simulated views
-(``scripts/calibrate_reliability.py``: least squares of RMSE² on range² and mean(d)²) and
+(``scripts/calibrate_reliability.py``: least squares of RMSE² on range² and mean(d)², the
+factor at least the ratio rms(d) / mean(d), below which the map would claim less error than
+the noise-driven part alone) and
 stored in the model card's ``reliability`` field, so that the map's mean predicts the RMSE of
 the result against the truth (SIM for a x2 model, the clean image for a denoiser). The floor is
 the same everywhere in an image: the map locates noise-driven error, not the model's bias.
@@ -84,6 +86,7 @@ class Reliability:
     floor: float = 0.0
     noise_part: float = 0.0  # mean of the uncalibrated disagreement map (d)
     image_range: float = 0.0
+    noise_rms: float = 0.0  # root-mean-square of d: the noise-driven RMSE itself
 
     def to_dict(self) -> dict:
         return {
@@ -92,6 +95,7 @@ class Reliability:
             "floor": self.floor,
             "noise_part": self.noise_part,
             "image_range": self.image_range,
+            "noise_rms": self.noise_rms,
             "calibrated": self.calibrated,
             "frames_a": self.frames_a,
             "frames_b": self.frames_b,
@@ -127,29 +131,81 @@ def image_range(image: Any) -> float:
     return float(hi - lo)
 
 
+def reliability_of(
+    out_a: Any,
+    out_b: Any,
+    input_a: Any,
+    level: int,
+    card_reliability: Mapping | None = None,
+    frames: tuple[list[int], list[int]] = ([], []),
+) -> Reliability:
+    """The calibrated map of two restorations of disjoint ``avgN`` averages (``out_a`` of
+    ``input_a``, the first set's average, whose range scales the floor)."""
+    factor, calibrated = factor_for(card_reliability, f"avg{level}")
+    floor, rng = floor_for(card_reliability, f"avg{level}"), image_range(input_a)
+    d = uncalibrated_map(out_a, out_b)
+    m = np.sqrt((floor * rng) ** 2 + (factor * d.astype(np.float64)) ** 2).astype(np.float32)
+    first, second = (list(map(int, f)) for f in frames)
+    d64 = d.astype(np.float64)
+    return Reliability(
+        m,
+        float(m.mean()),
+        factor,
+        calibrated,
+        first,
+        second,
+        floor,
+        float(d64.mean()),
+        rng,
+        float(np.sqrt((d64**2).mean())),
+    )
+
+
+def fit_calibration(rows: Any) -> tuple[float, float]:
+    """``(factor, floor)`` of one level from calibration views, rows of (true RMSE, mean(d),
+    the input's range, rms(d)): RMSE² ≈ factor² mean(d)² + floor² range², each view's equation
+    divided by its RMSE² (every view weighs the same), non-negative least squares, with the
+    factor at least the median of rms(d) / mean(d): ``factor * mean(d)`` is then at least the
+    noise-driven RMSE the two restorations measure, so a bias that ``d`` cannot see (shared by
+    both results) is left to the floor and never removes the map's noise part."""
+    from scipy.optimize import nnls
+
+    a = np.asarray(rows, dtype=np.float64)
+    t2 = a[:, 0] ** 2
+    least = float(np.median(a[:, 3] / np.maximum(a[:, 1], 1e-30)))
+    u, w = a[:, 1] ** 2 / t2, a[:, 2] ** 2 / t2
+    # factor² = least² + extra² with extra² >= 0: the fit is of what the noise part leaves
+    coef, _ = nnls(np.stack([u, w], axis=1), 1.0 - least**2 * u)
+    return float(np.sqrt(least**2 + coef[0])), float(np.sqrt(coef[1]))
+
+
 def stack_reliability(
     stack: Any,
     level: int,
     restore: Callable[[np.ndarray], np.ndarray],
     card_reliability: Mapping | None = None,
     avg1_frame: int | None = None,
+    average: Any = None,
 ) -> tuple[np.ndarray, Reliability]:
     """Restore ``avgN`` of ``stack`` (T, Y, X) and its disjoint twin; the first result and the
-    reliability map. ``restore`` maps an image in the stack's units to the result."""
+    reliability map. ``restore`` maps an image in the stack's units to the result;
+    ``average``: the first set's average where the caller has it already (not recomputed)."""
     data = np.asarray(stack) if not hasattr(stack, "shape") else stack
     if len(data.shape) != 3:
         raise W2SInputError(
             f"a reliability map needs a stack of frames (T, Y, X), not shape {tuple(data.shape)}"
         )
     first, second = disjoint_frames(int(data.shape[0]), level, avg1_frame)
-    x_a = np.asarray(data[first], dtype=np.float32).mean(axis=0)
-    x_b = np.asarray(data[second], dtype=np.float32).mean(axis=0)
+    x_a = frames_average(data, first) if average is None else np.asarray(average, np.float32)
+    x_b = frames_average(data, second)
     out_a, out_b = restore(x_a), restore(x_b)
-    factor, calibrated = factor_for(card_reliability, f"avg{level}")
-    floor, rng = floor_for(card_reliability, f"avg{level}"), image_range(x_a)
-    d = uncalibrated_map(out_a, out_b)
-    m = np.sqrt((floor * rng) ** 2 + (factor * d.astype(np.float64)) ** 2).astype(np.float32)
-    rel = Reliability(
-        m, float(m.mean()), factor, calibrated, first, second, floor, float(d.mean()), rng
-    )
+    rel = reliability_of(out_a, out_b, x_a, level, card_reliability, (first, second))
     return np.asarray(out_a), rel
+
+
+def frames_average(stack: Any, frames: list[int]) -> np.ndarray:
+    """The float32 average of ``frames`` of ``stack``, read frame by frame."""
+    total = np.zeros(tuple(stack.shape[1:]), np.float64)
+    for i in frames:
+        total += np.asarray(stack[int(i)], dtype=np.float64)
+    return (total / max(len(frames), 1)).astype(np.float32)

@@ -25,8 +25,11 @@ TRUST_LIMITS = (-6, 6)  # the trust map's contrast limits, in noise units (z)
 class LayerRun:
     """One restoration of a layer: what the widget chose, and what it restores.
 
-    ``shape`` is that of the data restored: the whole layer, or the 2-D frame at ``lead`` (the
-    index of the leading axes; empty for the whole layer).
+    ``shape`` is that of the data restored: the whole layer, the 2-D frame at ``lead`` (the
+    index of the leading axes; empty for the whole layer), or with ``level`` the 2-D average of
+    the W2S level ``avg{level}`` of a stack (T, Y, X) (:mod:`napari_w2s.restore.stack_level`;
+    with ``reliability``, ``level`` other frames are averaged and restored too, for the
+    disjoint-frame reliability map).
     """
 
     method: str
@@ -43,6 +46,8 @@ class LayerRun:
     threads: int | str | None = None
     weights: str | None = None
     trust: bool = False  # add a trust map (a 2-D result only)
+    level: int | None = None  # restore this W2S level of a stack (T, Y, X), not its planes
+    reliability: bool = False  # with level: the disjoint-frame reliability map too
 
     @classmethod
     def of_layer(
@@ -52,6 +57,8 @@ class LayerRun:
         ``translate``, ``metadata`` and ``data``), on its frame ``lead`` where given."""
         metadata = layer.metadata or {}
         shape = tuple(layer.data.shape[len(lead) :] if lead else layer.data.shape)
+        if options.get("level"):
+            shape = shape[-2:]
         return cls(
             method=method,
             layer=layer.name,
@@ -71,7 +78,9 @@ class LayerRun:
 
     @property
     def suffix(self) -> str:
-        """``" [frame 7]"`` for one frame of a stack, else ``""``."""
+        """``" [frame 7]"`` for one frame of a stack, ``" [avg4]"`` for a level, else ``""``."""
+        if self.level:
+            return f" [avg{self.level}]"
         return f" [frame {','.join(map(str, self.lead))}]" if self.lead else ""
 
     @property
@@ -88,6 +97,7 @@ class LayerRun:
             self.noise_level,
             self.threads,
             self.shape[-2:],
+            self.reliability,
         )
 
 
@@ -98,7 +108,8 @@ class Restored:
     ``data`` is the result, or an :class:`~napari_w2s.restore.engine.Estimate` where a stack
     would take longer than the budget (nothing more was computed). ``check`` is the
     :class:`~napari_w2s.analysis.consistency.Consistency` of a 2-D result with its input
-    where a trust map was asked for, else ``None``.
+    where a trust map was asked for, else ``None``. A level of a stack: ``frames`` averaged,
+    and ``reliability`` (:class:`~napari_w2s.analysis.reliability.Reliability`) where asked.
     """
 
     data: Any
@@ -106,6 +117,8 @@ class Restored:
     seconds: float
     factor: int
     check: Any = None
+    frames: list[int] | None = None
+    reliability: Any = None
 
     @property
     def weights(self) -> list[str]:
@@ -160,7 +173,9 @@ def restore_job(
     ``budget_s``, a stack that would take longer returns an
     :class:`~napari_w2s.restore.engine.Estimate` (measured on its first plane) as its data.
     With ``run.trust``, a 2-D result is checked against its input
-    (:func:`~napari_w2s.analysis.consistency.check_restoration`). ``run.weights``: a
+    (:func:`~napari_w2s.analysis.consistency.check_restoration`). With ``run.level``, ``data``
+    is a stack (T, Y, X) whose W2S level is restored (the average is the input), and with
+    ``run.reliability`` its disjoint-frame reliability map is made (two planes of progress). ``run.weights``: a
     ``.safetensors`` file with its card or a BioImage Model Zoo package instead of the shipped
     weights (``w2s restore --weights``).
     """
@@ -169,6 +184,14 @@ def restore_job(
     from .engine import Estimate, iter_restore, resolve
 
     yield {"stage": "loading"}
+    stack = frames = rel = None
+    if run.level:  # a W2S level of a stack: its average is the input (checked and shown)
+        from ..analysis.reliability import frames_average
+        from .stack_level import iter_restore_level, level_frames_of
+
+        stack = data
+        frames, _ = level_frames_of(int(stack.shape[0]), run.level, run.reliability)
+        data = frames_average(stack, frames)
     noise_level = run.noise_level
     if noise_level == "auto" and not run.weights:  # the per-level model for inputs this noisy
         from .zoo import auto_level
@@ -185,7 +208,11 @@ def restore_job(
     )
     yield {"stage": "running", "scale": pipeline.scale}
     t0 = time.perf_counter()
-    result = yield from iter_restore(pipeline, data, budget_s=budget_s)
+    if stack is not None:  # with its disjoint twin for the reliability map
+        job = iter_restore_level(pipeline, stack, run.level, run.reliability, average=data)
+        result, rel, frames = yield from job
+    else:
+        result = yield from iter_restore(pipeline, data, budget_s=budget_s)
     seconds = time.perf_counter() - t0
     check = None
     if run.trust and not isinstance(result, Estimate) and np.ndim(result) == 2:
@@ -193,15 +220,18 @@ def restore_job(
 
         yield {"stage": "checking"}
         check = check_restoration(result, np.asarray(data))
-    return Restored(result, pipeline.describe(), seconds, pipeline.scale, check)
+    return Restored(result, pipeline.describe(), seconds, pipeline.scale, check, frames, rel)
 
 
 def _placed(run: LayerRun, image: Any, factor: int = 1) -> tuple[Any, tuple, tuple]:
     """``image`` (a result of ``run``) with the scale and translate that overlay it on the
-    input: one frame of a stack becomes a one-frame stack at that frame; a x``factor`` result
-    gets ``factor`` times smaller pixels, centred where they belong."""
+    input: one frame of a stack becomes a one-frame stack at that frame, a level of a stack an
+    image on its frames' grid; a x``factor`` result gets ``factor`` times smaller pixels,
+    centred where they belong."""
     scale, translate = run.scale, run.translate
-    if run.lead:
+    if run.level:
+        scale, translate = scale[-2:], translate[-2:]
+    elif run.lead:
         n = len(run.lead)
         image = image.reshape((1,) * n + image.shape)
         moved = tuple(t + i * s for t, s, i in zip(translate[:n], scale[:n], run.lead, strict=True))
@@ -227,6 +257,8 @@ def result_layer(run: LayerRun, restored: Restored) -> tuple[Any, dict, str]:
         "weights_noise_level": restored.weights_levels or None,
         "frame": list(run.lead) or "all",
     }
+    if run.level:
+        parameters.update(frame=f"avg{run.level}", level=f"avg{run.level}", frames=restored.frames)
     seconds = round(restored.seconds, 3)
     provenance = {
         "method": run.method,
@@ -273,6 +305,50 @@ def trust_layer(run: LayerRun, check: Any) -> tuple[Any, dict, str]:
     return z, kwargs, "image"
 
 
+def reliability_layer(run: LayerRun, restored: Restored) -> tuple[Any, dict, str]:
+    """The disjoint-frame reliability map of a level of a stack as a layer-data tuple: on the
+    result's grid, a sequential colormap from 0, the calibration and frames as metadata."""
+    import numpy as np
+
+    rel = restored.reliability
+    data, scale, translate = _placed(run, rel.map, restored.factor)
+    top = float(np.percentile(rel.map, 99.5))
+    kwargs = {
+        "name": f"{run.layer} {run.method} reliability{run.suffix}",
+        "scale": scale,
+        "translate": translate,
+        "colormap": "magma",
+        "contrast_limits": (0.0, top if top > 0 else 1.0),
+        "metadata": {
+            "reliability": rel.to_dict(),
+            "source_layer": run.layer,
+            "axes": "YX",
+            "provenance": {
+                "kind": "reliability map",
+                "method": run.method,
+                "level": f"avg{run.level}",
+                "pipeline": restored.pipeline,
+                "source": run.source,
+                "source_layer": run.layer,
+            },
+        },
+    }
+    return data, kwargs, "image"
+
+
+def reliability_summary(rel: Any) -> str:
+    """The predicted RMSE of a reliability map and what it rests on (HTML)."""
+    a, b = rel.frames_a, rel.frames_b
+    span = f"frames {b[0]}-{b[-1]}" if len(b) > 1 else f"frame {b[0]}"
+    text = (
+        f"reliability: predicted RMSE <b>{rel.predicted_rmse:.3g}</b> (the map's mean, in the "
+        f"result's units; {len(a)} frame{'s' if len(a) > 1 else ''} restored again from {span})"
+    )
+    if not rel.calibrated:
+        text += ": no calibration for this model, the raw disagreement underestimates the error"
+    return text
+
+
 def summary(run: LayerRun, restored: Restored) -> str:
     """One line on what ran: ``"jdsr with jdsr-blind-compact (noise-blind): (256, 256) ->
     (512, 512) in 1.20 s on cpu"``."""
@@ -288,7 +364,8 @@ def summary(run: LayerRun, restored: Restored) -> str:
     out = tuple(shape[-2:]) if run.lead else shape
     devices = restored.devices
     where = f" on {', '.join(sorted(devices))}" if devices else ""
-    return f"{run.method}{used}: {run.shape} -> {out} in {restored.seconds:.2f} s{where}"
+    level = f" avg{run.level} of the stack" if run.level else ""
+    return f"{run.method}{used}:{level} {run.shape} -> {out} in {restored.seconds:.2f} s{where}"
 
 
 def device_note(run: LayerRun, restored: Restored) -> str | None:

@@ -11,6 +11,7 @@ model card, so that its mean predicts the RMSE against the truth).
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,62 @@ def card_reliability(pipeline: Any) -> dict | None:
     return dict(getattr(steps[0].card, "reliability", {}) or {}) or None
 
 
+def level_frames_of(n_frames: int, level: int, twin: bool) -> tuple[list[int], list[int]]:
+    """The frames of ``avg{level}`` (W2S protocol) and, with ``twin``, ``level`` other frames
+    for the reliability map (else an empty second set)."""
+    from ..analysis.reliability import disjoint_frames
+    from ..averaging import W2S_AVG1_FRAME, level_frames
+
+    if int(level) < 1:
+        raise W2SInputError(f"the level must be at least avg1, not avg{level}")
+    if twin:
+        return disjoint_frames(n_frames, int(level))  # checks that there are 2 N frames
+    frames, _ = level_frames(n_frames, (int(level),), "w2s", avg1_frame=W2S_AVG1_FRAME)
+    return frames[f"avg{int(level)}"], []
+
+
+def iter_restore_level(
+    pipeline: Any,
+    stack: Any,
+    level: int,
+    reliability: bool = False,
+    average: Any = None,
+) -> Generator[dict, None, tuple[np.ndarray, Any, list[int]]]:
+    """Restore ``avg{level}`` of ``stack`` (T, Y, X) with ``pipeline`` and, with
+    ``reliability``, the average of as many other frames; yields the engine's progress dicts
+    (two planes with the twin). Returns the result, its
+    :class:`~napari_w2s.analysis.reliability.Reliability` (``None`` without) and the frames.
+    ``average``: the first set's average where the caller has it (not averaged again)."""
+    from ..analysis.reliability import frames_average, reliability_of
+    from .engine import iter_restore
+
+    if len(stack.shape) != 3:
+        raise W2SInputError(
+            f"a W2S level averages the frames of a stack (T, Y, X), not shape {tuple(stack.shape)}"
+        )
+    first, second = level_frames_of(int(stack.shape[0]), level, reliability)
+    x_a = frames_average(stack, first) if average is None else np.asarray(average, np.float32)
+    planes = 2 if reliability else 1
+    out_a = yield from _progress(iter_restore(pipeline, x_a), 0, planes)
+    if not reliability:
+        return np.asarray(out_a), None, first
+    x_b = frames_average(stack, second)
+    out_b = yield from _progress(iter_restore(pipeline, x_b), 1, planes)
+    card = card_reliability(pipeline)
+    rel = reliability_of(out_a, out_b, x_a, level, card, (first, second))
+    return np.asarray(out_a), rel, first
+
+
+def _progress(gen: Generator, plane: int, planes: int) -> Generator[dict, None, Any]:
+    """The engine's progress of one image, as plane ``plane`` of ``planes``."""
+    while True:
+        try:
+            rec = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield {**rec, "plane": plane, "planes": planes}
+
+
 def _write_image(path: Path, image: np.ndarray, pixel: Any, record: dict, name: str) -> Path:
     if path.suffix.lower() == ".npy":
         from ..io.tiff import save_npy
@@ -67,9 +124,9 @@ def restore_level_file(
     """Restore level ``avg{level}`` of the stack in ``src`` into ``out`` (``.ome.tif``, ``.tif``
     or ``.npy``, or a folder), and with ``reliability`` write the map there (same formats).
     Without a noise level in ``options`` the model trained for ``avg{level}`` is preferred."""
+    from .._generators import drain
     from .._validate import refuse_overwriting_inputs
-    from ..analysis.reliability import disjoint_frames, stack_reliability
-    from ..averaging import W2S_AVG1_FRAME, level_frames
+    from ..analysis.reliability import frames_average
     from ..geometry import upsampled_geometry
     from .files import output_path
 
@@ -94,19 +151,12 @@ def restore_level_file(
         raise W2SInputError(f"--reliability {map_dst} is the output file; give another name")
     refuse_overwriting_inputs([p for p in (dst, map_dst) if p], [src, stack.source])
     t0 = time.perf_counter()
-    if map_dst is not None:
-        first, second = disjoint_frames(int(data.shape[0]), level)  # checks 2 N frames first
-        x = np.asarray(data[first], dtype=np.float32).mean(axis=0)
-    else:
-        frames, _ = level_frames(int(data.shape[0]), (level,), "w2s", avg1_frame=W2S_AVG1_FRAME)
-        first = frames[f"avg{level}"]
-        x = np.asarray(data[first], dtype=np.float32).mean(axis=0)
+    first, _ = level_frames_of(int(data.shape[0]), level, map_dst is not None)
+    x = frames_average(data, first)
     pipeline = opts.pipeline(x)
-    rel = None
-    if map_dst is None:
-        result = pipeline.run(x)
-    else:
-        result, rel = stack_reliability(data, level, pipeline.run, card_reliability(pipeline))
+    result, rel, first = drain(
+        iter_restore_level(pipeline, data, level, map_dst is not None, average=x)
+    )
     s = int(pipeline.scale)
     pixel = stack.pixel_size
     if pixel is not None and s > 1:

@@ -36,9 +36,15 @@ def freq_grid(shape: tuple[int, int], pixel_um: float) -> tuple[np.ndarray, np.n
 
 
 def widefield_otf(ky: np.ndarray, kx: np.ndarray, kc: float, damping: float) -> np.ndarray:
-    """Widefield OTF with damping ``c**v`` (``c`` = 1: ideal)."""
+    """Widefield OTF with damping ``c**v`` (``c`` = 1: ideal).
+
+    Evaluated inside the pass band only: beyond it (``v >= 1``) the ideal OTF is exactly 0."""
     v = np.sqrt(ky**2 + kx**2) / kc
-    return otf_ideal(v) * np.power(damping, np.minimum(v, 1.0))
+    out = np.zeros(v.shape)
+    inside = v < 1.0
+    vi = v[inside]
+    out[inside] = otf_ideal(vi) * np.power(damping, vi)
+    return out
 
 
 def sim_transfer(
@@ -97,13 +103,18 @@ def lr_from_hr_kernel(
     ``size x size`` HR pixels. This is what the paper's Eq. 2 estimates from (avg400, SIM).
     """
     n = 256
-    ky, kx = freq_grid((n, n), hr_pixel_um)
+    # the transfer functions are real and even (the default angles 0, 60, 120 degrees are
+    # symmetric about the y axis): half the grid and a real inverse FFT give the same kernel
+    half = "angles_deg" not in sim_kwargs
+    ky = np.fft.fftfreq(n, d=hr_pixel_um)[:, None]
+    kx = (np.fft.rfftfreq if half else np.fft.fftfreq)(n, d=hr_pixel_um)[None, :]
     wf = widefield_otf(ky, kx, kc, damping) * box_transfer(ky, kx, 2 * hr_pixel_um)
     sim = sim_transfer(ky, kx, kc, damping, **sim_kwargs) * box_transfer(ky, kx, hr_pixel_um)
     safe = np.abs(sim) > 1e-3
     ratio = np.where(safe, wf / np.where(safe, sim, 1.0), 0.0)
-    kernel = np.real(np.fft.fftshift(np.fft.ifft2(ratio)))
+    spatial = np.fft.irfft2(ratio, s=(n, n)) if half else np.real(np.fft.ifft2(ratio))
+    kernel = np.fft.fftshift(spatial)
     c = n // 2
-    half = size // 2
-    kernel = kernel[c - half : c - half + size, c - half : c - half + size]
+    half_size = size // 2
+    kernel = kernel[c - half_size : c - half_size + size, c - half_size : c - half_size + size]
     return (kernel / kernel.sum()).astype(np.float64)

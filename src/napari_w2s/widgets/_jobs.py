@@ -300,12 +300,13 @@ def add_image(viewer: Any, layer_data: tuple, replace: str | None = None) -> tup
 
 
 def hide_other_results(viewer: Any, name: str, source: str) -> None:
-    """Hide the results and trust maps of ``source`` other than ``name``: the new one shows."""
+    """Hide the results, trust and reliability maps of ``source`` other than ``name``: the new
+    one shows."""
     for ly in viewer.layers:
         meta = ly.metadata or {}
         if (
             ly.name != name
-            and ("method" in meta or "trust" in meta)
+            and ("method" in meta or "trust" in meta or "reliability" in meta)
             and meta.get("source_layer") == source
         ):
             ly.visible = False

@@ -19,6 +19,8 @@ from ..restore.layers import (
     LayerRun,
     Speeds,
     device_note,
+    reliability_layer,
+    reliability_summary,
     restore_job,
     result_layer,
     summary,
@@ -53,55 +55,8 @@ from ._jobs import (
     user_error,
     warn,
 )
+from ._restore_text import AUTO_LEVEL, CLASSICAL_NOTE, LABELS, NOISE_TIP, TIPS
 from ._settings import get_setting, set_settings
-
-AUTO_LEVEL = "auto (from the layer name, else from the image's signal-to-noise)"
-NOISE_TIP = (
-    "how noisy the image is, in W2S frames averaged (avg1 = one frame): it decides which "
-    "trained model runs. auto takes avgN from the layer name or the Analysis widget's estimate, "
-    "else the image's signal-to-noise ratio (the per-level model where the image is as noisy "
-    "as its training data, else the noise-blind one)"
-)
-LABELS = {
-    "trust": "add a trust map (where the data support the result)",
-    "current_only": "only the displayed frame of a stack",
-    "replace": "replace an earlier result of the same method",
-}
-CLASSICAL_NOTE = " (classical methods estimate the noise themselves: not used)"
-TIPS = {
-    "layer": "the image to restore: a noise level (avgN), a 2-D image, or a stack (frame by frame)",
-    "method": "what to do with the image: JDSR denoises and doubles the resolution in one step "
-    "(the main method); the other groups only denoise, only upsample x2, or do one after the "
-    "other",
-    "card": "the selected method: what it does, which trained weights run for this image, and "
-    "how well it did on held-out test images",
-    "device": "where the networks run: auto takes the GPU when there is one, else the CPU",
-    "threads": "CPU threads of the networks: auto = the cores free now (the cores minus the load "
-    "of other programs); all = every core",
-    "weights": "your own weights instead of the shipped ones: a .safetensors file with its .json "
-    "card, or a BioImage Model Zoo package (.zip, or a folder with rdf.yaml: 2-D, one channel, "
-    "same size or x2)",
-    "weights_button": "pick your own weights file or BioImage Model Zoo package",
-    "tile_auto": "tiles sized from the free memory of the device; set a smaller tile if the GPU "
-    "runs out of memory",
-    "tile": "the image is processed in square pieces of this many pixels (overlapping, so no "
-    "seams); smaller pieces need less memory",
-    "trust": "push the result back through the imaging model and compare it with the input, in "
-    "noise units: red/blue where the result has more/less than the data support (w2s check); "
-    "for one image or frame",
-    "current_only": "restore the frame under the slider; the result shows at that frame only",
-    "replace": "on: running the same method on the same image again overwrites its result layer "
-    "instead of adding 'name [1]'; earlier results of other methods are hidden, not deleted",
-    "confirm_all": "restore every plane of the stack (the time shown is measured on the first "
-    "plane)",
-    "confirm_frame": "restore only the frame under the slider",
-    "run": "restore the image with the method; the result is added as a new layer that overlays "
-    "the input (x2: half the pixel size)",
-    "cancel": "stop after the current tile; nothing is added",
-    "compare": "show the last result in green over the SIM reference in magenta (white where "
-    "they agree), other layers hidden",
-    "bar": "progress of the running restoration (tiles and planes)",
-}
 
 
 class RestoreWidget(JobWidget):
@@ -118,6 +73,7 @@ class RestoreWidget(JobWidget):
         super().__init__(napari_viewer)
         self.result_layer = None
         self.trust_layer = None
+        self.reliability_layer = None
         self.estimate = None
         self._guessed = False
         self._run: LayerRun | None = None
@@ -144,6 +100,7 @@ class RestoreWidget(JobWidget):
         self.tile_auto, self.tile = self.tile_choice.auto, self.tile_choice.size
         self.trust = checkbox(LABELS["trust"], TIPS["trust"], "restore_trust", default=True)
         self.current_only = checkbox(LABELS["current_only"], TIPS["current_only"])
+        self.reliability = checkbox(LABELS["reliability"], TIPS["reliability"])
         self.replace = checkbox(LABELS["replace"], TIPS["replace"], "restore_replace", True)
         self.estimate_label = wrap_label()
         self.confirm_all = tip(QPushButton("Run all planes"), TIPS["confirm_all"])
@@ -172,6 +129,7 @@ class RestoreWidget(JobWidget):
             ("", self.device_label),
             ("tile (px)", self.tile_choice),
             ("", self.trust),
+            ("", self.reliability),
             ("", self.replace),
         )
         for label, widget in rows:
@@ -187,6 +145,7 @@ class RestoreWidget(JobWidget):
         self.layer.currentTextChanged.connect(self._layer_changed)
         self.noise.currentIndexChanged.connect(self._layer_changed)
         self.current_only.toggled.connect(self._update_estimate)
+        self.reliability.toggled.connect(self._layer_changed)
         self.weights.textChanged.connect(self._method_changed)
         self.compare_button.clicked.connect(self.compare_with_sim)
         self.run_button.clicked.connect(self.run)
@@ -216,7 +175,9 @@ class RestoreWidget(JobWidget):
 
     def _layer_changed(self, *_: Any) -> None:
         layer = self.layer.value()
-        self.current_only.setEnabled(layer is not None and layer.data.ndim > 2)
+        self.reliability.setEnabled(layer is not None and layer.data.ndim == 3)
+        level_run = self._level_run(layer)
+        self.current_only.setEnabled(layer is not None and layer.data.ndim > 2 and not level_run)
         self._update_card()
         self._update_estimate()
 
@@ -253,23 +214,33 @@ class RestoreWidget(JobWidget):
         """Choose a W2S level (``None`` or anything else: auto)."""
         self.noise.set_level(level)
 
+    def _level_run(self, layer: Any) -> bool:
+        """Whether Run restores a W2S level of a stack with its reliability map."""
+        return layer is not None and layer.data.ndim == 3 and self.reliability.isChecked()
+
     def _settings(self, layer: Any, method: str, lead: tuple[int, ...] = ()) -> LayerRun:
-        """The run of ``method`` on ``layer`` (its frame ``lead``) with the controls' options."""
+        """The run of ``method`` on ``layer`` (its frame ``lead``, or the W2S level of a stack
+        for the reliability map) with the controls' options."""
+        level = self.noise_level(layer)
+        stack_level = {}
+        if self._level_run(layer) and level not in (None, "auto"):
+            stack_level, lead = {"level": int(level[3:]), "reliability": True}, ()
         return LayerRun.of_layer(
             layer,
             method,
             lead,
             device=self.device.currentText(),
             tile=self.tile_choice.value(),
-            noise_level=self.noise_level(layer),
+            noise_level=level,
             threads=self.threads_value(),
             weights=self.weights.text().strip() or None,
+            **stack_level,
         )
 
     def _planned(self, layer: Any, method: str) -> LayerRun:
         """The run that Run would start (the frame as a placeholder: its index does not
         matter before the run)."""
-        frame = layer.data.ndim > 2 and self.current_only.isChecked()
+        frame = layer.data.ndim > 2 and self.current_only.isChecked() and not self._level_run(layer)
         return self._settings(layer, method, (0,) * (layer.data.ndim - 2) if frame else ())
 
     def _update_estimate(self, *_: Any) -> None:
@@ -292,6 +263,11 @@ class RestoreWidget(JobWidget):
             return "choose a method (not a group title)"
         if getattr(layer, "rgb", False):
             return f"layer {layer.name!r} is RGB; restore a grey image"
+        if self._level_run(layer) and self.noise_level(layer) in (None, "auto"):
+            return (
+                "a reliability map restores a W2S level of the stack: choose it under noise "
+                "level (avgN: N frames averaged, and N others for the map)"
+            )
         if self.weights.text().strip():
             return None
         return weights_refusal(method, self.method.cards)
@@ -308,9 +284,10 @@ class RestoreWidget(JobWidget):
             return None
         self.confirm.hide()
         data, lead = layer.data, ()
-        if layer.data.ndim > 2 and self.current_only.isChecked():
+        level_run = self._level_run(layer)
+        if layer.data.ndim > 2 and self.current_only.isChecked() and not level_run:
             data, lead = plane_of(self.viewer, layer)
-        self.current_only.setEnabled(layer.data.ndim > 2)
+        self.current_only.setEnabled(layer.data.ndim > 2 and not level_run)
         run = self._settings(layer, method, lead)
         budget = None if confirmed or run.planes == 1 else self.LONG_S
         if budget is not None:
@@ -324,6 +301,7 @@ class RestoreWidget(JobWidget):
         self.bar.setFormat(f"{method}: loading …")
         self.started()
         what = f"frame {','.join(map(str, lead))} of " if lead else ""
+        what += f"avg{run.level} and its twin for the reliability map of " if run.level else ""
         what += f"{run.planes} planes of " if run.planes > 1 else ""
         self.status.setText(f"restoring {what}{layer.name} with {method} …")
         self.job = Job(
@@ -410,6 +388,8 @@ class RestoreWidget(JobWidget):
         self.status.setText(summary(run, restored))
         if restored.check is not None:
             self._add_trust_map(restored.check, run)
+        if restored.reliability is not None:
+            self._add_reliability_map(restored, run)
         note = device_note(run, restored)
         if note:
             warn(note)
@@ -419,6 +399,12 @@ class RestoreWidget(JobWidget):
         kind = "trust" if self.replace.isChecked() else None
         self.trust_layer, _ = add_image(self.viewer, trust_layer(run, check), kind)
         self.status.setText(f"{self.status.text()}<br>{trust_summary(check)}")
+
+    def _add_reliability_map(self, restored: Any, run: LayerRun) -> None:
+        """The calibrated disjoint-frame map on the result's grid, with the predicted RMSE."""
+        kind = "reliability" if self.replace.isChecked() else None
+        self.reliability_layer, _ = add_image(self.viewer, reliability_layer(run, restored), kind)
+        self.status.setText(f"{self.status.text()}<br>{reliability_summary(restored.reliability)}")
 
     def compare_with_sim(self) -> Any:
         """The last result in green and the SIM reference in magenta, both additive (white
