@@ -60,7 +60,8 @@ def atomic_file(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_file writes a new file: mode 'wb' or 'w', not {mode!r}")
     with atomic_path(path) as tmp:
-        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}  # written as given
+        with open(tmp, mode, **text) as fh:
             yield fh
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..analysis.metrics_rows import metrics_job, rows_csv, source_image, summary_html, units_html
+from ..errors import W2SInputError
+from ..io.atomic import write_text
 from ..layer_names import is_clean_name, is_kernel, is_sim_name
 from ._controls import LayerCombo, scroll_layout, wrap_label
 from ._jobs import Job, user_error, warn
@@ -37,66 +39,6 @@ MODE_TEXTS = {
     "affine": "reference matched affinely",
     "plain": "plain values (same units only)",
 }
-MODE_NAMES = {"w2s": "W2S units", "affine": "reference matched affinely", "plain": "plain values"}
-
-
-def metrics_job(
-    preds: list[tuple[str, np.ndarray]],
-    ref: np.ndarray,
-    clean: np.ndarray | None,
-    mode: str,
-    inputs: dict[str, np.ndarray] | None = None,
-):
-    """Worker body: one row per prediction, yielded as it is measured (with a units check).
-
-    ``inputs`` maps a result's name to the image it was restored from: its row then also has
-    ``outside_3sigma``, the fraction of the input's pixels the result contradicts
-    (:func:`~napari_w2s.analysis.consistency.check_restoration`); else ``None``.
-    """
-    from ..analysis.metrics import measure, units_mismatch
-    from ..errors import W2SInputError
-
-    rows = []
-    for name, pred in preds:
-        values, used = measure(pred, ref, clean, mode)
-        outside = None
-        source = (inputs or {}).get(name)
-        if source is not None:
-            from ..analysis.consistency import check_restoration
-
-            try:
-                outside = check_restoration(pred, source).outside_3sigma
-            except W2SInputError:  # too small, or not its input after all: no figure
-                outside = None
-        row = {
-            "layer": name,
-            "rmse": values["rmse"],
-            "psnr": values["psnr"],
-            "ssim": values["ssim"],
-            "outside_3sigma": outside,
-            "mode": used,
-            "units": units_mismatch(pred, ref),
-        }
-        rows.append(row)
-        yield row
-    return rows
-
-
-def _source_of(layer: Any, layers: dict) -> np.ndarray | None:
-    """The 2-D image a result layer was restored from (its ``source_layer``, at the result's
-    frame), or ``None`` when that layer is gone or does not fit."""
-    meta = layer.metadata or {}
-    name = meta.get("source_layer") or (meta.get("provenance") or {}).get("source_layer")
-    src = layers.get(name or "")
-    if src is None:
-        return None
-    data = src.data
-    frame = (meta.get("parameters") or {}).get("frame")
-    if data.ndim > 2:
-        if not isinstance(frame, list) or len(frame) != data.ndim - 2:
-            return None
-        data = data[tuple(frame)]
-    return np.asarray(data) if data.ndim == 2 else None
 
 
 class _Number(QTableWidgetItem):
@@ -345,7 +287,7 @@ class MetricsWidget(QWidget):
                         "pixel by pixel"
                     )
                 preds.append((name, data))
-                source = _source_of(layer, layers)
+                source = source_image(layer, layers)
                 if source is not None:
                     inputs[name] = source
         except W2SInputError as exc:
@@ -386,38 +328,9 @@ class MetricsWidget(QWidget):
         )
         self.table.setItem(r, 5, QTableWidgetItem(row["mode"]))
 
-    def _units_text(self, rows: list[dict]) -> str:
-        odd = [r for r in rows if r.get("units")]
-        if not odd:
-            return ""
-        u = odd[0]["units"]
-        (p0, p1), (r0, r1) = u["pred_range"], u["ref_range"]
-        what = (
-            f"{odd[0]['layer']!r} (values {p0:.3g}..{p1:.3g}) and the reference "
-            f"{self._ref_name!r} ({r0:.3g}..{r1:.3g}) are in different units "
-            f"(ranges differ x{max(u['ratio'], 1 / u['ratio']):.3g})"
-        )
-        if any(r["mode"] == "plain" for r in odd):
-            return (
-                f"⚠ {what}: plain RMSE / PSNR / SSIM are meaningless here. Use the mode "
-                "<i>auto</i> (W2S units with a clean layer, else the reference matched "
-                "affinely)."
-            )
-        return f"{what}; the reference was put in the results' units before measuring."
-
     def _done(self, rows: list[dict]) -> None:
-        used = {r["mode"] for r in rows}
-        how = ", ".join(MODE_NAMES.get(m, m) for m in sorted(used))
-        if "w2s" in used and self._clean_name:
-            how += f" (z-score by {self._clean_name})"
-        best = ""
-        if len(rows) > 1:
-            top = min(rows, key=lambda r: r["rmse"])
-            best = f"<br>best: <b>{top['layer']}</b> (lowest RMSE, {top['rmse']:.4g})"
-        self.status.setText(
-            f"{len(rows)} layer(s) against {self._ref_name}, {how}; click a header to sort{best}"
-        )
-        text = self._units_text(rows)
+        self.status.setText(summary_html(rows, self._ref_name, self._clean_name))
+        text = units_html(rows, self._ref_name)
         self.units_label.setText(text)
         self.units_label.setVisible(bool(text))
         if text.startswith("⚠"):
@@ -442,39 +355,9 @@ class MetricsWidget(QWidget):
         """Write the table (reference included) to ``path``."""
         path = Path(path)
         try:
-            with open(path, "w", newline="") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(
-                    [
-                        "layer",
-                        "reference",
-                        "rmse",
-                        "psnr_db",
-                        "ssim",
-                        "outside_3sigma",
-                        "mode",
-                        "clean",
-                    ]
-                )
-                for row in self.rows:
-                    clean = self._clean_name if row["mode"] == "w2s" else ""
-                    outside = row.get("outside_3sigma")
-                    writer.writerow(
-                        [
-                            row["layer"],
-                            self._ref_name,
-                            repr(row["rmse"]),
-                            repr(row["psnr"]),
-                            repr(row["ssim"]),
-                            "" if outside is None else repr(outside),
-                            row["mode"],
-                            clean or "",
-                        ]
-                    )
-        except OSError as err:
-            from ..errors import W2SInputError
-
-            user_error(W2SInputError(f"{path}: could not write the CSV ({err.strerror or err})"))
+            write_text(path, rows_csv(self.rows, self._ref_name, self._clean_name))
+        except W2SInputError as err:
+            user_error(err)
             return path
         set_settings(last_csv_folder=str(path.parent))
         self.status.setText(f"saved {len(self.rows)} row(s) to {path}")
