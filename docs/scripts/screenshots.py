@@ -73,6 +73,9 @@ def main() -> int:
     levels.layer.set_value("widefield (simulated)")
     wait(levels.run())
     grab(levels, "stack_levels")
+    levels.target_psnr.setValue(30.0)
+    wait(levels.photon_budget())  # the advisor's plot: PSNR of avgN and JDSR's RMSE
+    grab(levels.budget_plot, "photon_budget")
 
     restore = dock("Restore")  # as it comes: jdsr on avg1 (the widget's own choices)
     print("restore defaults:", restore.layer.currentText(), restore.method.method())
@@ -111,15 +114,22 @@ def main() -> int:
     src.mkdir()
     stack = viewer.layers["widefield (simulated)"].data
     for i in range(3):
-        tifffile.imwrite(src / f"cell_{i:02d}.tif", stack[i * 2 : i * 2 + 2, :128, :128],
-                         ome=True, metadata={"axes": "TYX", "PhysicalSizeX": 0.064,
-                                             "PhysicalSizeY": 0.064})  # fmt: skip
+        tifffile.imwrite(
+            src / f"cell_{i:02d}.tif",
+            stack[i * 2 : i * 2 + 2, :128, :128],
+            ome=True,
+            metadata={"axes": "TYX", "PhysicalSizeX": 0.064, "PhysicalSizeY": 0.064},
+        )
     batch = dock("Batch")
     batch.input_dir.setText(str(src))
     batch.output_dir.setText(str(dst))
     wait(batch.run())  # as it comes: jdsr, noise level auto
     batch.resize(460, 420)
     grab(batch, "batch")
+
+    train = dock("Train")  # as it opens: the stack layer, no SIM (self-supervised), jdsr
+    train.resize(460, 640)
+    grab(train, "train")
 
     # the whole window: Restore's "Overlay with SIM" (the JDSR result green, SIM magenta)
     restore.result_layer = viewer.layers["avg1 jdsr"]

@@ -1,6 +1,6 @@
 """Make docs/images/simulator_views.png: simulated images side by side, one row per channel.
 
-    python docs/scripts/simulator_figure.py
+python docs/scripts/simulator_figure.py
 """
 
 from __future__ import annotations
@@ -25,8 +25,13 @@ def main(size: int = 256, crop: int = 96) -> None:
         lv = noise_levels(view.frames(0, 400), levels=(1, 16))
         s = slice(0, crop)
         h = slice(0, 2 * crop)
-        panels = [lv["avg1"][s, s], lv["avg16"][s, s], lv["avg400"][s, s], view.sim[h, h],
-                  view.truth[h, h]]
+        panels = [
+            lv["avg1"][s, s],
+            lv["avg16"][s, s],
+            lv["avg400"][s, s],
+            view.sim[h, h],
+            view.truth[h, h],
+        ]
         for j, (ax, img) in enumerate(zip(axes[c], panels, strict=True)):
             lo, hi = np.percentile(img, [0.5, 99.8])
             ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
@@ -35,10 +40,16 @@ def main(size: int = 256, crop: int = 96) -> None:
             if c == 0:
                 ax.set_title(titles[j], fontsize=10)
         noise = view.noise_params()
-        axes[c, 0].set_ylabel(f"channel {c}: {view.params.emission_nm:.0f} nm\n"
-                              f"a = {noise['a_unit']:.3f} ([0,1] scale)", fontsize=9)
-    fig.suptitle(f"napari-w2s simulator: {crop * 64 / 1000:.1f} µm crops of a {size} x {size} view "
-                 "(64 nm widefield pixels, 32 nm SIM pixels)", fontsize=11)
+        axes[c, 0].set_ylabel(
+            f"channel {c}: {view.params.emission_nm:.0f} nm\n"
+            f"a = {noise['a_unit']:.3f} ([0,1] scale)",
+            fontsize=9,
+        )
+    fig.suptitle(
+        f"napari-w2s simulator: {crop * 64 / 1000:.1f} µm crops of a {size} x {size} view "
+        "(64 nm widefield pixels, 32 nm SIM pixels)",
+        fontsize=11,
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT)
     print(f"wrote {OUT}")
