@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.test_finetune import tiny_view
+from tests.training.test_finetune import tiny_view
 
 pytestmark = pytest.mark.gui
 

@@ -12,7 +12,7 @@ import tifffile
 
 from napari_w2s.batch import run_batch
 from napari_w2s.cli import main
-from tests.test_batch import good_folder, partials
+from tests.batch.test_batch import good_folder, partials
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.filterwarnings("ignore:Port .* is already in use")
