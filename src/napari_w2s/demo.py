@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import check_output_dir
 from .errors import W2SInputError
 from .io.atomic import save_figure, write_text
+from .io.folders import check_output_dir
 from .io.tiff import save_npy
 
 

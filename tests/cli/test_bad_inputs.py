@@ -301,7 +301,7 @@ def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
             def refuse(folder):
                 raise PermissionError(errno.EACCES, "Permission denied")
 
-            monkeypatch.setattr("napari_w2s.batch.folder._probe_write", refuse)
+            monkeypatch.setattr("napari_w2s.io.folders._probe_write", refuse)
         user_error(
             capsys, "cannot write in the output folder", "batch", src, ro, "--method", "bicubic"
         )
@@ -835,7 +835,7 @@ def test_d5_output_folders_of_demo_train_and_benchmark(tmp_path, capsys, monkeyp
     def read_only(folder):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("napari_w2s.batch.folder._probe_write", read_only)
+    monkeypatch.setattr("napari_w2s.io.folders._probe_write", read_only)
     for run in runs:
         user_error(
             capsys,

@@ -41,7 +41,7 @@ Importing this package loads neither torch nor dask (they load when a file is re
 
 from __future__ import annotations
 
-from .folder import check_output_dir
+from ..io.folders import check_output_dir
 from .inputs import INPUT_SUFFIXES, output_name, plan
 from .job import process_file
 from .lock import LOCK_NAME

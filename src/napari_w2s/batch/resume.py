@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..io.atomic import PARTIAL
-from .folder import PROBE_PREFIX
+from ..io.folders import PROBE_PREFIX
 from .report import FileResult
 
 # temporaries: every atomic write's ".NAME.partial-PID" (io/atomic.py), the lock's

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import W2SInputError
-from .folder import check_output_dir
+from ..io.folders import check_output_dir
 from .inputs import plan
 from .job import DISK_FULL, validate_method
 from .lock import _Lock

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..batch import check_output_dir
 from ..errors import W2SInputError
+from ..io.folders import check_output_dir
 from ..progress import Progress
 from .claims import check_claims
 from .report import Cell, Table, crops_figure, write_report

@@ -178,7 +178,7 @@ def progress_bar(
 
 def _ensure_out_dir(out: Path) -> Path:
     """Create the output folder if needed and check that it can be written in, up front."""
-    from ..batch import check_output_dir
+    from ..io.folders import check_output_dir
 
     return check_output_dir(out)
 

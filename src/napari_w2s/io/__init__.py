@@ -1,8 +1,9 @@
 """Reading widefield stacks and W2S data sets, writing OME-TIFF with provenance."""
 
+from .provenance import read_provenance
 from .read import is_readable_path, read_stack
 from .stack import Stack, canonical_axes
-from .tiff import read_provenance, save_npy, write_ome_tiff
+from .tiff import save_npy, write_ome_tiff
 from .w2s_layout import (
     HR_PIXEL_UM,
     LR_PIXEL_UM,

@@ -24,8 +24,7 @@ import numpy as np
 
 from ..errors import W2SInputError
 from .atomic import atomic_file, atomic_path
-
-PROVENANCE_NAMESPACE = "napari-w2s/provenance"
+from .provenance import PROVENANCE_NAMESPACE, stamp
 
 _UNIT_TO_UM = {
     "µm": 1.0,
@@ -222,29 +221,6 @@ def _ome_pixel_size(xml: str) -> tuple[float, float] | None:
     return (out[0], out[1])
 
 
-def read_provenance(path: str | Path) -> dict | None:
-    """The provenance record written by :func:`write_ome_tiff`, or ``None`` if there is none."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        if not tif.ome_metadata:
-            return None
-        ome = tifffile.xml2dict(tif.ome_metadata)["OME"]
-    annotations = ome.get("StructuredAnnotations", {}).get("MapAnnotation", [])
-    if isinstance(annotations, dict):
-        annotations = [annotations]
-    for ann in annotations:
-        if ann.get("Namespace") != PROVENANCE_NAMESPACE:
-            continue
-        values = ann.get("Value", {}).get("M", [])
-        if isinstance(values, dict):
-            values = [values]
-        for m in values:
-            if m.get("K") == "napari-w2s":
-                return json.loads(m.get("value", "{}"))
-    return None
-
-
 def write_ome_tiff(
     path: str | Path,
     data: Any,
@@ -281,8 +257,6 @@ def write_ome_tiff(
     """
     import tifffile
 
-    from .. import __version__
-
     path = Path(path)
     folder = path.parent
     if not folder.is_dir():
@@ -295,8 +269,7 @@ def write_ome_tiff(
     late = provenance if callable(provenance) else None
     if late is not None and isinstance(data, np.ndarray):  # the data exist: so does the record
         provenance, late = late(), None
-    software = f"napari-w2s {__version__}"
-    record = {"software": software, **({} if late else provenance or {})}
+    record = stamp({} if late else provenance or {})
     metadata: dict[str, Any] = {
         "axes": axes,
         "Name": name or path.name.split(".")[0],
@@ -340,7 +313,7 @@ def write_ome_tiff(
                 software="napari-w2s",
             )
             if late is not None:
-                _rewrite_provenance(tmp, metadata, {"software": software, **late()}, shape, dtype)
+                _rewrite_provenance(tmp, metadata, stamp(late()), shape, dtype)
     return path
 
 

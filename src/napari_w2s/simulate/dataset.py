@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..averaging import W2S_LEVELS
 from ..errors import W2SInputError
 from ..io.atomic import atomic_file
+from ..io.provenance import software
 from ..io.tiff import save_npy
 from ..progress import Progress, drain
 from .view import ViewParams, draw_params, simulate_view
@@ -149,7 +149,7 @@ def iter_write_dataset(
     std = float(np.sqrt(max(sums[1] / count - mean**2, 1e-12)))
     summary = {
         "version": SIMULATOR_VERSION,
-        "software": f"napari-w2s {__version__}",
+        "software": software(),
         "seed": seed,
         "fovs": fovs,
         "size": size,

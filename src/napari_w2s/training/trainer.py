@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..batch import check_output_dir
 from ..errors import W2SInputError
+from ..io.folders import check_output_dir
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .evaluation import evaluate, validation_batch
 from .loop import Budget, Window, make_optimiser, optimiser_step

@@ -1,7 +1,7 @@
-"""The output folder: created if needed and checked writable before any file is touched.
-
-Also used by ``w2s demo``, ``w2s train`` and the benchmark for their output folders.
-"""
+"""The one output-folder policy: a folder is created if needed and proved writable (a hidden
+probe file, created and removed) before any file is written in it: ``w2s restore``, ``w2s
+batch``, ``w2s demo``, ``w2s train``, ``w2s finetune`` and the benchmarks. Files are then
+written atomically (:mod:`.atomic`)."""
 
 from __future__ import annotations
 
