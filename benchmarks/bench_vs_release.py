@@ -4,7 +4,9 @@ The earlier commit's ``src`` is extracted with ``git archive`` into a temporary 
 variant is a warm worker process (its own ``PYTHONPATH``, thread count, backend, allocator and
 OpenMP wait policy) that loads the method once, restores the image once as a warm-up, then
 restores it again whenever asked; the variants take turns in every round (the order rotating),
-so a change of the machine's load hits them alike, and the median over the rounds is reported.
+so a change of the machine's load hits them alike, and the median over the rounds is reported,
+of the wall clock and of the worker's CPU time (for one thread on a shared machine, the CPU
+time leaves out the slices other jobs take; for several threads it adds theirs up).
 
 Variants (``--variants``, comma-separated):
 
@@ -58,9 +60,10 @@ print(json.dumps({"ready": True, "threads": getattr(pipe.steps[0], "threads", No
 for line in sys.stdin:
     if line.strip() != "run":
         break
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pipe.run(image)
-    print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0}),
+          flush=True)
 """
 
 VARIANTS = {  # new, threads, backend, allocator, OpenMP wait policy
@@ -109,10 +112,12 @@ def start(name: str, old_src: Path, method: str, weights: str, size: int) -> sub
     return proc
 
 
-def ask(proc: subprocess.Popen) -> float:
+def ask(proc: subprocess.Popen) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the worker) of one restore."""
     proc.stdin.write("run\n")
     proc.stdin.flush()
-    return float(json.loads(proc.stdout.readline())["seconds"])
+    answer = json.loads(proc.stdout.readline())
+    return float(answer["seconds"]), float(answer["cpu"])
 
 
 def main() -> None:
@@ -137,11 +142,14 @@ def main() -> None:
         print(f"{args.ref}: {weights[0].name}; load {os.getloadavg()}", flush=True)
         procs = {v: start(v, old_src, args.method, str(weights[0]), args.size) for v in names}
         times: dict[str, list[float]] = {v: [] for v in names}
+        cpu: dict[str, list[float]] = {v: [] for v in names}
         try:
             for r in range(args.rounds):
                 order = names[r % len(names) :] + names[: r % len(names)]
                 for v in order:
-                    times[v].append(ask(procs[v]))
+                    wall, used = ask(procs[v])
+                    times[v].append(wall)
+                    cpu[v].append(used)
                 print(
                     f"round {r + 1}: "
                     + "  ".join(f"{v} {times[v][-1]:.3f} s" for v in names)
@@ -153,10 +161,18 @@ def main() -> None:
                 proc.stdin.close()
                 proc.wait()
     med = {v: statistics.median(t) for v, t in times.items()}
+    med_cpu = {v: statistics.median(t) for v, t in cpu.items()}
     base = names[0]
     for v in names:
-        print(f"{v:>10}: median {med[v]:.3f} s, {med[base] / med[v]:.2f}x faster than {base}")
-    print(json.dumps({"ref": args.ref, "method": args.method, "size": args.size, "times": times}))
+        print(
+            f"{v:>10}: median {med[v]:.3f} s wall ({med[base] / med[v]:.2f}x faster than {base}), "
+            f"{med_cpu[v]:.3f} s CPU ({med_cpu[base] / med_cpu[v]:.2f}x)"
+        )
+    print(
+        json.dumps(
+            {"ref": args.ref, "method": args.method, "size": args.size, "wall": times, "cpu": cpu}
+        )
+    )
 
 
 if __name__ == "__main__":

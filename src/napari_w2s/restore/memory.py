@@ -47,14 +47,15 @@ def auto_tile(
 def check_memory(shape: tuple[int, ...], scale: int) -> None:
     """Refuse up front, in one line, a restoration whose arrays cannot fit in memory.
 
-    Counted (float32): the whole output, and for one plane its input, the network's output and
-    the two accumulators of the tiled blend. The network's own feature maps are bounded by the
+    Counted (float32): the whole output, and for one plane its input and two output-sized
+    arrays (an untiled network's output and its conversion to the user's units; the tiled
+    blend sums straight into the output). The network's own feature maps are bounded by the
     tile size and not counted.
     """
     h, w = int(shape[-2]), int(shape[-1])
     planes = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
     out_plane = h * w * scale * scale
-    needed = 4.0 * (planes * out_plane + h * w + 3 * out_plane)
+    needed = 4.0 * (planes * out_plane + h * w + 2 * out_plane)
     available = _available_ram()
     if needed > available:
         raise W2SInputError(
