@@ -84,7 +84,7 @@ def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
 
     On CUDA: channels-last. On the CPU, channels-last is faster for most architectures (1.3-2x
     measured) but slower for some with dense concatenations, so both layouts are timed on a
-    small ``probe x probe`` input (alternating, best of three) and the faster one is kept
+    small ``probe x probe`` input (alternating, best of two) and the faster one is kept
     (``module.w2s_channels_last``).
 
     A module in eval mode (inference) first gets its BatchNorms folded into the convolutions
@@ -103,9 +103,9 @@ def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
     if device.type == "cpu" and probe:
         x = torch.rand(1, 1, probe, probe)
         times: dict[bool, list[float]] = {True: [], False: []}
-        # the two layouts alternate, best of three each: on a busy machine one timing of each
+        # the two layouts alternate, best of two each: on a busy machine one timing of each
         # picked the layout by the other jobs' time slices
-        for r in range(4):
+        for r in range(3):
             for cl in (True, False) if r % 2 == 0 else (False, True):
                 fmt = torch.channels_last if cl else torch.contiguous_format
                 m = module.to(memory_format=fmt)
