@@ -75,7 +75,7 @@ def scores(pred: np.ndarray, v: dict) -> tuple[float, float]:
 def finetune(args, views: list[dict], out: Path, supervised: bool) -> Path:
     """Fine-tune ``args.base`` for ``args.minutes`` on view 0: its stack alone, or with its SIM
     (the same back end as ``w2s finetune``); the installed weights."""
-    from napari_w2s._generators import drain
+    from napari_w2s.progress import drain
     from napari_w2s.training.finetune import FinetuneConfig, iter_finetune
 
     kind = "sim" if supervised else "ssl"

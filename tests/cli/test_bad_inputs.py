@@ -913,7 +913,7 @@ def test_d10_d18_a_bad_npy_in_a_w2s_folder(tmp_path, capsys):
 def test_d8_too_large_for_memory_is_refused_up_front(tmp_path, capsys, monkeypatch):
     img = tmp_path / "img.npy"
     np.save(img, noisy((3, 64, 64)).astype(np.float32))
-    monkeypatch.setattr("napari_w2s.restore.engine._available_ram", lambda: 100_000.0)
+    monkeypatch.setattr("napari_w2s.restore.memory._available_ram", lambda: 100_000.0)
     user_error(
         capsys,
         "GiB of memory and 9.31e-05 GiB are available",

@@ -197,7 +197,7 @@ def test_w2s_restore_streams_a_stack_larger_than_memory(tmp_path, capsys, monkey
     data = stack(8)
     np.save(tmp_path / "in.npy", data)
     plane_out = 4 * 80 * 72
-    monkeypatch.setattr("napari_w2s.restore.engine._available_ram", lambda: 6.0 * plane_out)
+    monkeypatch.setattr("napari_w2s.restore.memory._available_ram", lambda: 6.0 * plane_out)
     with pytest.raises(W2SInputError, match="GiB of memory"):
         drain(iter_restore(resolve("bicubic"), data))
     argv = ["restore", str(tmp_path / "in.npy"), "--method", "bicubic", "--out"]

@@ -45,6 +45,22 @@ def test_auto_counts_free_cores():
     assert 1 <= n <= th.usable_cores()
 
 
+def test_load_counts_the_threads_runnable_now(monkeypatch):
+    """A job that has just started shows in ``procs_running`` before the load average rises."""
+    stat = "cpu  1 2 3\nctxt 99\nprocs_running 3\nprocs_blocked 0\n"
+    assert th.runnable_now(text=stat) == 2.0  # the reading thread is not other work
+    assert th.runnable_now(text="procs_running 1\n") == 0.0
+    assert th.runnable_now(text="cpu 1 2 3\n") == 0.0  # no such line: nothing known
+    real = th.runnable_now()
+    assert 0.0 <= real < 4096
+    monkeypatch.setattr(th.os, "getloadavg", lambda: (0.3, 0.2, 0.1))
+    monkeypatch.setattr(th, "runnable_now", lambda: 1.0)  # one CPU-bound job, just started
+    assert th.current_load() == 1.0 and th.auto_threads(cores=2) == 1
+    monkeypatch.setattr(th.os, "getloadavg", lambda: (1.6, 1.0, 0.5))
+    monkeypatch.setattr(th, "runnable_now", lambda: 0.0)  # a job between its busy spells
+    assert th.current_load() == 1.6 and th.auto_threads(cores=4) == 2
+
+
 def test_parse_threads_accepts_numbers_and_auto_only():
     assert th.parse_threads(None) is None
     assert th.parse_threads("auto") == th.parse_threads(" AUTO ") == "auto"

@@ -150,7 +150,7 @@ class ClassicalStep:
         return float(est.a), float(est.b)
 
     def iter_run(self, image: np.ndarray) -> Generator[tuple[int, int], None, np.ndarray]:
-        from .engine import _check_image
+        from .steps import _check_image
 
         image = _check_image(image)
         if self.name == "bicubic":

@@ -83,8 +83,9 @@ def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
     """Move a model to ``device`` in its faster memory layout.
 
     On CUDA: channels-last. On the CPU, channels-last is faster for most architectures (1.3-2x
-    measured) but slower for some with dense concatenations, so both layouts are timed once on
-    a small ``probe x probe`` input and the faster one is kept (``module.w2s_channels_last``).
+    measured) but slower for some with dense concatenations, so both layouts are timed on a
+    small ``probe x probe`` input (alternating, best of two) and the faster one is kept
+    (``module.w2s_channels_last``).
 
     A module in eval mode (inference) first gets its BatchNorms folded into the convolutions
     before them (:func:`.fold.fold_batchnorm`; DnCNN: 1.9x); their count is
@@ -101,17 +102,20 @@ def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
     use_cl = device.type == "cuda"
     if device.type == "cpu" and probe:
         x = torch.rand(1, 1, probe, probe)
-        times = {}
-        for cl in (True, False):
-            fmt = torch.channels_last if cl else torch.contiguous_format
-            m = module.to(memory_format=fmt)
-            xi = x.contiguous(memory_format=fmt)
-            with torch.inference_mode():
-                m(xi)
-                t0 = time.perf_counter()
-                m(xi)
-            times[cl] = time.perf_counter() - t0
-        use_cl = times[True] <= times[False]
+        times: dict[bool, list[float]] = {True: [], False: []}
+        # the two layouts alternate, best of two each: on a busy machine one timing of each
+        # picked the layout by the other jobs' time slices
+        for r in range(3):
+            for cl in (True, False) if r % 2 == 0 else (False, True):
+                fmt = torch.channels_last if cl else torch.contiguous_format
+                m = module.to(memory_format=fmt)
+                xi = x.contiguous(memory_format=fmt)
+                with torch.inference_mode():
+                    t0 = time.perf_counter()
+                    m(xi)
+                if r:  # the first round is the warm-up
+                    times[cl].append(time.perf_counter() - t0)
+        use_cl = min(times[True]) <= min(times[False])
     module = module.to(memory_format=torch.channels_last if use_cl else torch.contiguous_format)
     module.w2s_channels_last = use_cl
     return module

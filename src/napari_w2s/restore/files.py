@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import W2SInputError
 from ..progress import Cancel, Cancelled, is_cancelled
-from .engine import DEFAULT_OVERLAP
+from .steps import DEFAULT_OVERLAP
 
 __all__ = [
     "OUTPUT_SUFFIXES",
@@ -107,7 +107,7 @@ class RestoreOptions:
     def pipeline(self, first_plane: Any = None) -> Any:
         """The :class:`~napari_w2s.restore.engine.Pipeline` of these options (loads the
         models). ``first_plane`` answers ``noise_level="auto"`` (without it: noise-blind)."""
-        from .engine import resolve
+        from .resolver import resolve
 
         level = self.noise_level
         if level == "auto":
@@ -210,7 +210,7 @@ def restore_array(
         The restored planes (float32, ``scale`` times the input size), in the order of the
         stack's planes (C order of its leading axes).
     """
-    from .engine import check_memory
+    from .memory import check_memory
 
     opts = options or RestoreOptions()
     if not hasattr(data, "shape"):  # an iterable of planes
@@ -243,7 +243,7 @@ def _restore_iterable(
     planes: Iterable, opts: RestoreOptions, pipeline: Any, progress: Any, cancel: Cancel
 ) -> Iterator[np.ndarray]:
     """:func:`restore_array` of an iterable of 2-D planes, each normalised on its own."""
-    from .engine import check_memory
+    from .memory import check_memory
 
     n = len(planes) if hasattr(planes, "__len__") else None
     for p, plane in enumerate(planes):

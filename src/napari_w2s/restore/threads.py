@@ -1,8 +1,9 @@
 """How many CPU threads torch uses: a number, or ``auto`` (the cores actually free).
 
 ``auto`` counts the cores this process may run on (``os.sched_getaffinity``) and subtracts the
-machine's current load (the 1-minute load average, rounded), keeping at least one: on a
-2-core machine with one other CPU-bound job it gives 1. Oversubscribing a busy machine is far
+machine's current load (the larger of the 1-minute load average and the threads runnable at
+this instant, rounded), keeping at least one: on a 2-core machine with one other CPU-bound job
+it gives 1, also in the first seconds of that job, when the load average has not risen yet. Oversubscribing a busy machine is far
 worse than leaving a core idle: with one other job running, the compact JDSR model took 3x
 longer on 2 threads than on 1 (``docs/benchmarks.md``).
 
@@ -51,11 +52,47 @@ def usable_cores() -> int:
 
 
 def current_load() -> float:
-    """The 1-minute load average (0 where the system does not report one)."""
+    """How many cores other work holds: the larger of the 1-minute load average and the
+    threads runnable right now (:func:`runnable_now`); 0 where the system reports neither.
+
+    The load average lags (a job started 20 s ago counts for about a third of a core), the
+    instant count misses jobs that sleep in between: each covers the other's blind spot."""
     try:
-        return float(os.getloadavg()[0])
+        average = float(os.getloadavg()[0])
     except (AttributeError, OSError):
-        return 0.0
+        average = 0.0
+    return max(average, runnable_now())
+
+
+def runnable_now(samples: int = 5, interval: float = 0.004, text: str | None = None) -> float:
+    """Threads of the whole machine ready to run now, other than the one asking: the median
+    of ``samples`` readings of ``procs_running`` in ``/proc/stat`` (Linux; 0 elsewhere).
+    ``text`` parses one given reading instead (tests)."""
+    import statistics
+    import time
+
+    def read() -> int | None:
+        body = text
+        if body is None:
+            try:
+                with open("/proc/stat") as fh:
+                    body = fh.read()
+            except OSError:
+                return None
+        for line in body.splitlines():
+            if line.startswith("procs_running "):
+                return int(line.split()[1])
+        return None
+
+    counts = []
+    for i in range(1 if text is not None else samples):
+        if i:
+            time.sleep(interval)
+        n = read()
+        if n is None:
+            return 0.0
+        counts.append(n)
+    return max(0.0, float(statistics.median(counts)) - 1.0)  # not the reading thread
 
 
 def auto_threads(cores: int | None = None, load: float | None = None, share: int = 1) -> int:
