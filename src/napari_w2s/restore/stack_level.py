@@ -124,10 +124,10 @@ def restore_level_file(
     """Restore level ``avg{level}`` of the stack in ``src`` into ``out`` (``.ome.tif``, ``.tif``
     or ``.npy``, or a folder), and with ``reliability`` write the map there (same formats).
     Without a noise level in ``options`` the model trained for ``avg{level}`` is preferred."""
-    from ..progress import drain
     from .._validate import refuse_overwriting_inputs
     from ..analysis.reliability import frames_average
     from ..geometry import upsampled_geometry
+    from ..progress import drain
     from .files import output_path
 
     opts = options or RestoreOptions()
