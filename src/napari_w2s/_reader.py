@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .io.stack import NPY_SUFFIXES, TIFF_SUFFIXES, read_npy
+from .io.w2s_layout import view_file
 
 LayerData = tuple[Any, dict, str]
 CHANNEL_COLORMAPS = ("green", "magenta", "cyan", "yellow")
@@ -109,18 +110,18 @@ def _raw_view_layers(view: Path) -> list[LayerData]:
     lr = (LR_PIXEL_UM, LR_PIXEL_UM)
     hr_scale, hr_translate = upsampled_geometry(lr)
     for c in view_channels(view):
-        wf = read_npy(view / f"wf_channel{c}.npy")
+        wf = read_npy(view_file(view, "wf", c))
         layers.append(
             _image(
                 wf,
                 f"{view.name} wf_channel{c}",
                 (1.0, *lr),
                 channel=c,
-                source=str(view / f"wf_channel{c}.npy"),
+                source=str(view_file(view, "wf", c)),
                 axes="TYX",
             )
         )
-        sim_path = view / f"sim_channel{c}.npy"
+        sim_path = view_file(view, "sim", c)
         if sim_path.exists():
             sim = read_npy(sim_path)
             layers.append(
@@ -149,7 +150,7 @@ def _raw_root_layers(root: Path) -> list[LayerData]:
     hr_scale, hr_translate = upsampled_geometry((1.0, 1.0, *lr))
     layers = []
     for c in view_channels(views[0]):
-        files = [v / f"wf_channel{c}.npy" for v in views]
+        files = [view_file(v, "wf", c) for v in views]
         if not all(f.exists() for f in files):
             continue
         wfs = [read_npy(f) for f in files]
@@ -167,7 +168,7 @@ def _raw_root_layers(root: Path) -> list[LayerData]:
                 axes="VTYX",
             )
         )
-        sims = [v / f"sim_channel{c}.npy" for v in views]
+        sims = [view_file(v, "sim", c) for v in views]
         if all(s.exists() for s in sims):
             arrays = [read_npy(s) for s in sims]
             sim = da.stack([da.from_array(a, chunks=a.shape) for a in arrays])[:, None]

@@ -34,6 +34,30 @@ _LEVEL_DIR = re.compile(r"^avg(\d+)$")
 _VIEW_FILE = re.compile(r"^(\d+)_(\d+)\.npy$")
 
 
+#: the files of a raw field-of-view folder, per channel C (``kernel`` and ``truth``: simulated)
+VIEW_FILES = {
+    "wf": "wf_channel{c}.npy",
+    "sim": "sim_channel{c}.npy",
+    "kernel": "kernel_channel{c}.npy",
+    "truth": "truth_channel{c}.json",
+}
+
+
+def view_file(view: str | Path, kind: str, channel: int) -> Path:
+    """The file of ``kind`` (``wf``, ``sim``, ``kernel`` or ``truth``) of ``channel`` in the raw
+    field-of-view folder ``view`` (``Image001/wf_channel0.npy``, ...)."""
+    return Path(view) / VIEW_FILES[kind].format(c=int(channel))
+
+
+def split_fovs(n: int) -> dict[str, list[int]]:
+    """The W2S split by field of view (1-based ``ImageNNN`` numbers): the first two thirds
+    train, the rest test (one field of view: test only)."""
+    if n == 1:
+        return {"train": [], "test": [1]}
+    n_train = min(n - 1, max(1, round(n * 2 / 3)))
+    return {"train": list(range(1, n_train + 1)), "test": list(range(n_train + 1, n + 1))}
+
+
 def detect_w2s_layout(path: str | Path) -> str | None:
     """Which W2S layout a folder holds.
 
@@ -79,14 +103,14 @@ def view_channels(view: str | Path) -> list[int]:
 def read_w2s_view_stack(view: str | Path, channel: int = 0, axes: str | None = None) -> Stack:
     """The widefield frames of one channel of one raw W2S field of view, memory-mapped."""
     view = Path(view)
-    wf = view / f"wf_channel{channel}.npy"
+    wf = view_file(view, "wf", channel)
     if not wf.exists():
         present = view_channels(view)
         if not present:
             raise W2SInputError(f"{view}: not a W2S field-of-view folder (no wf_channelC.npy)")
         raise W2SInputError(f"{view}: no channel {channel} (channels here: {present})")
     data, canon = canonical_axes(read_npy(wf), axes or "TYX", where=str(wf))
-    sim = view / f"sim_channel{channel}.npy"
+    sim = view_file(view, "sim", channel)
     meta = {"w2s_view": view.name, "channel": channel, "sim": str(sim) if sim.exists() else None}
     return Stack(
         data=data, axes=canon, pixel_size=(LR_PIXEL_UM, LR_PIXEL_UM), source=str(wf), metadata=meta

@@ -32,19 +32,12 @@ from ..errors import W2SInputError
 from ..io.atomic import atomic_file
 from ..io.provenance import software
 from ..io.tiff import save_npy
+from ..io.w2s_layout import split_fovs, view_file
 from ..progress import Progress, drain
 from .view import ViewParams, draw_params, simulate_view
 
 BLOCK_FRAMES = 16
 SIMULATOR_VERSION = 1
-
-
-def split_fovs(n: int) -> dict[str, list[int]]:
-    """W2S-like split by field of view: the first two thirds train, the rest test."""
-    if n == 1:
-        return {"train": [], "test": [1]}
-    n_train = min(n - 1, max(1, round(n * 2 / 3)))
-    return {"train": list(range(1, n_train + 1)), "test": list(range(n_train + 1, n + 1))}
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
@@ -108,7 +101,7 @@ def iter_write_dataset(
             prng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(fov, c, 99)))
             view = simulate_view(draw_params(prng, base, c), channel=c, seed=ss)
             # written block by block (no memory map: a full disk is an error, not a SIGBUS)
-            with atomic_file(folder / f"wf_channel{c}.npy") as fh:
+            with atomic_file(view_file(folder, "wf", c)) as fh:
                 np.lib.format.write_array_header_1_0(
                     fh,
                     {
@@ -126,16 +119,16 @@ def iter_write_dataset(
                     done += stop - start
                     yield Progress(done, total, "frame")
             count += frames * size * size
-            save_npy(folder / f"sim_channel{c}.npy", view.sim)
-            save_npy(folder / f"kernel_channel{c}.npy", view.kernel.astype(np.float32))
+            save_npy(view_file(folder, "sim", c), view.sim)
+            save_npy(view_file(folder, "kernel", c), view.kernel.astype(np.float32))
             record = view.truth_record()
             record.update(
                 fov=fov,
                 channel=c,
-                kernel_file=f"kernel_channel{c}.npy",
+                kernel_file=view_file(".", "kernel", c).name,
                 excitation_nm=[488, 561, 640][c % 3],
             )
-            _atomic_json(folder / f"truth_channel{c}.json", record)
+            _atomic_json(view_file(folder, "truth", c), record)
             views.append(
                 {
                     "fov": fov,
@@ -179,7 +172,7 @@ def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = PROCESSE
         for fov in fov_list:
             folder = out / f"Image{fov:03d}"
             for c in range(summary["channels"]):
-                wf = np.load(folder / f"wf_channel{c}.npy", mmap_mode="r")
+                wf = np.load(view_file(folder, "wf", c), mmap_mode="r")
                 lv = noise_levels(wf, levels)
                 name = f"{fov:03d}_{c}"
                 for level, image in lv.images.items():
@@ -187,7 +180,7 @@ def write_processed(out: Path, summary: dict, levels: tuple[int, ...] = PROCESSE
                     target.mkdir(parents=True, exist_ok=True)
                     save_npy(target / f"{name}.npy", ((image - mean) / std).astype(np.float32))
                 clean = (lv[lv.clean] - mean) / std
-                sim = np.load(folder / f"sim_channel{c}.npy").astype(np.float64)
+                sim = np.load(view_file(folder, "sim", c)).astype(np.float64)
                 a, b = affine_fit(downsample_mean(sim), clean)
                 (out / split / "sim").mkdir(parents=True, exist_ok=True)
                 save_npy(out / split / "sim" / f"{name}.npy", (a * sim + b).astype(np.float32))

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import W2SInputError
+from ..io.w2s_layout import view_file
 
 TASKS = ("denoise", "sr", "jdsr")
 
@@ -140,11 +141,11 @@ def _pairs_from_raw(root: Path, split: str) -> tuple[dict[str, np.ndarray], list
     names, sums, count = [], np.zeros(2), 0
     for view in chosen:
         for c in view_channels(view):
-            wf = read_npy(view / f"wf_channel{c}.npy")
+            wf = read_npy(view_file(view, "wf", c))
             lv = noise_levels(wf)
             for name, img in lv.images.items():
                 per_level.setdefault(name, []).append(img)
-            sim = np.asarray(read_npy(view / f"sim_channel{c}.npy"))
+            sim = np.asarray(read_npy(view_file(view, "sim", c)))
             per_level.setdefault("sim", []).append(sim)
             names.append(f"{int(view.name[5:]):03d}_{c}")
             clean = lv[lv.clean].astype(np.float64)
