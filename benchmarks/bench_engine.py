@@ -3,8 +3,9 @@
 For each architecture's compact configuration (random weights; speed does not depend on them):
 
 * throughput in megapixels/s on a 512 x 512 input, through the engine (``resolve`` + tiling
-  with automatic tile size, the memory layout the engine probes as faster, ``inference_mode``) and through a plain untiled fp32
-  eager forward of the same network (NCHW, ``no_grad``): ratio engine / plain (goal >= 1);
+  with automatic tile size, the memory layout the engine probes as faster, ``inference_mode``)
+  and through a plain untiled fp32 eager forward of the same network (NCHW, ``no_grad``):
+  ratio engine / plain (goal >= 1);
 * achieved FLOP/s (2 x multiply-accumulates / time) as a fraction of this machine's float32
   matmul FLOP/s, measured in the same run;
 

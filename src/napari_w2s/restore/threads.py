@@ -3,9 +3,10 @@
 ``auto`` counts the cores this process may run on (``os.sched_getaffinity``) and subtracts the
 machine's current load (the larger of the 1-minute load average and the threads runnable at
 this instant, rounded), keeping at least one: on a 2-core machine with one other CPU-bound job
-it gives 1, also in the first seconds of that job, when the load average has not risen yet. Oversubscribing a busy machine is far
-worse than leaving a core idle: with one other job running, the compact JDSR model took 3x
-longer on 2 threads than on 1 (``docs/benchmarks.md``).
+it gives 1, also in the first seconds of that job, when the load average has not risen yet.
+With OpenMP's default (spinning) wait policy, oversubscribing a busy machine is far worse than
+leaving a core idle: with one other job running, the compact JDSR model took 3x longer on 2
+threads than on 1 (``docs/benchmarks.md``).
 
 torch's thread count belongs to the calling thread (OpenMP keeps it per thread), so
 :func:`using_threads` is entered in the thread that runs the model (the engine does it around
