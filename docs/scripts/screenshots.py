@@ -127,7 +127,7 @@ def main() -> int:
     batch.resize(460, 420)
     grab(batch, "batch")
 
-    train = dock("Train")  # as it opens: the stack layer, no SIM (self-supervised), jdsr
+    train = dock("Train")  # as it opens: the stack and SIM layers chosen, jdsr fine-tuned
     train.resize(460, 640)
     grab(train, "train")
 
