@@ -93,6 +93,28 @@ def blob_stack():
 
 
 @pytest.fixture
+def jdsr_curves() -> dict:
+    """Advisor curves of a made-up JDSR (RMSE and SSIM against the input's SNR), as a card
+    stores them (the advisor and photon-budget tests)."""
+    return {
+        "rmse": {
+            "c0": 0.25,
+            "c1": 2.0,
+            "p": 0.8,
+            "snr_range": [5.0, 500.0],
+            "ratio_quantiles": {"q05": 0.7, "q50": 1.0, "q95": 1.3},
+        },
+        "ssim": {
+            "c0": 0.8,
+            "c1": -3.0,
+            "p": 0.8,
+            "snr_range": [5.0, 500.0],
+            "ratio_quantiles": {"q05": 0.9, "q50": 1.0, "q95": 1.1},
+        },
+    }
+
+
+@pytest.fixture
 def ramp() -> np.ndarray:
     return ramp_stack()
 

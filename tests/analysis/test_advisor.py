@@ -22,23 +22,6 @@ from napari_w2s.analysis.advisor_curves import (
 )
 from napari_w2s.analysis.signal_range import clean_range
 
-CURVES = {
-    "rmse": {
-        "c0": 0.25,
-        "c1": 2.0,
-        "p": 0.8,
-        "snr_range": [5.0, 500.0],
-        "ratio_quantiles": {"q05": 0.7, "q50": 1.0, "q95": 1.3},
-    },
-    "ssim": {
-        "c0": 0.8,
-        "c1": -3.0,
-        "p": 0.8,
-        "snr_range": [5.0, 500.0],
-        "ratio_quantiles": {"q05": 0.9, "q50": 1.0, "q95": 1.1},
-    },
-}
-
 
 def test_clean_range_from_16_frames_within_5_percent(blob_stack):
     y, stack = blob_stack(16)
@@ -82,11 +65,11 @@ def test_fit_curve_is_monotone_and_recovers_a_known_law():
     np.testing.assert_allclose(curve_value(c, snr, detail), rmse, rtol=0.02)
 
 
-def test_predict_and_snr_of_average(blob_stack):
-    p = predict(CURVES, 50.0)
+def test_predict_and_snr_of_average(jdsr_curves, blob_stack):
+    p = predict(jdsr_curves, 50.0)
     assert p["rmse"] == pytest.approx(0.25 + 2.0 * 50**-0.8)
     assert p["rmse_range"][0] < p["rmse"] < p["rmse_range"][1] and not p["extrapolated"]
-    assert predict(CURVES, 1.0)["extrapolated"]
+    assert predict(jdsr_curves, 1.0)["extrapolated"]
     _, stack = blob_stack(16)
     s1, s4, s16, s64 = (snr_of_average(stack, n) for n in (1, 4, 16, 64))
     assert s1 < s4 < s16 < s64
@@ -94,8 +77,12 @@ def test_predict_and_snr_of_average(blob_stack):
     assert s64 / s16 == pytest.approx(2.0, rel=0.01)  # beyond the frames given: scaled
 
 
-def test_load_curves_refuses_curves_of_other_weights(tmp_path):
-    card = {"name": "jdsr", "sha256": "abc", "advisor": {KEY: {**CURVES, "weights_sha256": "abc"}}}
+def test_load_curves_refuses_curves_of_other_weights(jdsr_curves, tmp_path):
+    card = {
+        "name": "jdsr",
+        "sha256": "abc",
+        "advisor": {KEY: {**jdsr_curves, "weights_sha256": "abc"}},
+    }
     entry, note = load_curves(card=card)
     assert entry is not None and note == ""
     card["sha256"] = "def"  # the weights were replaced: the curves are stale
@@ -106,15 +93,15 @@ def test_load_curves_refuses_curves_of_other_weights(tmp_path):
     # write_curves keeps the other fields and writes JSON that reads back
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"name": "jdsr", "sha256": "abc", "metrics": {"a": 1}}))
-    write_curves(path, {**CURVES, "weights_sha256": "abc"})
+    write_curves(path, {**jdsr_curves, "weights_sha256": "abc"})
     back = json.loads(path.read_text())
     assert back["metrics"] == {"a": 1} and back["advisor"][KEY]["rmse"]["c0"] == 0.25
     assert load_curves(card=back)[0] is not None
 
 
-def test_advise_predicts_jdsr_per_frames_and_frames_for_a_target_rmse(blob_stack):
+def test_advise_predicts_jdsr_per_frames_and_frames_for_a_target_rmse(jdsr_curves, blob_stack):
     _, stack = blob_stack(16)
-    adv = advise(stack, levels=(1, 2, 4, 8, 16, 64), jdsr=CURVES, target_rmse=0.3)
+    adv = advise(stack, levels=(1, 2, 4, 8, 16, 64), jdsr=jdsr_curves, target_rmse=0.3)
     rmse = [r.jdsr["rmse"] for r in adv.rows]
     assert all(np.diff(rmse) < 0)  # more frames, higher SNR, lower RMSE
     assert adv.jdsr_frames_needed in {r.frames for r in adv.rows}

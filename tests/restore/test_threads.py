@@ -123,44 +123,16 @@ def test_engine_runs_the_model_on_the_chosen_threads(dncnn_weights, monkeypatch)
 def test_cli_threads_option(dncnn_weights, tmp_path, capsys):
     image = np.random.default_rng(1).normal(150, 20, (40, 48)).astype(np.float32)
     np.save(tmp_path / "in.npy", image)
-    code = main(
-        [
-            "restore",
-            str(tmp_path / "in.npy"),
-            "--method",
-            "dncnn",
-            "--weights",
-            str(dncnn_weights),
-            "--device",
-            "cpu",
-            "--threads",
-            "auto",
-            "--out",
-            str(tmp_path / "out.npy"),
-            "--json",
-        ]
-    )
-    report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["pipeline"]["steps"][0]["threads"] >= 1
-    code = main(
-        [
-            "restore",
-            str(tmp_path / "in.npy"),
-            "--method",
-            "dncnn",
-            "--weights",
-            str(dncnn_weights),
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--out",
-            str(tmp_path / "out1.npy"),
-            "--json",
-        ]
-    )
-    report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["pipeline"]["steps"][0]["threads"] == 1
+
+    def restore(threads: str, out: str) -> dict:
+        argv = ["restore", str(tmp_path / "in.npy"), "--method", "dncnn", "--device", "cpu"]
+        argv += ["--weights", str(dncnn_weights), "--threads", threads]
+        code = main([*argv, "--out", str(tmp_path / out), "--json"])
+        assert code == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert restore("auto", "out.npy")["pipeline"]["steps"][0]["threads"] >= 1
+    assert restore("1", "out1.npy")["pipeline"]["steps"][0]["threads"] == 1
     np.testing.assert_allclose(
         np.load(tmp_path / "out1.npy"), np.load(tmp_path / "out.npy"), atol=1e-4
     )

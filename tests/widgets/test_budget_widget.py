@@ -7,29 +7,6 @@ import pytest
 
 pytestmark = pytest.mark.gui
 
-CURVES = {
-    "rmse": {
-        "c0": 0.25,
-        "c1": 2.0,
-        "p": 0.8,
-        "snr_range": [5.0, 500.0],
-        "ratio_quantiles": {"q05": 0.7, "q50": 1.0, "q95": 1.3},
-    },
-    "ssim": {
-        "c0": 0.8,
-        "c1": -3.0,
-        "p": 0.8,
-        "snr_range": [5.0, 500.0],
-        "ratio_quantiles": {"q05": 0.9, "q50": 1.0, "q95": 1.1},
-    },
-}
-
-
-@pytest.fixture(autouse=True)
-def _private_settings(tmp_path, monkeypatch):
-    """Widgets save their settings here, never in the user's config folder."""
-    monkeypatch.setenv("NAPARI_W2S_SETTINGS", str(tmp_path / "settings" / "widgets.json"))
-
 
 def _budget(make_napari_viewer, qtbot, stack, target: float):
     viewer = make_napari_viewer()
@@ -45,11 +22,11 @@ def _budget(make_napari_viewer, qtbot, stack, target: float):
 
 
 def test_photon_budget_plots_psnr_and_jdsr_and_says_the_frames(
-    make_napari_viewer, qtbot, monkeypatch, blob_stack
+    make_napari_viewer, qtbot, monkeypatch, blob_stack, jdsr_curves
 ):
     import napari_w2s.analysis.advisor_curves as curves
 
-    monkeypatch.setattr(curves, "load_curves", lambda method="jdsr", card=None: (CURVES, ""))
+    monkeypatch.setattr(curves, "load_curves", lambda method="jdsr", card=None: (jdsr_curves, ""))
     widget = _budget(make_napari_viewer, qtbot, blob_stack, 40.0)
     adv = widget.advice
     assert adv.method == "frames" and adv.a == pytest.approx(2.0, rel=0.05)

@@ -13,8 +13,7 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(autouse=True)
-def _private(tmp_path, monkeypatch):
-    monkeypatch.setenv("NAPARI_W2S_SETTINGS", str(tmp_path / "settings" / "widgets.json"))
+def _private_models(tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_W2S_MODELS", str(tmp_path / "models"))
 
 

@@ -16,12 +16,6 @@ PLUGIN = "napari-w2s"
 PX = 0.064  # the sample's LR pixel (um)
 
 
-@pytest.fixture(autouse=True)
-def _private_settings(tmp_path, monkeypatch):
-    """Widgets save their settings here, never in the user's config folder."""
-    monkeypatch.setenv("NAPARI_W2S_SETTINGS", str(tmp_path / "settings" / "widgets.json"))
-
-
 @pytest.fixture
 def errors(monkeypatch):
     """Messages of ``show_error`` / ``show_warning`` calls (instead of popping them up)."""

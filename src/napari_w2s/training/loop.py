@@ -10,6 +10,7 @@ on these, and both write their checkpoints through :mod:`napari_w2s.training.che
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -76,6 +77,23 @@ class Budget:
 
     def lr(self, base: float, iteration: int) -> float:
         return base * (0.1 if self.progress(iteration) >= self.drop else 1.0)
+
+    def steps(self, start: int, stop: Callable[[], bool] | None = None) -> Iterator[int]:
+        """The iterations from ``start`` while the budget lasts; afterwards ``stopped`` says
+        whether ``stop()`` (a cancel) ended them rather than the iterations or the time."""
+        self.stopped = False
+        for it in range(start, self.iterations):
+            if self.out_of_time():
+                return
+            if stop is not None and stop():
+                self.stopped = True
+                return
+            yield it
+
+    def record_due(self, done: int, every: int) -> bool:
+        """Whether a progress record is due after ``done`` iterations (every ``every``, and
+        at the end of the iterations or of the time)."""
+        return done % every == 0 or done == self.iterations or self.out_of_time()
 
 
 class Window:

@@ -146,12 +146,7 @@ def iter_self_supervised(
     model.train()
     window = Window()
     done = start
-    for it in range(start, cfg.iterations):
-        if clock.out_of_time():
-            break
-        if stop is not None and stop():
-            checkpoint(done)
-            return None
+    for it in clock.steps(start, stop):
         it_lr = clock.lr(lr, it)
         xb, fb, ab = (torch.from_numpy(a).to(device) for a in source.batch(cfg.batch))
         with autocast(device):
@@ -162,12 +157,15 @@ def iter_self_supervised(
         optimiser_step(opt, scaler, loss, lr=it_lr, iteration=it)
         window.add(float(loss.detach()), {k: float(v.detach()) for k, v in terms.items()})
         done = it + 1
-        if done % cfg.log_every == 0 or done == cfg.iterations or clock.out_of_time():
+        if clock.record_due(done, cfg.log_every):
             record = window.record(done, clock, it_lr)
             yield {**record, "val": validate(model)[0], "val_start": val_start}
             window.reset()  # the validation's time is not the training's
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             checkpoint(done)
+    if clock.stopped:
+        checkpoint(done)
+        return None
     wall = clock.spent()
     checkpoint(done)
     base = build_model(method, p["config"])

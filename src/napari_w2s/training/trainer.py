@@ -174,12 +174,7 @@ def iter_train(
     model.train()
     window = Window()
     done = start
-    for it in range(start, cfg.iterations):
-        if clock.out_of_time():
-            break
-        if stop is not None and stop():
-            checkpoint(done)
-            return None
+    for it in clock.steps(start, stop):
         it_lr = clock.lr(lr, it)
         xb, yb = sampler.batch(cfg.batch)
         x = torch.from_numpy(xb).to(device)
@@ -202,7 +197,7 @@ def iter_train(
             optimiser_step(d_opt, scaler, d_loss)
         window.add(float(loss.detach()), parts)
         done = it + 1
-        if done % cfg.log_every == 0 or done == cfg.iterations or clock.out_of_time():
+        if clock.record_due(done, cfg.log_every):
             record = window.record(done, clock, it_lr)
             if val_batch is not None:
                 record.update(val=validate(), val_start=val_start)
@@ -210,6 +205,9 @@ def iter_train(
             window.reset()  # the validation's time is not the training's
         if done % cfg.checkpoint_every == 0 and done < cfg.iterations:
             checkpoint(done)
+    if clock.stopped:
+        checkpoint(done)
+        return None
 
     wall = clock.spent()
     checkpoint(done)
