@@ -24,6 +24,14 @@ def dataset(tmp_path_factory):
     return root
 
 
+def tiny_run(dataset, out, **settings) -> TrainConfig:
+    """A short DnCNN run on the test data set (avg1 inputs, 32-px patches, one evaluation view,
+    a checkpoint every 2 iterations); ``settings`` override any of these."""
+    base = dict(model="dncnn", data=str(dataset), out=str(out), levels=["avg1"], batch=2)
+    base.update(patch=32, checkpoint_every=2, eval_views=1, command="pytest")
+    return TrainConfig(**{**base, **settings})
+
+
 def test_pairs_for_each_task(dataset):
     d = load_pairs(dataset, "train", "denoise", ["avg1"])
     assert list(d.inputs) == ["avg1"] and d.inputs["avg1"].shape == (2, 64, 64)
@@ -82,19 +90,7 @@ def test_losses():
 
 def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
     def run(iterations, resume):
-        cfg = TrainConfig(
-            model="dncnn",
-            data=str(dataset),
-            out=str(tmp_path / "run"),
-            levels=["avg1"],
-            iterations=iterations,
-            batch=4,
-            patch=32,
-            log_every=2,
-            checkpoint_every=2,
-            eval_views=1,
-            command="pytest",
-        )
+        cfg = tiny_run(dataset, tmp_path / "run", iterations=iterations, batch=4, log_every=2)
         records = []
         return drain(iter_train(cfg, resume=resume), records.append), records
 
@@ -128,19 +124,7 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(
     out = tmp_path / "run"
 
     def cfg(iterations):
-        return TrainConfig(
-            model="dncnn",
-            data=str(dataset),
-            out=str(out),
-            levels=["avg1"],
-            iterations=iterations,
-            batch=4,
-            patch=32,
-            log_every=2,
-            checkpoint_every=2,
-            eval_views=1,
-            command="pytest",
-        )
+        return tiny_run(dataset, out, iterations=iterations, batch=4, log_every=2)
 
     def iterations_logged(iterations):
         records = []
@@ -188,17 +172,7 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(
 
 
 def test_corrupted_weights_are_refused(dataset, tmp_path):
-    cfg = TrainConfig(
-        model="dncnn",
-        data=str(dataset),
-        out=str(tmp_path / "w"),
-        levels=["avg1"],
-        iterations=1,
-        batch=2,
-        patch=32,
-        eval_views=1,
-        command="pytest",
-    )
+    cfg = tiny_run(dataset, tmp_path / "w", iterations=1, checkpoint_every=500)
     path = drain(iter_train(cfg))
     raw = bytearray(path.read_bytes())
     raw[-10] ^= 0xFF
@@ -208,19 +182,14 @@ def test_corrupted_weights_are_refused(dataset, tmp_path):
 
 
 def test_time_budget_stops_the_run_and_drops_the_learning_rate(dataset, tmp_path):
-    cfg = TrainConfig(
-        model="dncnn",
-        data=str(dataset),
-        out=str(tmp_path / "t"),
-        levels=["avg1"],
+    cfg = tiny_run(
+        dataset,
+        tmp_path / "t",
         iterations=10**6,
-        batch=2,
-        patch=32,
         log_every=1,
-        eval_views=1,
         max_minutes=0.03,
         lr=1e-3,
-        command="pytest",
+        checkpoint_every=500,
     )
     records = []
     path = drain(iter_train(cfg), records.append)
@@ -269,17 +238,15 @@ def test_project_trained_feature_network():
 
 def test_the_paper_jdsr_configuration_trains_through_the_trainer(dataset, tmp_path):
     """``--config full``: the 11.7M-parameter RRDB-16 with the paper's loss, one iteration."""
-    cfg = TrainConfig(
+    cfg = tiny_run(
+        dataset,
+        tmp_path / "full",
         model="jdsr",
-        data=str(dataset),
-        out=str(tmp_path / "full"),
-        levels=["avg1"],
         config="full",
         iterations=1,
         batch=1,
         patch=16,
-        eval_views=1,
-        command="pytest",
+        checkpoint_every=500,
     )
     card = read_card(drain(iter_train(cfg)))
     assert card.params == 11_696_641 and card.config["num_blocks"] == 16
