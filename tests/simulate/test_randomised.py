@@ -272,3 +272,20 @@ def test_gan_models_train_on_any_patch_size_that_the_discriminator_can_take(tmp_
     )
     err = capsys.readouterr().err
     assert code == 2 and "multiple of 32" in err and err.count("\n") == 1
+
+
+def test_training_draws_scenes_dominated_by_one_kind_and_evaluation_never_does():
+    def dominated(s):
+        w = sorted(s["mix"].values())
+        return len(w) > 1 and w[-2] < 0.1 * w[-1]
+
+    rng = np.random.default_rng(7)
+    draws = [draw_settings(rng, Ranges(w2s_like=0.0)) for _ in range(1200)]
+    share = sum(map(dominated, draws)) / len(draws)
+    # half of the views, less those of a single kind (a third): about a third dominated
+    assert 0.25 < share < 0.42, share
+    mains = {max(s["mix"], key=s["mix"].get) for s in draws if dominated(s)}
+    assert "nuclei" in mains and len(mains) == 6, mains
+    assert not [s for s in draws if any(h.contains(s) for h in HELD_OUT)]
+    rng = np.random.default_rng(7)
+    assert not any(dominated(draw_settings(rng, EVALUATION_RANGES)) for _ in range(600))

@@ -55,6 +55,11 @@ class Ranges:
     # share of views drawn as the embedded W2S-like data set draws them (:func:`w2s_like_settings`):
     # the default microscope keeps its weight in a generalist's training (docs/training.md)
     w2s_like: float = 0.2
+    # share of the other views in which one kind of structure dominates the scene and the others
+    # are faint traces (weights dominant_faint of it): a generalist sees scenes of mostly nuclei,
+    # mostly filaments, ... as a user's stained sample often is (nuclei alone stay held out)
+    dominant: float = 0.5
+    dominant_faint: tuple[float, float] = (0.02, 0.1)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -92,7 +97,7 @@ HELD_OUT = (
     HeldOut("low-light", "20-40 photons at the peak", {"peak_photons": (20.0, 40.0)}),
 )
 # test views are drawn from the whole ranges, without the W2S-like share (the sets stay the same)
-EVALUATION_RANGES = Ranges(w2s_like=0.0)
+EVALUATION_RANGES = Ranges(w2s_like=0.0, dominant=0.0)
 CAMERA_CODES = {"scmos": 0, "emccd": 1, "ccd": 2}
 
 
@@ -148,6 +153,12 @@ def _draw_once(rng: np.random.Generator, r: Ranges) -> dict:
         kinds.append(str(rng.choice([k for k in KINDS if k != "nuclei"])))
     mix = {str(k): float(rng.uniform(0.3, 1.0)) for k in kinds}
     u = rng.random()
+    if r.dominant > 0 and rng.random() < r.dominant:  # drawn only then: the test sets stay the same
+        main = str(kinds[int(rng.integers(len(kinds)))])
+        mix = {
+            k: (max(w, 0.6) if k == main else w * rng.uniform(*r.dominant_faint))
+            for k, w in mix.items()
+        }
     export = (
         "offset-subtracted"
         if u < r.offset_subtracted
