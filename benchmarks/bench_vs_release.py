@@ -15,7 +15,9 @@ Variants (``--variants``, comma-separated):
 * ``torch1`` / ``onnx1``: this engine on 1 thread, backend torch / ONNX Runtime, with what the
   ``w2s`` command sets (``keep_freed_memory``, ``OMP_WAIT_POLICY=PASSIVE``);
 * ``torchauto`` / ``onnxauto``: the same with ``--threads auto``;
-* ``torchall``: this engine with torch's default threads.
+* ``torchall``: this engine with torch's default threads;
+* ``bf16_1`` / ``bf16all``: ``torch1`` / ``torchall`` with ``--precision bfloat16`` (a CPU with
+  native bfloat16: AVX512-BF16 or AMX).
 
 Both engines run the earlier commit's shipped weights of ``--method`` (same network and card),
 so only the engine differs.
@@ -50,6 +52,8 @@ from napari_w2s.restore.engine import resolve
 kwargs = {}
 if cfg["new"]:
     kwargs = {"threads": cfg["threads"], "backend": cfg["backend"]}
+    if cfg["precision"]:
+        kwargs["precision"] = cfg["precision"]
 elif cfg["threads"] is not None:
     torch.set_num_threads(int(cfg["threads"]))
 pipe = resolve(cfg["method"], device="cpu", weights=cfg["weights"], **kwargs)
@@ -66,7 +70,7 @@ for line in sys.stdin:
           flush=True)
 """
 
-VARIANTS = {  # new, threads, backend, allocator, OpenMP wait policy
+VARIANTS = {  # new, threads, backend, allocator, OpenMP wait policy[, precision]
     "old": (False, None, None, "default", None),
     "old1": (False, 1, None, "default", None),
     "torch1": (True, 1, "torch", "tuned", "PASSIVE"),
@@ -74,6 +78,9 @@ VARIANTS = {  # new, threads, backend, allocator, OpenMP wait policy
     "torchauto": (True, "auto", "torch", "tuned", "PASSIVE"),
     "onnxauto": (True, "auto", "onnx", "tuned", "PASSIVE"),
     "torchall": (True, None, "torch", "tuned", "PASSIVE"),
+    # bfloat16 on a CPU with native support (--precision bfloat16)
+    "bf16_1": (True, 1, "torch", "tuned", "PASSIVE", "bfloat16"),
+    "bf16all": (True, None, "torch", "tuned", "PASSIVE", "bfloat16"),
 }
 
 
@@ -86,7 +93,7 @@ def extract(ref: str, dest: Path) -> Path:
 
 
 def start(name: str, old_src: Path, method: str, weights: str, size: int) -> subprocess.Popen:
-    new, threads, backend, malloc, policy = VARIANTS[name]
+    new, threads, backend, malloc, policy, *rest = VARIANTS[name]
     env = dict(os.environ, PYTHONPATH=str(HERE / "src" if new else old_src))
     env.pop("OMP_WAIT_POLICY", None)
     if policy:
@@ -95,6 +102,7 @@ def start(name: str, old_src: Path, method: str, weights: str, size: int) -> sub
         "new": new,
         "threads": threads,
         "backend": backend,
+        "precision": rest[0] if rest else None,
         "malloc": malloc,
         "method": method,
         "weights": weights,

@@ -74,6 +74,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         threads=args.threads,
         weights=args.weights,
         backend=args.backend,
+        precision=args.precision,
     )
     if args.level is not None or args.reliability is not None:
         return _restore_level(args, options)
@@ -132,6 +133,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="torch",
         help="what runs the networks: torch (default), onnx (ONNX Runtime on the CPU; the onnx "
         "extra) or auto (the faster for each model, measured once on this machine and cached)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto (mixed precision on CUDA, float32 elsewhere), float32, or bfloat16: 1.2-2.7x "
+        "faster on a CPU with native bfloat16 (AVX512-BF16, AMX) or a recent GPU; differs from "
+        "float32 by about 1 %% of the output's std (torch backend)",
     )
     p.add_argument(
         "--weights",

@@ -3,8 +3,15 @@
 ``auto`` picks CUDA, then Apple MPS, then the CPU. On CUDA, inference and training use automatic
 mixed precision (bfloat16 where the GPU supports it, else float16 with loss scaling in training);
 on the CPU, float32 with channels-last memory layout, which measured 1.4x faster than contiguous
-on the build machine (bfloat16 is many times slower on CPUs without native support). MPS runs
-float32.
+on the build machine. MPS runs float32.
+
+``precision`` (:data:`PRECISIONS`) overrides that: ``float32`` everywhere (no autocast, also on
+CUDA), or ``bfloat16`` on a CUDA GPU that supports it or on a CPU with native bfloat16
+(AVX512-BF16 or AMX: oneDNN then runs the convolutions at twice float32's multiply rate; on other
+CPUs bfloat16 is emulated and many times slower, so it is refused). bfloat16 keeps 8 bits of
+mantissa: the result differs from float32 by about 1 % of its standard deviation (RMS), and the
+RMSE against the truth by at most 0.1 % (``benchmarks/bench_precision.py``), but it is not
+bit-for-bit what float32 gives.
 """
 
 from __future__ import annotations
@@ -60,23 +67,69 @@ def choose_device(preference: str = "auto") -> Any:
     return torch.device(pref)
 
 
-def amp_dtype(device: Any) -> Any | None:
-    """The autocast dtype for ``device``: bf16 or fp16 on CUDA, None (float32) elsewhere."""
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX tiles)."""
     import torch
 
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def parse_precision(precision: str | None) -> str:
+    """``precision`` checked against :data:`PRECISIONS` (``None``: ``auto``)."""
+    p = (precision or "auto").strip().lower().replace("bf16", "bfloat16").replace("fp32", "float32")
+    if p not in PRECISIONS:
+        raise W2SInputError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    return p
+
+
+def check_precision(device: Any, precision: str) -> None:
+    """A clear message when ``device`` cannot run ``precision`` at speed."""
+    import torch
+
+    if precision != "bfloat16":
+        return
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise W2SInputError(
+            "--precision bfloat16: this GPU does not support bfloat16; use auto (float16 "
+            "autocast) or float32"
+        )
+    if device.type == "mps":
+        raise W2SInputError("--precision bfloat16 runs on CUDA or the CPU, not on Apple MPS")
+    if device.type == "cpu" and not cpu_has_native_bf16():
+        raise W2SInputError(
+            "--precision bfloat16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where "
+            "it runs many times slower than float32; use float32"
+        )
+
+
+def amp_dtype(device: Any, precision: str = "auto") -> Any | None:
+    """The autocast dtype for ``device`` and ``precision``: ``auto`` is bf16 or fp16 on CUDA and
+    None (float32) elsewhere; ``float32`` is None; ``bfloat16`` is bf16."""
+    import torch
+
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def autocast(device: Any, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """Mixed precision on CUDA (a no-op context elsewhere or when disabled)."""
+def autocast(
+    device: Any, enabled: bool = True, precision: str = "auto"
+) -> contextlib.AbstractContextManager:
+    """Mixed precision on CUDA, or bfloat16 where asked for (a no-op context otherwise)."""
     import torch
 
-    dtype = amp_dtype(device)
-    if not enabled or dtype is None:
+    dtype = amp_dtype(device, precision)
+    if not enabled or dtype is None or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
@@ -121,14 +174,17 @@ def prepare_module(module: Any, device: Any, probe: int = 96) -> Any:
     return module
 
 
-def describe(device: Any) -> str:
+def describe(device: Any, precision: str = "auto") -> str:
     """A short human description, e.g. ``cuda (NVIDIA H100, bf16 autocast)`` or ``cpu (2 threads)``."""
     import torch
 
+    dtype = amp_dtype(device, precision)
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        dtype = "bf16" if amp_dtype(device) == torch.bfloat16 else "fp16"
-        return f"cuda ({name}, {dtype} autocast)"
+        if dtype is None:
+            return f"cuda ({name}, float32)"
+        return f"cuda ({name}, {'bf16' if dtype == torch.bfloat16 else 'fp16'} autocast)"
     if device.type == "mps":
         return "mps (Apple GPU, float32)"
-    return f"cpu ({torch.get_num_threads()} threads, float32 channels-last)"
+    kind = "bfloat16 autocast" if dtype is not None else "float32"
+    return f"cpu ({torch.get_num_threads()} threads, {kind} channels-last)"

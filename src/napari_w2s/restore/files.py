@@ -84,6 +84,10 @@ class RestoreOptions:
         What runs the networks: ``torch`` (default), ``onnx`` (ONNX Runtime on the CPU, the
         ``onnx`` extra) or ``auto`` (the faster for each model, measured once on this machine
         and cached with its export in the user data folder).
+    precision : str
+        ``auto`` (mixed precision on CUDA, float32 elsewhere), ``float32`` or ``bfloat16``
+        (CUDA, or a CPU with native bfloat16: 1.2-2.7x faster, about 1 % of the output's std from float32;
+        checked when the options are made).
     """
 
     method: str = "jdsr"
@@ -95,10 +99,13 @@ class RestoreOptions:
     weights: str | None = None
     noise: tuple[float, float] | None = None
     backend: str = "torch"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         from ..averaging import noise_level_option
+        from .device import parse_precision
 
+        object.__setattr__(self, "precision", parse_precision(self.precision))
         level = None if self.noise_level is None else str(self.noise_level)
         object.__setattr__(self, "noise_level", noise_level_option(level))
         if self.tile is not None:
@@ -122,6 +129,7 @@ class RestoreOptions:
             noise=self.noise,
             threads=self.threads,
             backend=self.backend,
+            precision=self.precision,
         )
 
 

@@ -59,6 +59,7 @@ class ModelStep:
     threads: int | None = None  # CPU threads of torch (None: its default)
     preserve_mean: bool = True  # the output's mean is the input's (see iter_run)
     onnx: Any = field(default=None, repr=False)  # an onnx_backend.OnnxNetwork, else torch runs
+    precision: str = "auto"  # device.PRECISIONS: auto (mixed on CUDA), float32 or bfloat16
     timings: dict = field(default_factory=dict)
     _affine: Any = field(default=None, repr=False)
 
@@ -72,7 +73,7 @@ class ModelStep:
         from .threads import using_threads
 
         with using_threads(self.threads if self.device.type == "cpu" else None):
-            where = describe(self.device)  # "cpu (N threads, ...)": the count it runs on
+            where = describe(self.device, self.precision)  # "cpu (N threads, ...)": as it runs
         d = {
             "method": self.name,
             "weights": self.weights.name,
@@ -89,6 +90,7 @@ class ModelStep:
         if self.device.type == "cpu":
             d["threads"] = self.threads
         d["backend"] = "onnx" if self.onnx is not None else "torch"
+        d["precision"] = self.precision
         if self.onnx is not None:
             d["onnx"] = self.onnx.describe()
         if self._affine is not None:  # the map of the last image (or stack) restored
@@ -120,7 +122,11 @@ class ModelStep:
                 x = x.contiguous(memory_format=torch.channels_last)
             # the thread count is per OS thread: set it here, where the model runs
             threads = self.threads if self.device.type == "cpu" else None
-            with torch.inference_mode(), autocast(self.device), using_threads(threads):
+            with (
+                torch.inference_mode(),
+                autocast(self.device, precision=self.precision),
+                using_threads(threads),
+            ):
                 y = self.model(x)
                 y = y[-1] if isinstance(y, (list, tuple)) else y
         s = self.scale
