@@ -48,7 +48,9 @@ def main() -> int:
     if args.methods:
         names = [n.strip() for n in args.methods.split(",")]
     rng = np.random.default_rng(2024)
-    views = [make_view(shifted_settings("camera", rng), args.size, (99, i)) for i in range(args.views)]
+    views = [
+        make_view(shifted_settings("camera", rng), args.size, (99, i)) for i in range(args.views)
+    ]
     rows = []
     for name in names:
         pipes = {

@@ -782,3 +782,27 @@ def test_restore_adds_the_reliability_map_of_a_stack_level(
     cli = json.loads(capsys.readouterr().out)["reliability"]["predicted_rmse"]
     assert abs(float(m.data.mean()) / cli - 1) < 1e-3
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), out.data, rtol=0, atol=1e-2)
+
+
+def test_restore_in_bfloat16_where_the_cpu_has_it(make_napari_viewer, qtbot, monkeypatch):
+    from napari_w2s.restore import device as device_mod
+
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(4)
+    viewer.add_image((150 + 30 * rng.standard_normal((64, 80))).astype(np.float32), name="img")
+    rw = dock(viewer, "Restore")
+    rw.device.setCurrentIndex(rw.device.findText("cpu"))
+    exact = restore(qtbot, rw, "img", "dncnn").data.copy()
+    assert rw.result_layer.metadata["pipeline"]["steps"][0]["precision"] == "auto"
+    rw.precision.setCurrentIndex(rw.precision.findText("bfloat16"))
+    if device_mod.cpu_has_native_bf16():
+        assert "bfloat16 autocast" in rw.device_label.text()
+        fast = restore(qtbot, rw, "img", "dncnn")
+        assert fast.metadata["pipeline"]["steps"][0]["precision"] == "bfloat16"
+        rms = float(np.sqrt(np.mean((fast.data - exact) ** 2)))
+        assert 0 < rms < 0.01 * 30  # of the input's noise (pure noise: the output is flat)
+    monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: False)
+    rw.devices.update()
+    assert "no native bfloat16" in rw.device_label.text()
+    rw.precision.setCurrentIndex(rw.precision.findText("float32"))
+    assert "float32" in rw.device_label.text()

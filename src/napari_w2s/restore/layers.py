@@ -44,6 +44,7 @@ class LayerRun:
     tile: int | None = None
     noise_level: str | None = None
     threads: int | str | None = None
+    precision: str = "auto"  # restore.device.PRECISIONS
     weights: str | None = None
     trust: bool = False  # add a trust map (a 2-D result only)
     level: int | None = None  # restore this W2S level of a stack (T, Y, X), not its planes
@@ -96,6 +97,7 @@ class LayerRun:
             self.tile,
             self.noise_level,
             self.threads,
+            self.precision,
             self.shape[-2:],
             self.reliability,
         )
@@ -204,6 +206,7 @@ def restore_job(
         tile=run.tile,
         noise_level=noise_level,
         threads=run.threads,
+        precision=run.precision,
         weights=run.weights or None,
     )
     yield {"stage": "running", "scale": pipeline.scale}

@@ -309,22 +309,34 @@ def _saved_combo(items: list[str], setting: str, tooltip: str) -> QComboBox:
 class DeviceChoice:
     """The device and CPU-thread pickers of the networks, and a label saying where they run.
 
-    The pickers start from, and save, the settings ``restore_device`` and ``restore_threads``;
+    The pickers start from, and save, the settings ``restore_device``, ``restore_threads`` and
+    ``restore_precision`` (:data:`napari_w2s.restore.device.PRECISIONS`);
     ``on_change`` is called after each change (and each :meth:`update`).
     """
 
     def __init__(
-        self, device_tip: str, threads_tip: str, on_change: Callable[[], None] | None = None
+        self,
+        device_tip: str,
+        threads_tip: str,
+        on_change: Callable[[], None] | None = None,
+        precision_tip: str = "",
     ) -> None:
+        from ..restore.device import PRECISIONS
         from ..restore.threads import thread_choices
 
         self.device = _saved_combo(device_choices(), "restore_device", device_tip)
         self.threads = _saved_combo(thread_choices(), "restore_threads", threads_tip)
+        self.precision = _saved_combo(list(PRECISIONS), "restore_precision", precision_tip)
         self.label = wrap_label()
-        self.row = hrow(self.device, self.threads, stretch=(1, 0))
+        self.row = hrow(self.device, self.threads, self.precision, stretch=(1, 0, 0))
         self.on_change = on_change
         self.device.currentTextChanged.connect(self.update)
         self.threads.currentTextChanged.connect(self._threads_changed)
+        self.precision.currentTextChanged.connect(self._precision_changed)
+
+    def _precision_changed(self, choice: str) -> None:
+        set_settings(restore_precision=choice)
+        self.update()
 
     def threads_value(self) -> int | str | None:
         """The threads choice as the engine takes it (``None``: every core)."""
@@ -339,12 +351,15 @@ class DeviceChoice:
     def update(self, *_: Any) -> None:
         """Say where the networks run (and on the CPU, with how many threads); save the device."""
         from ..errors import W2SInputError
-        from ..restore.device import choose_device, describe
+        from ..restore.device import check_precision, choose_device, describe
         from ..restore.threads import describe_threads
 
         choice = self.device.currentText()
+        precision = self.precision.currentText()
         try:
-            text = f"runs on: {describe(choose_device(choice))}"
+            device = choose_device(choice)
+            check_precision(device, precision)
+            text = f"runs on: {describe(device, precision)}"
             if "cpu" in text.split("(")[0]:  # threads matter on the CPU only
                 text += f"; threads: {describe_threads(self.threads_value())}"
             self.label.setText(text)

@@ -22,6 +22,9 @@ TIPS = {
     "card": "the selected method: what it does, which trained weights run for this image, and "
     "how well it did on held-out test images",
     "device": "where the networks run: auto takes the GPU when there is one, else the CPU",
+    "precision": "arithmetic of the networks: auto = mixed precision on a GPU, float32 on the "
+    "CPU; bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16 (AVX512-BF16, AMX) and differs "
+    "from float32 by about 1 % of the result's standard deviation",
     "threads": "CPU threads of the networks: auto = the cores free now (the cores minus the load "
     "of other programs); all = every core",
     "weights": "your own weights instead of the shipped ones: a .safetensors file with its .json "

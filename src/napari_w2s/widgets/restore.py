@@ -91,8 +91,11 @@ class RestoreWidget(JobWidget):
         self.card = tip(wrap_label(), TIPS["card"])
         self.card.setOpenExternalLinks(False)
         self.noise = LevelCombo(AUTO_LEVEL, NOISE_TIP)
-        self.devices = DeviceChoice(TIPS["device"], TIPS["threads"], self._update_estimate)
+        self.devices = DeviceChoice(
+            TIPS["device"], TIPS["threads"], self._update_estimate, TIPS["precision"]
+        )
         self.device, self.threads = self.devices.device, self.devices.threads
+        self.precision = self.devices.precision
         self.device_label = self.devices.label
         weights = WeightsField(TIPS["weights"], TIPS["weights_button"])
         self.weights, self.weights_button = weights.edit, weights.button
@@ -125,7 +128,7 @@ class RestoreWidget(JobWidget):
             (None, self.card),
             ("noise level", self.noise),
             ("weights", weights),
-            ("device, threads", self.devices.row),
+            ("device, threads, precision", self.devices.row),
             ("", self.device_label),
             ("tile (px)", self.tile_choice),
             ("", self.trust),
@@ -233,6 +236,7 @@ class RestoreWidget(JobWidget):
             tile=self.tile_choice.value(),
             noise_level=level,
             threads=self.threads_value(),
+            precision=self.precision.currentText(),
             weights=self.weights.text().strip() or None,
             **stack_level,
         )
