@@ -131,3 +131,26 @@ def test_shipped_jdsr_curves_match_the_shipped_weights():
     assert curves is not None, f"{note} (python scripts/measure_jdsr_curves.py --write)"
     assert curves["rmse"]["c1"] > 0 and curves["ssim"]["c1"] < 0
     assert "held_out_check" in curves
+
+
+def test_advise_predicts_the_ssim_of_each_average_against_the_clean_image():
+    from napari_w2s.analysis.metrics import ssim
+    from napari_w2s.simulate.view import ViewParams, simulate_view
+
+    params = ViewParams(size=96, bleach_loss=0.0)
+    view = simulate_view(params, channel=0, seed=100)
+    clean = params.camera.expected_adu(view.photons)
+    dr = float(clean.max() - clean.min())
+    held = view.frames(100, 116).astype(np.float64)
+    measured = [ssim(held[:n].mean(0), clean, dr) for n in (1, 4, 16)]
+    stack = advise(view.frames(0, 16), levels=(1, 4, 16), jdsr=False, data_range=dr)
+    got = [r.ssim for r in stack.rows]
+    # measured on the benchmark's stacks: worst 0.005 (benchmarks/bench_noise_estimation.py)
+    assert got == pytest.approx(measured, abs=0.012), (got, measured)
+    assert got[0] < got[1] < got[2] < 1
+    one = advise(view.frames(200, 201)[0], levels=(1, 4, 16), jdsr=False, data_range=dr)
+    assert [r.ssim for r in one.rows] == pytest.approx(measured, abs=0.08)
+    assert stack.to_dict()["predictions"][1]["ssim"] == got[1]
+    # a reference that is the mean of T frames shares their noise: a higher SSIM
+    ref = advise(view.frames(0, 16), levels=(1, 4), jdsr=False, data_range=dr, reference_frames=8)
+    assert ref.rows[1].ssim > got[1]

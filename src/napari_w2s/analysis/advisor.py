@@ -16,6 +16,17 @@ The clean image's range is estimated from the mean of the frames, corrected for 
 the mean still has (:func:`napari_w2s.analysis.signal_range.clean_range`), or given
 (``data_range``).
 
+**SSIM.** The SSIM of the average against the clean image (scikit-image's conventions, as
+``w2s metrics``: 7 x 7 uniform window, sample covariance, K1 = 0.01, K2 = 0.03) is predicted
+from the local statistics of the clean image and the local noise variance
+``s2 = (a * y + b) / N``. Zero-mean noise leaves the covariance of the pair at the clean image's
+local variance ``v``, and adds ``s2`` to the average's, so each window's contrast-structure
+term is ``(2 v + C2) / (2 v + s2 + C2)`` and its luminance term ``1 - (s2 / 49) / (2 mu^2 + C1)``
+(the window mean's own noise); the SSIM is their product averaged over the windows. ``v`` is
+the local variance of the mean of the frames less the noise it still has (``s2`` of ``T``
+frames), at least 0. A reference that is itself the mean of ``T_ref`` frames including the
+averaged ones shares their noise: its variance ``v + s1 / T_ref`` and the covariance both grow.
+
 **JDSR.** The expected RMSE / SSIM of the JDSR restoration of the ``N``-frame average against
 SIM come from curves measured on the simulator for the shipped model and stored with its card
 (:mod:`napari_w2s.analysis.advisor_curves`), read at the SNR that average will have.
@@ -43,6 +54,7 @@ class AdviceRow:
     psnr_low: float  # from the ends of the intervals of a and of the clean range
     psnr_high: float
     jdsr: dict | None = None  # snr, rmse, ssim (and their ranges) of the JDSR restoration
+    ssim: float = math.nan  # predicted SSIM of the average against the clean image
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class Advice:
                 "psnr": r.psnr,
                 "rmse": r.rmse,
                 "psnr_interval": [r.psnr_low, r.psnr_high],
+                "ssim": r.ssim,
             }
             if r.jdsr is not None:
                 row["jdsr"] = dict(r.jdsr)
@@ -113,6 +126,14 @@ class Advice:
                     f"for {self.target_psnr:g} dB average at least {self.frames_needed} "
                     f"frame{'s' if self.frames_needed > 1 else ''}"
                 )
+        scored = [r for r in self.rows if math.isfinite(r.ssim)]
+        if scored:
+            first, last = scored[0], scored[-1]
+            lines.append(
+                f"SSIM of the average against the clean image: {first.ssim:.2f} from "
+                f"{first.frames} frame{'s' if first.frames > 1 else ''}, {last.ssim:.2f} "
+                f"from {last.frames}"
+            )
         restored = [r for r in self.rows if r.jdsr is not None]
         if restored:
             first, last = restored[0], restored[-1]
@@ -147,6 +168,46 @@ def predicted_psnr(
     if not (mse > 0 and data_range > 0):
         return math.inf
     return 10.0 * math.log10(data_range**2 / mse)
+
+
+def predicted_ssim(
+    mean_img: np.ndarray,
+    a: float,
+    b: float,
+    data_range: float,
+    frames: tuple[int, ...],
+    mean_of: int = 1,
+    reference_frames: int | None = None,
+) -> list[float]:
+    """SSIM of the average of each number of ``frames`` against the clean image (the module).
+
+    ``mean_img`` is the mean of ``mean_of`` raw frames of the view (one raw frame: 1), the
+    estimate of the clean image ``y``; ``a``, ``b`` the noise law of one frame; ``data_range``
+    the clean image's range (SSIM's ``L``)."""
+    from scipy.ndimage import uniform_filter
+
+    from .metrics import SSIM_K1, SSIM_K2, SSIM_WINDOW
+
+    m = np.asarray(mean_img, dtype=np.float64)
+    w = SSIM_WINDOW
+    n_win = w * w
+    mu = uniform_filter(m, w)
+    local_var = (uniform_filter(m * m, w) - mu * mu) * (n_win / (n_win - 1.0))
+    s1 = np.maximum(a * mu + b, 0.0)  # one frame's noise variance, the window's mean signal
+    v = np.maximum(local_var - s1 / mean_of, 0.0)  # the clean image's local variance
+    pad = (w - 1) // 2
+    crop = (slice(pad, -pad or None),) * 2
+    v, s1, mu = v[crop], s1[crop], mu[crop]
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    ref = 1.0 / reference_frames if reference_frames else 0.0
+    out = []
+    for n in frames:
+        s2 = s1 / n
+        shared = s1 * ref  # the reference's noise, also in the average's
+        cs = (2.0 * (v + shared) + c2) / (2.0 * v + s2 + shared + c2)
+        lum = 1.0 - (s2 + shared) / n_win / (2.0 * mu * mu + c1)
+        out.append(float(np.mean(np.clip(lum, 0.0, 1.0) * cs)))
+    return out
 
 
 def frames_for_psnr(
@@ -254,9 +315,16 @@ def advise(
         curves, jdsr_note = load_curves("jdsr")
     detail = detail_fraction(mean_img) if curves is not None else None
     rows = []
-    for n in sorted({int(v) for v in levels}):
-        if reference_frames and n >= reference_frames:
-            continue
+    wanted = [
+        n for n in sorted({int(v) for v in levels}) if not reference_frames or n < reference_frames
+    ]
+    mean_of = arr.shape[0] if arr.ndim == 3 else 1
+    ssims = (
+        predicted_ssim(mean_img, a, b, dr, tuple(wanted), mean_of, reference_frames)
+        if min(mean_img.shape) >= 7
+        else [math.nan] * len(wanted)
+    )
+    for n, ssim_n in zip(wanted, ssims, strict=True):
         p = predicted_psnr(a, b, mean_signal, dr, n, reference_frames)
         # conservative interval: a at the ends of its interval (b fixed: the fit's a and b are
         # correlated, so the truth is usually narrower) and the ends of the range's interval
@@ -266,7 +334,7 @@ def advise(
         p2 = predicted_psnr(1.0, 0.0, min(lo_v, hi_v), dr_hi, n, reference_frames)
         mse = var1 * (1.0 / n - (1.0 / reference_frames if reference_frames else 0.0))
         restored = predict(curves, snr_of_average(arr, n), detail) if curves else None
-        rows.append(AdviceRow(n, p, math.sqrt(mse), min(p1, p), max(p2, p), restored))
+        rows.append(AdviceRow(n, p, math.sqrt(mse), min(p1, p), max(p2, p), restored, ssim_n))
     needed = None
     if target_psnr is not None:
         needed = frames_for_psnr(a, b, mean_signal, dr, target_psnr)

@@ -166,10 +166,11 @@ def cmd_advise(args: argparse.Namespace) -> int:
         f"{report['answered_by']}); clean range {adv.data_range:.4g}"
     )
     jdsr = any(r.jdsr is not None for r in adv.rows)  # JDSR RMSE against SIM, W2S units
-    head = f"{'frames':>7} {'PSNR (dB)':>10} {'95% interval':>16} {'RMSE':>10}"
+    head = f"{'frames':>7} {'PSNR (dB)':>10} {'95% interval':>16} {'RMSE':>10} {'SSIM':>6}"
     print(head + (f" {'JDSR RMSE':>10}" if jdsr else ""))
     for r in adv.rows:
         cells = f"{r.psnr:10.2f} {r.psnr_low:7.2f} .. {r.psnr_high:5.2f} {r.rmse:10.4g}"
+        cells += f" {r.ssim:6.3f}"
         print(f"{r.frames:>7} {cells}" + (f" {r.jdsr['rmse']:10.3f}" if jdsr else ""))
     if adv.target_psnr is not None:
         if adv.frames_needed is None:
