@@ -308,3 +308,16 @@ def test_advisor_psnr_is_analytic_and_matches_simulation():
         assert row.psnr == pytest.approx(measured, abs=0.5)
     with pytest.raises(W2SInputError, match="at least 1"):
         advise(frames[:4], levels=(0,))
+
+
+def test_nelder_mead_finds_the_minimum_of_a_curved_valley():
+    from napari_w2s.analysis._simplex import nelder_mead
+
+    def rosenbrock(p):
+        return (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2
+
+    x = nelder_mead(rosenbrock, [-1.2, 1.0], xatol=1e-6, fatol=1e-9, maxiter=800)
+    np.testing.assert_allclose(x, [1.0, 1.0], atol=1e-4)
+    # a budget too short to converge returns the best point seen, not the start
+    early = nelder_mead(rosenbrock, [-1.2, 1.0], maxiter=5)
+    assert rosenbrock(early) < rosenbrock(np.array([-1.2, 1.0]))

@@ -293,7 +293,7 @@ def _invert_clipped_mean(target, a, b, lo, hi, floor, span):
 
 def _ml_fit(y, s, n, lo, hi, a0, b0):
     """Maximum-likelihood ``(a, b)`` of the clipped model; see the module docstring."""
-    from scipy.optimize import minimize
+    from ._simplex import nelder_mead
 
     floor = 1e-6 * float(np.median(s) ** 2) + 1e-300
     span = 10.0 * float(s.max()) + 1e-12
@@ -318,10 +318,7 @@ def _ml_fit(y, s, n, lo, hi, a0, b0):
 
     v1 = max(a0 * y1 + b0, 10 * floor, 1e-3 * float(np.median(s) ** 2))
     p0 = [math.log(v1), math.log(max(a0 / (v1 * unit), 1e-3))]
-    res = minimize(
-        nll, p0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-7, "maxiter": 600}
-    )
-    return unpack(res.x)
+    return unpack(nelder_mead(nll, p0, xatol=1e-5, fatol=1e-7, maxiter=600))
 
 
 # ---------------------------------------------------------------------------------- single image
