@@ -74,3 +74,23 @@ def test_cli_refuses_bfloat16_where_it_would_crawl(monkeypatch, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no native bfloat16" in err[0]
     assert not (tmp_path / "y.npy").exists()
+
+
+@native
+def test_batch_restores_in_bfloat16_and_records_it(tmp_path):
+    from napari_w2s.batch import iter_batch
+    from napari_w2s.io import read_provenance
+    from napari_w2s.progress import drain
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(2):
+        np.save(src / f"cell{i}.npy", rng.normal(300, 20, (40, 48)).astype(np.float32))
+    report = drain(
+        iter_batch(src, "*.npy", tmp_path / "out", "dncnn", device="cpu", precision="bfloat16")
+    )
+    assert report.counts()["done"] == 2
+    out = next((tmp_path / "out").glob("cell0*"))
+    steps = read_provenance(out)["pipeline"]["steps"]
+    assert steps[0]["precision"] == "bfloat16"

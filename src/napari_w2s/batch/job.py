@@ -31,6 +31,7 @@ def validate_method(
     noise_level: str | None,
     remote: bool,
     threads: Any = None,
+    precision: str = "auto",
 ) -> list[str]:
     """Unknown methods, missing weights and devices fail here, once, before any file.
     Returns the notes on options without effect."""
@@ -46,6 +47,7 @@ def validate_method(
         weights=weights,
         noise_level=level,
         threads=threads,
+        precision="auto" if remote else precision,  # the workers' CPUs or GPUs decide
     ).option_notes
 
 
@@ -69,6 +71,7 @@ def _pipeline(
     weights: str | None,
     noise_level: str | None,
     threads: Any = None,
+    precision: str = "auto",
 ) -> Any:
     """The pipeline of a method for this thread. Model weights are loaded once per thread;
     classical pipelines (cheap, but they record the noise used) are built per file."""
@@ -78,6 +81,7 @@ def _pipeline(
     if is_classical(method):
         return resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
     key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level, threads)
+    key += (precision,)
     with _PIPELINES_LOCK:
         pipe = _PIPELINES.get(key)
     if pipe is None:
@@ -88,6 +92,7 @@ def _pipeline(
             weights=weights,
             noise_level=noise_level,
             threads=threads,
+            precision=precision,
         )
         with _PIPELINES_LOCK:
             _PIPELINES[key] = pipe
@@ -154,6 +159,7 @@ def process_file(
     noise_level: str | None = None,
     overwrite: bool = False,
     threads: int | str | None = None,
+    precision: str = "auto",
     progress: Callable[[dict], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> dict:
@@ -188,7 +194,7 @@ def process_file(
         level = noise_level_for(method, noise_level, stack.data)
         if noise_level == "auto":
             rec["noise_level"] = level or "blind"
-        pipeline = _pipeline(method, device, tile, weights, level, threads)
+        pipeline = _pipeline(method, device, tile, weights, level, threads, precision)
         if min(stack.shape[-2:]) < 8:
             raise W2SInputError(
                 f"the image ({stack.shape[-2]} x {stack.shape[-1]} pixels) is too small to "

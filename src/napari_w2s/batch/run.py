@@ -114,6 +114,7 @@ def iter_batch(
     weights: str | None = None,
     noise_level: str | None = None,
     threads: int | str | None = None,
+    precision: str = "auto",
 ) -> Generator[dict, None, BatchReport]:
     """Restore every matching file of a folder; a generator of events returning the report.
 
@@ -121,7 +122,7 @@ def iter_batch(
     ----------
     input_dir, pattern, output_dir, method
         As ``w2s batch IN_DIR OUT_DIR --method M --pattern GLOB`` (see :func:`plan`).
-    device, tile, weights, noise_level, threads
+    device, tile, weights, noise_level, threads, precision
         As ``w2s restore``. ``noise_level``: ``None`` (the noise-blind model), a level (``4`` or
         ``avg4``) or ``"auto"``: for each file, the level chosen from its first plane's
         signal-to-noise ratio, as ``w2s restore --noise-level auto``
@@ -165,8 +166,11 @@ def iter_batch(
     method = str(method).strip().lower()
     remote = scheduler is not None
     threads = _threads(threads, remote, workers)
+    from ..restore.device import parse_precision
+
+    precision = parse_precision(precision)
     notes = validate_method(
-        method, device, tile, weights, noise_level, remote, None if remote else threads
+        method, device, tile, weights, noise_level, remote, None if remote else threads, precision
     )
     runner = _runner(scheduler, workers)
     try:
@@ -227,6 +231,7 @@ def iter_batch(
             "noise_level": noise_level,
             "overwrite": overwrite,
             "threads": threads,
+            "precision": precision,
         }
         for i in todo:
             fut = runner.submit(i, items[i].path, items[i].out, kwargs, events)

@@ -38,6 +38,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         weights=args.weights,
         noise_level=level,
         threads=args.threads,
+        precision=args.precision,
     )
     with progress_bar(f"batch {args.method}", "file", args.json) as bar:
 
@@ -139,6 +140,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=_threads,
         default=None,
         help=THREADS_HELP + "; with --workers N, auto shares the free cores",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="as w2s restore: bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16",
     )
     p.add_argument(
         "--weights",
