@@ -16,6 +16,7 @@ command (``restore/alloc.py``), ``default`` glibc's.
 
     python benchmarks/bench_memory.py [--method jdsr] [--sizes 1024,4096] [--tile auto]
                                       [--threads 1] [--malloc tuned|default]
+                                      [--precision auto|float32|bfloat16]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def status(key):
                 return int(line.split()[1]) / 1024  # MiB
 
 method, size, tile, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+precision = sys.argv[6]
 if sys.argv[5] == "tuned":  # what the w2s command does
     from napari_w2s.restore.alloc import keep_freed_memory
     keep_freed_memory()
@@ -43,7 +45,7 @@ from napari_w2s.restore.engine import iter_restore, resolve
 from napari_w2s.progress import drain
 
 pipe = resolve(method, device="cpu", tile=None if tile == "auto" else int(tile),
-               threads=None if threads == "default" else threads)
+               threads=None if threads == "default" else threads, precision=precision)
 rng = np.random.default_rng(0)
 pipe.run(rng.normal(150, 30, (128, 128)).astype(np.float32))  # warm-up: one small restore
 loaded = status("VmRSS")
@@ -63,9 +65,11 @@ print(json.dumps({"size": size, "loaded_mib": loaded, "hwm_mib": status("VmHWM")
 """
 
 
-def measure(method: str, size: int, tile: str, threads: str, malloc: str = "tuned") -> dict:
+def measure(
+    method: str, size: int, tile: str, threads: str, malloc: str = "tuned", precision: str = "auto"
+) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, method, str(size), tile, threads, malloc],
+        [sys.executable, "-c", CHILD, method, str(size), tile, threads, malloc, precision],
         capture_output=True,
         text=True,
         check=True,
@@ -90,11 +94,13 @@ def main() -> None:
         choices=["default", "tuned"],
         help="tuned: the allocator settings of the w2s command (restore/alloc.py)",
     )
+    ap.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     args = ap.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
-        r = measure(args.method, size, args.tile, args.threads, args.malloc)
+        r = measure(args.method, size, args.tile, args.threads, args.malloc, args.precision)
         print(
-            f"{args.method} {size}x{size} (tile {r['tile']}, malloc {args.malloc}): peak RSS "
+            f"{args.method} {size}x{size} (tile {r['tile']}, malloc {args.malloc}, "
+            f"{args.precision}): peak RSS "
             f"{r['hwm_mib']:.0f} MiB = {r['ratio']:.2f} x (loaded {r['loaded_mib']:.0f} + input "
             f"{r['in_mib']:.0f} + output {r['out_mib']:.0f} MiB); extra {r['extra_mib']:.0f} MiB "
             f"({r['extra_bytes_per_px']:.1f} B per input pixel); weights "
