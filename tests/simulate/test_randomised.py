@@ -289,3 +289,22 @@ def test_training_draws_scenes_dominated_by_one_kind_and_evaluation_never_does()
     assert not [s for s in draws if any(h.contains(s) for h in HELD_OUT)]
     rng = np.random.default_rng(7)
     assert not any(dominated(draw_settings(rng, EVALUATION_RANGES)) for _ in range(600))
+
+
+def test_the_w2s_like_share_of_a_training_run_can_be_set_and_is_recorded():
+    from napari_w2s.training.random_source import RandomSource
+    from napari_w2s.training.sources import recipe, training_ranges
+    from napari_w2s.training.trainer import TrainConfig
+
+    cfg = TrainConfig(model="dncnn", data="random", out="x", random_w2s_share=0.6)
+    ranges = training_ranges(cfg)
+    assert (
+        ranges.w2s_like == 0.6
+        and training_ranges(TrainConfig("dncnn", "random", "x")).w2s_like == 0.2
+    )
+    src = RandomSource("denoise", ["avg1"], patch=16, seed=3, size=16, pool=1, ranges=ranges)
+    draws = [draw_settings(src.rng, src.ranges).get("w2s_like", False) for _ in range(300)]
+    assert 0.5 < sum(draws) / 300 < 0.7
+    assert recipe(cfg, src)["ranges"]["w2s_like"] == 0.6
+    with pytest.raises(Exception, match="from 0 to 1"):
+        training_ranges(TrainConfig("dncnn", "random", "x", random_w2s_share=1.5))

@@ -52,6 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         random_size=args.random_size,
         random_pool=args.random_pool,
         random_refresh=args.random_refresh,
+        random_w2s_share=args.random_w2s_share,
     )
     gen = iter_train(cfg, resume=args.resume)
     with progress_bar(
@@ -259,6 +260,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         type=_at_least(0),
         default=1,
         help="--data random: views replaced by new ones before each batch (default 1)",
+    )
+    p.add_argument(
+        "--random-w2s-share",
+        type=float,
+        default=None,
+        help="--data random: share of views drawn as the embedded W2S-like microscope "
+        "(default 0.2; recorded in the card's ranges)",
     )
     p.add_argument(
         "--level",

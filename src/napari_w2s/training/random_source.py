@@ -16,6 +16,8 @@ seeds than the benchmark's views.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +45,7 @@ class RandomSource:
         refresh: int = 1,
         norm: dict | None = None,
         shift: str | None = None,
+        ranges: Any = None,
     ) -> None:
         from .. import normalisation
         from ..simulate.randomised import LEVELS
@@ -60,6 +63,9 @@ class RandomSource:
             )
         self.pool_size, self.refresh = int(pool), int(refresh)
         self.shift = shift  # a held-out set's name: train a specialist on that set's settings
+        from ..simulate.randomised import Ranges
+
+        self.ranges = ranges if ranges is not None else Ranges()
         self.norm = normalisation.spec_of(norm)
         self.rng = np.random.default_rng(seed)
         self.pool: list[_Entry] = []
@@ -73,7 +79,11 @@ class RandomSource:
         from .. import normalisation
         from ..simulate.randomised import LEVELS, draw_settings, make_view, shifted_settings
 
-        settings = shifted_settings(self.shift, self.rng) if self.shift else draw_settings(self.rng)
+        settings = (
+            shifted_settings(self.shift, self.rng)
+            if self.shift
+            else draw_settings(self.rng, self.ranges)
+        )
         seed = int(self.rng.integers(2**63))
         wanted = tuple(int(lv[3:]) for lv in self.levels if lv != "clean") or (1,)
         view = make_view(settings, self.size, seed, levels=tuple(n for n in LEVELS if n in wanted))

@@ -46,6 +46,7 @@ def make_source(cfg: TrainConfig, task: str) -> Any:
             refresh=cfg.random_refresh,
             norm=normalisation.DEFAULT,
             shift=shift,
+            ranges=training_ranges(cfg),
         )
     from .data import PatchSampler, load_pairs
 
@@ -91,6 +92,21 @@ def train_views(sampler) -> int:
     return int(getattr(sampler, "views_drawn", 0) or len(sampler.pairs.views))
 
 
+def training_ranges(cfg: TrainConfig) -> Any:
+    """The :class:`~napari_w2s.simulate.randomised.Ranges` that ``--data random`` draws from:
+    the recipe's, with ``--random-w2s-share`` where given."""
+    from dataclasses import replace
+
+    from ..simulate.randomised import Ranges
+
+    share = cfg.random_w2s_share
+    if share is None:
+        return Ranges()
+    if not 0.0 <= share <= 1.0:
+        raise W2SInputError(f"--random-w2s-share {share}: give a share from 0 to 1")
+    return replace(Ranges(), w2s_like=float(share))
+
+
 def recipe(cfg: TrainConfig, sampler) -> dict:
     """What the card says of the data: the per-image normalisation, and for random data the
     ranges, the held-out regions and the pool."""
@@ -98,14 +114,14 @@ def recipe(cfg: TrainConfig, sampler) -> dict:
     if cfg.source is not None:
         rec.update(cfg.source.describe())
     elif is_random(cfg.data):
-        from ..simulate.randomised import HELD_OUT, Ranges
+        from ..simulate.randomised import HELD_OUT
 
         rec.update(
             source="randomised simulation",
             view_size=sampler.size,
             pool=sampler.pool_size,
             refresh_per_batch=sampler.refresh,
-            ranges=Ranges().to_dict(),
+            ranges=training_ranges(cfg).to_dict(),
             held_out={h.name: h.description for h in HELD_OUT},
             specialist_of=sampler.shift,
         )

@@ -71,6 +71,7 @@ class TrainConfig:
     random_size: int = 96  # --data random: LR size of the simulated views
     random_pool: int = 64  # --data random: views kept in memory
     random_refresh: int = 1  # --data random: views replaced by fresh ones before each batch
+    random_w2s_share: float | None = None  # --data random: share of W2S-like views (None: 0.2)
     command: str = field(default_factory=lambda: shlex.join(["w2s", *sys.argv[1:]]))
     # images in memory instead of ``data`` (napari_w2s.training.layers.LayerData); ``data`` then
     # only names them in the card
