@@ -20,7 +20,8 @@ from qtpy.QtWidgets import (
 
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ..restore.methods import missing_weights
-from ._controls import MethodCombo, device_choices, run_cancel_row, scroll_layout, wrap_label
+from ._controls import MethodCombo, run_cancel_row, scroll_layout, wrap_label
+from ._device import device_choices
 from ._jobs import Bars, Job, JobWidget, info, user_error
 from ._settings import get_setting, set_settings
 

@@ -30,7 +30,6 @@ from ..restore.layers import (
 from ..restore.method_cards import card_html, weights_refusal
 from ..restore.methods import is_classical
 from ._controls import (
-    DeviceChoice,
     LayerCombo,
     LevelCombo,
     MethodCombo,
@@ -42,6 +41,7 @@ from ._controls import (
     tip,
     wrap_label,
 )
+from ._device import DeviceChoice
 from ._jobs import (
     Bars,
     Job,
