@@ -121,6 +121,9 @@ def device_info() -> tuple[dict, dict]:
         "built": bool(mps_backend is not None and mps_backend.is_built()),
     }
     cpu["torch_threads"] = torch.get_num_threads()
+    from .restore.device import cpu_has_native_bf16
+
+    cpu["native_bfloat16"] = cpu_has_native_bf16()  # --precision bfloat16 runs at speed
     devices = {"cuda": cuda, "mps": mps, "cpu": cpu}
     available = available_devices()
     dev = choose_device("auto")
@@ -291,6 +294,11 @@ def format_report(r: dict) -> str:
         f"cpu        {cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, "
         f"torch uses {cpu.get('torch_threads', '?')} threads"
         + (f" (OMP_NUM_THREADS={cpu['OMP_NUM_THREADS']})" if cpu["OMP_NUM_THREADS"] else "")
+        + (
+            "; native bfloat16 (--precision bfloat16 is faster)"
+            if cpu.get("native_bfloat16")
+            else ""
+        )
     )
     auto = r["auto"]
     lines.append(f"auto       {auto.get('description') or auto['device']}: {auto['why']}")

@@ -20,6 +20,9 @@ def test_doctor_json_has_every_section(capsys):
     assert r["packages"]["torch"]
     assert r["auto"]["device"] in {"cpu", "cuda", "mps"} and r["auto"]["why"]
     assert r["devices"]["cpu"]["usable_cpus"] >= 1
+    from napari_w2s.restore.device import cpu_has_native_bf16
+
+    assert r["devices"]["cpu"]["native_bfloat16"] is cpu_has_native_bf16()
     assert r["weights"] and all(w["sha256_ok"] for w in r["weights"])
     assert {w["method"] for w in r["weights"]} >= {"jdsr", "dncnn", "care"}
 
