@@ -806,3 +806,25 @@ def test_restore_in_bfloat16_where_the_cpu_has_it(make_napari_viewer, qtbot, mon
     assert "no native bfloat16" in rw.device_label.text()
     rw.precision.setCurrentIndex(rw.precision.findText("float32"))
     assert "float32" in rw.device_label.text()
+
+
+def test_batch_dock_runs_in_the_chosen_precision(make_napari_viewer, qtbot, tmp_path):
+    from napari_w2s.io import read_provenance
+    from napari_w2s.restore.device import cpu_has_native_bf16
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    np.save(src / "cell.npy", np.random.default_rng(2).normal(300, 20, (40, 48)).astype(np.float32))
+    viewer = make_napari_viewer()
+    bw = dock(viewer, "Batch")
+    bw.input_dir.setText(str(src))
+    bw.output_dir.setText(str(dst))
+    bw.pattern.setText("*.npy")
+    bw.method.set_method("dncnn")
+    bw.device.setCurrentIndex(bw.device.findText("cpu"))
+    wanted = "bfloat16" if cpu_has_native_bf16() else "float32"
+    bw.precision.setCurrentIndex(bw.precision.findText(wanted))
+    wait(qtbot, bw.run())
+    assert bw.files.item(0, 1).text() == "done"
+    steps = read_provenance(next(dst.glob("cell*")))["pipeline"]["steps"]
+    assert steps[0]["precision"] == wanted

@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ..restore.methods import missing_weights
 from ._controls import MethodCombo, run_cancel_row, scroll_layout, wrap_label
+from ..restore.device import PRECISIONS
 from ._device import device_choices
 from ._jobs import Bars, Job, JobWidget, info, user_error
 from ._settings import get_setting, set_settings
@@ -33,12 +34,19 @@ def batch_job(
     method: str,
     device: str,
     noise_level: str | None = "auto",
+    precision: str = "auto",
 ):
     from ..batch import iter_batch
 
     return (
         yield from iter_batch(
-            input_dir, pattern, output_dir, method, device=device, noise_level=noise_level
+            input_dir,
+            pattern,
+            output_dir,
+            method,
+            device=device,
+            noise_level=noise_level,
+            precision=precision,
         )
     )
 
@@ -87,6 +95,14 @@ class BatchWidget(JobWidget):
         self.device.setToolTip("where the networks run: auto takes the GPU when there is one")
         device = self.device.findText(get_setting("restore_device", "auto"))
         self.device.setCurrentIndex(max(device, 0))
+        self.precision = QComboBox()
+        self.precision.addItems(list(PRECISIONS))
+        self.precision.setToolTip(
+            "arithmetic of the networks: auto = mixed precision on a GPU, float32 on the CPU; "
+            "bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16 (AVX512-BF16, AMX)"
+        )
+        saved = self.precision.findText(get_setting("restore_precision", "auto"))
+        self.precision.setCurrentIndex(max(saved, 0))
         self.output_dir = QLineEdit(get_setting("batch_output", ""))
         self.output_dir.setToolTip(
             "where the results go, as STEM_METHOD.ome.tif with their "
@@ -125,6 +141,7 @@ class BatchWidget(JobWidget):
         form.addRow("method", self.method)
         form.addRow("noise level", self.noise)
         form.addRow("device", self.device)
+        form.addRow("precision", self.precision)
         form.addRow("output folder", _folder_row(self.output_dir, self.output_browse))
         lay = scroll_layout(self)
         lay.addLayout(form)
@@ -173,6 +190,7 @@ class BatchWidget(JobWidget):
             batch_pattern=self.pattern.text(),
             batch_method=method,
             restore_device=self.device.currentText(),
+            restore_precision=self.precision.currentText(),
         )
         self.files.setRowCount(len(items))
         for r, item in enumerate(items):
@@ -198,6 +216,7 @@ class BatchWidget(JobWidget):
             method,
             self.device.currentText(),
             noise,
+            self.precision.currentText(),
             on_yield=self._event,
             on_done=self._done,
             on_finish=self._finished,
