@@ -184,15 +184,14 @@ def predicted_ssim(
     ``mean_img`` is the mean of ``mean_of`` raw frames of the view (one raw frame: 1), the
     estimate of the clean image ``y``; ``a``, ``b`` the noise law of one frame; ``data_range``
     the clean image's range (SSIM's ``L``)."""
-    from scipy.ndimage import uniform_filter
-
+    from ._filters import box
     from .metrics import SSIM_K1, SSIM_K2, SSIM_WINDOW
 
     m = np.asarray(mean_img, dtype=np.float64)
     w = SSIM_WINDOW
     n_win = w * w
-    mu = uniform_filter(m, w)
-    local_var = (uniform_filter(m * m, w) - mu * mu) * (n_win / (n_win - 1.0))
+    mu = box(m, w)  # the window means of scikit-image's SSIM (uniform, reflected borders)
+    local_var = (box(m * m, w) - mu * mu) * (n_win / (n_win - 1.0))
     s1 = np.maximum(a * mu + b, 0.0)  # one frame's noise variance, the window's mean signal
     v = np.maximum(local_var - s1 / mean_of, 0.0)  # the clean image's local variance
     pad = (w - 1) // 2
@@ -259,6 +258,7 @@ def advise(
     """
     from .._validate import checked_image
     from .advisor_curves import detail_fraction, load_curves, predict, snr_of_average
+    from .metrics import SSIM_WINDOW
     from .noise import estimate_noise, estimate_noise_stack
     from .signal_range import clean_range
 
@@ -321,7 +321,7 @@ def advise(
     mean_of = arr.shape[0] if arr.ndim == 3 else 1
     ssims = (
         predicted_ssim(mean_img, a, b, dr, tuple(wanted), mean_of, reference_frames)
-        if min(mean_img.shape) >= 7
+        if min(mean_img.shape) >= SSIM_WINDOW
         else [math.nan] * len(wanted)
     )
     for n, ssim_n in zip(wanted, ssims, strict=True):

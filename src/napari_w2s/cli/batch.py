@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..progress import drain
+from ..restore.device import PRECISIONS
 from ._common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -143,7 +144,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("auto", "float32", "bfloat16"),
+        choices=PRECISIONS,
         default="auto",
         help="as w2s restore: bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16",
     )

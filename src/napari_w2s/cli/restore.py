@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from ..errors import W2SInputError
+from ..restore.device import PRECISIONS
 from ._common import (
     EXIT_OK,
     THREADS_HELP,
@@ -136,7 +137,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("auto", "float32", "bfloat16"),
+        choices=PRECISIONS,
         default="auto",
         help="auto (mixed precision on CUDA, float32 elsewhere), float32, or bfloat16: 1.2-2.7x "
         "faster on a CPU with native bfloat16 (AVX512-BF16, AMX) or a recent GPU; differs from "

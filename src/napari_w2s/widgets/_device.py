@@ -19,7 +19,7 @@ def device_choices() -> list[str]:
     return ["auto", *available_devices()]
 
 
-def _saved_combo(items: list[str], setting: str, tooltip: str) -> QComboBox:
+def saved_combo(items: list[str], setting: str, tooltip: str) -> QComboBox:
     """A combo box of ``items`` that starts from the saved ``setting`` (else the first)."""
     combo = QComboBox()
     combo.addItems(items)
@@ -46,9 +46,9 @@ class DeviceChoice:
         from ..restore.device import PRECISIONS
         from ..restore.threads import thread_choices
 
-        self.device = _saved_combo(device_choices(), "restore_device", device_tip)
-        self.threads = _saved_combo(thread_choices(), "restore_threads", threads_tip)
-        self.precision = _saved_combo(list(PRECISIONS), "restore_precision", precision_tip)
+        self.device = saved_combo(device_choices(), "restore_device", device_tip)
+        self.threads = saved_combo(thread_choices(), "restore_threads", threads_tip)
+        self.precision = saved_combo(list(PRECISIONS), "restore_precision", precision_tip)
         self.label = wrap_label()
         self.row = hrow(self.device, self.threads, self.precision, stretch=(1, 0, 0))
         self.on_change = on_change

@@ -22,7 +22,8 @@ from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ..restore.methods import missing_weights
 from ._controls import MethodCombo, run_cancel_row, scroll_layout, wrap_label
 from ..restore.device import PRECISIONS
-from ._device import device_choices
+from ._device import saved_combo, device_choices
+from ._restore_text import TIPS
 from ._jobs import Bars, Job, JobWidget, info, user_error
 from ._settings import get_setting, set_settings
 
@@ -90,19 +91,12 @@ class BatchWidget(JobWidget):
             "how noisy the images are (W2S frames averaged): auto picks, per "
             "image, from its signal-to-noise ratio which trained model runs"
         )
-        self.device = QComboBox()
-        self.device.addItems(device_choices())
-        self.device.setToolTip("where the networks run: auto takes the GPU when there is one")
-        device = self.device.findText(get_setting("restore_device", "auto"))
-        self.device.setCurrentIndex(max(device, 0))
-        self.precision = QComboBox()
-        self.precision.addItems(list(PRECISIONS))
-        self.precision.setToolTip(
-            "arithmetic of the networks: auto = mixed precision on a GPU, float32 on the CPU; "
-            "bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16 (AVX512-BF16, AMX)"
+        self.device = saved_combo(
+            device_choices(),
+            "restore_device",
+            "where the networks run: auto takes the GPU when there is one",
         )
-        saved = self.precision.findText(get_setting("restore_precision", "auto"))
-        self.precision.setCurrentIndex(max(saved, 0))
+        self.precision = saved_combo(list(PRECISIONS), "restore_precision", TIPS["precision"])
         self.output_dir = QLineEdit(get_setting("batch_output", ""))
         self.output_dir.setToolTip(
             "where the results go, as STEM_METHOD.ome.tif with their "
