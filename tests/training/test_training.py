@@ -88,6 +88,30 @@ def test_losses():
     assert float(d) < 0.01 < float(g)  # the discriminator wins: the generator loss is high
 
 
+def test_the_ssim_term_is_the_benchmarks_ssim_and_pulls_towards_structure():
+    from napari_w2s.analysis.metrics import ssim
+    from napari_w2s.training.losses import ssim_index
+
+    rng = np.random.default_rng(3)
+    target = rng.random((3, 1, 40, 48)).astype(np.float32)
+    target[:, :, 8:30, 10:40] += 2.0
+    pred = target + 0.4 * rng.standard_normal(target.shape).astype(np.float32)
+    ours = float(ssim_index(torch.from_numpy(pred), torch.from_numpy(target)))
+    scored = np.mean([ssim(pred[i, 0], target[i, 0]) for i in range(3)])
+    assert ours == pytest.approx(scored, abs=1e-5)
+    # a blurred prediction has a lower pixel loss than the noisy one here but a worse structure:
+    # the term ranks by structure, and is 0 for a perfect prediction
+    loss = RestorationLoss(LossConfig.for_model("jdsr", ssim=0.05, perceptual=False, texture=False))
+    t = torch.from_numpy(target)
+    zero, parts = loss(t, t)
+    assert float(zero) == pytest.approx(0.0, abs=1e-6) and parts["ssim"] == pytest.approx(0, abs=1e-6)
+    _, noisy = loss(torch.from_numpy(pred), t)
+    assert noisy["ssim"] == pytest.approx(1 - scored, abs=1e-5)
+    assert LossConfig.for_model("jdsr").ssim == 0.0  # the paper's loss unless asked
+    with pytest.raises(W2SInputError, match="SSIM loss weight"):
+        LossConfig.for_model("jdsr", ssim=-1)
+
+
 def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
     def run(iterations, resume):
         cfg = tiny_run(dataset, tmp_path / "run", iterations=iterations, batch=4, log_every=2)

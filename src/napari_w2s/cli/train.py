@@ -44,6 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         texture=not args.no_texture,
         perceptual=not args.no_perceptual,
         gan=not args.no_gan,
+        ssim=args.ssim,
         device=args.device,
         seed=args.seed,
         threads=args.threads,
@@ -307,6 +308,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-texture", action="store_true", help="drop the texture loss term")
     p.add_argument("--no-perceptual", action="store_true", help="drop the perceptual loss term")
+    p.add_argument(
+        "--ssim",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="add W * (1 - SSIM) to the loss (the benchmark's SSIM; not in the paper; default 0)",
+    )
     p.add_argument(
         "--no-gan",
         action="store_true",

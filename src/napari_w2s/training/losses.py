@@ -20,6 +20,10 @@ Forms (method facts section 6):
 * ``released``: ``MSE + 0.01 * sum of feature MSE at conv1_2, conv2_2, conv3_4, conv4_4, conv5_4
   + 0.01 * covariance MSE at conv5_4`` (the authors' code).
 
+An optional structural term, ``ssim * (1 - SSIM(pred, target))`` (not in the paper; ``w2s train
+--ssim W``), uses the SSIM the benchmark scores with (:func:`ssim_loss`): it trades a little of
+the pixel loss's smoothing for local contrast and structure.
+
 Grey images are repeated to three channels before the extractor.
 """
 
@@ -179,6 +183,7 @@ class LossConfig:
     form: str = "paper"  # "paper" or "released"
     gan: float = 0.0
     feature_weights: str = "random-quarter"
+    ssim: float = 0.0  # weight of (1 - SSIM); not in the paper
 
     @classmethod
     def for_model(
@@ -189,10 +194,22 @@ class LossConfig:
         texture: bool = True,
         perceptual: bool = True,
         gan: bool = True,
+        ssim: float = 0.0,
     ) -> LossConfig:
         """The paper's loss of a method (facts sections 4-6); ``texture``, ``perceptual`` and
         ``gan`` False drop those terms (``gan=False``: the pixel-loss pre-training that ESRGAN
-        and EPSR start their adversarial training from)."""
+        and EPSR start their adversarial training from); ``ssim`` > 0 adds the structural term
+        ``ssim * (1 - SSIM)``, which is not in the paper."""
+        from dataclasses import replace
+
+        if not ssim >= 0:
+            raise W2SInputError(f"the SSIM loss weight must be >= 0, not {ssim:g}")
+        return replace(cls._paper(name, form, features, texture, perceptual, gan), ssim=ssim)
+
+    @classmethod
+    def _paper(
+        cls, name: str, form: str, features: str, texture: bool, perceptual: bool, gan: bool
+    ) -> LossConfig:
         from ..models import get_spec
 
         spec = get_spec(name)
@@ -247,6 +264,10 @@ class RestorationLoss(nn.Module):
         pix = F.l1_loss if c.pixel == "l1" else F.mse_loss
         total = sum(pix(p, target) for p in preds)
         parts = {"pixel": float(total.detach())}
+        if c.ssim > 0:
+            structural = 1.0 - ssim_index(preds[-1].float(), target.float())
+            total = total + c.ssim * structural
+            parts["ssim"] = float(structural.detach())
         if self.extractor is not None:
             fp = self.extractor(preds[-1].float())
             with torch.no_grad():
@@ -261,6 +282,30 @@ class RestorationLoss(nn.Module):
                 total = total + c.texture * tex
                 parts["texture"] = float(tex.detach())
         return total, parts
+
+
+SSIM_WINDOW, SSIM_K1, SSIM_K2 = 7, 0.01, 0.03  # analysis.metrics.ssim's (scikit-image's)
+
+
+def ssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of a batch (N, 1, H, W), differentiable, with the conventions the benchmark
+    scores with (:func:`napari_w2s.analysis.metrics.ssim`): a 7 x 7 uniform window, sample
+    covariances, K1 0.01, K2 0.03, the data range of each target patch, valid positions only."""
+    n = SSIM_WINDOW * SSIM_WINDOW
+    dr = (target.amax(dim=(-2, -1), keepdim=True) - target.amin(dim=(-2, -1), keepdim=True))
+    dr = dr.clamp_min(1e-6)
+    c1, c2 = (SSIM_K1 * dr) ** 2, (SSIM_K2 * dr) ** 2
+
+    def mean(v: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(v, SSIM_WINDOW, stride=1)
+
+    mx, my = mean(pred), mean(target)
+    cov = n / (n - 1)
+    vx = cov * (mean(pred * pred) - mx * mx)
+    vy = cov * (mean(target * target) - my * my)
+    vxy = cov * (mean(pred * target) - mx * my)
+    s = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean()
 
 
 def gan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

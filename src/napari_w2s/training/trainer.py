@@ -61,6 +61,7 @@ class TrainConfig:
     texture: bool = True
     perceptual: bool = True
     gan: bool = True  # False: no adversarial term (the pixel-loss pre-training of a GAN model)
+    ssim: float = 0.0  # weight of the (1 - SSIM) term (not in the paper)
     device: str = "auto"
     seed: int = 0
     threads: int | str | None = None  # a number or "auto"
@@ -124,7 +125,7 @@ def iter_train(
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     loss_cfg = LossConfig.for_model(
-        cfg.model, cfg.loss_form, cfg.features, cfg.texture, cfg.perceptual, cfg.gan
+        cfg.model, cfg.loss_form, cfg.features, cfg.texture, cfg.perceptual, cfg.gan, cfg.ssim
     )
     criterion = RestorationLoss(loss_cfg).to(device)
     lr = cfg.lr or DEFAULT_LR[spec.task]
