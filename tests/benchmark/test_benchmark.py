@@ -291,3 +291,16 @@ def test_a_per_level_model_serves_its_level(setup, tmp_path, monkeypatch):
         "jdsr-blind-compact.safetensors",
     ]
     assert "jdsr-avg1-compact.safetensors" in (tmp_path / "per-level" / "benchmark.md").read_text()
+
+
+def test_a_tie_within_float_noise_is_not_a_win():
+    from napari_w2s.benchmark.claims import _beats_at_every_level
+    from napari_w2s.benchmark.report import Cell, Table
+
+    # the same weights run with another number of threads: figures equal to 1e-9, not a win
+    t = Table("t3", ["jdsr", "care"], ["avg1"])
+    t.cells[("jdsr", "avg1")] = Cell(0.3000000001, 0.7000000001)
+    t.cells[("care", "avg1")] = Cell(0.3000000002, 0.7)
+    assert _beats_at_every_level(t, ["jdsr"], ["care"])[0] is False
+    t.cells[("jdsr", "avg1")] = Cell(0.2999, 0.7001)  # a real, if small, difference still counts
+    assert _beats_at_every_level(t, ["jdsr"], ["care"])[0] is True

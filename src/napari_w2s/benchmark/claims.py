@@ -147,6 +147,15 @@ def _wide_margins(
     return all(verdicts), "; ".join(parts)
 
 
+TIE = 1e-6  # relative: closer figures are a tie (the same weights, run with other threads)
+
+
+def _clearly_less(a: float, b: float) -> bool:
+    """``a < b`` by more than float noise: equal results (the same network computed with another
+    number of threads sums in another order) are not a win."""
+    return a < b - TIE * max(abs(a), abs(b))
+
+
 def _beats_at_every_level(
     t3: Table, ours: Sequence[str], theirs: Sequence[str]
 ) -> tuple[bool | None, str]:
@@ -160,8 +169,8 @@ def _beats_at_every_level(
         best_a = min(a, key=lambda x: x[1].rmse)
         best_b_rmse = min(b, key=lambda x: x[1].rmse)
         best_b_ssim = max(b, key=lambda x: x[1].ssim)
-        win = (
-            best_a[1].rmse < best_b_rmse[1].rmse and max(c.ssim for _, c in a) > best_b_ssim[1].ssim
+        win = _clearly_less(best_a[1].rmse, best_b_rmse[1].rmse) and _clearly_less(
+            best_b_ssim[1].ssim, max(c.ssim for _, c in a)
         )
         verdicts.append(win)
         parts.append(
