@@ -80,8 +80,17 @@ def _pipeline(
 
     if is_classical(method):
         return resolve(method, device=device, tile=tile, weights=weights, noise_level=noise_level)
-    key = (threading.get_ident(), os.getpid(), method, device, tile, weights, noise_level)
-    key += (threads, precision)
+    key = (
+        threading.get_ident(),
+        os.getpid(),
+        method,
+        device,
+        tile,
+        weights,
+        noise_level,
+        threads,
+        precision,
+    )
     with _PIPELINES_LOCK:
         pipe = _PIPELINES.get(key)
     if pipe is None:

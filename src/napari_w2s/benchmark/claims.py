@@ -10,6 +10,15 @@ from .report import Cell, Table
 WIDE_MARGIN = 0.75  # largest RMSE ratio, model against its input, that counts as a wide margin
 
 
+TIE = 1e-6  # relative: closer figures are a tie (the same weights, run with other threads)
+
+
+def _clearly_less(a: float, b: float) -> bool:
+    """``a < b`` by more than float noise: equal results (the same network computed with another
+    number of threads sums in another order) are not a win."""
+    return a < b - TIE * max(abs(a), abs(b))
+
+
 def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
     """The paper's claims (method facts section 8), each reproduced, not reproduced or n/a."""
     claims = []
@@ -27,7 +36,7 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
             drops.append((s, clean.ssim, max(w.ssim for w in worse)))
     claim(
         "SR networks lose quality on noisy or denoised input compared with noise-free input",
-        all(b < a for _, a, b in drops) if drops else None,
+        all(_clearly_less(b, a) for _, a, b in drops) if drops else None,
         "; ".join(f"{s}: SSIM {a:.3f} clean vs {b:.3f} best denoised" for s, a, b in drops)
         or "no SR weights",
     )
@@ -75,8 +84,10 @@ def check_claims(t1, t2, t3, denoisers, sr, jdsr, top) -> list[dict]:
     claim(
         "GAN-trained SR (EPSR, ESRGAN) loses SSIM",
         (
-            max(t2.cell("noise-free LR", g).ssim for g in gan)
-            < min(t2.cell("noise-free LR", d).ssim for d in dist)
+            _clearly_less(
+                max(t2.cell("noise-free LR", g).ssim for g in gan),
+                min(t2.cell("noise-free LR", d).ssim for d in dist),
+            )
         )
         if gan and dist
         else None,
@@ -137,7 +148,7 @@ def _wide_margins(
         if not cells:
             continue
         worst = max(a.rmse / b.rmse for a, b in cells)
-        ok = worst <= WIDE_MARGIN and all(a.ssim > b.ssim for a, b in cells)
+        ok = worst <= WIDE_MARGIN and all(_clearly_less(b.ssim, a.ssim) for a, b in cells)
         verdicts.append(ok)
         parts.append(
             f"{name}: RMSE ratio {worst:.2f} at worst" + ("" if ok else " (not a wide margin)")
@@ -145,15 +156,6 @@ def _wide_margins(
     if not verdicts:
         return None, "needs trained models and their inputs' scores"
     return all(verdicts), "; ".join(parts)
-
-
-TIE = 1e-6  # relative: closer figures are a tie (the same weights, run with other threads)
-
-
-def _clearly_less(a: float, b: float) -> bool:
-    """``a < b`` by more than float noise: equal results (the same network computed with another
-    number of threads sums in another order) are not a win."""
-    return a < b - TIE * max(abs(a), abs(b))
 
 
 def _beats_at_every_level(

@@ -21,7 +21,7 @@ Forms (method facts section 6):
   + 0.01 * covariance MSE at conv5_4`` (the authors' code).
 
 An optional structural term, ``ssim * (1 - SSIM(pred, target))`` (not in the paper; ``w2s train
---ssim W``), uses the SSIM the benchmark scores with (:func:`ssim_loss`): it trades a little of
+--ssim W``), uses the SSIM the benchmark scores with (:func:`ssim_index`): it trades a little of
 the pixel loss's smoothing for local contrast and structure.
 
 Grey images are repeated to three channels before the extractor.
@@ -29,13 +29,14 @@ Grey images are repeated to three channels before the extractor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..analysis.metrics import SSIM_K1, SSIM_K2, SSIM_WINDOW
 from ..errors import W2SInputError
 
 # VGG19 "E" configuration: conv widths, "M" = max-pool
@@ -200,8 +201,6 @@ class LossConfig:
         ``gan`` False drop those terms (``gan=False``: the pixel-loss pre-training that ESRGAN
         and EPSR start their adversarial training from); ``ssim`` > 0 adds the structural term
         ``ssim * (1 - SSIM)``, which is not in the paper."""
-        from dataclasses import replace
-
         if not ssim >= 0:
             raise W2SInputError(f"the SSIM loss weight must be >= 0, not {ssim:g}")
         return replace(cls._paper(name, form, features, texture, perceptual, gan), ssim=ssim)
@@ -284,15 +283,12 @@ class RestorationLoss(nn.Module):
         return total, parts
 
 
-SSIM_WINDOW, SSIM_K1, SSIM_K2 = 7, 0.01, 0.03  # analysis.metrics.ssim's (scikit-image's)
-
-
 def ssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of a batch (N, 1, H, W), differentiable, with the conventions the benchmark
     scores with (:func:`napari_w2s.analysis.metrics.ssim`): a 7 x 7 uniform window, sample
     covariances, K1 0.01, K2 0.03, the data range of each target patch, valid positions only."""
     n = SSIM_WINDOW * SSIM_WINDOW
-    dr = (target.amax(dim=(-2, -1), keepdim=True) - target.amin(dim=(-2, -1), keepdim=True))
+    dr = target.amax(dim=(-2, -1), keepdim=True) - target.amin(dim=(-2, -1), keepdim=True)
     dr = dr.clamp_min(1e-6)
     c1, c2 = (SSIM_K1 * dr) ** 2, (SSIM_K2 * dr) ** 2
 

@@ -19,12 +19,12 @@ from qtpy.QtWidgets import (
 )
 
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
+from ..restore.device import PRECISIONS
 from ..restore.methods import missing_weights
 from ._controls import MethodCombo, run_cancel_row, scroll_layout, wrap_label
-from ..restore.device import PRECISIONS
-from ._device import saved_combo, device_choices
-from ._restore_text import TIPS
+from ._device import device_choices, saved_combo
 from ._jobs import Bars, Job, JobWidget, info, user_error
+from ._restore_text import TIPS
 from ._settings import get_setting, set_settings
 
 
