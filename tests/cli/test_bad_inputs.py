@@ -994,6 +994,14 @@ def usage_error(capsys, match, *argv):
             ("train", "--model", "dncnn", "--data", "random", "--out", "tr", "--iterations=-5"),
             "--iterations: -5 is too small",
         ),
+        (
+            ("train", "--model", "jdsr", "--data", "random", "--out", "tr", "--config", "tiny"),
+            "--config: unknown configuration 'tiny'",
+        ),
+        (
+            ("train", "--model", "jdsr", "--data", "random", "--out", "tr", "--config", "compact:8"),
+            "write changed settings as NAME=VALUE",
+        ),
         (("metrics", "a.npy", "b.npy", "--data-range", "0"), "--data-range: 0 must be a finite"),
         (
             ("metrics", "a.npy", "b.npy", "--data-range", "nan"),

@@ -305,6 +305,58 @@ def test_config_overrides_full():
     assert get_spec("rcan").config({"num_groups": 2})["num_blocks"] == 20
 
 
+def test_a_named_configuration_with_settings_changed():
+    from napari_w2s.models.registry import config_label, parse_config
+
+    assert parse_config("compact:num_blocks=4, residual=false") == (
+        "compact",
+        {"num_blocks": 4, "residual": False},
+    )
+    cfg = get_spec("jdsr").config("compact:num_blocks=4")
+    assert cfg == {**get_spec("jdsr").compact_config, "num_blocks": 4}
+    assert len(build_model("jdsr", "compact:num_blocks=3").body) == 3
+    assert get_spec("rcan").config("full:num_groups=2")["num_blocks"] == 20
+    assert config_label("compact:num_blocks=4") == "compact-num_blocks4"
+    assert config_label("full") == "full"
+    with pytest.raises(W2SInputError, match="no setting 'blocks'.*num_blocks"):
+        get_spec("jdsr").config("compact:blocks=4")
+    with pytest.raises(W2SInputError, match="NAME=VALUE"):
+        parse_config("compact:num_blocks")
+    with pytest.raises(W2SInputError, match="not a number"):
+        parse_config("compact:num_blocks=four")
+    with pytest.raises(W2SInputError, match="compact"):
+        parse_config("medium:num_blocks=4")
+
+
+def test_a_deeper_rrdb_network_starts_as_the_shallower_one():
+    """Growing a trained JDSR (2 blocks) to 4: the added blocks begin as identities (times 1.2,
+    taken back by the trunk convolution), so the output is the same to float precision, and
+    every added block can learn (its output convolutions receive gradients)."""
+    torch.manual_seed(0)
+    small = build_model("jdsr", "compact")
+    for p in small.parameters():  # a trained-looking network: no zero output convolutions
+        p.data.add_(0.05 * torch.randn_like(p))
+    deep = build_model("jdsr", "compact:num_blocks=4")
+    state, added = deep.deepened_state(small.state_dict())
+    assert added == 2
+    deep.load_state_dict(state)
+    x = torch.rand(2, 1, 24, 24)
+    small.eval()
+    deep.eval()
+    with torch.no_grad():
+        ref, out = small(x), deep(x)
+    assert ref.std() > 0.01
+    assert torch.allclose(out, ref, atol=1e-5 * float(ref.abs().max()))
+    deep.train()
+    deep(x).mean().backward()
+    grads = [deep.body[i].body[j].conv_out.weight.grad for i in (2, 3) for j in range(3)]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    # a network of the same depth, or another width, is left as it is
+    assert small.deepened_state(small.state_dict())[1] == 0
+    other = build_model("jdsr", "compact:num_blocks=4,num_feat=16")
+    assert other.deepened_state(small.state_dict())[1] == 0
+
+
 def test_importing_the_registry_does_not_import_torch():
     code = (
         "import sys, napari_w2s, napari_w2s.models as m\n"

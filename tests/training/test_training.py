@@ -279,6 +279,32 @@ def test_the_paper_jdsr_configuration_trains_through_the_trainer(dataset, tmp_pa
     assert np.isfinite(card.metrics["avg1"]["rmse"])
 
 
+def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
+    """``--config compact:num_blocks=3 --init jdsr``: the shipped 2-block JDSR grown by one block
+    (recorded in the card), its file named after the changed setting; a setting JDSR does not
+    have is refused before anything is written."""
+    cfg = tiny_run(
+        dataset,
+        tmp_path / "deep",
+        model="jdsr",
+        config="compact:num_blocks=3",
+        init="jdsr",
+        iterations=1,
+        batch=1,
+        patch=16,
+        checkpoint_every=500,
+    )
+    path = drain(iter_train(cfg))
+    assert path.name == "jdsr-avg1-compact-num_blocks3.safetensors"
+    card = read_card(path)
+    assert card.config["num_blocks"] == 3 and card.config["num_feat"] == 24
+    assert card.training["initialised_from"]["blocks_added"] == 1
+    bad = tiny_run(dataset, tmp_path / "bad", model="jdsr", config="compact:blocks=3")
+    with pytest.raises(W2SInputError, match="no setting 'blocks'"):
+        drain(iter_train(bad))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_gan_models_can_drop_their_adversarial_and_perceptual_terms_for_pretraining():
     full = LossConfig.for_model("esrgan")
     assert (full.pixel, full.perceptual, full.gan) == ("mse", 1.0, 0.005)

@@ -23,6 +23,17 @@ from ._common import (
 )
 
 
+def _config(text: str) -> str:
+    """An argparse type: ``compact``, ``full`` or one of them with settings changed."""
+    from ..models.registry import parse_config
+
+    try:
+        parse_config(text)
+    except W2SInputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text.strip()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.trainer import TrainConfig, iter_train
 
@@ -277,8 +288,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--config",
         default="compact",
-        choices=["compact", "full"],
-        help="compact (CPU-sized, default) or full (the paper's configuration)",
+        type=_config,
+        help="compact (CPU-sized, default) or full (the paper's configuration), optionally with "
+        "settings changed: compact:num_blocks=4 (the settings are in docs/models.md)",
     )
     p.add_argument("--iterations", type=_at_least(1), default=20000, help="training iterations")
     p.add_argument(

@@ -273,19 +273,61 @@ def get_spec(name: str) -> ModelSpec:
 def resolve_config(spec: ModelSpec, config: str | Mapping[str, Any] = "compact") -> dict[str, Any]:
     """Keyword arguments for ``spec``'s architecture.
 
-    ``config`` is ``"compact"``, ``"full"``, or a mapping of keyword arguments that override
-    the full configuration (a model card's stored configuration is such a mapping).
+    ``config`` is ``"compact"``, ``"full"``, one of them with settings changed
+    (``"compact:num_blocks=4"``, see :func:`parse_config`), or a mapping of keyword arguments
+    that override the full configuration (a model card's stored configuration is such a mapping).
     """
     if isinstance(config, str):
-        key = config.strip().lower()
-        if key == "full":
-            return dict(spec.full_config)
-        if key == "compact":
-            return dict(spec.compact_config)
-        raise W2SInputError(_BAD_CONFIG.format(config))
+        key, overrides = parse_config(config)
+        base = dict(spec.full_config if key == "full" else spec.compact_config)
+        unknown = sorted(set(overrides) - set(base))
+        if unknown:
+            raise W2SInputError(
+                f"configuration {config!r}: {spec.name} has no setting {unknown[0]!r} "
+                f"(its settings: {', '.join(base)})"
+            )
+        return {**base, **overrides}
     if isinstance(config, Mapping):
         return {**spec.full_config, **dict(config)}
     raise W2SInputError(_BAD_CONFIG.format(type(config).__name__))
+
+
+def parse_config(config: str) -> tuple[str, dict[str, Any]]:
+    """Split ``"compact"``, ``"full"`` or ``"compact:num_blocks=4,num_feat=32"`` into the base
+    configuration's name and the changed settings (numbers and ``true`` / ``false``)."""
+    base, _, rest = str(config).strip().partition(":")
+    base = base.strip().lower()
+    if base not in ("compact", "full"):
+        raise W2SInputError(_BAD_CONFIG.format(config))
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (t.strip() for t in rest.split(","))):
+        name, eq, text = item.partition("=")
+        if not eq or not name.strip() or not text.strip():
+            raise W2SInputError(
+                f"configuration {config!r}: write changed settings as NAME=VALUE, "
+                "e.g. compact:num_blocks=4"
+            )
+        overrides[name.strip()] = _setting_value(text.strip(), config)
+    return base, overrides
+
+
+def _setting_value(text: str, config: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise W2SInputError(f"configuration {config!r}: {text!r} is not a number, true or false")
+
+
+def config_label(config: str) -> str:
+    """``config`` as it appears in a weights file name: ``compact``, ``full`` or, with changed
+    settings, ``compact-num_blocks4`` (no ``:``, ``=`` or ``,``)."""
+    base, overrides = parse_config(config)
+    return "-".join([base, *(f"{k}{v}" for k, v in overrides.items())])
 
 
 def architecture_class(architecture: str):
@@ -334,8 +376,8 @@ def build_discriminator(
 ):
     """The VGG-style discriminator for HR patches (relativistic GAN training): 128 x 128 as in the
     paper, or ``input_size`` (a multiple of 32), the HR side of the training patches."""
-    if isinstance(config, str) and config.strip().lower() in ("full", "compact"):
-        full = config.strip().lower() == "full"
+    if isinstance(config, str) and config.split(":")[0].strip().lower() in ("full", "compact"):
+        full = config.split(":")[0].strip().lower() == "full"
         kwargs = dict(DISCRIMINATOR_FULL if full else DISCRIMINATOR_COMPACT)
     elif isinstance(config, Mapping):
         kwargs = {**DISCRIMINATOR_FULL, **dict(config)}

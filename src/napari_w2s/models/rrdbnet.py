@@ -200,6 +200,26 @@ class RRDBNet(nn.Module):
                 module.weight.data.mul_(0.1)
                 nn.init.zeros_(module.bias)
 
+    def deepened_state(self, state: dict) -> tuple[dict, int]:
+        """``state`` of a shallower RRDBNet (same width), made this network's: its blocks come
+        first, each added block starts as the identity up to a factor (every dense block's output
+        convolution zero, so the block returns 1.2 times its input) and ``conv_body``'s weight is
+        divided by those factors, so the deeper network computes exactly what the shallower one
+        did. Returns the state and the number of blocks added (0: ``state`` unchanged)."""
+        ours = self.state_dict()
+        depth = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("body.")), default=-1)
+        added = len(self.body) - depth
+        if added <= 0 or any(k not in ours or ours[k].shape != v.shape for k, v in state.items()):
+            return state, 0
+        grown = {k: v.clone() for k, v in ours.items()}
+        grown.update(state)
+        for i in range(depth, len(self.body)):
+            for k in grown:
+                if k.startswith(f"body.{i}.") and ".conv_out." in k:
+                    grown[k] = torch.zeros_like(grown[k])
+        grown["conv_body.weight"] = state["conv_body.weight"] / 1.2**added
+        return grown, added
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))

@@ -103,11 +103,13 @@ def iter_train(
     import torch
 
     from ..models import build_discriminator, build_model, get_spec
+    from ..models.registry import config_label
     from ..models.weights import ModelCard, save_model
     from ..restore.device import autocast, choose_device, describe
     from .losses import LossConfig, RestorationLoss, gan_losses
 
     spec = get_spec(cfg.model)
+    spec.config(cfg.config)  # a setting the model does not have: refused before anything is written
     if cfg.max_minutes is not None and not cfg.max_minutes > 0:
         raise W2SInputError(f"--max-minutes must be positive, not {cfg.max_minutes}")
     if cfg.threads:  # a number or "auto" (the cores free now); set for this run's thread
@@ -216,7 +218,7 @@ def iter_train(
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device, sampler)
     level = "clean" if spec.task == "sr" else cfg.level_name  # SR models see the clean LR only
-    name = f"{cfg.model}-{level}-{cfg.config}"
+    name = f"{cfg.model}-{level}-{config_label(cfg.config)}"
     card = ModelCard(
         name=cfg.model,
         architecture=spec.architecture,
@@ -263,10 +265,16 @@ def _initialise(model: Any, init: str, method: str) -> dict:
 
         path = find_weights(init if init != "shipped" else method)
     state = load_state_dict(path)
+    record = {"file": path.name, "sha256": sha256_file(path)}
+    deepen = getattr(model, "deepened_state", None)
+    if deepen is not None:  # a shallower RRDB model: its blocks, then new ones as identities
+        state, added = deepen(state)
+        if added:
+            record["blocks_added"] = added
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise W2SInputError(
             f"{path}: --init weights do not fit {method!r} ({str(err).splitlines()[0]})"
         ) from err
-    return {"file": path.name, "sha256": sha256_file(path)}
+    return record
