@@ -999,7 +999,17 @@ def usage_error(capsys, match, *argv):
             "--config: unknown configuration 'tiny'",
         ),
         (
-            ("train", "--model", "jdsr", "--data", "random", "--out", "tr", "--config", "compact:8"),
+            (
+                "train",
+                "--model",
+                "jdsr",
+                "--data",
+                "random",
+                "--out",
+                "tr",
+                "--config",
+                "compact:8",
+            ),
             "write changed settings as NAME=VALUE",
         ),
         (("metrics", "a.npy", "b.npy", "--data-range", "0"), "--data-range: 0 must be a finite"),
