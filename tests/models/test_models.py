@@ -328,6 +328,22 @@ def test_a_named_configuration_with_settings_changed():
         parse_config("medium:num_blocks=4")
 
 
+def test_a_cards_settings_name_the_configuration_that_rebuilds_them():
+    from napari_w2s.models.registry import config_name_of
+
+    spec = get_spec("jdsr")
+    compact, full = dict(spec.compact_config), dict(spec.full_config)
+    assert config_name_of(spec, compact) == "compact"
+    assert config_name_of(spec, full) == "full"
+    older = {**compact, "num_blocks": compact["num_blocks"] + 3, "residual": False}
+    name = config_name_of(spec, older)
+    assert name == f"compact:num_blocks={older['num_blocks']},residual=false"
+    assert spec.config(name) == older
+    assert spec.config(config_name_of(spec, {**full, "num_blocks": 8})) == {**full, "num_blocks": 8}
+    with pytest.raises(W2SInputError, match="not a configuration of jdsr"):
+        config_name_of(spec, {"num_blocks": 2})
+
+
 def test_a_deeper_rrdb_network_starts_as_the_shallower_one():
     """Growing a trained JDSR (2 blocks) to 4: the added blocks begin as identities (times 1.2,
     taken back by the trunk convolution), so the output is the same to float precision, and

@@ -330,6 +330,28 @@ def config_label(config: str) -> str:
     return "-".join([base, *(f"{k}{v}" for k, v in overrides.items())])
 
 
+def config_name_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
+    """The configuration name that builds exactly ``config`` (a model card's settings):
+    ``compact`` or ``full``, or the one of them with the same settings and the fewest changed,
+    written ``compact:num_blocks=2``. A card's network is rebuilt as it was trained even after
+    the package's compact configuration changes."""
+    names = []
+    for base, ref in (("compact", spec.compact_config), ("full", spec.full_config)):
+        if set(ref) == set(config):
+            changed = {k: v for k, v in config.items() if ref[k] != v}
+            names.append((len(changed), base, changed))
+    if not names:
+        raise W2SInputError(
+            f"settings {dict(config)} are not a configuration of {spec.name} "
+            f"(its settings: {', '.join(spec.compact_config)})"
+        )
+    _, base, changed = min(names, key=lambda t: t[0])
+    items = ",".join(
+        f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items()
+    )
+    return f"{base}:{items}" if items else base
+
+
 def architecture_class(architecture: str):
     """The architecture class (imports its module, hence torch)."""
     if architecture not in ARCHITECTURES:

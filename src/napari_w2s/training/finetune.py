@@ -54,6 +54,7 @@ class FinetuneConfig:
 def base_of(cfg: FinetuneConfig) -> tuple[str, str, Path | None]:
     """``(method, configuration name, starting weights or None)`` of a run."""
     from ..models import get_spec, list_models
+    from ..models.registry import config_name_of
     from ..restore.zoo import find_model, find_weights
 
     base = str(cfg.base).strip().lower()
@@ -71,11 +72,11 @@ def base_of(cfg: FinetuneConfig) -> tuple[str, str, Path | None]:
         method = card["name"]
         if cfg.scratch:
             path = None
-    get_spec(method)
+    spec = get_spec(method)
     config = "compact"
-    if path is not None:
+    if path is not None:  # the network the weights were trained as, whatever "compact" is now
         card = json.loads(path.with_suffix(".json").read_text())
-        config = (card.get("training") or {}).get("config_name") or "compact"
+        config = config_name_of(spec, card["config"])
     return method, config, path
 
 

@@ -65,6 +65,7 @@ def iter_self_supervised(
     import torch
 
     from ..models import build_model
+    from ..models.registry import config_label
     from ..restore.device import autocast, choose_device
     from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
     from .loop import Budget, Window, make_optimiser, optimiser_step
@@ -174,7 +175,8 @@ def iter_self_supervised(
     card = _card(cfg, p, data, source, init_record, done, wall, lr, device, metrics)
     from ..models.weights import save_model
 
-    return save_model(model, out / f"{method}-{card.noise_level}-{p['config']}.safetensors", card)
+    name = f"{method}-{card.noise_level}-{config_label(p['config'])}"
+    return save_model(model, out / f"{name}.safetensors", card)
 
 
 def checkpoint_record(cfg: Any, p: dict) -> dict:
