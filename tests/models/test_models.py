@@ -306,7 +306,7 @@ def test_config_overrides_full():
 
 
 def test_a_named_configuration_with_settings_changed():
-    from napari_w2s.models.registry import config_label, parse_config
+    from napari_w2s.models.registry import config_label, normal_config, parse_config
 
     assert parse_config("compact:num_blocks=4, residual=false") == (
         "compact",
@@ -326,6 +326,24 @@ def test_a_named_configuration_with_settings_changed():
         parse_config("compact:num_blocks=four")
     with pytest.raises(W2SInputError, match="compact"):
         parse_config("medium:num_blocks=4")
+    with pytest.raises(W2SInputError, match="not a number"):
+        parse_config("compact:num_blocks=nan")
+    for bad, why in (
+        ("num_blocks=2.5", "whole number"),
+        ("num_blocks=true", "whole number"),
+        ("residual=1", "true or false"),
+        ("num_blocks=0", "above 0"),
+    ):
+        with pytest.raises(W2SInputError, match=why):
+            get_spec("jdsr").config(f"compact:{bad}")
+    with pytest.raises(W2SInputError, match="scales 1, 2 and 4"):
+        build_model("jdsr", "compact:scale=3")
+    # one way of writing it: a run resumes whatever way its configuration was typed
+    assert normal_config(" Compact:num_feat=32, num_blocks=4") == "compact:num_blocks=4,num_feat=32"
+    assert normal_config("FULL") == "full"
+    assert (
+        config_label("compact:residual=false,num_blocks=4") == "compact-num_blocks4-residualfalse"
+    )
 
 
 def test_a_cards_settings_name_the_configuration_that_rebuilds_them():
@@ -363,14 +381,20 @@ def test_a_deeper_rrdb_network_starts_as_the_shallower_one():
         ref, out = small(x), deep(x)
     assert ref.std() > 0.01
     assert torch.allclose(out, ref, atol=1e-5 * float(ref.abs().max()))
-    deep.train()
-    deep(x).mean().backward()
+    deep.train()  # the training path (concatenating dense blocks, gradients) computes the same
+    small.train()
+    out = deep(x)
+    assert torch.allclose(out, small(x), atol=1e-5 * float(ref.abs().max()))
+    out.mean().backward()
     grads = [deep.body[i].body[j].conv_out.weight.grad for i in (2, 3) for j in range(3)]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     # a network of the same depth, or another width, is left as it is
     assert small.deepened_state(small.state_dict())[1] == 0
     other = build_model("jdsr", "compact:num_blocks=4,num_feat=16")
     assert other.deepened_state(small.state_dict())[1] == 0
+    # more than depth changed (an HR convolution the smaller one does not have): not grown
+    wider = build_model("jdsr", "compact:num_blocks=4,hr_conv=true")
+    assert wider.deepened_state(small.state_dict())[1] == 0
 
 
 def test_importing_the_registry_does_not_import_torch():

@@ -299,10 +299,17 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
     card = read_card(path)
     assert card.config["num_blocks"] == 3 and card.config["num_feat"] == 24
     assert card.training["initialised_from"]["blocks_added"] == 1
-    bad = tiny_run(dataset, tmp_path / "bad", model="jdsr", config="compact:blocks=3")
-    with pytest.raises(W2SInputError, match="no setting 'blocks'"):
-        drain(iter_train(bad))
-    assert not (tmp_path / "bad").exists()
+    for config, why in (("compact:blocks=3", "no setting 'blocks'"), ("compact:scale=3", "scales")):
+        bad = tiny_run(dataset, tmp_path / "bad", model="jdsr", config=config)
+        with pytest.raises(W2SInputError, match=why):
+            drain(iter_train(bad))
+        assert not (tmp_path / "bad").exists()
+    # growing keeps everything but depth: a bicubic shortcut the shipped one has is not dropped
+    other = tiny_run(
+        dataset, tmp_path / "other", model="jdsr", config="compact:num_blocks=3,residual=false"
+    )
+    with pytest.raises(W2SInputError, match="more than depth.*residual True -> False"):
+        drain(iter_train(TrainConfig(**{**other.__dict__, "init": "jdsr"})))
 
 
 def test_gan_models_can_drop_their_adversarial_and_perceptual_terms_for_pretraining():

@@ -25,13 +25,12 @@ from ._common import (
 
 def _config(text: str) -> str:
     """An argparse type: ``compact``, ``full`` or one of them with settings changed."""
-    from ..models.registry import parse_config
+    from ..models.registry import normal_config
 
     try:
-        parse_config(text)
+        return normal_config(text)
     except W2SInputError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return text.strip()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -290,7 +289,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="compact",
         type=_config,
         help="compact (CPU-sized, default) or full (the paper's configuration), optionally with "
-        "settings changed: compact:num_blocks=4 (the settings are in docs/models.md)",
+        "settings changed: compact:num_blocks=4 (each model's settings: docs/models.md)",
     )
     p.add_argument("--iterations", type=_at_least(1), default=20000, help="training iterations")
     p.add_argument(

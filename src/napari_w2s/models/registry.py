@@ -11,6 +11,7 @@ the architecture's module on demand (BasicSR's registry, reduced to a table).
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -244,7 +245,10 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
 )
 
-_BAD_CONFIG = "unknown configuration {!r}: use 'compact', 'full' or a dict of settings"
+_BAD_CONFIG = (
+    "unknown configuration {!r}: use 'compact' or 'full', optionally with settings changed "
+    "(compact:num_blocks=4)"
+)
 
 _REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({s.name: s for s in _SPECS})
 
@@ -286,6 +290,14 @@ def resolve_config(spec: ModelSpec, config: str | Mapping[str, Any] = "compact")
                 f"configuration {config!r}: {spec.name} has no setting {unknown[0]!r} "
                 f"(its settings: {', '.join(base)})"
             )
+        for name, value in overrides.items():
+            kind = type(base[name])
+            if not (type(value) is kind or (kind is float and type(value) is int)):
+                raise W2SInputError(
+                    f"configuration {config!r}: {name} is {_KIND_NAMES[kind]}, not {value!r}"
+                )
+            if kind is not bool and not value > 0:
+                raise W2SInputError(f"configuration {config!r}: {name} must be above 0")
         return {**base, **overrides}
     if isinstance(config, Mapping):
         return {**spec.full_config, **dict(config)}
@@ -311,23 +323,38 @@ def parse_config(config: str) -> tuple[str, dict[str, Any]]:
     return base, overrides
 
 
+_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
 def _setting_value(text: str, config: str) -> Any:
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
+    if re.fullmatch(r"[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"[0-9]*\.?[0-9]+(e[-+]?[0-9]+)?", low):
+        return float(text)
     raise W2SInputError(f"configuration {config!r}: {text!r} is not a number, true or false")
+
+
+def _setting_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def normal_config(config: str) -> str:
+    """``config`` written one way: the base in lower case, the changed settings sorted by name
+    (``" Compact:num_feat=32, num_blocks=4"`` -> ``"compact:num_blocks=4,num_feat=32"``), so
+    that a run resumes whatever way its configuration was typed."""
+    base, overrides = parse_config(config)
+    items = ",".join(f"{k}={_setting_text(v)}" for k, v in sorted(overrides.items()))
+    return f"{base}:{items}" if items else base
 
 
 def config_label(config: str) -> str:
     """``config`` as it appears in a weights file name: ``compact``, ``full`` or, with changed
     settings, ``compact-num_blocks4`` (no ``:``, ``=`` or ``,``)."""
     base, overrides = parse_config(config)
-    return "-".join([base, *(f"{k}{v}" for k, v in overrides.items())])
+    return "-".join([base, *(f"{k}{_setting_text(v)}" for k, v in sorted(overrides.items()))])
 
 
 def config_name_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
@@ -346,9 +373,7 @@ def config_name_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
             f"(its settings: {', '.join(spec.compact_config)})"
         )
     _, base, changed = min(names, key=lambda t: t[0])
-    items = ",".join(
-        f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items()
-    )
+    items = ",".join(f"{k}={_setting_text(v)}" for k, v in sorted(changed.items()))
     return f"{base}:{items}" if items else base
 
 
@@ -367,7 +392,7 @@ def build_architecture(architecture: str, **kwargs: Any):
     cls = architecture_class(architecture)
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise W2SInputError(f"invalid settings for {architecture}: {exc}") from None
 
 

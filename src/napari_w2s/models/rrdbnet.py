@@ -209,7 +209,13 @@ class RRDBNet(nn.Module):
         ours = self.state_dict()
         depth = 1 + max((int(k.split(".")[1]) for k in state if k.startswith("body.")), default=-1)
         added = len(self.body) - depth
-        if added <= 0 or any(k not in ours or ours[k].shape != v.shape for k, v in state.items()):
+        new_blocks = tuple(f"body.{i}." for i in range(depth, len(self.body)))
+        missing = {k for k in ours if k not in state}
+        if (
+            added <= 0
+            or any(k not in ours or ours[k].shape != v.shape for k, v in state.items())
+            or any(not k.startswith(new_blocks) for k in missing)
+        ):  # not the same network with fewer blocks: left to the strict load to refuse
             return state, 0
         grown = {k: v.clone() for k, v in ours.items()}
         grown.update(state)

@@ -76,7 +76,13 @@ def base_of(cfg: FinetuneConfig) -> tuple[str, str, Path | None]:
     config = "compact"
     if path is not None:  # the network the weights were trained as, whatever "compact" is now
         card = json.loads(path.with_suffix(".json").read_text())
-        config = config_name_of(spec, card["config"])
+        try:
+            config = config_name_of(spec, card["config"])
+        except (KeyError, TypeError, W2SInputError):
+            raise W2SInputError(
+                f"{path.name}: its card does not describe a {method} network this version "
+                "can rebuild (no or unknown 'config'); train it again or choose another base"
+            ) from None
     return method, config, path
 
 

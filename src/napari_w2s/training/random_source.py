@@ -16,9 +16,8 @@ seeds than the benchmark's views.
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 

@@ -88,7 +88,7 @@ def iter_self_supervised(
     source = ssl.PatchSource(data, cfg.patch, cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(method, p["config"])
-    init_record = _initialise(model, str(p["init"]), method)
+    init_record = _initialise(model, str(p["init"]), method, p["config"])
     model = model.to(device)
     layout = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
     model = model.to(memory_format=layout)
@@ -170,7 +170,7 @@ def iter_self_supervised(
     wall = clock.spent()
     checkpoint(done)
     base = build_model(method, p["config"])
-    _initialise(base, str(p["init"]), method)
+    _initialise(base, str(p["init"]), method, p["config"])
     metrics = held_back_metrics(validate(model)[1], validate(base.to(device))[1])
     card = _card(cfg, p, data, source, init_record, done, wall, lr, device, metrics)
     from ..models.weights import save_model

@@ -10,6 +10,7 @@ batches. The patch source is :mod:`.sources`'s, the held-out figures :mod:`.eval
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from collections.abc import Callable, Generator
@@ -109,7 +110,8 @@ def iter_train(
     from .losses import LossConfig, RestorationLoss, gan_losses
 
     spec = get_spec(cfg.model)
-    spec.config(cfg.config)  # a setting the model does not have: refused before anything is written
+    with torch.device("meta"):  # settings the network refuses: before anything is written
+        build_model(cfg.model, cfg.config)
     if cfg.max_minutes is not None and not cfg.max_minutes > 0:
         raise W2SInputError(f"--max-minutes must be positive, not {cfg.max_minutes}")
     if cfg.threads:  # a number or "auto" (the cores free now); set for this run's thread
@@ -122,7 +124,7 @@ def iter_train(
     check_output_dir(out)  # a file in the way or a read-only folder: one clear line
     sampler = make_source(cfg, spec.task)
     model = build_model(cfg.model, cfg.config)
-    init_record = _initialise(model, cfg.init, cfg.model) if cfg.init else None
+    init_record = _initialise(model, cfg.init, cfg.model, cfg.config) if cfg.init else None
     model = model.to(device)
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
@@ -255,7 +257,27 @@ def iter_train(
     return path
 
 
-def _initialise(model: Any, init: str, method: str) -> dict:
+def _check_only_deeper(path: Path, config: Any, method: str) -> None:
+    """Growing a network by blocks keeps everything else: an ``--init`` whose card records other
+    settings (width, upsampling, the bicubic shortcut) is refused."""
+    from ..models import get_spec
+
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        return
+    theirs = dict(json.loads(card.read_text()).get("config") or {})
+    ours = get_spec(method).config(config)
+    other = sorted(
+        k for k in set(theirs) | set(ours) if k != "num_blocks" and theirs.get(k) != ours.get(k)
+    )
+    if other:
+        raise W2SInputError(
+            f"{path}: --init weights differ from this configuration in more than depth "
+            f"({', '.join(f'{k} {theirs.get(k)} -> {ours.get(k)}' for k in other)})"
+        )
+
+
+def _initialise(model: Any, init: str, method: str, config: Any = "compact") -> dict:
     """Load starting weights (fine-tuning): a weights file or a shipped method name."""
     from ..models.weights import load_state_dict, sha256_file
 
@@ -270,6 +292,7 @@ def _initialise(model: Any, init: str, method: str) -> dict:
     if deepen is not None:  # a shallower RRDB model: its blocks, then new ones as identities
         state, added = deepen(state)
         if added:
+            _check_only_deeper(path, config, method)
             record["blocks_added"] = added
     try:
         model.load_state_dict(state, strict=True)
