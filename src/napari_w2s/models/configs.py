@@ -71,9 +71,11 @@ ESRGAN_COMPACT = {
 
 JDSR_FULL = {"num_blocks": 16, "num_feat": 64, "growth": 32, "hr_conv": False, "scale": 2}
 # the compact JDSR adds the bicubic upsampling of its input to its output (``residual``): at the
-# same 800 iterations this cut the held-out RMSE by 0.014-0.016 at every level (docs/models.md)
+# same 800 iterations this cut the held-out RMSE by 0.014-0.016 at every level (docs/models.md).
+# 4 blocks since 0.2 session 17 (grown from the 2-block weights, docs/models.md); a card's own
+# settings rebuild older 2-block weights (registry.config_name_of)
 JDSR_COMPACT = {
-    "num_blocks": 2,
+    "num_blocks": 4,
     "num_feat": 24,
     "growth": 12,
     "hr_conv": False,
