@@ -280,14 +280,14 @@ def test_the_paper_jdsr_configuration_trains_through_the_trainer(dataset, tmp_pa
 
 
 def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
-    """``--config compact:num_blocks=3 --init jdsr``: the shipped 2-block JDSR grown by one block
+    """``--config compact:num_blocks=5 --init jdsr``: the shipped 4-block JDSR grown by one block
     (recorded in the card), its file named after the changed setting; a setting JDSR does not
     have is refused before anything is written."""
     cfg = tiny_run(
         dataset,
         tmp_path / "deep",
         model="jdsr",
-        config="compact:num_blocks=3",
+        config="compact:num_blocks=5",
         init="jdsr",
         iterations=1,
         batch=1,
@@ -295,9 +295,9 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
         checkpoint_every=500,
     )
     path = drain(iter_train(cfg))
-    assert path.name == "jdsr-avg1-compact-num_blocks3.safetensors"
+    assert path.name == "jdsr-avg1-compact-num_blocks5.safetensors"
     card = read_card(path)
-    assert card.config["num_blocks"] == 3 and card.config["num_feat"] == 24
+    assert card.config["num_blocks"] == 5 and card.config["num_feat"] == 24
     assert card.training["initialised_from"]["blocks_added"] == 1
     for config, why in (("compact:blocks=3", "no setting 'blocks'"), ("compact:scale=3", "scales")):
         bad = tiny_run(dataset, tmp_path / "bad", model="jdsr", config=config)
@@ -306,7 +306,7 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
         assert not (tmp_path / "bad").exists()
     # growing keeps everything but depth: a bicubic shortcut the shipped one has is not dropped
     other = tiny_run(
-        dataset, tmp_path / "other", model="jdsr", config="compact:num_blocks=3,residual=false"
+        dataset, tmp_path / "other", model="jdsr", config="compact:num_blocks=5,residual=false"
     )
     with pytest.raises(W2SInputError, match="more than depth.*residual True -> False"):
         drain(iter_train(TrainConfig(**{**other.__dict__, "init": "jdsr"})))

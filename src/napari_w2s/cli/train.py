@@ -25,7 +25,7 @@ from ._common import (
 
 def _config(text: str) -> str:
     """An argparse type: ``compact``, ``full`` or one of them with settings changed."""
-    from ..models.registry import normal_config
+    from ..models.config_text import normal_config
 
     try:
         return normal_config(text)

@@ -11,7 +11,6 @@ the architecture's module on demand (BasicSR's registry, reduced to a table).
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -19,6 +18,12 @@ from typing import Any
 
 from ..errors import W2SInputError
 from . import configs as C
+from .config_text import (
+    BAD_CONFIG,
+    KIND_NAMES,
+    parse_config,
+    setting_text,
+)
 
 TASKS = ("denoise", "sr", "jdsr")
 
@@ -245,10 +250,6 @@ _SPECS: tuple[ModelSpec, ...] = (
     ),
 )
 
-_BAD_CONFIG = (
-    "unknown configuration {!r}: use 'compact' or 'full', optionally with settings changed "
-    "(compact:num_blocks=4)"
-)
 
 _REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({s.name: s for s in _SPECS})
 
@@ -294,67 +295,14 @@ def resolve_config(spec: ModelSpec, config: str | Mapping[str, Any] = "compact")
             kind = type(base[name])
             if not (type(value) is kind or (kind is float and type(value) is int)):
                 raise W2SInputError(
-                    f"configuration {config!r}: {name} is {_KIND_NAMES[kind]}, not {value!r}"
+                    f"configuration {config!r}: {name} is {KIND_NAMES[kind]}, not {value!r}"
                 )
             if kind is not bool and not value > 0:
                 raise W2SInputError(f"configuration {config!r}: {name} must be above 0")
         return {**base, **overrides}
     if isinstance(config, Mapping):
         return {**spec.full_config, **dict(config)}
-    raise W2SInputError(_BAD_CONFIG.format(type(config).__name__))
-
-
-def parse_config(config: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"compact"``, ``"full"`` or ``"compact:num_blocks=4,num_feat=32"`` into the base
-    configuration's name and the changed settings (numbers and ``true`` / ``false``)."""
-    base, _, rest = str(config).strip().partition(":")
-    base = base.strip().lower()
-    if base not in ("compact", "full"):
-        raise W2SInputError(_BAD_CONFIG.format(config))
-    overrides: dict[str, Any] = {}
-    for item in filter(None, (t.strip() for t in rest.split(","))):
-        name, eq, text = item.partition("=")
-        if not eq or not name.strip() or not text.strip():
-            raise W2SInputError(
-                f"configuration {config!r}: write changed settings as NAME=VALUE, "
-                "e.g. compact:num_blocks=4"
-            )
-        overrides[name.strip()] = _setting_value(text.strip(), config)
-    return base, overrides
-
-
-_KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number"}
-
-
-def _setting_value(text: str, config: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if re.fullmatch(r"[0-9]+", text):
-        return int(text)
-    if re.fullmatch(r"[0-9]*\.?[0-9]+(e[-+]?[0-9]+)?", low):
-        return float(text)
-    raise W2SInputError(f"configuration {config!r}: {text!r} is not a number, true or false")
-
-
-def _setting_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def normal_config(config: str) -> str:
-    """``config`` written one way: the base in lower case, the changed settings sorted by name
-    (``" Compact:num_feat=32, num_blocks=4"`` -> ``"compact:num_blocks=4,num_feat=32"``), so
-    that a run resumes whatever way its configuration was typed."""
-    base, overrides = parse_config(config)
-    items = ",".join(f"{k}={_setting_text(v)}" for k, v in sorted(overrides.items()))
-    return f"{base}:{items}" if items else base
-
-
-def config_label(config: str) -> str:
-    """``config`` as it appears in a weights file name: ``compact``, ``full`` or, with changed
-    settings, ``compact-num_blocks4`` (no ``:``, ``=`` or ``,``)."""
-    base, overrides = parse_config(config)
-    return "-".join([base, *(f"{k}{_setting_text(v)}" for k, v in sorted(overrides.items()))])
+    raise W2SInputError(BAD_CONFIG.format(type(config).__name__))
 
 
 def config_name_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
@@ -373,7 +321,7 @@ def config_name_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
             f"(its settings: {', '.join(spec.compact_config)})"
         )
     _, base, changed = min(names, key=lambda t: t[0])
-    items = ",".join(f"{k}={_setting_text(v)}" for k, v in sorted(changed.items()))
+    items = ",".join(f"{k}={setting_text(v)}" for k, v in sorted(changed.items()))
     return f"{base}:{items}" if items else base
 
 
@@ -429,7 +377,7 @@ def build_discriminator(
     elif isinstance(config, Mapping):
         kwargs = {**DISCRIMINATOR_FULL, **dict(config)}
     else:
-        raise W2SInputError(_BAD_CONFIG.format(config))
+        raise W2SInputError(BAD_CONFIG.format(config))
     if input_size is not None:
         if input_size % 32:
             raise W2SInputError(

@@ -65,7 +65,7 @@ def iter_self_supervised(
     import torch
 
     from ..models import build_model
-    from ..models.registry import config_label
+    from ..models.config_text import config_label
     from ..restore.device import autocast, choose_device
     from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
     from .loop import Budget, Window, make_optimiser, optimiser_step

@@ -104,7 +104,7 @@ def iter_train(
     import torch
 
     from ..models import build_discriminator, build_model, get_spec
-    from ..models.registry import config_label
+    from ..models.config_text import config_label
     from ..models.weights import ModelCard, save_model
     from ..restore.device import autocast, choose_device, describe
     from .losses import LossConfig, RestorationLoss, gan_losses
