@@ -212,7 +212,7 @@ _SPECS: tuple[ModelSpec, ...] = (
         C.JDSR_FULL,
         C.JDSR_COMPACT,
         "W2S joint denoising + x2 SR: RRDB network (16 blocks in the paper's "
-        "configuration, 2 in the compact one; the default model)",
+        "configuration, 4 in the compact one; the default model)",
         11_700_000,
         notes="the paper says 11M; no HR convolution (as in the released model)",
         loss="L1 + 0.05 perceptual + 0.05 texture",
