@@ -13,9 +13,9 @@ __all__ = [
     "BAD_CONFIG",
     "KIND_NAMES",
     "config_label",
+    "config_text",
     "normal_config",
     "parse_config",
-    "setting_text",
 ]
 
 BAD_CONFIG = (
@@ -57,7 +57,7 @@ def _setting_value(text: str, config: str) -> Any:
     raise W2SInputError(f"configuration {config!r}: {text!r} is not a number, true or false")
 
 
-def setting_text(value: Any) -> str:
+def _setting_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -65,8 +65,13 @@ def normal_config(config: str) -> str:
     """``config`` written one way: the base in lower case, the changed settings sorted by name
     (``" Compact:num_feat=32, num_blocks=4"`` -> ``"compact:num_blocks=4,num_feat=32"``), so
     that a run resumes whatever way its configuration was typed."""
-    base, overrides = parse_config(config)
-    items = ",".join(f"{k}={setting_text(v)}" for k, v in sorted(overrides.items()))
+    return config_text(*parse_config(config))
+
+
+def config_text(base: str, overrides: dict[str, Any]) -> str:
+    """The one text form of ``base`` with ``overrides``: ``compact`` or
+    ``compact:num_blocks=4,residual=false`` (settings sorted by name)."""
+    items = ",".join(f"{k}={_setting_text(v)}" for k, v in sorted(overrides.items()))
     return f"{base}:{items}" if items else base
 
 
@@ -74,4 +79,4 @@ def config_label(config: str) -> str:
     """``config`` as it appears in a weights file name: ``compact``, ``full`` or, with changed
     settings, ``compact-num_blocks4`` (no ``:``, ``=`` or ``,``)."""
     base, overrides = parse_config(config)
-    return "-".join([base, *(f"{k}{setting_text(v)}" for k, v in sorted(overrides.items()))])
+    return "-".join([base, *(f"{k}{_setting_text(v)}" for k, v in sorted(overrides.items()))])

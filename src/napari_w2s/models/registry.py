@@ -18,12 +18,7 @@ from typing import Any
 
 from ..errors import W2SInputError
 from . import configs as C
-from .config_text import (
-    BAD_CONFIG,
-    KIND_NAMES,
-    parse_config,
-    setting_text,
-)
+from .config_text import BAD_CONFIG, KIND_NAMES, config_text, parse_config
 
 TASKS = ("denoise", "sr", "jdsr")
 
@@ -321,8 +316,7 @@ def config_name_of(spec: ModelSpec, config: Mapping[str, Any]) -> str:
             f"(its settings: {', '.join(spec.compact_config)})"
         )
     _, base, changed = min(names, key=lambda t: t[0])
-    items = ",".join(f"{k}={setting_text(v)}" for k, v in sorted(changed.items()))
-    return f"{base}:{items}" if items else base
+    return config_text(base, changed)
 
 
 def architecture_class(architecture: str):
@@ -371,8 +365,8 @@ def build_discriminator(
 ):
     """The VGG-style discriminator for HR patches (relativistic GAN training): 128 x 128 as in the
     paper, or ``input_size`` (a multiple of 32), the HR side of the training patches."""
-    if isinstance(config, str) and config.split(":")[0].strip().lower() in ("full", "compact"):
-        full = config.split(":")[0].strip().lower() == "full"
+    if isinstance(config, str):  # the base's discriminator; changed settings are the generator's
+        full = parse_config(config)[0] == "full"
         kwargs = dict(DISCRIMINATOR_FULL if full else DISCRIMINATOR_COMPACT)
     elif isinstance(config, Mapping):
         kwargs = {**DISCRIMINATOR_FULL, **dict(config)}

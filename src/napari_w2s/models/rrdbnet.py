@@ -219,10 +219,9 @@ class RRDBNet(nn.Module):
             return state, 0
         grown = {k: v.clone() for k, v in ours.items()}
         grown.update(state)
-        for i in range(depth, len(self.body)):
-            for k in grown:
-                if k.startswith(f"body.{i}.") and ".conv_out." in k:
-                    grown[k] = torch.zeros_like(grown[k])
+        for k in grown:
+            if k.startswith(new_blocks) and ".conv_out." in k:
+                grown[k] = torch.zeros_like(grown[k])
         grown["conv_body.weight"] = state["conv_body.weight"] / 1.2**added
         return grown, added
 

@@ -10,7 +10,6 @@ batches. The patch source is :mod:`.sources`'s, the held-out figures :mod:`.eval
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections.abc import Callable, Generator
@@ -261,11 +260,11 @@ def _check_only_deeper(path: Path, config: Any, method: str) -> None:
     """Growing a network by blocks keeps everything else: an ``--init`` whose card records other
     settings (width, upsampling, the bicubic shortcut) is refused."""
     from ..models import get_spec
+    from ..models.weights import card_path, read_card
 
-    card = path.with_suffix(".json")
-    if not card.is_file():
+    if not card_path(path).is_file():
         return
-    theirs = dict(json.loads(card.read_text()).get("config") or {})
+    theirs = dict(read_card(path).config)
     ours = get_spec(method).config(config)
     other = sorted(
         k for k in set(theirs) | set(ours) if k != "num_blocks" and theirs.get(k) != ours.get(k)
