@@ -213,7 +213,7 @@ def report() -> dict:
         problems.append("napari is not installed: the plugin needs pip install 'napari-w2s[all]'")
     qt = qt_info()
     if packages["napari"] and not qt["installed"]:
-        problems.append("no Qt binding: pip install pyqt5 (or 'napari[all]')")
+        problems.append("no Qt binding: pip install pyqt6 (or 'napari[all]')")
     if not display["gui_possible"]:
         problems.append(
             f"no display and no Xvfb: the napari viewer and the GUI tests cannot run; {XVFB_HINT}"

@@ -188,7 +188,7 @@ def test_subprocess_error_has_no_traceback_and_torch_stays_unloaded(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     code = (
         "import sys, napari_w2s, napari_w2s.cli, napari_w2s._reader, napari_w2s._writer; "
-        "print(sorted(m for m in ('torch', 'napari', 'PyQt5', 'qtpy') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'napari', 'PyQt5', 'PyQt6', 'qtpy') if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "[]"
