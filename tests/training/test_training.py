@@ -132,6 +132,49 @@ def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
     assert meta["iteration"] == 6
 
 
+def test_the_weight_average_follows_its_formula():
+    from napari_w2s.training.loop import WeightAverage
+
+    net = torch.nn.Linear(3, 2)
+    start = net.weight.detach().clone()
+    avg = WeightAverage(net, decay=0.5)
+    expected = start.clone()
+    for n in range(4):
+        with torch.no_grad():
+            net.weight.add_(1.0)
+        d = min(0.5, (1 + n) / (10 + n))  # 0.1, 0.18, 0.25, 0.31
+        expected = d * expected + (1 - d) * net.weight.detach()
+        avg.update(net)
+    assert avg.steps == 4
+    assert torch.allclose(avg.state["weight"], expected, atol=1e-6)
+    # the average lags the weights: 4 steps of +1 leave it between the start and the last
+    lag = float((net.weight.detach() - avg.state["weight"]).mean())
+    assert 0.3 < lag < 1.0
+
+
+def test_ema_saves_the_average_and_resumes_it(dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    def run(iterations, resume, ema=0.9):
+        cfg = tiny_run(dataset, tmp_path / "run", iterations=iterations, batch=4, ema=ema)
+        return drain(iter_train(cfg, resume=resume))
+
+    path = run(4, resume=False)
+    card = read_card(path)
+    assert card.training["weight_average"] == {"decay": 0.9, "steps": 4}
+    saved = load_file(str(path))
+    ckpt = load_file(str(tmp_path / "run" / "checkpoint.safetensors"))
+    key = next(k for k in saved if k.endswith("weight"))
+    # the weights file holds the average (kept in the checkpoint), not the last iterate
+    assert torch.equal(saved[key], ckpt[f"ema.{key}"])
+    assert not torch.allclose(saved[key], ckpt[f"model.{key}"])
+    # resumed, the average goes on counting from the checkpoint's
+    path2 = run(6, resume=True)
+    assert read_card(path2).training["weight_average"]["steps"] == 6
+    with pytest.raises(W2SInputError, match="--ema must be"):
+        run(6, resume=True, ema=1.0)
+
+
 def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(
     dataset, tmp_path, monkeypatch
 ):

@@ -55,6 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         perceptual=not args.no_perceptual,
         gan=not args.no_gan,
         ssim=args.ssim,
+        ema=args.ema,
         device=args.device,
         seed=args.seed,
         threads=args.threads,
@@ -325,6 +326,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="W",
         help="add W * (1 - SSIM) to the loss (the benchmark's SSIM; not in the paper; default 0)",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="save a moving average of the weights (decay e.g. 0.999) instead of the last "
+        "iterate: steadier weights from a short run (not in the paper; default off)",
     )
     p.add_argument(
         "--no-gan",

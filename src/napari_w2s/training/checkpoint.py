@@ -56,10 +56,12 @@ def save_checkpoint(
     opt: Any,
     disc: Any = None,
     d_opt: Any = None,
+    average: Any = None,
 ) -> None:
-    """Write the checkpoint of ``model`` and ``opt`` (and ``disc``, ``d_opt`` where given) into
-    ``out``, with the record: ``iteration`` done, ``elapsed_s`` of wall time, the patch
-    sampler's random state and the run's configuration (plain data)."""
+    """Write the checkpoint of ``model`` and ``opt`` (and ``disc``, ``d_opt``, and the weight
+    average of ``--ema``, a :class:`.loop.WeightAverage`, where given) into ``out``, with the
+    record: ``iteration`` done, ``elapsed_s`` of wall time, the patch sampler's random state and
+    the run's configuration (plain data)."""
     from safetensors.torch import save
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -78,6 +80,11 @@ def save_checkpoint(
         )
         t_d, meta["d_opt"] = _opt_to_tensors(d_opt, "dopt")
         tensors.update(t_d)
+    if average is not None:
+        tensors.update(
+            {f"ema.{k}": v.detach().cpu().contiguous() for k, v in average.state.items()}
+        )
+        meta["ema_steps"] = average.steps
     text = json.dumps(meta, default=float)
     blob = save(tensors, metadata={_KEY: text})
     with atomic_file(out / TENSORS) as fh:
@@ -110,12 +117,14 @@ def load_checkpoint(
     disc: Any = None,
     d_opt: Any = None,
     supervision: str | None = None,
+    average: Any = None,
 ) -> dict:
     """Load the checkpoint in ``out`` into ``model`` and ``opt`` (and ``disc``, ``d_opt``) and
     return its record; a checkpoint of another model or configuration is refused, and one of
     another kind of run: ``supervision`` is what the run's configuration records under that key
     (``None`` for the supervised trainer, the self-supervised line for
-    :mod:`.self_supervised_run`)."""
+    :mod:`.self_supervised_run`). ``average`` (``--ema``) takes the checkpoint's average, or
+    starts at the loaded weights when the checkpoint has none."""
     from safetensors.torch import load_file
 
     path = out / TENSORS
@@ -135,4 +144,10 @@ def load_checkpoint(
     if disc is not None:
         disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")})
         _opt_from_tensors(d_opt, tensors, meta["d_opt"], "dopt")
+    if average is not None:
+        average.reset(model)
+        saved = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+        if saved:
+            average.state = {k: saved[k].to(v.device, v.dtype) for k, v in average.state.items()}
+            average.steps = int(meta.get("ema_steps", 0))
     return meta

@@ -1,6 +1,6 @@
 """The steps every training loop here shares: the optimiser and its gradient scaler, one
-optimiser step, the time budget with its learning-rate drop, and the window of losses behind a
-progress record.
+optimiser step, the time budget with its learning-rate drop, the window of losses behind a
+progress record, and the running average of the weights (``--ema``).
 
 The supervised trainer (:func:`napari_w2s.training.trainer.iter_train`) and the self-supervised
 fine-tuning loop (:func:`napari_w2s.training.self_supervised_run.iter_self_supervised`) both run
@@ -124,3 +124,41 @@ class Window:
             "elapsed_s": budget.spent(),
             "budget_s": budget.budget_s,
         }
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights (Polyak averaging; ``w2s train
+    --ema DECAY``): after each optimiser step ``avg = d * avg + (1 - d) * weights`` with
+    ``d = min(decay, (1 + n) / (10 + n))`` at step ``n``, so that the first steps do not
+    outweigh the rest. Integer buffers are copied. The average is what a run with ``--ema``
+    evaluates and saves: steadier weights than the last iterate of a short, noisy run."""
+
+    def __init__(self, model: Any, decay: float) -> None:
+        self.decay = decay
+        self.reset(model)
+
+    def reset(self, model: Any, steps: int = 0) -> None:
+        """Start the average at ``model``'s weights."""
+        self.steps = steps
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def rate(self) -> float:
+        """The ``d`` of the next update."""
+        return min(self.decay, (1 + self.steps) / (10 + self.steps))
+
+    def update(self, model: Any) -> None:
+        import torch
+
+        d = self.rate()
+        self.steps += 1
+        with torch.no_grad():
+            for key, value in model.state_dict().items():
+                avg = self.state[key]
+                if avg.is_floating_point():
+                    avg.mul_(d).add_(value.detach(), alpha=1.0 - d)
+                else:
+                    avg.copy_(value)
+
+    def copy_to(self, model: Any) -> None:
+        """Put the average into ``model``."""
+        model.load_state_dict(self.state)

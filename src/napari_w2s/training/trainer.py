@@ -21,7 +21,7 @@ from ..errors import W2SInputError
 from ..io.folders import check_output_dir
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from .evaluation import evaluate, validation_batch
-from .loop import Budget, Window, make_optimiser, optimiser_step
+from .loop import Budget, WeightAverage, Window, make_optimiser, optimiser_step
 from .sources import input_snr, make_source, recipe, train_views
 
 __all__ = ["DEFAULT_LR", "TrainConfig", "config_record", "evaluate", "iter_train", "make_source"]
@@ -62,6 +62,7 @@ class TrainConfig:
     perceptual: bool = True
     gan: bool = True  # False: no adversarial term (the pixel-loss pre-training of a GAN model)
     ssim: float = 0.0  # weight of the (1 - SSIM) term (not in the paper)
+    ema: float = 0.0  # decay of the weight average saved instead of the last iterate (0: off)
     device: str = "auto"
     seed: int = 0
     threads: int | str | None = None  # a number or "auto"
@@ -113,6 +114,8 @@ def iter_train(
         build_model(cfg.model, cfg.config)
     if cfg.max_minutes is not None and not cfg.max_minutes > 0:
         raise W2SInputError(f"--max-minutes must be positive, not {cfg.max_minutes}")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise W2SInputError(f"--ema must be at least 0 and below 1 (e.g. 0.999), not {cfg.ema}")
     if cfg.threads:  # a number or "auto" (the cores free now); set for this run's thread
         from ..restore.threads import resolve_threads
 
@@ -138,10 +141,11 @@ def iter_train(
         disc = build_discriminator(cfg.config, in_ch=1, input_size=spec.scale * cfg.patch)
         disc = disc.to(device)
         d_opt, _ = make_optimiser(disc, lr, device)
+    average = WeightAverage(model, cfg.ema) if cfg.ema else None
 
     start, elapsed = 0, 0.0
     if resume and has_checkpoint(out):
-        meta = load_checkpoint(out, cfg.model, cfg.config, model, opt, disc, d_opt)
+        meta = load_checkpoint(out, cfg.model, cfg.config, model, opt, disc, d_opt, average=average)
         sampler.rng.bit_generator.state = meta["sampler_state"]
         start, elapsed = meta["iteration"], meta["elapsed_s"]
 
@@ -156,6 +160,7 @@ def iter_train(
             opt=opt,
             disc=disc,
             d_opt=d_opt,
+            average=average,
         )
 
     val_batch = validation_batch(cfg, sampler, spec.task)
@@ -200,6 +205,8 @@ def iter_train(
             with autocast(device):
                 _, d_loss = gan_losses(disc(y), disc(fake))
             optimiser_step(d_opt, scaler, d_loss)
+        if average is not None:
+            average.update(model)
         window.add(float(loss.detach()), parts)
         done = it + 1
         if clock.record_due(done, cfg.log_every):
@@ -216,6 +223,8 @@ def iter_train(
 
     wall = clock.spent()
     checkpoint(done)
+    if average is not None:  # evaluated and saved: the average, not the last iterate
+        average.copy_to(model)
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device, sampler)
     level = "clean" if spec.task == "sr" else cfg.level_name  # SR models see the clean LR only
@@ -244,6 +253,9 @@ def iter_train(
             "lr": lr,
             "lr_drop": cfg.lr_drop,
             "loss": asdict(loss_cfg),
+            "weight_average": (
+                {"decay": cfg.ema, "steps": average.steps} if average is not None else None
+            ),
             "seed": cfg.seed,
             "device": describe(device),
             "wall_time_s": round(wall, 1),
