@@ -145,9 +145,10 @@ def load_checkpoint(
         disc.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("disc.")})
         _opt_from_tensors(d_opt, tensors, meta["d_opt"], "dopt")
     if average is not None:
-        average.reset(model)
         saved = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
         if saved:
             average.state = {k: saved[k].to(v.device, v.dtype) for k, v in average.state.items()}
             average.steps = int(meta.get("ema_steps", 0))
+        else:  # a checkpoint written without --ema: the average starts at its weights
+            average.reset(model)
     return meta
