@@ -1,4 +1,5 @@
-"""Fluorophore densities on a fine grid: filaments, vesicles, ER-like networks, nuclei.
+"""Fluorophore densities on a fine grid: filaments, vesicles, ER-like networks, nuclei,
+mitochondria and membranes.
 
 Everything is drawn on a square grid of ``fine_px_um`` pixels (16 nm by default) and returns a
 non-negative float array normalised to a maximum of 1 per structure type before mixing.

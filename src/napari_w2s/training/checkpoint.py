@@ -5,7 +5,7 @@ discriminator and its optimiser) and, in its metadata, the record: iteration, el
 patch sampler's random state, the optimisers' parameter groups and the run's configuration.
 ``OUT/checkpoint.json`` is the same record, for people and scripts that read a run as it goes.
 
-Both files are written through :func:`napari_w2s.io.tiff.atomic_file`: a run stopped (or a disk
+Both files are written through :func:`napari_w2s.io.atomic.atomic_file`: a run stopped (or a disk
 that fills up) while a checkpoint is written leaves the previous one whole. The record inside
 the tensors file is the one a resume trusts, so a stop between the two writes cannot pair new
 tensors with an old record; checkpoints written before the record moved into the tensors file
