@@ -96,7 +96,10 @@ def blob_stack():
 def jdsr_curves() -> dict:
     """Advisor curves of a made-up JDSR (RMSE and SSIM against the input's SNR), as a card
     stores them (the advisor and photon-budget tests)."""
+    from napari_w2s.analysis.advisor_curves import SNR_KIND
+
     return {
+        "snr_kind": SNR_KIND,
         "rmse": {
             "c0": 0.25,
             "c1": 2.0,

@@ -13,11 +13,12 @@ from napari_w2s.analysis.advisor import advise
 from napari_w2s.analysis.advisor_curves import (
     FORM,
     KEY,
+    SNR_KIND,
+    average_snr,
     curve_value,
     fit_curve,
     load_curves,
     predict,
-    snr_of_average,
     write_curves,
 )
 from napari_w2s.analysis.signal_range import clean_range
@@ -65,16 +66,37 @@ def test_fit_curve_is_monotone_and_recovers_a_known_law():
     np.testing.assert_allclose(curve_value(c, snr, detail), rmse, rtol=0.02)
 
 
-def test_predict_and_snr_of_average(jdsr_curves, blob_stack):
+def test_predict_and_average_snr(jdsr_curves, blob_stack):
     p = predict(jdsr_curves, 50.0)
     assert p["rmse"] == pytest.approx(0.25 + 2.0 * 50**-0.8)
     assert p["rmse_range"][0] < p["rmse"] < p["rmse_range"][1] and not p["extrapolated"]
     assert predict(jdsr_curves, 1.0)["extrapolated"]
-    _, stack = blob_stack(16)
-    s1, s4, s16, s64 = (snr_of_average(stack, n) for n in (1, 4, 16, 64))
-    assert s1 < s4 < s16 < s64
-    assert s4 / s1 == pytest.approx(2.0, rel=0.15)  # noise / sqrt(N), the range kept
-    assert s64 / s16 == pytest.approx(2.0, rel=0.01)  # beyond the frames given: scaled
+    # the clean range over the noise of the N-frame average: sqrt(N) by construction
+    assert average_snr(120.0, 36.0, 1) == pytest.approx(20.0)
+    assert average_snr(120.0, 36.0, 16) == pytest.approx(80.0)
+    assert average_snr(0.0, 36.0, 4) == 0.0 and average_snr(5.0, 0.0, 4) == math.inf
+    # camera-independent: gain g scales the range by g and the noise variance by g^2
+    assert average_snr(4 * 120.0, 16 * 36.0, 4) == pytest.approx(average_snr(120.0, 36.0, 4))
+    # on a stack the advisor's SNR is its clean range over its noise: near the true one
+    clean, stack = blob_stack(16)
+    adv = advise(stack, levels=(1, 4), jdsr=False)
+    true = float(clean.max() - clean.min()) / math.sqrt(2.0 * clean.mean() - 150.0)
+    assert average_snr(adv.data_range, adv.noise_var_1, 1) == pytest.approx(true, rel=0.1)
+
+
+def test_average_snr_grows_with_frames_where_the_image_snr_does_not():
+    """A dim view (signal range about one noise std): the noisy image's own percentile SNR
+    stays near that of pure noise at every N; the advisor's SNR doubles from N to 4 N."""
+    from napari_w2s.analysis.snr import estimate_snr
+
+    rng = np.random.default_rng(3)
+    clean = 100.0 + 6.0 * S.blobs((96, 96), np.random.default_rng(4))
+    stack = np.stack([S.poisson_gaussian(clean, 2.0, -150.0, rng, offset=100.0) for _ in range(16)])
+    own = [estimate_snr(stack[:n].mean(0)) for n in (1, 4, 16)]
+    assert max(own) / min(own) < 1.6  # the percentile range follows the noise down
+    adv = advise(stack, levels=(1, 4, 16), jdsr=False)
+    s = [average_snr(adv.data_range, adv.noise_var_1, n) for n in (1, 4, 16)]
+    assert s[1] / s[0] == pytest.approx(2.0) and s[2] / s[1] == pytest.approx(2.0)
 
 
 def test_load_curves_refuses_curves_of_other_weights(jdsr_curves, tmp_path):
@@ -90,6 +112,12 @@ def test_load_curves_refuses_curves_of_other_weights(jdsr_curves, tmp_path):
     assert entry is None and "other weights" in note
     entry, note = load_curves(card={"name": "jdsr", "sha256": "x"})
     assert entry is None and "measure_jdsr_curves" in note
+    # curves measured against the noisy image's own SNR (before session 19) are refused too
+    old = {k: v for k, v in jdsr_curves.items() if k != "snr_kind"}
+    entry, note = load_curves(
+        card={"name": "jdsr", "sha256": "abc", "advisor": {KEY: {**old, "weights_sha256": "abc"}}}
+    )
+    assert entry is None and "another SNR" in note and SNR_KIND not in str(old)
     # write_curves keeps the other fields and writes JSON that reads back
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"name": "jdsr", "sha256": "abc", "metrics": {"a": 1}}))

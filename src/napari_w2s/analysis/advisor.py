@@ -257,7 +257,7 @@ def advise(
         The JDSR RMSE wanted (W2S units): the smallest listed ``N`` reaching it is reported.
     """
     from .._validate import checked_image
-    from .advisor_curves import detail_fraction, load_curves, predict, snr_of_average
+    from .advisor_curves import average_snr, detail_fraction, load_curves, predict
     from .metrics import SSIM_WINDOW
     from .noise import estimate_noise, estimate_noise_stack
     from .signal_range import clean_range
@@ -333,7 +333,7 @@ def advise(
         p1 = predicted_psnr(1.0, 0.0, max(lo_v, hi_v), dr_lo, n, reference_frames)
         p2 = predicted_psnr(1.0, 0.0, min(lo_v, hi_v), dr_hi, n, reference_frames)
         mse = var1 * (1.0 / n - (1.0 / reference_frames if reference_frames else 0.0))
-        restored = predict(curves, snr_of_average(arr, n), detail) if curves else None
+        restored = predict(curves, average_snr(dr, var1, n), detail) if curves else None
         rows.append(AdviceRow(n, p, math.sqrt(mse), min(p1, p), max(p2, p), restored, ssim_n))
     needed = None
     if target_psnr is not None:

@@ -2,16 +2,27 @@
 
 ``scripts/measure_jdsr_curves.py`` runs the shipped model on randomised simulated views
 (:mod:`napari_w2s.simulate.randomised`) at every W2S level, records the RMSE and SSIM of each
-restoration against SIM (W2S units: the clean image's z-score, as the card's ``metrics``) and the
-input's SNR (:func:`napari_w2s.analysis.snr.estimate_snr`) and how much fine structure the view
-has (:func:`detail_fraction`), and fits one curve per metric, monotone in the SNR::
+restoration against SIM (W2S units: the clean image's z-score, as the card's ``metrics``), the
+input's SNR (:func:`average_snr`: the clean range over the noise of the ``N``-frame average, both
+estimated from the view's first 16 frames as the advisor estimates them) and how much fine
+structure the view has (:func:`detail_fraction`), and fits one curve per metric, monotone in the
+SNR::
 
     value = (c0 + c1 * snr ** -p) * (detail / 0.1) ** k      (p > 0; c1 > 0 for RMSE, < 0 for SSIM)
 
 It writes them into the card's ``advisor`` field, with the sha256 of the weights they were
 measured on. :func:`load_curves` refuses curves measured on other weights (a retrained model
-needs the script run again), and the advisor predicts the restoration of an average of ``N``
-frames from the SNR that average will have (:func:`snr_of_average`) and the detail of the view.
+needs the script run again; so are curves measured with another SNR, :data:`SNR_KIND`), and the
+advisor predicts the restoration of an average of ``N`` frames from the SNR that average will
+have (:func:`average_snr`) and the detail of the view.
+
+Why this SNR and not the noisy image's own (:func:`napari_w2s.analysis.snr.estimate_snr`, its
+percentile range over its noise): the percentile range of a dim image is mostly noise (pure
+noise alone gives about 5), so that SNR stays near 5 however many frames are averaged, and the
+curve predicted no gain from averaging where JDSR's error halved (session 19: one held-out stack
+predicted 0.69 at N = 16 against 0.34 measured). The clean range is estimated once from all the
+frames given, and the noise of an ``N``-frame average is the noise law's at the mean signal over
+``N``, so the SNR grows as ``sqrt(N)`` by construction.
 
 Why the detail: against SIM, the restoration's error depends on the sample at least as much as
 on the light (the structure finer than the widefield resolution is what SR has to guess); at
@@ -34,6 +45,7 @@ FORM = "(c0 + c1 * snr ** -p) * (detail / 0.1) ** k"
 DETAIL_BAND = (0.1, 0.2)  # cycles per pixel
 DETAIL_REF = 0.1
 KEY = "jdsr_vs_sim"  # the card's advisor[...] entry
+SNR_KIND = "clean range / noise std of the N-frame average"  # the curves' x axis (average_snr)
 
 
 def detail_fraction(image: Any) -> float:
@@ -140,6 +152,11 @@ def load_curves(method: str = "jdsr", card: dict | None = None) -> tuple[dict | 
             f"the {method} model's advisor curves were measured on other weights; run "
             "scripts/measure_jdsr_curves.py again"
         )
+    if entry.get("snr_kind") != SNR_KIND:
+        return None, (
+            f"the {method} model's advisor curves were measured against another SNR; run "
+            "scripts/measure_jdsr_curves.py again"
+        )
     return entry, ""
 
 
@@ -159,23 +176,20 @@ def predict(curves: dict, snr: float, detail: float | None = None) -> dict[str, 
     return out
 
 
-def snr_of_average(data: np.ndarray, n: int) -> float:
-    """The SNR (:func:`~napari_w2s.analysis.snr.estimate_snr`) of the average of ``n`` frames.
+def average_snr(data_range: float, noise_var_1: float, n: int) -> float:
+    """The SNR of the average of ``n`` frames: the clean image's range over the standard
+    deviation of the average's noise at the mean signal, ``R / sqrt(var_1 / n)``.
 
-    With at least ``n`` frames: the SNR of the average of the first ``n``, exactly what the
-    restoration would get. With fewer (``T``): the noise of their average scaled by
-    ``sqrt(T / n)``, the signal range kept.
+    ``data_range`` and ``noise_var_1`` (one frame's noise variance at the mean signal,
+    ``a * mean + b``) are what :func:`napari_w2s.analysis.advisor.advise` estimates from the
+    frames (:func:`napari_w2s.analysis.signal_range.clean_range`, the noise estimators); both
+    scale with the camera's gain squared or linearly, so the ratio is camera-independent.
     """
-    from .snr import estimate_snr, noise_sigma
-
-    arr = data if data.ndim == 3 else data[None]
-    t = arr.shape[0]
-    if t >= n:
-        return estimate_snr(arr[:n].mean(axis=0, dtype=np.float64))
-    mean = arr.mean(axis=0, dtype=np.float64)
-    lo, hi = np.percentile(mean, [1.0, 99.8])
-    sigma = noise_sigma(mean) * math.sqrt(t / n)
-    return float((hi - lo) / sigma) if sigma > 0 else math.inf
+    if not data_range > 0:
+        return 0.0
+    if not noise_var_1 > 0:
+        return math.inf
+    return float(data_range / math.sqrt(noise_var_1 / max(n, 1)))
 
 
 def write_curves(card_file: str | Path, entry: dict) -> None:
