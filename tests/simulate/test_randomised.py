@@ -218,6 +218,27 @@ def test_generalisation_benchmark_scores_in_the_inputs_units(tmp_path):
     assert (tmp_path / "generalisation.md").read_text().count("| camera | avg") == 2
 
 
+def test_paired_difference_of_jdsr_and_a_pipeline_has_its_standard_error():
+    from napari_w2s.benchmark.generalisation import checks, paired_difference
+
+    jdsr = [(0.30, 0.70, 1.0), (0.40, 0.60, 1.0), (0.50, 0.50, 1.0), (0.20, 0.80, 1.0)]
+    seq = [(0.31, 0.69, 2.0), (0.42, 0.61, 2.0), (0.50, 0.52, 2.0), (0.21, 0.79, 2.0)]
+    d = paired_difference(jdsr, seq)
+    dr = np.array([-0.01, -0.02, 0.0, -0.01])
+    ds = np.array([0.01, -0.01, -0.02, 0.01])
+    assert d["views"] == 4
+    assert d["rmse"] == pytest.approx(dr.mean()) and d["ssim"] == pytest.approx(ds.mean())
+    assert d["rmse_se"] == pytest.approx(dr.std(ddof=1) / 2)
+    assert d["ssim_se"] == pytest.approx(ds.std(ddof=1) / 2)
+    # checks() attaches it to the best sequential pipeline's row (by mean RMSE)
+    mean = lambda v: {"rmse": np.mean([x[0] for x in v]), "ssim": np.mean([x[1] for x in v])}  # noqa: E731
+    per_view = {"camera": {"jdsr": {"avg1": jdsr}, "ridnet+rcan": {"avg1": seq}}}
+    tables = {"camera": {m: {"avg1": mean(v["avg1"])} for m, v in per_view["camera"].items()}}
+    (row,) = checks(tables, ["avg1"], per_view=per_view)
+    assert row["best_sequential"] == "ridnet+rcan" and not row["beats_sequential"]
+    assert row["vs_sequential"] == d
+
+
 def test_a_fifth_of_the_draws_are_the_embedded_w2s_like_microscope():
     from napari_w2s.simulate.view import ViewParams
 

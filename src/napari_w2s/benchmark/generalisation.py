@@ -190,7 +190,7 @@ def iter_generalisation(
         "specialists": {k: Path(v).name for k, v in specialists.items()},
         "weights": {m: Path(w).name for m, w in weights.items()},
     }
-    report["checks"] = checks(report["tables"], levels)
+    report["checks"] = checks(report["tables"], levels, per_view=scores)
     report["margins"] = margins(report)
     from ..io.atomic import write_text
 
@@ -208,8 +208,28 @@ def _mean(values: list) -> dict:
     }
 
 
-def checks(tables: dict, levels: Sequence[str]) -> list[dict]:
-    """The issue's done-criteria, one row per set and level, with the numbers."""
+def paired_difference(a: list, b: list) -> dict:
+    """JDSR minus a pipeline, view by view (the same views): mean and standard error of the RMSE
+    and SSIM differences. A difference within about two standard errors of 0 is a tie that
+    another draw of views may turn either way."""
+    d = np.asarray(a, dtype=np.float64)[:, :2] - np.asarray(b, dtype=np.float64)[:, :2]
+    n = d.shape[0]
+    se = d.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(2, np.nan)
+    return {
+        "views": int(n),
+        "rmse": float(d[:, 0].mean()),
+        "rmse_se": float(se[0]),
+        "ssim": float(d[:, 1].mean()),
+        "ssim_se": float(se[1]),
+    }
+
+
+def checks(tables: dict, levels: Sequence[str], per_view: dict | None = None) -> list[dict]:
+    """The issue's done-criteria, one row per set and level, with the numbers.
+
+    With ``per_view`` (each row's per-view ``(rmse, ssim, seconds)``), the JDSR-minus-best-
+    sequential differences also get their paired standard errors (:func:`paired_difference`).
+    """
     rows = []
     for name, t in tables.items():
         if "jdsr" not in t:
@@ -228,6 +248,9 @@ def checks(tables: dict, levels: Sequence[str]) -> list[dict]:
                     best_sequential=best,
                     beats_sequential=j["rmse"] < b["rmse"] and j["ssim"] > b["ssim"],
                 )
+                if per_view and name in per_view:
+                    pv = per_view[name]
+                    row["vs_sequential"] = paired_difference(pv["jdsr"][lv], pv[best][lv])
             if lv == "avg1" and "specialist care" in t:
                 ratio = j["rmse"] / t["specialist care"][lv]["rmse"]
                 row.update(vs_specialist=ratio, vs_specialist_ok=ratio <= 1.10)
@@ -343,8 +366,9 @@ def markdown(report: dict) -> str:
         "## Checks",
         "",
         "| set | level | JDSR / bicubic RMSE (<= 0.8) | beats best sequential "
-        "(RMSE and SSIM) | JDSR / specialist CARE RMSE at avg1 (<= 1.10) |",
-        "|---|---|---|---|---|",
+        "(RMSE and SSIM) | JDSR - best sequential: RMSE, SSIM (± s.e., paired over views) "
+        "| JDSR / specialist CARE RMSE at avg1 (<= 1.10) |",
+        "|---|---|---|---|---|---|",
     ]
     for c in report["checks"]:
         bic = (
@@ -362,7 +386,13 @@ def markdown(report: dict) -> str:
             if "vs_specialist" in c
             else ""
         )
-        md.append(f"| {c['set']} | {c['level']} | {bic} | {seq} | {spec} |")
+        d = c.get("vs_sequential")
+        diff = (
+            f"{d['rmse']:+.4f} ± {d['rmse_se']:.4f}, {d['ssim']:+.4f} ± {d['ssim_se']:.4f}"
+            if d
+            else ""
+        )
+        md.append(f"| {c['set']} | {c['level']} | {bic} | {seq} | {diff} | {spec} |")
     if report.get("real"):
         md += [
             "",
