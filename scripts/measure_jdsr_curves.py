@@ -122,7 +122,7 @@ def check(model, curves: dict, n_views: int, size: int) -> dict:
     from napari_w2s.simulate.randomised import EVALUATION_RANGES, LEVELS, draw_settings, make_view
 
     rng = np.random.default_rng(CHECK_SEED)
-    predicted, measured = [], []
+    predicted, measured, inside = [], [], []
     for i in range(n_views):
         settings = {**draw_settings(rng, EVALUATION_RANGES), "export": "raw"}
         view = make_view(settings, size, (CHECK_SEED, i))
@@ -134,6 +134,8 @@ def check(model, curves: dict, n_views: int, size: int) -> dict:
             rmse, _ = _score(_restore(model, image.astype(np.float32)), view)
             predicted.append(row.jdsr["rmse"])
             measured.append(rmse)
+            lo, hi = row.jdsr["rmse_range"]
+            inside.append(lo <= rmse <= hi)
             cells.append(f"N={row.frames} {row.jdsr['rmse']:.3f}/{rmse:.3f}")
         print(f"  check {i + 1}/{n_views} ({settings['camera']}): " + ", ".join(cells), flush=True)
     pred = np.asarray(predicted).reshape(n_views, -1)
@@ -149,6 +151,7 @@ def check(model, curves: dict, n_views: int, size: int) -> dict:
         "worst_abs_rel_error_rmse": float(e.max()),
         "share_within_15_percent": float(np.mean(e <= 0.15)),
         "mean_over_views_abs_rel_error_rmse": [float(v) for v in mean_error],
+        "share_inside_rmse_range": float(np.mean(inside)),
     }
 
 
@@ -208,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             f"held-out check: |predicted / measured RMSE - 1| per view: median "
             f"{hc['median_abs_rel_error_rmse']:.1%}, worst {hc['worst_abs_rel_error_rmse']:.1%}, "
             f"within 15 %: {hc['share_within_15_percent']:.0%}; of the mean over the views, "
-            f"N = {', '.join(map(str, hc['levels']))}: {per_n}"
+            f"N = {', '.join(map(str, hc['levels']))}: {per_n}; measured inside the predicted "
+            f"5-95 % range: {hc['share_inside_rmse_range']:.0%}"
         )
     entry["seconds"] = round(time.perf_counter() - t0, 1)
     print(f"{entry['seconds']:.0f} s")

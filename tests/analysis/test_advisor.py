@@ -137,7 +137,9 @@ def test_advise_predicts_jdsr_per_frames_and_frames_for_a_target_rmse(jdsr_curve
     assert first.jdsr["rmse"] <= 0.3
     d = adv.to_dict()
     assert d["jdsr"]["available"] and d["predictions"][0]["jdsr"]["rmse"] == rmse[0]
-    assert any("JDSR" in line for line in adv.summary_lines())
+    line = next(line for line in adv.summary_lines() if "JDSR" in line)
+    lo, hi = adv.rows[0].jdsr["rmse_range"]
+    assert f"{rmse[0]:.3f} ({lo:.2f}-{hi:.2f}) from 1 frame," in line
     none = advise(stack, levels=(1, 2), jdsr=False)
     assert all(r.jdsr is None for r in none.rows) and not none.to_dict()["jdsr"]["available"]
     # the PSNR interval holds the prediction and includes the range's uncertainty

@@ -137,10 +137,15 @@ class Advice:
         restored = [r for r in self.rows if r.jdsr is not None]
         if restored:
             first, last = restored[0], restored[-1]
+
+            def rmse(r: AdviceRow) -> str:  # the expectation and where 90 % of samples fall
+                lo, hi = r.jdsr["rmse_range"]
+                return f"{r.jdsr['rmse']:.3f} ({lo:.2f}-{hi:.2f})"
+
             lines.append(
-                f"JDSR against SIM (RMSE, W2S units): {first.jdsr['rmse']:.3f} from "
-                f"{first.frames} frame{'s' if first.frames > 1 else ''}, "
-                f"{last.jdsr['rmse']:.3f} from {last.frames}"
+                f"JDSR against SIM (RMSE, W2S units; in brackets where 90 % of samples fall): "
+                f"{rmse(first)} from {first.frames} frame{'s' if first.frames > 1 else ''}, "
+                f"{rmse(last)} from {last.frames}"
             )
             if self.target_rmse is not None:
                 n = self.jdsr_frames_needed
