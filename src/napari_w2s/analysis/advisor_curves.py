@@ -182,8 +182,9 @@ def average_snr(data_range: float, noise_var_1: float, n: int) -> float:
 
     ``data_range`` and ``noise_var_1`` (one frame's noise variance at the mean signal,
     ``a * mean + b``) are what :func:`napari_w2s.analysis.advisor.advise` estimates from the
-    frames (:func:`napari_w2s.analysis.signal_range.clean_range`, the noise estimators); both
-    scale with the camera's gain squared or linearly, so the ratio is camera-independent.
+    frames (:func:`napari_w2s.analysis.signal_range.clean_range`, the noise estimators). A
+    camera gain ``g`` scales the range by ``g`` and the variance by ``g**2``, and an offset
+    changes neither (``b`` absorbs it), so the ratio is camera-independent.
     """
     if not data_range > 0:
         return 0.0
