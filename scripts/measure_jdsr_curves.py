@@ -94,7 +94,7 @@ def measure(model, n_views: int, size: int) -> list[dict]:
         detail = detail_fraction(view.levels["avg16"])
         # the range and the noise as the advisor estimates them from the first 16 raw frames
         # (the SNR is a ratio: the same in the exported units of the levels)
-        given = advise(_frames(settings, size, (FIT_SEED, i), max(LEVELS)), jdsr=False)
+        given = advise(_frames(settings, size, (FIT_SEED, i), max(LEVELS)), levels=(1,), jdsr=False)
         for level, image in view.levels.items():
             rmse, ssim = _score(_restore(model, image), view)
             n = int(level.removeprefix("avg"))
