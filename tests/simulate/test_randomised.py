@@ -90,6 +90,25 @@ def test_random_source_normalises_each_view_and_refreshes_the_pool():
     assert spec.scale == 1 and spec.levels == ["avg1"]
 
 
+def test_random_source_pixel_weights_undo_the_noisy_inputs_normalisation():
+    """A noisy input's own range is inflated by its noise, so its normalisation shrinks the
+    target; the weight is 1 / the target's range in that input's units, larger for avg1 than
+    for avg16 of the same view, and a batch's weights have mean 1."""
+    from napari_w2s.training.random_source import RandomSource
+
+    src = RandomSource("jdsr", None, patch=32, seed=4, size=48, pool=12, refresh=0)
+    src.batch(16)
+    assert src.last_weights.shape == (16,)
+    assert float(src.last_weights.mean()) == pytest.approx(1.0, abs=1e-5)
+    for e in src.pool:
+        for lv, w in e.weights.items():
+            img, affine = e.inputs[lv]
+            lo, hi = np.percentile(affine.forward(e.target), [1, 99.8])
+            assert w == pytest.approx(1 / np.clip(hi - lo, 0.1, 10), rel=1e-5)
+    ratio = [e.weights["avg1"] / e.weights["avg16"] for e in src.pool]
+    assert np.median(ratio) > 1.05 and min(ratio) > 0.95, ratio
+
+
 def test_train_on_random_data_from_shipped_weights(tmp_path):
     from napari_w2s.models.weights import read_card
     from napari_w2s.training.trainer import TrainConfig, iter_train
@@ -106,9 +125,11 @@ def test_train_on_random_data_from_shipped_weights(tmp_path):
         random_size=48,
         random_pool=2,
         init="dncnn",
+        pixel_weights="target-range",
         command="pytest",
     )
     card = read_card(drain(iter_train(cfg)))
+    assert card.training["loss"]["pixel_weights"] == "target-range"
     assert card.normalisation == {"kind": "percentile", "low": 1.0, "high": 99.8}
     rec = card.training["recipe"]
     assert rec["source"] == "randomised simulation" and set(rec["held_out"]) == {

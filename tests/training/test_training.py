@@ -112,6 +112,27 @@ def test_the_ssim_term_is_the_benchmarks_ssim_and_pulls_towards_structure():
         LossConfig.for_model("jdsr", ssim=-1)
 
 
+def test_pixel_weights_scale_each_samples_pixel_error(dataset, tmp_path):
+    rng = np.random.default_rng(4)
+    target = torch.from_numpy(rng.random((2, 1, 16, 16)).astype(np.float32))
+    pred = target + 0.1
+    pred[1] += 0.2  # sample 1's L1 error is 0.3, sample 0's 0.1
+    loss = RestorationLoss(LossConfig.for_model("jdsr", perceptual=False, texture=False))
+    plain, _ = loss(pred, target)
+    assert float(plain) == pytest.approx(0.2, abs=1e-5)
+    same, _ = loss(pred, target, torch.ones(2))
+    assert float(same) == pytest.approx(float(plain), abs=1e-6)
+    leaning, _ = loss(pred, target, torch.tensor([0.5, 1.5]))
+    assert float(leaning) == pytest.approx((0.5 * 0.1 + 1.5 * 0.3) / 2, abs=1e-5)
+    assert LossConfig.for_model("jdsr").pixel_weights == "equal"  # the paper's, unless asked
+    with pytest.raises(W2SInputError, match="pixel weights 'views'"):
+        LossConfig.for_model("jdsr", pixel_weights="views")
+    # a data set on disk does not know each view's target range: one clear line, no run
+    cfg = tiny_run(dataset, tmp_path / "run", iterations=1, batch=2, pixel_weights="target-range")
+    with pytest.raises(W2SInputError, match="needs --data random"):
+        drain(iter_train(cfg))
+
+
 def test_short_run_resumes_and_writes_a_card(dataset, tmp_path):
     def run(iterations, resume):
         cfg = tiny_run(dataset, tmp_path / "run", iterations=iterations, batch=4, log_every=2)

@@ -56,6 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         gan=not args.no_gan,
         ssim=args.ssim,
         ema=args.ema,
+        pixel_weights=args.pixel_weights,
         device=args.device,
         seed=args.seed,
         threads=args.threads,
@@ -334,6 +335,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="DECAY",
         help="save a moving average of the weights (decay e.g. 0.999) instead of the last "
         "iterate: steadier weights from a short run (not in the paper; default off)",
+    )
+    p.add_argument(
+        "--pixel-weights",
+        default="equal",
+        choices=["equal", "target-range"],
+        help="equal (default): every patch's pixel error counts alike in the network's units; "
+        "target-range: each is divided by its view's target range in those units, so dim, "
+        "noisy views count as much as in the benchmark's scoring (--data random; not in the "
+        "paper)",
     )
     p.add_argument(
         "--no-gan",

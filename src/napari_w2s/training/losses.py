@@ -174,6 +174,9 @@ def covariance(feat: torch.Tensor) -> torch.Tensor:
     return f @ f.transpose(1, 2) / (h * w)
 
 
+PIXEL_WEIGHTS = ("equal", "target-range")
+
+
 @dataclass(frozen=True)
 class LossConfig:
     """Weights of each term; ``feature_weights``: ``random``, ``random-quarter``, ``dncnn`` or a path."""
@@ -185,6 +188,9 @@ class LossConfig:
     gan: float = 0.0
     feature_weights: str = "random-quarter"
     ssim: float = 0.0  # weight of (1 - SSIM); not in the paper
+    # "equal": every patch's pixel error counts alike in the network's units; "target-range":
+    # each is divided by its view's target range in those units (the benchmark's scoring)
+    pixel_weights: str = "equal"
 
     @classmethod
     def for_model(
@@ -196,14 +202,22 @@ class LossConfig:
         perceptual: bool = True,
         gan: bool = True,
         ssim: float = 0.0,
+        pixel_weights: str = "equal",
     ) -> LossConfig:
         """The paper's loss of a method (facts sections 4-6); ``texture``, ``perceptual`` and
         ``gan`` False drop those terms (``gan=False``: the pixel-loss pre-training that ESRGAN
         and EPSR start their adversarial training from); ``ssim`` > 0 adds the structural term
-        ``ssim * (1 - SSIM)``, which is not in the paper."""
+        ``ssim * (1 - SSIM)``, which is not in the paper; ``pixel_weights="target-range"``
+        weighs each sample's pixel error by the inverse of its view's target range (not in the
+        paper; :data:`PIXEL_WEIGHTS`)."""
         if not ssim >= 0:
             raise W2SInputError(f"the SSIM loss weight must be >= 0, not {ssim:g}")
-        return replace(cls._paper(name, form, features, texture, perceptual, gan), ssim=ssim)
+        if pixel_weights not in PIXEL_WEIGHTS:
+            raise W2SInputError(
+                f"pixel weights {pixel_weights!r}: choose {' or '.join(PIXEL_WEIGHTS)}"
+            )
+        paper = cls._paper(name, form, features, texture, perceptual, gan)
+        return replace(paper, ssim=ssim, pixel_weights=pixel_weights)
 
     @classmethod
     def _paper(
@@ -257,10 +271,19 @@ class RestorationLoss(nn.Module):
             else:
                 self.extractor = VGGFeatures(layers, weights=config.feature_weights)
 
-    def forward(self, pred: Any, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self, pred: Any, target: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of a batch; ``weights`` (N,), mean 1, scale each sample's pixel error."""
         preds = pred if isinstance(pred, (list, tuple)) else [pred]  # SRFBN: one per step
         c = self.config
-        pix = F.l1_loss if c.pixel == "l1" else F.mse_loss
+
+        def pix(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            err = (p - t).abs() if c.pixel == "l1" else (p - t) ** 2
+            if weights is None:
+                return err.mean()
+            return (err.mean(dim=tuple(range(1, err.dim()))) * weights).mean()
+
         total = sum(pix(p, target) for p in preds)
         parts = {"pixel": float(total.detach())}
         if c.ssim > 0:

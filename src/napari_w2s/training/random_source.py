@@ -28,6 +28,8 @@ from ..errors import W2SInputError
 class _Entry:
     inputs: dict[str, tuple[np.ndarray, object]]  # level -> (image in ADU, its affine)
     target: np.ndarray  # in ADU
+    # per level: 1 / the target's range in that input's normalised units (--pixel-weights)
+    weights: dict[str, float]
 
 
 class RandomSource:
@@ -68,6 +70,8 @@ class RandomSource:
         self.norm = normalisation.spec_of(norm)
         self.rng = np.random.default_rng(seed)
         self.pool: list[_Entry] = []
+        # the last batch's pixel-loss weights, mean 1 (``--pixel-weights target-range``)
+        self.last_weights: np.ndarray | None = None
         self.views_drawn = 0
 
     @property
@@ -93,8 +97,9 @@ class RandomSource:
             else {lv: view.levels[lv] for lv in self.levels}
         )
         target = view.clean if self.task == "denoise" else view.sim
+        fitted = {lv: (img, normalisation.fit(img, self.norm)) for lv, img in inputs.items()}
         return _Entry(
-            {lv: (img, normalisation.fit(img, self.norm)) for lv, img in inputs.items()}, target
+            fitted, target, {lv: _inverse_range(target, a) for lv, (_, a) in fitted.items()}
         )
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +113,7 @@ class RandomSource:
         p, s, rng = self.patch, self.scale, self.rng
         x = np.empty((n, 1, p, p), np.float32)
         y = np.empty((n, 1, s * p, s * p), np.float32)
+        w = np.empty(n, np.float32)
         for i in range(n):
             entry = self.pool[int(rng.integers(self.pool_size))]
             level = self.levels[int(rng.integers(len(self.levels)))]
@@ -116,6 +122,8 @@ class RandomSource:
             a = img[y0 : y0 + p, x0 : x0 + p]
             b = entry.target[s * y0 : s * (y0 + p), s * x0 : s * (x0 + p)]
             x[i, 0], y[i, 0] = augment(a, b, rng, affine)
+            w[i] = entry.weights[level]
+        self.last_weights = w / w.mean()
         return x, y
 
 
@@ -158,3 +166,14 @@ def held_out_views(
             }
         )
     return out
+
+
+def _inverse_range(target: np.ndarray, affine: Any) -> float:
+    """1 / the target's 1-99.8 percentile range in the network's units of one input.
+
+    A noisy input's own range is inflated by its noise, so its normalisation shrinks the target:
+    an L1 error then counts less on dim, noisy views than the same error in the benchmark's
+    units (the clean image's scale). Weighing each sample by this ratio undoes that (clipped to
+    0.1-10, so that an empty scene cannot dominate a batch)."""
+    lo, hi = np.percentile(affine.forward(target), [1.0, 99.8])
+    return 1.0 / float(np.clip(hi - lo, 0.1, 10.0))

@@ -63,6 +63,7 @@ class TrainConfig:
     gan: bool = True  # False: no adversarial term (the pixel-loss pre-training of a GAN model)
     ssim: float = 0.0  # weight of the (1 - SSIM) term (not in the paper)
     ema: float = 0.0  # decay of the weight average saved instead of the last iterate (0: off)
+    pixel_weights: str = "equal"  # or "target-range" (--data random only; losses.PIXEL_WEIGHTS)
     device: str = "auto"
     seed: int = 0
     threads: int | str | None = None  # a number or "auto"
@@ -131,8 +132,21 @@ def iter_train(
     if device.type in ("cpu", "cuda"):
         model = model.to(memory_format=torch.channels_last)
     loss_cfg = LossConfig.for_model(
-        cfg.model, cfg.loss_form, cfg.features, cfg.texture, cfg.perceptual, cfg.gan, cfg.ssim
+        cfg.model,
+        cfg.loss_form,
+        cfg.features,
+        cfg.texture,
+        cfg.perceptual,
+        cfg.gan,
+        cfg.ssim,
+        cfg.pixel_weights,
     )
+    weighted = loss_cfg.pixel_weights != "equal"
+    if weighted and not hasattr(sampler, "last_weights"):
+        raise W2SInputError(
+            "--pixel-weights target-range needs --data random (simulated views whose target "
+            "range is known)"
+        )
     criterion = RestorationLoss(loss_cfg).to(device)
     lr = cfg.lr or DEFAULT_LR[spec.task]
     opt, scaler = make_optimiser(model, lr, device, cfg.weight_decay)
@@ -193,7 +207,8 @@ def iter_train(
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device):
             pred = model(x)
-            loss, parts = criterion(pred, y)
+            w = torch.from_numpy(sampler.last_weights).to(device) if weighted else None
+            loss, parts = criterion(pred, y, w)
             if disc is not None:
                 fake = pred[-1] if isinstance(pred, (list, tuple)) else pred
                 g_loss, _ = gan_losses(disc(y).detach(), disc(fake))
