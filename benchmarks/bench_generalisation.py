@@ -10,6 +10,12 @@ picture. Writes ``generalisation.md`` / ``.json`` (and ``real_nuclei.png``) into
     python benchmarks/bench_generalisation.py --out docs/benchmark/generalisation \
         [--views 8] [--size 128] [--specialist camera=care-camera/care-blind-compact.safetensors ...] \
         [--real img2d.tif] [--weights jdsr=FILE ...] [--train-specialists MINUTES]
+        [--seed 777] [--methods jdsr,ridnet+rcan,bicubic] [--quick]
+
+Choosing between trained weights: score them on a *validation draw*, another seed than the
+benchmark's 777, and only then run the benchmark with the chosen ones, e.g.
+``--seed 778 --quick --methods jdsr,ridnet+rcan,dncnn+rcan,bicubic --weights jdsr=RUN/FILE``
+(choosing on the benchmark's own views would be choosing on the test set).
 
 ``--train-specialists M`` first trains, for each set, a CARE with the shipped CARE's recipe for
 ``M`` minutes on that set's own settings (``w2s train --model care --data random:NAME``).
@@ -27,7 +33,10 @@ import time
 from pathlib import Path
 
 from napari_w2s.benchmark.generalisation import (
+    DENOISERS,
+    METHODS,
     SETS,
+    SR,
     iter_generalisation,
     markdown,
     real_image_check,
@@ -90,6 +99,17 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help="the rows scored against SIM (JDSR-task models, pipelines, bicubic)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="leave out the denoiser and SR tables (for a validation draw that chooses between "
+        "trained weights: --seed 778 --quick --weights jdsr=FILE)",
+    )
     ap.add_argument("--specialist", action="append", default=[], help="SET=weights file")
     ap.add_argument("--weights", action="append", default=[], help="METHOD=weights file")
     ap.add_argument("--train-specialists", type=float, default=None, metavar="MINUTES")
@@ -118,6 +138,9 @@ def main() -> None:
         size=a.size,
         seed=a.seed,
         sets=a.sets.split(","),
+        methods=a.methods.split(","),
+        denoisers=() if a.quick else DENOISERS,
+        sr=() if a.quick else SR,
         specialists=specialists,
         weights=pairs(a.weights),
         log=print,

@@ -239,6 +239,29 @@ def test_generalisation_benchmark_scores_in_the_inputs_units(tmp_path):
     assert (tmp_path / "generalisation.md").read_text().count("| camera | avg") == 2
 
 
+def test_a_quick_generalisation_draw_leaves_out_the_component_tables(tmp_path):
+    """A validation draw (another seed, no denoiser or SR tables) scores only the rows asked
+    for, and its report has no empty sections."""
+    from napari_w2s.benchmark.generalisation import iter_generalisation
+
+    report = drain(
+        iter_generalisation(
+            tmp_path,
+            views=1,
+            size=48,
+            seed=777,
+            sets=("camera",),
+            methods=("bicubic",),
+            levels=("avg1",),
+            denoisers=(),
+            sr=(),
+        )
+    )
+    assert list(report["tables"]["camera"]) == ["bicubic"] and report["sr"] == {"camera": {}}
+    text = (tmp_path / "generalisation.md").read_text()
+    assert "## camera" in text and "## Denoisers" not in text and "## SR networks" not in text
+
+
 def test_paired_difference_of_jdsr_and_a_pipeline_has_its_standard_error():
     from napari_w2s.benchmark.generalisation import checks, paired_difference
 

@@ -320,7 +320,7 @@ def markdown(report: dict) -> str:
                 + " |"
             )
         md.append("")
-    if report.get("denoise"):
+    if any(len(t) > 1 for t in report.get("denoise", {}).values()):  # more than the input
         md += ["## Denoisers (RMSE/SSIM against the clean image)", ""]
         for name, t in report["denoise"].items():
             md += [f"**{name}**", "", "| | " + " | ".join(lv) + " |", "|---" * (len(lv) + 1) + "|"]
@@ -331,7 +331,7 @@ def markdown(report: dict) -> str:
                 for row, c in t.items()
             ]
             md.append("")
-    if report.get("sr"):
+    if any(report.get("sr", {}).values()):
         names = list(report["sr"])
         rows = list(next(iter(report["sr"].values())))
         md += [
