@@ -138,7 +138,9 @@ def held_out_views(
     """Evaluation views in ADU: ``{"inputs": {level: img}, "target": img, "clean": img}``.
 
     Without ``shift`` the settings are drawn from the training ranges with a seed no training run
-    uses; with ``shift`` (a held-out set's name) from that set's own settings.
+    uses; with ``shift`` (a held-out set's name) from that set's own settings. A view without
+    structure (possible below about 64 px: its SIM target is constant, nothing to score against)
+    is drawn again; the views of larger sizes are the same as without that rule.
     """
     from ..simulate.randomised import (
         EVALUATION_RANGES,
@@ -151,8 +153,13 @@ def held_out_views(
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        settings = shifted_settings(shift, rng) if shift else draw_settings(rng, EVALUATION_RANGES)
-        view = make_view(settings, size, (seed, i))
+        for attempt in range(100):  # a small view can hold no structure: its SIM is constant
+            settings = (
+                shifted_settings(shift, rng) if shift else draw_settings(rng, EVALUATION_RANGES)
+            )
+            view = make_view(settings, size, (seed, i, attempt) if attempt else (seed, i))
+            if task == "denoise" or float(np.ptp(view.sim)) > 0:
+                break
         if task == "sr":
             inputs = {"clean": view.clean}
         else:
