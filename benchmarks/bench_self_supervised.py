@@ -174,7 +174,6 @@ def main() -> None:
     import torch
 
     from napari_w2s.models.weights import read_card
-    from napari_w2s.progress import drain
     from napari_w2s.restore.engine import resolve
 
     torch.set_num_threads(args.threads)
