@@ -98,8 +98,9 @@ class RandomSource:
         )
         target = view.clean if self.task == "denoise" else view.sim
         fitted = {lv: (img, normalisation.fit(img, self.norm)) for lv, img in inputs.items()}
+        ends = np.percentile(target, [self.norm.get("low", 1.0), self.norm.get("high", 99.8)])
         return _Entry(
-            fitted, target, {lv: _inverse_range(target, a) for lv, (_, a) in fitted.items()}
+            fitted, target, {lv: _inverse_range(ends, a) for lv, (_, a) in fitted.items()}
         )
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -175,12 +176,14 @@ def held_out_views(
     return out
 
 
-def _inverse_range(target: np.ndarray, affine: Any) -> float:
-    """1 / the target's 1-99.8 percentile range in the network's units of one input.
+def _inverse_range(ends: np.ndarray, affine: Any) -> float:
+    """1 / the target's percentile range (``ends``: its low and high percentiles in ADU, those
+    of the normalisation) in the network's units of one input. The map is affine, so the
+    percentiles are taken once per view, not once per level.
 
     A noisy input's own range is inflated by its noise, so its normalisation shrinks the target:
     an L1 error then counts less on dim, noisy views than the same error in the benchmark's
     units (the clean image's scale). Weighing each sample by this ratio undoes that (clipped to
     0.1-10, so that an empty scene cannot dominate a batch)."""
-    lo, hi = np.percentile(affine.forward(target), [1.0, 99.8])
-    return 1.0 / float(np.clip(hi - lo, 0.1, 10.0))
+    lo, hi = affine.forward(np.asarray(ends, dtype=np.float64))
+    return 1.0 / float(np.clip(abs(hi - lo), 0.1, 10.0))
