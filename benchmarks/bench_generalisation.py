@@ -10,6 +10,7 @@ picture. Writes ``generalisation.md`` / ``.json`` (and ``real_nuclei.png``) into
     python benchmarks/bench_generalisation.py --out docs/benchmark/generalisation \
         [--views 8] [--size 128] [--specialist camera=care-camera/care-blind-compact.safetensors ...] \
         [--real img2d.tif] [--weights jdsr=FILE ...] [--train-specialists MINUTES]
+        [--specialists-from EARLIER/generalisation.json]
         [--seed 777] [--methods jdsr,ridnet+rcan,bicubic] [--quick]
 
 Choosing between trained weights: score them on a *validation draw*, another seed than the
@@ -19,6 +20,9 @@ benchmark's 777, and only then run the benchmark with the chosen ones, e.g.
 
 ``--train-specialists M`` first trains, for each set, a CARE with the shipped CARE's recipe for
 ``M`` minutes on that set's own settings (``w2s train --model care --data random:NAME``).
+``--specialists-from REPORT`` takes their rows from an earlier report of the same draw instead
+(the specialists' weights and views unchanged, their scores are the same): re-running the
+benchmark after shipping new JDSR weights then needs no specialist weights at hand.
 The real image: any 2-D widefield image, e.g. ``stardist/data/images/img2d.tif`` from the
 ``stardist`` 0.9.2 wheel (a DSB 2018 nuclei image).
 """
@@ -92,6 +96,19 @@ def train_specialists(minutes: float, out: Path, threads: int) -> dict[str, str]
     return made
 
 
+def reuse_specialists(report: dict, earlier_path: Path, out: Path) -> None:
+    """Put the specialist CARE rows of an earlier report of the same draw into ``report``
+    (:func:`~napari_w2s.benchmark.generalisation.with_specialists_from`) and write it again."""
+    from napari_w2s.benchmark.generalisation import markdown, with_specialists_from
+
+    try:
+        with_specialists_from(report, json.loads(earlier_path.read_text()), earlier_path.name)
+    except ValueError as err:
+        raise SystemExit(f"--specialists-from {earlier_path}: {err}") from None
+    (out / "generalisation.json").write_text(json.dumps(report, indent=1))
+    (out / "generalisation.md").write_text(markdown(report))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="generalisation")
@@ -113,6 +130,13 @@ def main() -> None:
     ap.add_argument("--specialist", action="append", default=[], help="SET=weights file")
     ap.add_argument("--weights", action="append", default=[], help="METHOD=weights file")
     ap.add_argument("--train-specialists", type=float, default=None, metavar="MINUTES")
+    ap.add_argument(
+        "--specialists-from",
+        default=None,
+        metavar="REPORT",
+        help="take the specialist CARE rows from an earlier generalisation.json of the same "
+        "draw (views, size, seed) instead of running specialists again",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--real", default=None, help="a real 2-D widefield image (TIFF or .npy)")
     ap.add_argument(
@@ -151,6 +175,8 @@ def main() -> None:
         except StopIteration as stop:
             report = stop.value
             break
+    if a.specialists_from:
+        reuse_specialists(report, Path(a.specialists_from), out)
     if a.real:
         from napari_w2s.io import read_stack
 

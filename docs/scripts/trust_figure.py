@@ -1,11 +1,15 @@
 """Make docs/images/trust/*.png: what `w2s check` shows.
 
-    python docs/scripts/trust_figure.py [--real img2d.tif]
+    python docs/scripts/trust_figure.py [--real img2d.tif [--weights FILE]]
 
 1. ``fake_filament.png``: a simulated view's SIM image with a filament pasted in (half the
    brightness of the real structures), its avg1 input, and the consistency map (z, diverging,
    centred on 0); the true SIM's map beside it for comparison.
-2. ``real_nuclei.png`` (with ``--real``): the shipped JDSR on a real widefield image and its map.
+2. ``real_nuclei.png`` (with ``--real``): the shipped JDSR on a real widefield image and its map,
+   and the table of docs/trust.md: the map's mean z and its share of pixels beyond 3 sigma in
+   the background, the 3-pixel bands either side of each nucleus edge and the nucleus interiors.
+   ``--weights FILE`` runs other JDSR weights (a run to be chosen, say) and writes the figure as
+   ``real_nuclei_candidate.png``: look at a model on the real image before shipping it.
 """
 
 from __future__ import annotations
@@ -60,7 +64,44 @@ def fake_filament() -> None:
     fig.savefig(OUT / "fake_filament.png")
 
 
-def real(path: str) -> None:
+def nucleus_regions(x: np.ndarray, edge: int = 3) -> tuple[dict[str, np.ndarray], int]:
+    """Regions of a nuclei image, on its own grid: nuclei are where the input smoothed with
+    sigma 2 is above the level halfway between its 30th and 90th percentiles. Returns the masks
+    (background more than ``edge`` px from a nucleus, the bands 0-``edge`` px outside and inside
+    each edge, the interiors more than ``edge`` px in) and the number of nuclei."""
+    smooth = ndimage.gaussian_filter(x.astype(np.float64), 2.0)
+    p30, p90 = np.percentile(smooth, [30, 90])
+    nuclei = smooth > (p30 + p90) / 2
+    n = int(ndimage.label(nuclei)[1])
+    outside = ndimage.distance_transform_edt(~nuclei)
+    inside = ndimage.distance_transform_edt(nuclei)
+    masks = {
+        f"background (more than {edge} px from a nucleus)": outside > edge,
+        f"just outside a nucleus (0-{edge} px)": (outside > 0) & (outside <= edge),
+        f"just inside (0-{edge} px)": (inside > 0) & (inside <= edge),
+        f"interior (more than {edge} px in)": inside > edge,
+    }
+    return masks, n
+
+
+def region_table(x: np.ndarray, z: np.ndarray) -> str:
+    """docs/trust.md's table: the map's mean z and the share beyond 3 sigma in each region of
+    :func:`nucleus_regions` (z on the input's grid); the interior's split by sign."""
+    masks, n = nucleus_regions(x)
+    rows = [f"{n} nuclei", "| where | mean z | beyond 3 sigma |", "|---|---|---|"]
+    for name, m in masks.items():
+        zz = z[m & np.isfinite(z)]
+        share = f"{100 * np.mean(np.abs(zz) > 3):.2f} %"
+        if name.startswith("interior"):
+            share += (
+                f": {100 * np.mean(zz < -3):.1f} % blue (z < -3), "
+                f"{100 * np.mean(zz > 3):.1f} % red (z > 3)"
+            )
+        rows.append(f"| {name} | {np.mean(zz):+.2f} | {share} |")
+    return "\n".join(rows)
+
+
+def real(path: str, weights: str | None = None) -> None:
     """The shipped JDSR on a real image: the whole field, then the 96 x 96 input pixels with
     the most pixels beyond 3 sigma, with bicubic upsampling beside it and the flagged pixels
     outlined on the result."""
@@ -69,7 +110,7 @@ def real(path: str) -> None:
     from napari_w2s.restore.engine import resolve
 
     x = np.asarray(read_stack(path).data, dtype=np.float32).squeeze()
-    out = resolve("jdsr", device="cpu", tile=0).run(x)
+    out = resolve("jdsr", device="cpu", tile=0, weights=weights).run(x)
     k, src = kernel_for(out, x)
     c = check(out, x, k, kernel_source=src)
     flagged = np.abs(np.nan_to_num(c.z)) > 3
@@ -98,18 +139,21 @@ def real(path: str) -> None:
     zoom = np.kron(np.nan_to_num(c.z[lr]), np.ones((2, 2)))
     axes[3].contour(zoom, levels=[-3], colors="deepskyblue", linewidths=0.8)
     axes[3].contour(zoom, levels=[3], colors="red", linewidths=0.8)
-    fig.savefig(OUT / "real_nuclei.png")
+    fig.savefig(OUT / ("real_nuclei_candidate.png" if weights else "real_nuclei.png"))
     print(c.to_dict())
+    print(region_table(x, c.z))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--real", default=None)
+    ap.add_argument("--real", default=None, help="a real 2-D widefield nuclei image")
+    ap.add_argument("--weights", default=None, help="other JDSR weights for --real")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    fake_filament()
+    if not a.weights:
+        fake_filament()
     if a.real:
-        real(a.real)
+        real(a.real, a.weights)
 
 
 if __name__ == "__main__":

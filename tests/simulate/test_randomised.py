@@ -258,6 +258,10 @@ def test_a_quick_generalisation_draw_leaves_out_the_component_tables(tmp_path):
         )
     )
     assert list(report["tables"]["camera"]) == ["bicubic"] and report["sr"] == {"camera": {}}
+    (per_view,) = report["per_view"]["camera"]["bicubic"]["avg1"]  # one view: its (rmse, ssim)
+    assert per_view == pytest.approx(
+        list(report["tables"]["camera"]["bicubic"]["avg1"].values())[:2]
+    )
     text = (tmp_path / "generalisation.md").read_text()
     assert "## camera" in text and "## Denoisers" not in text and "## SR networks" not in text
 
@@ -385,3 +389,64 @@ def test_the_w2s_like_share_of_a_training_run_can_be_set_and_is_recorded():
     assert recipe(cfg, src)["ranges"]["w2s_like"] == 0.6
     with pytest.raises(Exception, match="from 0 to 1"):
         training_ranges(TrainConfig("dncnn", "random", "x", random_w2s_share=1.5))
+
+
+def _report(seed: int, jdsr: list, seq: list, specialist: dict | None = None) -> dict:
+    """A hand-made generalisation report of one set, one level: per-view (rmse, ssim)."""
+    from napari_w2s.benchmark.generalisation import _mean
+
+    rows = {"jdsr": jdsr, "ridnet+rcan": seq}
+    tables = {"camera": {r: {"avg1": _mean([(*v, 0.0) for v in pv])} for r, pv in rows.items()}}
+    if specialist:
+        tables["camera"]["specialist care"] = {"avg1": specialist}
+    return {
+        "views": len(jdsr),
+        "size": 128,
+        "seed": seed,
+        "levels": ["avg1"],
+        "tables": tables,
+        "per_view": {"camera": {r: {"avg1": pv} for r, pv in rows.items()}},
+        "specialists": {"camera": "care-camera.safetensors"} if specialist else {},
+    }
+
+
+def test_two_runs_on_one_draw_are_compared_view_by_view():
+    """Choosing between weights: candidate A's JDSR against B's, paired over the same views."""
+    from napari_w2s.benchmark.generalisation import compare_reports
+
+    a = _report(
+        778, [[0.30, 0.70], [0.40, 0.60], [0.50, 0.52]], [[0.31, 0.7], [0.4, 0.6], [0.5, 0.5]]
+    )
+    b = _report(
+        778, [[0.33, 0.69], [0.40, 0.61], [0.53, 0.50]], [[0.31, 0.7], [0.4, 0.6], [0.5, 0.5]]
+    )
+    c = compare_reports(a, b)
+    (cell,) = c["cells"]
+    assert cell["rmse"] == pytest.approx(-0.02) and cell["ssim"] == pytest.approx(0.02 / 3)
+    assert cell["rmse_se"] == pytest.approx(np.std([-0.03, 0.0, -0.03], ddof=1) / np.sqrt(3))
+    assert c["rmse_ratio"] == pytest.approx(0.40 / 0.42) and c["lower_rmse"] == 1
+    assert c["higher_ssim"] == 1
+    # against another row of the same report: JDSR - RIDNet + RCAN
+    assert compare_reports(a, a, "jdsr", "ridnet+rcan")["cells"][0]["rmse"] == pytest.approx(
+        -0.01 / 3
+    )
+    with pytest.raises(ValueError, match="different draws"):
+        compare_reports(a, _report(777, *[[[0.3, 0.7]] * 3] * 2))
+    with pytest.raises(ValueError, match="per-view"):
+        compare_reports(a, {k: v for k, v in b.items() if k != "per_view"})
+
+
+def test_a_rerun_takes_the_specialists_of_an_earlier_report_of_the_same_draw():
+    from napari_w2s.benchmark.generalisation import markdown, with_specialists_from
+
+    spec = {"rmse": 0.32, "ssim": 0.65, "seconds": 0.1}
+    earlier = _report(777, [[0.3, 0.7]] * 2, [[0.31, 0.69]] * 2, specialist=spec)
+    new = _report(777, [[0.34, 0.7]] * 2, [[0.31, 0.69]] * 2)
+    with_specialists_from(new, earlier, "earlier.json")
+    (row,) = new["checks"]
+    assert row["vs_specialist"] == pytest.approx(0.34 / 0.32) and row["vs_specialist_ok"]
+    assert row["beats_sequential"] is False  # the new JDSR's own rows, not the earlier ones
+    assert new["specialists"] == {"camera": "care-camera.safetensors"}
+    assert "`earlier.json`" in markdown(new)
+    with pytest.raises(ValueError, match="another draw"):
+        with_specialists_from(_report(778, [[0.3, 0.7]] * 2, [[0.3, 0.7]] * 2), earlier)

@@ -189,6 +189,12 @@ def iter_generalisation(
         "sr": {n: {r: _mean(v) for r, v in tab.items()} for n, tab in sr_scores.items()},
         "specialists": {k: Path(v).name for k, v in specialists.items()},
         "weights": {m: Path(w).name for m, w in weights.items()},
+        # each view's (rmse, ssim), in the views' order: what paired comparisons of two runs
+        # on the same draw need (compare_reports)
+        "per_view": {
+            n: {r: {lv: [[a, b] for a, b, _ in v] for lv, v in t.items()} for r, t in tab.items()}
+            for n, tab in scores.items()
+        },
     }
     report["checks"] = checks(report["tables"], levels, per_view=scores)
     report["margins"] = margins(report)
@@ -222,6 +228,67 @@ def paired_difference(a: list, b: list) -> dict:
         "ssim": float(d[:, 1].mean()),
         "ssim_se": float(se[1]),
     }
+
+
+def compare_reports(a: dict, b: dict, row: str = "jdsr", row_b: str | None = None) -> dict:
+    """Row ``row`` of report ``a`` against row ``row_b`` (default the same) of report ``b``, on
+    the same draw of views: per set and level the two means and the paired difference a - b
+    (:func:`paired_difference`); overall the mean, lowest and highest RMSE ratio a / b, the
+    mean SSIM difference, and in how many cells ``a`` is lower in RMSE and higher in SSIM.
+    What chooses between two trained weights on a validation draw. Reports of different draws
+    (views, size or seed) or without per-view scores are refused."""
+    row_b = row_b or row
+    for key in ("views", "size", "seed"):
+        if a.get(key) != b.get(key):
+            raise ValueError(
+                f"the reports are of different draws ({key} {a.get(key)} / {b.get(key)})"
+            )
+    if "per_view" not in a or "per_view" not in b:
+        raise ValueError("a report without per-view scores (written before they were kept)")
+    cells, ratios, dssim, rmse_wins, ssim_wins = [], [], [], 0, 0
+    for name, rows in a["per_view"].items():
+        if row not in rows or row_b not in b["per_view"].get(name, {}):
+            continue
+        for lv, va in rows[row].items():
+            vb = b["per_view"][name][row_b][lv]
+            d = paired_difference(va, vb)
+            ma, mb = np.mean(va, axis=0), np.mean(vb, axis=0)
+            cells.append(
+                {"set": name, "level": lv, "a": [*map(float, ma)], "b": [*map(float, mb)], **d}
+            )
+            ratios.append(ma[0] / mb[0])
+            dssim.append(ma[1] - mb[1])
+            rmse_wins += bool(ma[0] < mb[0])
+            ssim_wins += bool(ma[1] > mb[1])
+    if not cells:
+        raise ValueError(f"no set holds both rows ({row}, {row_b})")
+    return {
+        "cells": cells,
+        "rmse_ratio": float(np.mean(ratios)),
+        "rmse_ratio_range": [float(np.min(ratios)), float(np.max(ratios))],
+        "ssim_difference": float(np.mean(dssim)),
+        "lower_rmse": rmse_wins,
+        "higher_ssim": ssim_wins,
+    }
+
+
+def with_specialists_from(report: dict, earlier: dict, name: str = "an earlier report") -> dict:
+    """``report`` with the specialist CARE rows of ``earlier``, a report of the same draw (views,
+    size and seed: the same views, and with the same specialist weights the same scores), and
+    its checks and margins made again. Re-running the benchmark after new JDSR weights then
+    needs no specialist weights at hand. Another draw is refused (ValueError)."""
+    for key in ("views", "size", "seed"):
+        if earlier.get(key) != report.get(key):
+            raise ValueError(f"another draw ({key} {earlier.get(key)}, this run {report.get(key)})")
+    for set_name, table in report["tables"].items():
+        row = earlier["tables"].get(set_name, {}).get("specialist care")
+        if row:
+            table["specialist care"] = row
+    report["specialists"] = earlier.get("specialists", {})
+    report["specialists_from"] = name
+    report["checks"] = checks(report["tables"], report["levels"], per_view=report.get("per_view"))
+    report["margins"] = margins(report)
+    return report
 
 
 def checks(tables: dict, levels: Sequence[str], per_view: dict | None = None) -> list[dict]:
@@ -311,6 +378,12 @@ def markdown(report: dict) -> str:
         "(`docs/simulator.md`, held-out regions).",
         "",
     ]
+    if report.get("specialists_from"):
+        md += [
+            f"The specialist CARE rows are those of `{report['specialists_from']}`, an earlier "
+            "run on the same views with the same specialist weights.",
+            "",
+        ]
     for name, t in report["tables"].items():
         md += [f"## {name}", "", "| | " + " | ".join(lv) + " |", "|---" * (len(lv) + 1) + "|"]
         for row, cells in t.items():
