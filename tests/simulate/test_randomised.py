@@ -126,10 +126,12 @@ def test_train_on_random_data_from_shipped_weights(tmp_path):
         random_pool=2,
         init="dncnn",
         pixel_weights="target-range",
+        pixel_loss="l1",
         command="pytest",
     )
     card = read_card(drain(iter_train(cfg)))
     assert card.training["loss"]["pixel_weights"] == "target-range"
+    assert card.training["loss"]["pixel"] == "l1"  # asked for; DnCNN's paper loss is MSE
     assert card.normalisation == {"kind": "percentile", "low": 1.0, "high": 99.8}
     rec = card.training["recipe"]
     assert rec["source"] == "randomised simulation" and set(rec["held_out"]) == {

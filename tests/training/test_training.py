@@ -125,6 +125,19 @@ def test_pixel_weights_scale_each_samples_pixel_error(dataset, tmp_path):
     leaning, _ = loss(pred, target, torch.tensor([0.5, 1.5]))
     assert float(leaning) == pytest.approx((0.5 * 0.1 + 1.5 * 0.3) / 2, abs=1e-5)
     assert LossConfig.for_model("jdsr").pixel_weights == "equal"  # the paper's, unless asked
+    # a squared error is weighed by w ** 2 (mean 1): the same view counts as with L1
+    mse = RestorationLoss(
+        LossConfig.for_model("jdsr", perceptual=False, texture=False, pixel="mse")
+    )
+    w2 = np.array([0.25, 2.25]) / np.mean([0.25, 2.25])
+    squared, _ = mse(pred, target, torch.tensor([0.5, 1.5]))
+    assert float(squared) == pytest.approx((w2[0] * 0.1**2 + w2[1] * 0.3**2) / 2, rel=1e-4)
+    assert float(mse(pred, target)[0]) == pytest.approx((0.1**2 + 0.3**2) / 2, rel=1e-4)
+    assert (
+        LossConfig.for_model("jdsr").pixel == "l1" and LossConfig.for_model("dncnn").pixel == "mse"
+    )
+    with pytest.raises(W2SInputError, match="pixel loss 'l2'"):
+        LossConfig.for_model("jdsr", pixel="l2")
     with pytest.raises(W2SInputError, match="pixel weights 'views'"):
         LossConfig.for_model("jdsr", pixel_weights="views")
     # a data set on disk does not know each view's target range: one clear line, no run

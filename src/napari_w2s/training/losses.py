@@ -175,6 +175,7 @@ def covariance(feat: torch.Tensor) -> torch.Tensor:
 
 
 PIXEL_WEIGHTS = ("equal", "target-range")
+PIXEL_LOSSES = ("l1", "mse")
 
 
 @dataclass(frozen=True)
@@ -203,21 +204,26 @@ class LossConfig:
         gan: bool = True,
         ssim: float = 0.0,
         pixel_weights: str = "equal",
+        pixel: str | None = None,
     ) -> LossConfig:
         """The paper's loss of a method (facts sections 4-6); ``texture``, ``perceptual`` and
         ``gan`` False drop those terms (``gan=False``: the pixel-loss pre-training that ESRGAN
         and EPSR start their adversarial training from); ``ssim`` > 0 adds the structural term
         ``ssim * (1 - SSIM)``, which is not in the paper; ``pixel_weights="target-range"``
         weighs each sample's pixel error by the inverse of its view's target range (not in the
-        paper; :data:`PIXEL_WEIGHTS`)."""
+        paper; :data:`PIXEL_WEIGHTS`); ``pixel`` (``l1`` or ``mse``) replaces the paper's pixel
+        loss of the method (JDSR: L1, whose minimiser is the median of what the input allows;
+        MSE's is the mean, what an RMSE scores)."""
         if not ssim >= 0:
             raise W2SInputError(f"the SSIM loss weight must be >= 0, not {ssim:g}")
         if pixel_weights not in PIXEL_WEIGHTS:
             raise W2SInputError(
                 f"pixel weights {pixel_weights!r}: choose {' or '.join(PIXEL_WEIGHTS)}"
             )
+        if pixel is not None and pixel not in PIXEL_LOSSES:
+            raise W2SInputError(f"pixel loss {pixel!r}: choose {' or '.join(PIXEL_LOSSES)}")
         paper = cls._paper(name, form, features, texture, perceptual, gan)
-        return replace(paper, ssim=ssim, pixel_weights=pixel_weights)
+        return replace(paper, ssim=ssim, pixel_weights=pixel_weights, pixel=pixel or paper.pixel)
 
     @classmethod
     def _paper(
@@ -274,7 +280,9 @@ class RestorationLoss(nn.Module):
     def forward(
         self, pred: Any, target: torch.Tensor, weights: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The loss of a batch; ``weights`` (N,), mean 1, scale each sample's pixel error."""
+        """The loss of a batch; ``weights`` (N,), mean 1, scale each sample's pixel error: an
+        absolute error by ``w``, a squared one by ``w ** 2`` (rescaled to mean 1), so that either
+        counts as it would in the units the weights map to."""
         preds = pred if isinstance(pred, (list, tuple)) else [pred]  # SRFBN: one per step
         c = self.config
 
@@ -282,7 +290,8 @@ class RestorationLoss(nn.Module):
             err = (p - t).abs() if c.pixel == "l1" else (p - t) ** 2
             if weights is None:
                 return err.mean()
-            return (err.mean(dim=tuple(range(1, err.dim()))) * weights).mean()
+            w = weights if c.pixel == "l1" else weights**2 / (weights**2).mean()
+            return (err.mean(dim=tuple(range(1, err.dim()))) * w).mean()
 
         total = sum(pix(p, target) for p in preds)
         parts = {"pixel": float(total.detach())}

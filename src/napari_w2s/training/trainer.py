@@ -64,6 +64,7 @@ class TrainConfig:
     ssim: float = 0.0  # weight of the (1 - SSIM) term (not in the paper)
     ema: float = 0.0  # decay of the weight average saved instead of the last iterate (0: off)
     pixel_weights: str = "equal"  # or "target-range" (--data random only; losses.PIXEL_WEIGHTS)
+    pixel_loss: str | None = None  # "l1" or "mse" instead of the method's paper loss
     device: str = "auto"
     seed: int = 0
     threads: int | str | None = None  # a number or "auto"
@@ -140,6 +141,7 @@ def iter_train(
         cfg.gan,
         cfg.ssim,
         cfg.pixel_weights,
+        cfg.pixel_loss,
     )
     weighted = loss_cfg.pixel_weights != "equal"
     if weighted and not hasattr(sampler, "last_weights"):
