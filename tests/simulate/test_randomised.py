@@ -452,3 +452,54 @@ def test_a_rerun_takes_the_specialists_of_an_earlier_report_of_the_same_draw():
     assert "`earlier.json`" in markdown(new)
     with pytest.raises(ValueError, match="another draw"):
         with_specialists_from(_report(778, [[0.3, 0.7]] * 2, [[0.3, 0.7]] * 2), earlier)
+
+
+def test_an_auto_row_runs_what_noise_level_auto_would_choose(tmp_path, monkeypatch):
+    """``jdsr@auto``: per input, the per-level model its SNR asks for; with none shipped, the
+    noise-blind model (the same scores as the ``jdsr`` row); with one, that model's scores."""
+    from napari_w2s.benchmark import generalisation as g
+    from napari_w2s.restore import zoo
+
+    def draw():
+        return drain(
+            g.iter_generalisation(
+                tmp_path,
+                views=1,
+                size=48,
+                sets=("low-light",),
+                methods=("jdsr", "jdsr@auto"),
+                levels=("avg1",),
+                denoisers=(),
+                sr=(),
+            )
+        )
+
+    t = draw()["per_view"]["low-light"]
+    assert t["jdsr@auto"]["avg1"] == t["jdsr"]["avg1"]
+    asked = []
+
+    def level(method, image):
+        asked.append((method, float(np.std(image))))
+        return "avg1"
+
+    monkeypatch.setattr(zoo, "auto_level", level)
+    # a per-level JDSR: the shipped weights, changed, with a card for avg1
+    from dataclasses import replace
+
+    import torch
+
+    from napari_w2s.models.weights import load_model, save_model
+
+    model, card = load_model(zoo.find_weights("jdsr"))
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)
+    per_level = save_model(
+        model, tmp_path / "jdsr-avg1.safetensors", replace(card, noise_level="avg1")
+    )
+    shipped = zoo.find_weights
+    monkeypatch.setattr(
+        zoo, "find_weights", lambda m, lv=None: per_level if lv == "avg1" else shipped(m, lv)
+    )
+    t = draw()["per_view"]["low-light"]
+    assert [m for m, _ in asked] == ["jdsr"] and asked[0][1] > 0  # once, on the input itself
+    assert t["jdsr@auto"]["avg1"] != t["jdsr"]["avg1"]  # the per-level model's scores

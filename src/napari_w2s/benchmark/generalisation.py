@@ -40,6 +40,10 @@ METHODS = ("jdsr", "jdsr-rcan", "jdsr-esrgan", "care", "ridnet+rcan", "dncnn+rca
 DENOISERS = ("ridnet", "dncnn", "memnet")
 SR = ("rcan", "rdn", "san", "srfbn", "epsr", "esrgan", "bicubic")  # on the clean LR, vs SIM
 SEQUENTIAL = ("ridnet+rcan", "dncnn+rcan")
+# a row "METHOD@auto" runs, for each input, the model `--noise-level auto` would choose: the
+# per-level model its signal-to-noise ratio asks for (restore.zoo.auto_level), else the
+# noise-blind one
+AUTO = "@auto"
 
 
 def available(methods: Sequence[str], weights: Mapping[str, str] | None = None) -> list[str]:
@@ -51,6 +55,8 @@ def available(methods: Sequence[str], weights: Mapping[str, str] | None = None) 
     deep = set(deep_methods())
 
     def runs(m: str) -> bool:
+        if m.endswith(AUTO):
+            return runs(m[: -len(AUTO)])
         if "+" in m:
             return all(runs(part) for part in split_method(m))
         if m in (weights or {}) or m not in deep:
@@ -132,12 +138,22 @@ def iter_generalisation(
     methods, denoisers, sr = (available(m, weights) for m in (methods, denoisers, sr))
     pipes: dict[str, object] = {}
 
-    def pipe(method: str, key: str | None = None):
-        k = key or method
+    def pipe(method: str, key: str | None = None, level: str | None = None):
+        k = f"{key or method}@{level}"
         if k not in pipes:
-            w = specialists[key] if key else weights.get(method)
-            pipes[k] = resolve(method, device=device, tile=0, weights=w)
+            w = specialists[key] if key else None if level else weights.get(method)
+            pipes[k] = resolve(method, device=device, tile=0, weights=w, noise_level=level)
         return pipes[k]
+
+    def run(row: str, x: np.ndarray, set_name: str) -> np.ndarray:
+        if row == "specialist care":
+            return pipe("care", set_name).run(x)
+        if row.endswith(AUTO):
+            from ..restore.zoo import auto_level
+
+            method = row[: -len(AUTO)]
+            return pipe(method, level=auto_level(method, x.astype(np.float64))).run(x)
+        return pipe(row).run(x)
 
     scores: dict[str, dict[str, dict[str, list]]] = {}
     dn_scores: dict[str, dict[str, dict[str, list]]] = {}
@@ -154,9 +170,8 @@ def iter_generalisation(
             for level in levels:
                 x = view["inputs"][level]
                 for row in rows:
-                    p = pipe("care", name) if row == "specialist care" else pipe(row)
                     t0 = time.perf_counter()
-                    pred = p.run(x)
+                    pred = run(row, x, name)
                     r, s = _score(pred, view)
                     table[row][level].append((r, s, time.perf_counter() - t0))
                 clean_view = {**view, "target": view["clean"]}
