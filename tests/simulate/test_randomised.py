@@ -503,3 +503,25 @@ def test_an_auto_row_runs_what_noise_level_auto_would_choose(tmp_path, monkeypat
     t = draw()["per_view"]["low-light"]
     assert [m for m, _ in asked] == ["jdsr"] and asked[0][1] > 0  # once, on the input itself
     assert t["jdsr@auto"]["avg1"] != t["jdsr"]["avg1"]  # the per-level model's scores
+
+
+def test_jdsr_against_the_pipeline_by_the_inputs_snr():
+    """Input by input, binned by the estimated SNR: where JDSR's edge holds and where not."""
+    from napari_w2s.benchmark.generalisation import by_snr, markdown
+
+    report = _report(
+        778,
+        [[0.50, 0.40], [0.48, 0.45], [0.30, 0.70], [0.20, 0.80]],
+        [[0.49, 0.42], [0.47, 0.44], [0.33, 0.66], [0.24, 0.75]],
+    )
+    report["input_snr"] = {"camera": {"avg1": [7.0, 7.5, 30.0, 40.0]}}
+    bins = by_snr(report, bins=(0, 10, float("inf")))
+    low, high = bins
+    assert low["snr"] == [0, 10] and low["inputs"] == 2 and low["higher_rmse"] == 2
+    assert low["rmse"] == pytest.approx(0.01) and low["ssim"] == pytest.approx(-0.005)
+    assert low["ssim_se"] == pytest.approx(np.std([-0.02, 0.01], ddof=1) / np.sqrt(2))
+    assert (
+        high["inputs"] == 2 and high["rmse"] == pytest.approx(-0.035) and high["higher_rmse"] == 0
+    )
+    assert "by the input's SNR" in markdown({**report, "checks": []})
+    assert by_snr({**report, "input_snr": {}}) == []  # a report written before SNRs were kept

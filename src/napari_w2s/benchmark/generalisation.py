@@ -128,6 +128,7 @@ def iter_generalisation(
     ``specialists`` maps a set's name to the weights of a CARE trained on that set's settings;
     ``weights`` maps method names to weights replacing the shipped ones.
     """
+    from ..analysis.snr import estimate_snr
     from ..restore.engine import resolve
 
     say = log or (lambda _m: None)
@@ -158,6 +159,7 @@ def iter_generalisation(
     scores: dict[str, dict[str, dict[str, list]]] = {}
     dn_scores: dict[str, dict[str, dict[str, list]]] = {}
     sr_scores: dict[str, dict[str, list]] = {}
+    snrs: dict[str, dict[str, list]] = {}
     total, done = len(sets) * views, 0
     for name in sets:
         rows = [*methods, *(["specialist care"] if name in specialists else [])]
@@ -169,6 +171,9 @@ def iter_generalisation(
         for view in views_of(name, views, size, seed):
             for level in levels:
                 x = view["inputs"][level]
+                snrs.setdefault(name, {}).setdefault(level, []).append(
+                    estimate_snr(x.astype(np.float64))
+                )
                 for row in rows:
                     t0 = time.perf_counter()
                     pred = run(row, x, name)
@@ -206,6 +211,9 @@ def iter_generalisation(
         "weights": {m: Path(w).name for m, w in weights.items()},
         # each view's (rmse, ssim), in the views' order: what paired comparisons of two runs
         # on the same draw need (compare_reports)
+        # each input's signal-to-noise ratio as the plugin estimates it (analysis.snr), in the
+        # views' order: what the scores are set against in by_snr
+        "input_snr": snrs,
         "per_view": {
             n: {r: {lv: [[a, b] for a, b, _ in v] for lv, v in t.items()} for r, t in tab.items()}
             for n, tab in scores.items()
@@ -285,6 +293,53 @@ def compare_reports(a: dict, b: dict, row: str = "jdsr", row_b: str | None = Non
         "lower_rmse": rmse_wins,
         "higher_ssim": ssim_wins,
     }
+
+
+SNR_BINS = (0.0, 6.0, 8.0, 10.0, 12.0, 16.0, 25.0, float("inf"))
+
+
+def by_snr(
+    report: dict, row: str = "jdsr", other: str = "ridnet+rcan", bins: Sequence[float] = SNR_BINS
+) -> list[dict]:
+    """``row`` minus ``other`` input by input, over every set and level, grouped by the input's
+    estimated signal-to-noise ratio (:func:`napari_w2s.analysis.snr.estimate_snr`, what
+    ``--noise-level auto`` and the advisor use): per bin the number of inputs, the mean RMSE and
+    SSIM differences with their standard errors, and in how many inputs ``row`` has the higher
+    RMSE. Where a method's edge holds and where it does not, in the terms a user can measure
+    on their own image. Empty without per-view scores and SNRs, or without both rows."""
+    pv, snr = report.get("per_view", {}), report.get("input_snr", {})
+    s, d = [], []
+    for name, levels in snr.items():
+        rows = pv.get(name, {})
+        if row not in rows or other not in rows:
+            continue
+        for lv, values in levels.items():
+            s += values
+            d += [np.subtract(a, b) for a, b in zip(rows[row][lv], rows[other][lv], strict=True)]
+    if not s:
+        return []
+    s_arr, d_arr = np.asarray(s), np.asarray(d, dtype=np.float64)
+    out = []
+    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+        m = (s_arr >= lo) & (s_arr < hi)
+        n = int(m.sum())
+        if not n:
+            continue
+        se = d_arr[m].std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(2, np.nan)
+        out.append(
+            {
+                "snr": [lo, hi],
+                "inputs": n,
+                "rmse": float(d_arr[m, 0].mean()),
+                "rmse_se": float(se[0]),
+                "ssim": float(d_arr[m, 1].mean()),
+                "ssim_se": float(se[1]),
+                "higher_rmse": int((d_arr[m, 0] > 0).sum()),
+                "row": row,
+                "other": other,
+            }
+        )
+    return out
 
 
 def with_specialists_from(report: dict, earlier: dict, name: str = "an earlier report") -> dict:
@@ -481,6 +536,27 @@ def markdown(report: dict) -> str:
             else ""
         )
         md.append(f"| {c['set']} | {c['level']} | {bic} | {seq} | {diff} | {spec} |")
+    bins = by_snr(report)
+    if bins:
+        md += [
+            "",
+            f"## {bins[0]['row']} - {bins[0]['other']} by the input's SNR",
+            "",
+            "Every set and level together, input by input, grouped by the input's signal-to-noise "
+            "ratio as the plugin estimates it (`napari_w2s.analysis.snr`, what `--noise-level "
+            "auto` and the advisor use).",
+            "",
+            "| input SNR | inputs | RMSE difference (± s.e.) | SSIM difference (± s.e.) | "
+            f"{bins[0]['row']} higher in RMSE |",
+            "|---|---|---|---|---|",
+        ]
+        for b in bins:
+            lo, hi = b["snr"]
+            label = f"{lo:g}-{hi:g}" if np.isfinite(hi) else f">= {lo:g}"
+            md.append(
+                f"| {label} | {b['inputs']} | {b['rmse']:+.4f} ± {b['rmse_se']:.4f} | "
+                f"{b['ssim']:+.4f} ± {b['ssim_se']:.4f} | {b['higher_rmse']} of {b['inputs']} |"
+            )
     if report.get("real"):
         md += [
             "",
