@@ -298,3 +298,32 @@ def test_chunked_normalisation_gives_the_same_numbers():
     np.testing.assert_array_equal(
         a.inverse(small), (x64[0, :3, :4] * 37.25 + 101.5).astype(np.float32)
     )
+
+
+def test_a_very_noisy_input_to_the_shipped_jdsr_gets_a_note(tmp_path):
+    """Below SNR 10 the shipped JDSR had no measurable edge over RIDNet + RCAN (session 21): the
+    run says so; not for a brighter input, another method, or other JDSR weights."""
+    import shutil
+
+    from napari_w2s.benchmark.generalisation import views_of
+    from napari_w2s.restore.engine import resolve
+    from napari_w2s.restore.steps import LOW_SNR_JDSR
+    from napari_w2s.restore.zoo import find_weights
+
+    (view,) = views_of("low-light", 1, 64, 778)
+    dim, bright = view["inputs"]["avg1"], view["inputs"]["avg16"]
+    jdsr = resolve("jdsr", device="cpu", tile=0)
+    jdsr.run(dim)
+    assert len(jdsr.notes) == 1 and jdsr.notes[0].startswith(f"input SNR below {LOW_SNR_JDSR:g}")
+    jdsr.run(bright)
+    assert jdsr.notes == []
+    care = resolve("care", device="cpu", tile=0)
+    care.run(dim)
+    assert care.notes == []
+    shipped = find_weights("jdsr")
+    mine = tmp_path / shipped.name
+    shutil.copy(shipped, mine)
+    shutil.copy(shipped.with_suffix(".json"), mine.with_suffix(".json"))
+    other = resolve("jdsr", device="cpu", tile=0, weights=str(mine))
+    other.run(dim)
+    assert other.notes == []

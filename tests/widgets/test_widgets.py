@@ -828,3 +828,25 @@ def test_batch_dock_runs_in_the_chosen_precision(make_napari_viewer, qtbot, tmp_
     assert bw.files.item(0, 1).text() == "done"
     steps = read_provenance(next(dst.glob("cell*")))["pipeline"]["steps"]
     assert steps[0]["precision"] == wanted
+
+
+def test_restore_tells_the_user_what_the_engine_notes_about_the_input(
+    make_napari_viewer, qtbot, errors
+):
+    """The pipeline's notes on an input reach the user as notifications: a constant image, and
+    an image too noisy for the JDSR's edge over RIDNet + RCAN (SNR below 10)."""
+    from napari_w2s.benchmark.generalisation import views_of
+
+    viewer = make_napari_viewer()
+    (view,) = views_of("low-light", 1, 64, 778)
+    viewer.add_image(view["inputs"]["avg1"], name="dim")
+    viewer.add_image(view["inputs"]["avg16"], name="bright")
+    viewer.add_image(np.full((64, 64), 120, np.float32), name="flat")
+    rw = dock(viewer, "Restore")
+    rw.trust.setChecked(False)
+    restore(qtbot, rw, "bright", "jdsr")
+    assert errors == []
+    restore(qtbot, rw, "dim", "jdsr")
+    assert len(errors) == 1 and errors[0].startswith("input SNR below 10")
+    restore(qtbot, rw, "flat", "jdsr")
+    assert len(errors) == 2 and "constant" in errors[1]

@@ -121,6 +121,7 @@ class Restored:
     check: Any = None
     frames: list[int] | None = None
     reliability: Any = None
+    notes: tuple[str, ...] = ()  # the pipeline's notes on this input (constant, saturated ...)
 
     @property
     def weights(self) -> list[str]:
@@ -223,7 +224,8 @@ def restore_job(
 
         yield {"stage": "checking"}
         check = check_restoration(result, np.asarray(data))
-    return Restored(result, pipeline.describe(), seconds, pipeline.scale, check, frames, rel)
+    notes = tuple(pipeline.notes)
+    return Restored(result, pipeline.describe(), seconds, pipeline.scale, check, frames, rel, notes)
 
 
 def _placed(run: LayerRun, image: Any, factor: int = 1) -> tuple[Any, tuple, tuple]:

@@ -44,6 +44,34 @@ def _check_image(image: Any) -> np.ndarray:
     return arr
 
 
+# Below this signal-to-noise ratio (analysis.snr.estimate_snr of the input) the noise-blind JDSR
+# had no measurable edge over RIDNet + RCAN on the generalisation benchmark's held-out sets (two
+# draws, seeds 777 and 778: SNR 6-10, JDSR - RIDNet + RCAN RMSE +0.003 to +0.008, higher in
+# 16 of 27 inputs; at SNR 10-16 JDSR ahead by 0.014-0.019; docs/models.md, session 21).
+LOW_SNR_JDSR = 10.0
+
+
+def low_snr_note(card: Any, image: np.ndarray, weights: Path | None = None) -> str:
+    """What the user of the shipped JDSR should know about an input this noisy ("" otherwise,
+    and for other weights: the figures above were measured on the shipped ones)."""
+    from .zoo import ZOO
+
+    if getattr(card, "name", "") != "jdsr":
+        return ""
+    if weights is not None and Path(weights).resolve().parent != ZOO.resolve():
+        return ""
+    from ..analysis.snr import estimate_snr
+
+    snr = estimate_snr(np.asarray(image, dtype=np.float64))
+    if not 0 < snr < LOW_SNR_JDSR:
+        return ""
+    return (
+        f"input SNR below {LOW_SNR_JDSR:g} (the signal range over the noise): at such SNR the JDSR "
+        "was not measurably better than RIDNet + RCAN on held-out tests, and more frames or "
+        "light improve the result more than the choice of method (w2s advise)"
+    )
+
+
 @dataclass
 class ModelStep:
     """A trained network with its card, on a device, run tile by tile."""
@@ -62,6 +90,7 @@ class ModelStep:
     precision: str = "auto"  # device.PRECISIONS: auto (mixed on CUDA), float32 or bfloat16
     timings: dict = field(default_factory=dict)
     _affine: Any = field(default=None, repr=False)
+    _snr_note: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.card.name
@@ -99,8 +128,10 @@ class ModelStep:
 
     @property
     def note(self) -> str:
-        """What the user should know about the last image restored (constant, saturated ...)."""
-        return self._affine.note if self._affine is not None else ""
+        """What the user should know about the last image restored (constant, saturated, too
+        noisy for the JDSR's edge ...)."""
+        found = [self._affine.note if self._affine is not None else "", self._snr_note]
+        return "; ".join(n for n in found if n)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -147,6 +178,7 @@ class ModelStep:
         ``out`` (float32, the output size) receives the result, which is then ``out``."""
         image = _check_image(image)
         self._affine = affine if affine is not None else self.fit_normalisation(image)
+        self._snr_note = low_snr_note(self.card, image, self.weights)
         if self._affine.constant:  # nothing to restore: the constant, at the output size
             s = self.scale
             if out is not None:

@@ -394,9 +394,9 @@ class RestoreWidget(JobWidget):
             self._add_trust_map(restored.check, run)
         if restored.reliability is not None:
             self._add_reliability_map(restored, run)
-        note = device_note(run, restored)
-        if note:
-            warn(note)
+        for note in (device_note(run, restored), *restored.notes):
+            if note:  # a constant, saturated or very noisy input: said, not hidden
+                warn(note)
 
     def _add_trust_map(self, check: Any, run: LayerRun) -> None:
         """The consistency map on the input's grid, diverging around 0, with the verdict."""
