@@ -449,7 +449,7 @@ def test_a_rerun_takes_the_specialists_of_an_earlier_report_of_the_same_draw():
     assert row["vs_specialist"] == pytest.approx(0.34 / 0.32) and row["vs_specialist_ok"]
     assert row["beats_sequential"] is False  # the new JDSR's own rows, not the earlier ones
     assert new["specialists"] == {"camera": "care-camera.safetensors"}
-    assert "`earlier.json`" in markdown(new)
+    assert "(earlier.json)" in markdown(new)
     with pytest.raises(ValueError, match="another draw"):
         with_specialists_from(_report(778, [[0.3, 0.7]] * 2, [[0.3, 0.7]] * 2), earlier)
 

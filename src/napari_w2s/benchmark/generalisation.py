@@ -450,8 +450,8 @@ def markdown(report: dict) -> str:
     ]
     if report.get("specialists_from"):
         md += [
-            f"The specialist CARE rows are those of `{report['specialists_from']}`, an earlier "
-            "run on the same views with the same specialist weights.",
+            "The specialist CARE rows are taken from an earlier run of this benchmark on the same "
+            f"views with the same specialist weights ({report['specialists_from']}).",
             "",
         ]
     for name, t in report["tables"].items():
