@@ -15,7 +15,8 @@
 # curves, the reliability calibration and the trust figure with its region table. Writes into
 # docs/ and the shipped card; logs in remeasure-logs/. What is left by hand: the screenshots
 # (QT_API=pyqt6 xvfb-run -a python docs/scripts/screenshots.py), `w2s demo`'s figures, the zoo
-# table (python scripts/ship_weights.py) and the docs' prose.
+# table (python scripts/ship_weights.py), the docs' prose, and the low-SNR note's threshold
+# (LOW_SNR_JDSR in src/napari_w2s/restore/steps.py) against the reports' tables by input SNR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?the Tables data set (see the header)}
