@@ -34,9 +34,9 @@ def main() -> None:
     from safetensors.torch import load_file
 
     from napari_w2s.models import build_model, get_spec
-    from napari_w2s.models.weights import ModelCard, save_model
+    from napari_w2s.models.weights import save_model
     from napari_w2s.normalisation import DEFAULT
-    from napari_w2s.training.trainer import TrainConfig, evaluate
+    from napari_w2s.training.trainer import TrainConfig, evaluate, run_card
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run")
@@ -62,16 +62,9 @@ def main() -> None:
             if isinstance(m, dict):
                 print(f"  {level}: RMSE {m['rmse']:.4f}  SSIM {m['ssim']:.4f}")
     if args.save:
-        level = "clean" if spec.task == "sr" else cfg.level_name
-        card = ModelCard(
-            name=cfg.model,
-            architecture=spec.architecture,
-            config=spec.config(cfg.config),
-            task=spec.task,
-            scale=spec.scale,
-            noise_level=level,
+        card = run_card(
+            cfg,
             normalisation=dict(DEFAULT),
-            description=spec.description,
             training={
                 "command": cfg.command,
                 "checkpoint_of": str(run),

@@ -106,8 +106,7 @@ def iter_train(
     import torch
 
     from ..models import build_discriminator, build_model, get_spec
-    from ..models.config_text import config_label
-    from ..models.weights import ModelCard, save_model
+    from ..models.weights import save_model
     from ..restore.device import autocast, choose_device, describe
     from .losses import LossConfig, RestorationLoss, gan_losses
 
@@ -244,17 +243,9 @@ def iter_train(
         average.copy_to(model)
     model.eval()
     metrics = evaluate(model, cfg, spec.task, device, sampler)
-    level = "clean" if spec.task == "sr" else cfg.level_name  # SR models see the clean LR only
-    name = f"{cfg.model}-{level}-{config_label(cfg.config)}"
-    card = ModelCard(
-        name=cfg.model,
-        architecture=spec.architecture,
-        config=spec.config(cfg.config),
-        task=spec.task,
-        scale=spec.scale,
-        noise_level=level,
+    card = run_card(
+        cfg,
         normalisation=dict(sampler.norm),
-        description=spec.description,
         training={
             "command": cfg.command,
             "data": cfg.source.name if cfg.source is not None else str(cfg.data),
@@ -281,8 +272,43 @@ def iter_train(
         },
         metrics=metrics,
     )
-    path = save_model(model, out / f"{name}.safetensors", card)
-    return path
+    return save_model(model, out / f"{card_stem(cfg)}.safetensors", card)
+
+
+def _card_level(cfg: TrainConfig) -> str:
+    from ..models import get_spec
+
+    # SR models see the clean LR only
+    return "clean" if get_spec(cfg.model).task == "sr" else cfg.level_name
+
+
+def card_stem(cfg: TrainConfig) -> str:
+    """``MODEL-LEVEL-CONFIG``: the name of a run's weights file and card."""
+    from ..models.config_text import config_label
+
+    return f"{cfg.model}-{_card_level(cfg)}-{config_label(cfg.config)}"
+
+
+def run_card(cfg: TrainConfig, normalisation: dict, training: dict, metrics: dict) -> Any:
+    """The model card of a run's weights: the method's architecture, task and scale, the
+    noise level it was trained for, ``normalisation``, ``training`` (the record) and
+    ``metrics``."""
+    from ..models import get_spec
+    from ..models.weights import ModelCard
+
+    spec = get_spec(cfg.model)
+    return ModelCard(
+        name=cfg.model,
+        architecture=spec.architecture,
+        config=spec.config(cfg.config),
+        task=spec.task,
+        scale=spec.scale,
+        noise_level=_card_level(cfg),
+        normalisation=normalisation,
+        description=spec.description,
+        training=training,
+        metrics=metrics,
+    )
 
 
 def _check_only_deeper(path: Path, config: Any, method: str) -> None:
