@@ -42,9 +42,9 @@ from napari_w2s.benchmark.generalisation import (
     SETS,
     SR,
     iter_generalisation,
-    markdown,
     real_image_check,
 )
+from napari_w2s.benchmark.generalisation_report import markdown
 
 
 def pairs(values: list[str]) -> dict[str, str]:
@@ -98,8 +98,9 @@ def train_specialists(minutes: float, out: Path, threads: int) -> dict[str, str]
 
 def reuse_specialists(report: dict, earlier_path: Path, out: Path) -> None:
     """Put the specialist CARE rows of an earlier report of the same draw into ``report``
-    (:func:`~napari_w2s.benchmark.generalisation.with_specialists_from`) and write it again."""
-    from napari_w2s.benchmark.generalisation import markdown, with_specialists_from
+    (:func:`~napari_w2s.benchmark.generalisation_report.with_specialists_from`) and write it
+    again."""
+    from napari_w2s.benchmark.generalisation_report import markdown, with_specialists_from
 
     try:
         with_specialists_from(report, json.loads(earlier_path.read_text()), earlier_path.name)

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from napari_w2s.benchmark.generalisation import compare_reports
+from napari_w2s.benchmark.generalisation_report import compare_reports
 
 
 def main() -> int:

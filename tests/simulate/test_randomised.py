@@ -281,7 +281,7 @@ def test_small_test_views_always_hold_structure_to_score_against():
 
 
 def test_paired_difference_of_jdsr_and_a_pipeline_has_its_standard_error():
-    from napari_w2s.benchmark.generalisation import checks, paired_difference
+    from napari_w2s.benchmark.generalisation_report import checks, paired_difference
 
     jdsr = [(0.30, 0.70, 1.0), (0.40, 0.60, 1.0), (0.50, 0.50, 1.0), (0.20, 0.80, 1.0)]
     seq = [(0.31, 0.69, 2.0), (0.42, 0.61, 2.0), (0.50, 0.52, 2.0), (0.21, 0.79, 2.0)]
@@ -395,7 +395,7 @@ def test_the_w2s_like_share_of_a_training_run_can_be_set_and_is_recorded():
 
 def _report(seed: int, jdsr: list, seq: list, specialist: dict | None = None) -> dict:
     """A hand-made generalisation report of one set, one level: per-view (rmse, ssim)."""
-    from napari_w2s.benchmark.generalisation import _mean
+    from napari_w2s.benchmark.generalisation_report import _mean
 
     rows = {"jdsr": jdsr, "ridnet+rcan": seq}
     tables = {"camera": {r: {"avg1": _mean([(*v, 0.0) for v in pv])} for r, pv in rows.items()}}
@@ -414,7 +414,7 @@ def _report(seed: int, jdsr: list, seq: list, specialist: dict | None = None) ->
 
 def test_two_runs_on_one_draw_are_compared_view_by_view():
     """Choosing between weights: candidate A's JDSR against B's, paired over the same views."""
-    from napari_w2s.benchmark.generalisation import compare_reports
+    from napari_w2s.benchmark.generalisation_report import compare_reports
 
     a = _report(
         778, [[0.30, 0.70], [0.40, 0.60], [0.50, 0.52]], [[0.31, 0.7], [0.4, 0.6], [0.5, 0.5]]
@@ -439,7 +439,7 @@ def test_two_runs_on_one_draw_are_compared_view_by_view():
 
 
 def test_a_rerun_takes_the_specialists_of_an_earlier_report_of_the_same_draw():
-    from napari_w2s.benchmark.generalisation import markdown, with_specialists_from
+    from napari_w2s.benchmark.generalisation_report import markdown, with_specialists_from
 
     spec = {"rmse": 0.32, "ssim": 0.65, "seconds": 0.1}
     earlier = _report(777, [[0.3, 0.7]] * 2, [[0.31, 0.69]] * 2, specialist=spec)
@@ -507,7 +507,7 @@ def test_an_auto_row_runs_what_noise_level_auto_would_choose(tmp_path, monkeypat
 
 def test_jdsr_against_the_pipeline_by_the_inputs_snr():
     """Input by input, binned by the estimated SNR: where JDSR's edge holds and where not."""
-    from napari_w2s.benchmark.generalisation import by_snr, markdown
+    from napari_w2s.benchmark.generalisation_report import by_snr, markdown
 
     report = _report(
         778,
