@@ -397,6 +397,46 @@ def test_a_deeper_rrdb_network_starts_as_the_shallower_one():
     assert wider.deepened_state(small.state_dict())[1] == 0
 
 
+def test_a_wider_rrdb_network_starts_as_the_narrower_one():
+    """Widening a trained JDSR (features 24 -> 32, growth 12 -> 16, and 2 blocks more): every
+    old channel keeps its weights at its place in the wider layout and whatever reads a new
+    channel starts at zero, so the output is the same to float precision; what reads the new
+    channels receives gradients, so they can learn."""
+    torch.manual_seed(0)
+    small = build_model("jdsr", "compact")
+    for p in small.parameters():  # a trained-looking network
+        p.data.add_(0.05 * torch.randn_like(p))
+    wide = build_model("jdsr", "compact:num_feat=32,growth=16,num_blocks=6")
+    state, narrower = wide.widened_state(small.state_dict())
+    assert narrower == (24, 12)
+    state, added = wide.deepened_state(state)
+    assert added == 2
+    wide.load_state_dict(state)
+    x = torch.rand(2, 1, 24, 24)
+    for mode in ("eval", "train"):  # the lean inference forms, then the concatenating one
+        getattr(small, mode)()
+        getattr(wide, mode)()
+        with torch.set_grad_enabled(mode == "train"):
+            ref, out = small(x), wide(x)
+        assert ref.std() > 0.01
+        assert torch.allclose(out, ref, atol=1e-5 * float(ref.abs().max())), mode
+    out.mean().backward()
+    reads_new = wide.body[0].body[0].convs[1].weight.grad[:, 24:32]  # new trunk channels
+    assert reads_new.abs().sum() > 0
+    # an ESRGAN-like network with an HR convolution widens the same way
+    torch.manual_seed(1)
+    e_small = build_model("jdsr", "compact:hr_conv=true,num_blocks=1")
+    e_wide = build_model("jdsr", "compact:hr_conv=true,num_blocks=1,num_feat=28")
+    e_wide.load_state_dict(e_wide.widened_state(e_small.state_dict())[0])
+    e_small.eval()
+    e_wide.eval()
+    with torch.no_grad():
+        assert torch.allclose(e_wide(x), e_small(x), atol=1e-5)
+    # the same width, or a wider state than the network: left to the strict load
+    assert small.widened_state(small.state_dict())[1] is None
+    assert small.widened_state(wide.state_dict())[1] is None
+
+
 def test_importing_the_registry_does_not_import_torch():
     code = (
         "import sys, napari_w2s, napari_w2s.models as m\n"

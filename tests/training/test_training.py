@@ -385,8 +385,24 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
     other = tiny_run(
         dataset, tmp_path / "other", model="jdsr", config="compact:num_blocks=5,residual=false"
     )
-    with pytest.raises(W2SInputError, match="more than depth.*residual True -> False"):
+    with pytest.raises(W2SInputError, match="more than its size.*residual True -> False"):
         drain(iter_train(TrainConfig(**{**other.__dict__, "init": "jdsr"})))
+    # wider: the shipped channels in place, new ones read by zeros (recorded in the card)
+    wide = tiny_run(
+        dataset,
+        tmp_path / "wide",
+        model="jdsr",
+        config="compact:num_feat=28,growth=14",
+        init="jdsr",
+        iterations=1,
+        batch=1,
+        patch=16,
+        checkpoint_every=500,
+    )
+    card = read_card(drain(iter_train(wide)))
+    assert card.config["num_feat"] == 28 and card.config["growth"] == 14
+    assert card.training["initialised_from"]["widened_from"] == {"num_feat": 24, "growth": 12}
+    assert "blocks_added" not in card.training["initialised_from"]
 
 
 def test_gan_models_can_drop_their_adversarial_and_perceptual_terms_for_pretraining():

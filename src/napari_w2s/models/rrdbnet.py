@@ -225,6 +225,67 @@ class RRDBNet(nn.Module):
         grown["conv_body.weight"] = state["conv_body.weight"] / 1.2**added
         return grown, added
 
+    def widened_state(self, state: dict) -> tuple[dict, tuple[int, int] | None]:
+        """``state`` of a narrower RRDBNet (fewer features ``nf`` and / or growth ``gc``, the
+        same or fewer blocks), made this network's width. Each old channel keeps its weights
+        at its place in the wider layout (a dense convolution reads the block input, then
+        each growth map: the groups move apart as they widen); every weight that *reads* a new
+        channel is zero, so the wider network computes exactly what the narrower one did, while
+        the new channels start from this network's own random weights and learn from the first
+        step (what reads them receives gradients). Blocks beyond ``state``'s are left out (for
+        :meth:`deepened_state`). Returns the state and the old ``(nf, gc)``, or ``None`` where
+        ``state`` is not a narrower network of this kind (then unchanged)."""
+        ours = self.state_dict()
+        if "conv_first.weight" not in state or "body.0.body.0.convs.0.weight" not in state:
+            return state, None
+        nf0, nf = state["conv_first.weight"].shape[0], ours["conv_first.weight"].shape[0]
+        gc0, gc = (s["body.0.body.0.convs.0.weight"].shape[0] for s in (state, ours))
+        if (nf0, gc0) == (nf, gc) or nf0 > nf or gc0 > gc:
+            return state, None
+        if any(k not in ours for k in state):
+            return state, None
+
+        def places(groups: list[int], old: list[int]) -> torch.Tensor:
+            """New indices of the old channels: group by group, at the start of each group."""
+            at, new_at, out = 0, 0, []
+            for n_old, n_new in zip(old, groups, strict=True):
+                out.append(torch.arange(new_at, new_at + n_old))
+                at, new_at = at + n_old, new_at + n_new
+            return torch.cat(out)
+
+        def layout(key: str, axis: int) -> tuple[list[int], list[int]]:
+            """The channel groups of a weight's outputs (axis 0) or inputs (axis 1), new, old."""
+            if ".convs." in key or ".conv_out." in key:
+                i = int(key.split(".convs.")[1].split(".")[0]) if ".convs." in key else 4
+                if axis == 0:
+                    return ([gc], [gc0]) if ".convs." in key else ([nf], [nf0])
+                return [nf] + [gc] * i, [nf0] + [gc0] * i
+            if key.startswith("conv_first"):
+                return ([nf], [nf0]) if axis == 0 else ([1], [1])
+            if key.startswith("conv_last"):
+                return ([1], [1]) if axis == 0 else ([nf], [nf0])
+            if key.startswith("upsample") and axis == 0 and ours[key].shape[0] == 4 * nf:
+                return [4 * nf], [4 * nf0]  # PixelShuffle: map c reads 4c..4c+3, kept in place
+            return [ours[key].shape[axis]], [state[key].shape[axis]]
+
+        out = {}
+        for key, old in state.items():
+            new = ours[key].clone()
+            if old.shape == new.shape:
+                out[key] = old.clone()
+                continue
+            rows = places(*layout(key, 0))
+            if old.dim() == 1:  # a bias
+                new[rows] = old
+            else:
+                cols = places(*layout(key, 1))
+                reads_new = torch.ones(new.shape[1], dtype=torch.bool)
+                reads_new[cols] = False
+                new[:, reads_new] = 0
+                new[rows[:, None], cols[None, :]] = old
+            out[key] = new
+        return out, (int(nf0), int(gc0))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.conv_first(x)
         feat = feat + self.conv_body(self.body(feat))

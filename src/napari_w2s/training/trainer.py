@@ -311,9 +311,9 @@ def run_card(cfg: TrainConfig, normalisation: dict, training: dict, metrics: dic
     )
 
 
-def _check_only_deeper(path: Path, config: Any, method: str) -> None:
-    """Growing a network by blocks keeps everything else: an ``--init`` whose card records other
-    settings (width, upsampling, the bicubic shortcut) is refused."""
+def _check_only_grown(path: Path, config: Any, method: str) -> None:
+    """Growing a network (blocks, features, growth) keeps everything else: an ``--init`` whose
+    card records other settings (upsampling, the bicubic shortcut) is refused."""
     from ..models import get_spec
     from ..models.weights import card_path, read_card
 
@@ -321,12 +321,13 @@ def _check_only_deeper(path: Path, config: Any, method: str) -> None:
         return
     theirs = dict(read_card(path).config)
     ours = get_spec(method).config(config)
+    grown = ("num_blocks", "num_feat", "growth")
     other = sorted(
-        k for k in set(theirs) | set(ours) if k != "num_blocks" and theirs.get(k) != ours.get(k)
+        k for k in set(theirs) | set(ours) if k not in grown and theirs.get(k) != ours.get(k)
     )
     if other:
         raise W2SInputError(
-            f"{path}: --init weights differ from this configuration in more than depth "
+            f"{path}: --init weights differ from this configuration in more than its size "
             f"({', '.join(f'{k} {theirs.get(k)} -> {ours.get(k)}' for k in other)})"
         )
 
@@ -342,12 +343,18 @@ def _initialise(model: Any, init: str, method: str, config: Any = "compact") -> 
         path = find_weights(init if init != "shipped" else method)
     state = load_state_dict(path)
     record = {"file": path.name, "sha256": sha256_file(path)}
+    widen = getattr(model, "widened_state", None)
+    if widen is not None:  # a narrower RRDB model: its channels, new ones read by zeros
+        state, narrower = widen(state)
+        if narrower:
+            record["widened_from"] = {"num_feat": narrower[0], "growth": narrower[1]}
     deepen = getattr(model, "deepened_state", None)
     if deepen is not None:  # a shallower RRDB model: its blocks, then new ones as identities
         state, added = deepen(state)
         if added:
-            _check_only_deeper(path, config, method)
             record["blocks_added"] = added
+    if "widened_from" in record or "blocks_added" in record:
+        _check_only_grown(path, config, method)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
