@@ -360,18 +360,22 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
     """``--config compact:num_blocks=5 --init jdsr``: the shipped 4-block JDSR grown by one block
     (recorded in the card), its file named after the changed setting; a setting JDSR does not
     have is refused before anything is written."""
-    cfg = tiny_run(
-        dataset,
-        tmp_path / "deep",
-        model="jdsr",
-        config="compact:num_blocks=5",
-        init="jdsr",
-        iterations=1,
-        batch=1,
-        patch=16,
-        checkpoint_every=500,
-    )
-    path = drain(iter_train(cfg))
+
+    def grown(name: str, config: str):  # one step from the shipped JDSR
+        cfg = tiny_run(
+            dataset,
+            tmp_path / name,
+            model="jdsr",
+            config=config,
+            init="jdsr",
+            iterations=1,
+            batch=1,
+            patch=16,
+            checkpoint_every=500,
+        )
+        return drain(iter_train(cfg))
+
+    path = grown("deep", "compact:num_blocks=5")
     assert path.name == "jdsr-avg1-compact-num_blocks5.safetensors"
     card = read_card(path)
     assert card.config["num_blocks"] == 5 and card.config["num_feat"] == 24
@@ -388,18 +392,7 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
     with pytest.raises(W2SInputError, match="more than its size.*residual True -> False"):
         drain(iter_train(TrainConfig(**{**other.__dict__, "init": "jdsr"})))
     # wider: the shipped channels in place, new ones read by zeros (recorded in the card)
-    wide = tiny_run(
-        dataset,
-        tmp_path / "wide",
-        model="jdsr",
-        config="compact:num_feat=28,growth=14",
-        init="jdsr",
-        iterations=1,
-        batch=1,
-        patch=16,
-        checkpoint_every=500,
-    )
-    card = read_card(drain(iter_train(wide)))
+    card = read_card(grown("wide", "compact:num_feat=28,growth=14"))
     assert card.config["num_feat"] == 28 and card.config["growth"] == 14
     assert card.training["initialised_from"]["widened_from"] == {"num_feat": 24, "growth": 12}
     assert "blocks_added" not in card.training["initialised_from"]
