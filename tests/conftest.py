@@ -67,6 +67,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(NO_DISPLAY)
 
 
+class Reads:
+    """An array read plane by plane (like a memory map or a dask array) that logs its reads."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.reads = []
+
+    def __getitem__(self, index):
+        self.reads.append(index)
+        return self.data[index]
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads.append("all")  # a normalisation's sample of a small stack
+        return np.asarray(self.data, dtype=dtype)
+
+
 def ramp_stack(frames: int = 20, h: int = 8, w: int = 6) -> np.ndarray:
     """uint16 stack whose frame t is ``t * 100 + pixel index``: every average is known exactly."""
     base = np.arange(h * w, dtype=np.uint16).reshape(h, w)

@@ -10,7 +10,7 @@ import pytest
 
 from napari_w2s import W2SInputError
 from napari_w2s.averaging import iter_noise_levels, level_frames, noise_levels, parse_levels
-from tests.conftest import ramp_stack
+from tests.conftest import Reads, ramp_stack
 
 
 def test_w2s_protocol_exact_values():
@@ -107,10 +107,12 @@ def test_dask_input_and_progress():
 
 
 def test_generator_can_be_stopped_between_blocks():
-    gen = iter_noise_levels(ramp_stack(frames=40, h=4, w=4), levels=(1,), block_frames=8)
+    data = Reads(ramp_stack(frames=40, h=4, w=4))
+    gen = iter_noise_levels(data, levels=(1,), block_frames=8)
     first = next(gen)
     assert (first.done, first.total, first.unit) == (8, 40, "frame")
-    gen.close()  # a cancelled worker: nothing else is computed
+    gen.close()  # a cancelled worker: nothing else is read
+    assert data.reads == [slice(0, 8)]
 
 
 def test_uint16_sums_are_exact_for_large_values():

@@ -95,6 +95,10 @@ def test_average_snr_grows_with_frames_where_the_image_snr_does_not():
     own = [estimate_snr(stack[:n].mean(0)) for n in (1, 4, 16)]
     assert max(own) / min(own) < 1.6  # the percentile range follows the noise down
     adv = advise(stack, levels=(1, 4, 16), jdsr=False)
+    # the estimates the curve is built from, on this dim view: the noise, and the clean range
+    # (over by the 16-frame average's own noise, 1.8 ADU here: 8.3 for 6.0, docs/noise.md)
+    assert adv.data_range == pytest.approx(float(clean.max() - clean.min()), rel=0.5)
+    assert adv.noise_var_1 == pytest.approx(2.0 * float(clean.mean()) - 150.0, rel=0.15)
     s = [average_snr(adv.data_range, adv.noise_var_1, n) for n in (1, 4, 16)]
     assert s[1] / s[0] == pytest.approx(2.0) and s[2] / s[1] == pytest.approx(2.0)
 

@@ -58,8 +58,12 @@ def test_independent_of_intensity_scale_and_lambda_conversion(hr):
     k1 = estimate_kernel(lr, hr).kernel
     k2 = estimate_kernel(1000 * lr, 255 * hr).kernel
     np.testing.assert_allclose(k1, k2, atol=1e-10)
-    est = estimate_kernel(lr, hr, lam=2500.0)
-    assert reg_from_lambda(2500.0, hr) == pytest.approx(est.lam / (hr.size * hr.var()))
+    # the authors' absolute lambda and this project's relative reg give the same kernel
+    by_lam = estimate_kernel(lr, hr, lam=2500.0)
+    by_reg = estimate_kernel(lr, hr, reg=reg_from_lambda(2500.0, hr))
+    np.testing.assert_allclose(by_lam.kernel, by_reg.kernel, atol=1e-12)
+    assert by_lam.lam == pytest.approx(2500.0)
+    assert not np.allclose(by_lam.kernel, estimate_kernel(lr, hr, lam=25.0).kernel, atol=1e-4)
 
 
 def test_plain_paper_formula_is_worse_on_bordered_images(hr):

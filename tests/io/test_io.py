@@ -135,7 +135,7 @@ def test_truncated_tiff(tmp_path, ramp):
     tifffile.imwrite(path, ramp)
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(W2SInputError, match="cut.tif"):
+    with pytest.raises(W2SInputError, match="cut.tif: the TIFF is truncated or damaged"):
         read_stack(path)
 
 

@@ -157,12 +157,15 @@ def test_full_configurations_run_on_the_meta_device(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_full_configurations_take_a_training_step(name):
     """The paper's configurations for real: one Adam step on a 16 x 16 patch moves every weight
-    group and keeps the output finite (what a user with a GPU runs, at toy size)."""
+    group and keeps the output finite (what a user with a GPU runs, at toy size). The only
+    exception: a channel attention whose squeeze ReLU is off for this one patch gets no gradient
+    (RCAN / SAN: 24 of 1628 and 6 of 937 tensors, seed 0)."""
     torch.manual_seed(0)
     model = build_model(name, "full").train()
     scale = get_spec(name).scale
     x = torch.rand(1, 1, 16, 16)
     target = torch.rand(1, 1, 16 * scale, 16 * scale)
+    names = [n for n, _ in model.named_parameters()]
     before = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     out = model(x)
@@ -170,8 +173,12 @@ def test_full_configurations_take_a_training_step(name):
     loss = torch.nn.functional.l1_loss(out, target)
     loss.backward()
     opt.step()
-    moved = [not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True)]
-    assert torch.isfinite(loss) and sum(moved) >= 0.9 * len(moved), (sum(moved), len(moved))
+    still = [
+        n for n, b, p in zip(names, before, model.parameters(), strict=True) if torch.equal(b, p)
+    ]
+    assert torch.isfinite(loss)
+    assert all(".attention." in n or ".gate." in n for n in still), still
+    assert len(still) <= 0.02 * len(names), (len(still), len(names))
 
 
 @pytest.mark.parametrize("name", ["jdsr", "rcan", "san", "memnet"])

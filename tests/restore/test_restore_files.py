@@ -22,6 +22,7 @@ from napari_w2s.restore.files import (
     restore_array,
     restore_file,
 )
+from tests.conftest import Reads
 
 
 def stack(planes=4, h=40, w=36, seed=0) -> np.ndarray:
@@ -97,22 +98,6 @@ def test_restore_array_is_lazy_on_a_generator():
     pipe = resolve("bicubic")
     for got, plane in zip([first, *rest], data, strict=True):
         assert np.array_equal(got, pipe.run(plane))
-
-
-class Reads:
-    """An array read plane by plane (like a memory map or a dask array) that logs its reads."""
-
-    def __init__(self, data):
-        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
-        self.reads = []
-
-    def __getitem__(self, index):
-        self.reads.append(index)
-        return self.data[index]
-
-    def __array__(self, dtype=None, copy=None):
-        self.reads.append("all")  # a normalisation's sample of a small stack
-        return np.asarray(self.data, dtype=dtype)
 
 
 def test_restore_array_reads_one_plane_per_plane_of_an_array():
