@@ -410,7 +410,7 @@ def test_a_wider_rrdb_network_starts_as_the_narrower_one():
     channel starts at zero, so the output is the same to float precision; what reads the new
     channels receives gradients, so they can learn."""
     torch.manual_seed(0)
-    small = build_model("jdsr", "compact")
+    small = build_model("jdsr", "compact:num_feat=24,growth=12")
     for p in small.parameters():  # a trained-looking network
         p.data.add_(0.05 * torch.randn_like(p))
     wide = build_model("jdsr", "compact:num_feat=32,growth=16,num_blocks=6")
