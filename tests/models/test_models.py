@@ -432,8 +432,8 @@ def test_a_wider_rrdb_network_starts_as_the_narrower_one():
     assert reads_new.abs().sum() > 0
     # an ESRGAN-like network with an HR convolution widens the same way
     torch.manual_seed(1)
-    e_small = build_model("jdsr", "compact:hr_conv=true,num_blocks=1")
-    e_wide = build_model("jdsr", "compact:hr_conv=true,num_blocks=1,num_feat=28")
+    e_small = build_model("jdsr", "compact:hr_conv=true,num_blocks=1,num_feat=24,growth=12")
+    e_wide = build_model("jdsr", "compact:hr_conv=true,num_blocks=1,num_feat=28,growth=12")
     e_wide.load_state_dict(e_wide.widened_state(e_small.state_dict())[0])
     e_small.eval()
     e_wide.eval()

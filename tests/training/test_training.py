@@ -378,7 +378,7 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
     path = grown("deep", "compact:num_blocks=5")
     assert path.name == "jdsr-avg1-compact-num_blocks5.safetensors"
     card = read_card(path)
-    assert card.config["num_blocks"] == 5 and card.config["num_feat"] == 24
+    assert card.config["num_blocks"] == 5 and card.config["num_feat"] == 32
     assert card.training["initialised_from"]["blocks_added"] == 1
     for config, why in (("compact:blocks=3", "no setting 'blocks'"), ("compact:scale=3", "scales")):
         bad = tiny_run(dataset, tmp_path / "bad", model="jdsr", config=config)
@@ -392,9 +392,9 @@ def test_a_deeper_jdsr_starts_from_the_shipped_one(dataset, tmp_path):
     with pytest.raises(W2SInputError, match="more than its size.*residual True -> False"):
         drain(iter_train(TrainConfig(**{**other.__dict__, "init": "jdsr"})))
     # wider: the shipped channels in place, new ones read by zeros (recorded in the card)
-    card = read_card(grown("wide", "compact:num_feat=28,growth=14"))
-    assert card.config["num_feat"] == 28 and card.config["growth"] == 14
-    assert card.training["initialised_from"]["widened_from"] == {"num_feat": 24, "growth": 12}
+    card = read_card(grown("wide", "compact:num_feat=36,growth=18"))
+    assert card.config["num_feat"] == 36 and card.config["growth"] == 18
+    assert card.training["initialised_from"]["widened_from"] == {"num_feat": 32, "growth": 16}
     assert "blocks_added" not in card.training["initialised_from"]
 
 

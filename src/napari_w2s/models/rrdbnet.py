@@ -23,7 +23,7 @@ sub-pixel convolution (64 -> 256 + PixelShuffle), which both configurations use 
 
 Inference (no gradients) runs the dense blocks without concatenating: a convolution of a
 concatenation is the sum of the convolutions of its parts (one per input-channel group). With
-narrow growth (the compact configurations, growth 12) each new feature map is convolved once by
+narrow growth (the compact configurations, growth 12-16) each new feature map is convolved once by
 its slices of all the later convolutions stacked along their outputs and added to their running
 sums (:meth:`ResidualDenseBlock5C.forward_wide`: wide convolutions instead of 12-channel ones);
 with the paper's growth 32, each convolution is the sum of its partial convolutions
