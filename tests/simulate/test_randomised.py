@@ -174,6 +174,22 @@ def test_snr_is_camera_independent_and_orders_the_levels():
     assert estimate_snr(np.full((32, 32), 5.0)) == 0.0
 
 
+def test_snr_of_a_large_image_from_a_subsample(monkeypatch):
+    """Above MAX_PIXELS the SNR is taken on every s-th pixel / 2 x 2 block: the same number as
+    from every pixel (within 1 %), still camera-independent."""
+    from napari_w2s.analysis import snr as S
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:640, 0:600]
+    img = 200 + 90 * np.sin(yy / 23) * np.cos(xx / 31) + rng.normal(0, 8, (640, 600))
+    full = S.estimate_snr(img)
+    monkeypatch.setattr(S, "MAX_PIXELS", 100 * 100)  # stride 7 here
+    assert S._stride(img.shape) == 7
+    assert S.estimate_snr(img) == pytest.approx(full, rel=0.01)
+    assert S.estimate_snr(img) != full  # the subsample, not the whole image
+    assert S.estimate_snr(4.0 * img + 300.0) == pytest.approx(S.estimate_snr(img), rel=1e-9)
+
+
 def test_auto_level_picks_the_specialist_for_noisy_images_only(monkeypatch):
     from napari_w2s.restore import zoo
 

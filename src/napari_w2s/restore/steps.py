@@ -64,7 +64,7 @@ def low_snr_note(card: Any, image: np.ndarray, weights: Path | None = None) -> s
         return ""
     from ..analysis.snr import estimate_snr
 
-    snr = estimate_snr(np.asarray(image, dtype=np.float64))
+    snr = estimate_snr(image)
     if not 0 < snr < LOW_SNR_JDSR:
         return ""
     return (
