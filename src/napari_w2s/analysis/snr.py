@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-
 # Above this many pixels the statistics are taken on a regular subsample (every s-th pixel for
 # the percentiles, every s-th 2 x 2 block for the noise): the same answer to well under 1 % for
 # an image this large, without float64 copies of the whole image (a 4096 x 4096 plane made the
