@@ -226,9 +226,11 @@ def test_bad_selections_give_notifications(
 
     with monkeypatch.context() as m:  # every method has shipped weights: an empty zoo has none
         m.setattr("napari_w2s.restore.zoo.ZOO", tmp_path / "no-zoo")
+        rw.method.reload()  # the list reads the cards again, as after a new model is saved
         rw.layer.set_value("clean")
         rw.method.set_method("dncnn")
         assert rw.run() is None and "no trained weights for dncnn" in errors[-1]
+    rw.method.reload()
 
     mw = dock(viewer, "Metrics")
     mw.select(["clean"])
