@@ -36,6 +36,7 @@ graph); ``block.lean = ""`` turns the inference forms off.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -247,11 +248,8 @@ class RRDBNet(nn.Module):
 
         def places(groups: list[int], old: list[int]) -> torch.Tensor:
             """New indices of the old channels: group by group, at the start of each group."""
-            at, new_at, out = 0, 0, []
-            for n_old, n_new in zip(old, groups, strict=True):
-                out.append(torch.arange(new_at, new_at + n_old))
-                at, new_at = at + n_old, new_at + n_new
-            return torch.cat(out)
+            starts = [0, *itertools.accumulate(groups)][:-1]
+            return torch.cat([torch.arange(s, s + n) for s, n in zip(starts, old, strict=True)])
 
         def layout(key: str, axis: int) -> tuple[list[int], list[int]]:
             """The channel groups of a weight's outputs (axis 0) or inputs (axis 1), new, old."""

@@ -46,10 +46,10 @@ def _check_image(image: Any) -> np.ndarray:
 
 # Below this signal-to-noise ratio (analysis.snr.estimate_snr of the input) the noise-blind JDSR
 # had no measurable edge over RIDNet + RCAN on the generalisation benchmark's held-out sets
-# (benchmark.generalisation_report.by_snr; two draws, seeds 777 and 778, every set and level):
-# at SNR 6-10 the mean RMSE difference per bin was -0.004 to +0.008, JDSR higher in 27 of 53
-# inputs; below 6, 17 inputs, within one standard error; at SNR 10-16 JDSR was ahead by
-# 0.014-0.019, above 16 by 0.029-0.046 (docs/models.md, session 21).
+# (benchmark.generalisation_report.by_snr; two draws, seeds 777 and 778, every set and level;
+# the JDSR shipped in session 22): at SNR 6-10 the mean RMSE difference per bin was -0.010 to
+# +0.004, JDSR higher in 22 of 53 inputs; below 6, 17 inputs, within 1.5 standard errors; at SNR
+# 10-16 JDSR was ahead by 0.020-0.026, above 16 by 0.034-0.050 (docs/models.md, session 22).
 LOW_SNR_JDSR = 10.0
 
 
