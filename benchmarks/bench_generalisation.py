@@ -139,6 +139,14 @@ def main() -> None:
         "draw (views, size, seed) instead of running specialists again",
     )
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--orientations",
+        type=int,
+        default=1,
+        choices=(1, 2, 4, 8),
+        help="every network averaged over this many flips and quarter turns (w2s restore "
+        "--orientations); compare with a run without it on the same draw (compare_reports.py)",
+    )
     ap.add_argument("--real", default=None, help="a real 2-D widefield image (TIFF or .npy)")
     ap.add_argument(
         "--compare",
@@ -169,6 +177,7 @@ def main() -> None:
         specialists=specialists,
         weights=pairs(a.weights),
         log=print,
+        orientations=a.orientations,
     )
     while True:
         try:

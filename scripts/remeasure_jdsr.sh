@@ -11,7 +11,9 @@
 #
 # Two jobs at a time, one thread each (about 25 min on the 2-core build machine): Tables 1-3 on
 # one core; on the other the generalisation benchmark (its specialist CARE rows taken from the
-# committed report: same views, same specialist weights), the validation draw, the advisor
+# committed report: same views, same specialist weights), the validation draw (seed 778, what
+# weights are chosen on), the confirmation draw (seed 779, 32 views per set, never used to
+# choose), the advisor
 # curves, the reliability calibration and the trust figure with its region table. Writes into
 # docs/ and the shipped card; logs in remeasure-logs/. What is left by hand: the screenshots
 # (QT_API=pyqt6 xvfb-run -a python docs/scripts/screenshots.py), `w2s demo`'s figures, the zoo
@@ -37,6 +39,9 @@ python benchmarks/bench_generalisation.py --out "$G" --views 8 --size 128 --thre
 python benchmarks/bench_generalisation.py --seed 778 --quick --out "$G/validation" \
     --methods jdsr,ridnet+rcan,dncnn+rcan,bicubic --sets camera,optics,nuclei,low-light \
     --threads 1 >"$LOGS/validation.log" 2>&1
+python benchmarks/bench_generalisation.py --seed 779 --views 32 --quick --out "$G/confirmation" \
+    --methods jdsr,ridnet+rcan,dncnn+rcan,bicubic --sets camera,optics,nuclei,low-light \
+    --threads 1 >"$LOGS/confirmation.log" 2>&1
 python scripts/measure_jdsr_curves.py --threads 1 --write >"$LOGS/curves.log" 2>&1
 python scripts/calibrate_reliability.py --method jdsr --views 16 --size 96 --test "$DATA" \
     --test-views 6 --threads 1 --write >"$LOGS/calibration.log" 2>&1

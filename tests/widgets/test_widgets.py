@@ -828,10 +828,33 @@ def test_batch_dock_runs_in_the_chosen_precision(make_napari_viewer, qtbot, tmp_
     bw.device.setCurrentIndex(bw.device.findText("cpu"))
     wanted = "bfloat16" if cpu_has_native_bf16() else "float32"
     bw.precision.setCurrentIndex(bw.precision.findText(wanted))
+    bw.orientations.setCurrentIndex(bw.orientations.findText("2"))
     wait(qtbot, bw.run())
     assert bw.files.item(0, 1).text() == "done"
     steps = read_provenance(next(dst.glob("cell*")))["pipeline"]["steps"]
-    assert steps[0]["precision"] == wanted
+    assert steps[0]["precision"] == wanted and steps[0]["orientations"] == 2
+
+
+def test_restore_averages_the_chosen_orientations(make_napari_viewer, qtbot):
+    """The orientations picker reaches the engine (the result commutes with a half turn) and
+    is remembered for the next session."""
+    from napari_w2s.widgets._settings import get_setting
+
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(5)
+    image = (150 + 30 * rng.standard_normal((48, 64))).astype(np.float32)
+    viewer.add_image(image, name="img")
+    viewer.add_image(np.ascontiguousarray(image[::-1, ::-1]), name="turned")
+    rw = dock(viewer, "Restore")
+    rw.device.setCurrentIndex(rw.device.findText("cpu"))
+    rw.trust.setChecked(False)
+    rw.orientations.setCurrentIndex(rw.orientations.findText("2"))
+    assert get_setting("restore_orientations", "") == "2"
+    a = restore(qtbot, rw, "img", "dncnn")
+    assert a.metadata["pipeline"]["steps"][0]["orientations"] == 2
+    a = a.data.copy()
+    b = restore(qtbot, rw, "turned", "dncnn").data
+    assert np.abs(b[::-1, ::-1] - a).max() < 1e-4 * a.std()
 
 
 def test_restore_tells_the_user_what_the_engine_notes_about_the_input(

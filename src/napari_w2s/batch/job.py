@@ -32,6 +32,7 @@ def validate_method(
     remote: bool,
     threads: Any = None,
     precision: str = "auto",
+    orientations: int = 1,
 ) -> list[str]:
     """Unknown methods, missing weights and devices fail here, once, before any file.
     Returns the notes on options without effect."""
@@ -48,6 +49,7 @@ def validate_method(
         noise_level=level,
         threads=threads,
         precision="auto" if remote else precision,  # the workers' CPUs or GPUs decide
+        orientations=orientations,
     ).option_notes
 
 
@@ -72,6 +74,7 @@ def _pipeline(
     noise_level: str | None,
     threads: Any = None,
     precision: str = "auto",
+    orientations: int = 1,
 ) -> Any:
     """The pipeline of a method for this thread. Model weights are loaded once per thread;
     classical pipelines (cheap, but they record the noise used) are built per file."""
@@ -90,6 +93,7 @@ def _pipeline(
         noise_level,
         threads,
         precision,
+        orientations,
     )
     with _PIPELINES_LOCK:
         pipe = _PIPELINES.get(key)
@@ -102,6 +106,7 @@ def _pipeline(
             noise_level=noise_level,
             threads=threads,
             precision=precision,
+            orientations=orientations,
         )
         with _PIPELINES_LOCK:
             _PIPELINES[key] = pipe
@@ -169,6 +174,7 @@ def process_file(
     overwrite: bool = False,
     threads: int | str | None = None,
     precision: str = "auto",
+    orientations: int = 1,
     progress: Callable[[dict], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> dict:
@@ -203,7 +209,7 @@ def process_file(
         level = noise_level_for(method, noise_level, stack.data)
         if noise_level == "auto":
             rec["noise_level"] = level or "blind"
-        pipeline = _pipeline(method, device, tile, weights, level, threads, precision)
+        pipeline = _pipeline(method, device, tile, weights, level, threads, precision, orientations)
         if min(stack.shape[-2:]) < 8:
             raise W2SInputError(
                 f"the image ({stack.shape[-2]} x {stack.shape[-1]} pixels) is too small to "

@@ -115,6 +115,7 @@ def iter_batch(
     noise_level: str | None = None,
     threads: int | str | None = None,
     precision: str = "auto",
+    orientations: int = 1,
 ) -> Generator[dict, None, BatchReport]:
     """Restore every matching file of a folder; a generator of events returning the report.
 
@@ -122,7 +123,7 @@ def iter_batch(
     ----------
     input_dir, pattern, output_dir, method
         As ``w2s batch IN_DIR OUT_DIR --method M --pattern GLOB`` (see :func:`plan`).
-    device, tile, weights, noise_level, threads, precision
+    device, tile, weights, noise_level, threads, precision, orientations
         As ``w2s restore``. ``noise_level``: ``None`` (the noise-blind model), a level (``4`` or
         ``avg4``) or ``"auto"``: for each file, the level chosen from its first plane's
         signal-to-noise ratio, as ``w2s restore --noise-level auto``
@@ -167,10 +168,20 @@ def iter_batch(
     remote = scheduler is not None
     threads = _threads(threads, remote, workers)
     from ..restore.device import parse_precision
+    from ..restore.orientations import parse_orientations
 
     precision = parse_precision(precision)
+    orientations = parse_orientations(orientations)
     notes = validate_method(
-        method, device, tile, weights, noise_level, remote, None if remote else threads, precision
+        method,
+        device,
+        tile,
+        weights,
+        noise_level,
+        remote,
+        None if remote else threads,
+        precision,
+        orientations,
     )
     runner = _runner(scheduler, workers)
     try:
@@ -232,6 +243,7 @@ def iter_batch(
             "overwrite": overwrite,
             "threads": threads,
             "precision": precision,
+            "orientations": orientations,
         }
         for i in todo:
             fut = runner.submit(i, items[i].path, items[i].out, kwargs, events)

@@ -123,11 +123,14 @@ def iter_generalisation(
     log: Callable[[str], None] | None = None,
     denoisers: Sequence[str] = DENOISERS,
     sr: Sequence[str] = SR,
+    orientations: int = 1,
 ) -> Generator[Progress, None, dict]:
     """Score ``methods`` on each set and level; yields a ``Progress`` of views; returns the report.
 
     ``specialists`` maps a set's name to the weights of a CARE trained on that set's settings;
-    ``weights`` maps method names to weights replacing the shipped ones.
+    ``weights`` maps method names to weights replacing the shipped ones; ``orientations``
+    averages every network over that many flips and quarter turns (``w2s restore
+    --orientations``).
     """
     from ..analysis.snr import estimate_snr
     from ..restore.engine import resolve
@@ -144,7 +147,14 @@ def iter_generalisation(
         k = f"{key or method}@{level}"
         if k not in pipes:
             w = specialists[key] if key else None if level else weights.get(method)
-            pipes[k] = resolve(method, device=device, tile=0, weights=w, noise_level=level)
+            pipes[k] = resolve(
+                method,
+                device=device,
+                tile=0,
+                weights=w,
+                noise_level=level,
+                orientations=orientations,
+            )
         return pipes[k]
 
     def run(row: str, x: np.ndarray, set_name: str) -> np.ndarray:
@@ -197,6 +207,7 @@ def iter_generalisation(
         "views": views,
         "size": size,
         "seed": seed,
+        "orientations": orientations,
         "levels": list(levels),
         "units": "z-score of the clean image; predictions scored as they come out",
         "tables": {

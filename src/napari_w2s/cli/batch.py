@@ -7,6 +7,7 @@ import sys
 
 from ..progress import drain
 from ..restore.device import PRECISIONS
+from ..restore.orientations import ORIENTATIONS
 from ._common import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -40,6 +41,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         noise_level=level,
         threads=args.threads,
         precision=args.precision,
+        orientations=args.orientations,
     )
     with progress_bar(f"batch {args.method}", "file", args.json) as bar:
 
@@ -147,6 +149,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         default="auto",
         help="as w2s restore: bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16",
+    )
+    p.add_argument(
+        "--orientations",
+        type=int,
+        choices=ORIENTATIONS,
+        default=1,
+        help="as w2s restore: average each network's result over 1 (default), 2, 4 or 8 flips and quarter turns "
+        "of the image: N times slower, lower error",
     )
     p.add_argument(
         "--weights",

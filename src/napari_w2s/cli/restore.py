@@ -8,6 +8,7 @@ import sys
 
 from ..errors import W2SInputError
 from ..restore.device import PRECISIONS
+from ..restore.orientations import ORIENTATIONS
 from ._common import (
     EXIT_OK,
     THREADS_HELP,
@@ -76,6 +77,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         weights=args.weights,
         backend=args.backend,
         precision=args.precision,
+        orientations=args.orientations,
     )
     if args.level is not None or args.reliability is not None:
         return _restore_level(args, options)
@@ -142,6 +144,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="auto (mixed precision on CUDA, float32 elsewhere), float32, or bfloat16: 1.2-2.7x "
         "faster on a CPU with native bfloat16 (AVX512-BF16, AMX) or a recent GPU; differs from "
         "float32 by about 1 %% of the output's std (torch backend)",
+    )
+    p.add_argument(
+        "--orientations",
+        type=int,
+        choices=ORIENTATIONS,
+        default=1,
+        help="average each network's result over 1 (default), 2, 4 or 8 flips and quarter turns "
+        "of the image: N times slower, lower error (8: about 1-2 %% lower RMSE on held-out "
+        "tests, docs/models.md)",
     )
     p.add_argument(
         "--weights",

@@ -88,6 +88,9 @@ class RestoreOptions:
         ``auto`` (mixed precision on CUDA, float32 elsewhere), ``float32`` or ``bfloat16``
         (CUDA, or a CPU with native bfloat16: 1.2-2.7x faster, about 1 % of the output's std from float32;
         checked when the options are made).
+    orientations : int
+        1, 2, 4 or 8: every network's result averaged over that many flips and quarter turns
+        of the image (:mod:`.orientations`), that many times slower.
     """
 
     method: str = "jdsr"
@@ -100,12 +103,15 @@ class RestoreOptions:
     noise: tuple[float, float] | None = None
     backend: str = "torch"
     precision: str = "auto"
+    orientations: int = 1
 
     def __post_init__(self) -> None:
         from ..averaging import noise_level_option
         from .device import parse_precision
+        from .orientations import parse_orientations
 
         object.__setattr__(self, "precision", parse_precision(self.precision))
+        object.__setattr__(self, "orientations", parse_orientations(self.orientations))
         level = None if self.noise_level is None else str(self.noise_level)
         object.__setattr__(self, "noise_level", noise_level_option(level))
         if self.tile is not None:
@@ -130,6 +136,7 @@ class RestoreOptions:
             threads=self.threads,
             backend=self.backend,
             precision=self.precision,
+            orientations=self.orientations,
         )
 
 

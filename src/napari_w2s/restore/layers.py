@@ -45,6 +45,7 @@ class LayerRun:
     noise_level: str | None = None
     threads: int | str | None = None
     precision: str = "auto"  # restore.device.PRECISIONS
+    orientations: int = 1  # restore.orientations: the result averaged over 1, 2, 4 or 8
     weights: str | None = None
     trust: bool = False  # add a trust map (a 2-D result only)
     level: int | None = None  # restore this W2S level of a stack (T, Y, X), not its planes
@@ -98,6 +99,7 @@ class LayerRun:
             self.noise_level,
             self.threads,
             self.precision,
+            self.orientations,
             self.shape[-2:],
             self.reliability,
         )
@@ -208,6 +210,7 @@ def restore_job(
         noise_level=noise_level,
         threads=run.threads,
         precision=run.precision,
+        orientations=run.orientations,
         weights=run.weights or None,
     )
     yield {"stage": "running", "scale": pipeline.scale}

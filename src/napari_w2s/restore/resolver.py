@@ -24,6 +24,7 @@ def resolve(
     threads: int | str | None = None,
     backend: str | None = "torch",
     precision: str | None = "auto",
+    orientations: int = 1,
 ) -> Pipeline:
     """Build the pipeline of a method string.
 
@@ -38,12 +39,14 @@ def resolve(
     Runtime is missing), see :mod:`.onnx_backend`; ``precision`` is ``auto`` (mixed precision
     on CUDA, float32 elsewhere), ``float32`` or ``bfloat16`` (CUDA, or a CPU with native
     bfloat16: 1.2-2.7x faster, about 1 % of the output's std from float32; torch backend only),
-    see :mod:`.device`.
+    see :mod:`.device`; ``orientations`` (1, 2, 4 or 8) averages every network over that many
+    flips and quarter turns of its input, that many times slower (:mod:`.orientations`).
     """
     from ..bmz import is_package, load_package
     from ..models.weights import load_model
     from . import classical, onnx_backend
     from .device import check_precision, choose_device, parse_precision, prepare_module
+    from .orientations import parse_orientations
     from .threads import resolve_threads, using_threads
     from .zoo import find_model, find_weights
 
@@ -65,6 +68,7 @@ def resolve(
     n_threads = resolve_threads(threads)
     backend = onnx_backend.parse_backend(backend)
     precision = parse_precision(precision)
+    orientations = parse_orientations(orientations)
     if precision == "bfloat16":  # ONNX Runtime runs the exported float32 graph
         if backend == "onnx":
             raise W2SInputError(
@@ -133,6 +137,7 @@ def resolve(
                 threads=n_threads,
                 onnx=net,
                 precision=precision,
+                orientations=orientations,
             )
         )
     for a, b in zip(steps, steps[1:]):
@@ -140,6 +145,10 @@ def resolve(
             raise W2SInputError(
                 f"{method}: two x2 steps in a row give x4, which no model is trained for"
             )
+    if orientations > 1 and dev is None:
+        unused.append(
+            f"--orientations {orientations} is not used: {'+'.join(parts)} has no network"
+        )
     if dev is None and str(device).strip().lower() not in ("", "auto"):
         unused.append(
             f"--device {device} is not used: {'+'.join(parts)} runs on the CPU (classical methods)"

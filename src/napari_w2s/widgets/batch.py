@@ -21,6 +21,7 @@ from qtpy.QtWidgets import (
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ..restore.device import PRECISIONS
 from ..restore.methods import missing_weights
+from ..restore.orientations import ORIENTATIONS
 from ._controls import MethodCombo, run_cancel_row, scroll_layout, wrap_label
 from ._device import device_choices, saved_combo
 from ._jobs import Bars, Job, JobWidget, info, user_error
@@ -36,6 +37,7 @@ def batch_job(
     device: str,
     noise_level: str | None = "auto",
     precision: str = "auto",
+    orientations: int = 1,
 ):
     from ..batch import iter_batch
 
@@ -48,6 +50,7 @@ def batch_job(
             device=device,
             noise_level=noise_level,
             precision=precision,
+            orientations=orientations,
         )
     )
 
@@ -97,6 +100,9 @@ class BatchWidget(JobWidget):
             "where the networks run: auto takes the GPU when there is one",
         )
         self.precision = saved_combo(list(PRECISIONS), "restore_precision", TIPS["precision"])
+        self.orientations = saved_combo(
+            [str(n) for n in ORIENTATIONS], "restore_orientations", TIPS["orientations"]
+        )
         self.output_dir = QLineEdit(get_setting("batch_output", ""))
         self.output_dir.setToolTip(
             "where the results go, as STEM_METHOD.ome.tif with their "
@@ -136,6 +142,7 @@ class BatchWidget(JobWidget):
         form.addRow("noise level", self.noise)
         form.addRow("device", self.device)
         form.addRow("precision", self.precision)
+        form.addRow("orientations averaged", self.orientations)
         form.addRow("output folder", _folder_row(self.output_dir, self.output_browse))
         lay = scroll_layout(self)
         lay.addLayout(form)
@@ -185,6 +192,7 @@ class BatchWidget(JobWidget):
             batch_method=method,
             restore_device=self.device.currentText(),
             restore_precision=self.precision.currentText(),
+            restore_orientations=self.orientations.currentText(),
         )
         self.files.setRowCount(len(items))
         for r, item in enumerate(items):
@@ -211,6 +219,7 @@ class BatchWidget(JobWidget):
             self.device.currentText(),
             noise,
             self.precision.currentText(),
+            int(self.orientations.currentText()),
             on_yield=self._event,
             on_done=self._done,
             on_finish=self._finished,

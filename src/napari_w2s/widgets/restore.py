@@ -29,6 +29,7 @@ from ..restore.layers import (
 )
 from ..restore.method_cards import card_html, weights_refusal
 from ..restore.methods import is_classical
+from ..restore.orientations import ORIENTATIONS
 from ._controls import (
     LayerCombo,
     LevelCombo,
@@ -41,7 +42,7 @@ from ._controls import (
     tip,
     wrap_label,
 )
-from ._device import DeviceChoice
+from ._device import DeviceChoice, saved_combo
 from ._jobs import (
     Bars,
     Job,
@@ -101,6 +102,9 @@ class RestoreWidget(JobWidget):
         self.weights, self.weights_button = weights.edit, weights.button
         self.tile_choice = TileChoice(TIPS["tile_auto"], TIPS["tile"])
         self.tile_auto, self.tile = self.tile_choice.auto, self.tile_choice.size
+        self.orientations = saved_combo(
+            [str(n) for n in ORIENTATIONS], "restore_orientations", TIPS["orientations"]
+        )
         self.trust = checkbox(LABELS["trust"], TIPS["trust"], "restore_trust", default=True)
         self.current_only = checkbox(LABELS["current_only"], TIPS["current_only"])
         self.reliability = checkbox(LABELS["reliability"], TIPS["reliability"])
@@ -131,6 +135,7 @@ class RestoreWidget(JobWidget):
             ("device, threads, precision", self.devices.row),
             ("", self.device_label),
             ("tile (px)", self.tile_choice),
+            ("orientations averaged", self.orientations),
             ("", self.trust),
             ("", self.reliability),
             ("", self.replace),
@@ -148,6 +153,7 @@ class RestoreWidget(JobWidget):
         self.layer.currentTextChanged.connect(self._layer_changed)
         self.noise.currentIndexChanged.connect(self._layer_changed)
         self.current_only.toggled.connect(self._update_estimate)
+        self.orientations.currentTextChanged.connect(self._orientations_changed)
         self.reliability.toggled.connect(self._layer_changed)
         self.weights.textChanged.connect(self._method_changed)
         self.compare_button.clicked.connect(self.compare_with_sim)
@@ -217,6 +223,10 @@ class RestoreWidget(JobWidget):
         """Choose a W2S level (``None`` or anything else: auto)."""
         self.noise.set_level(level)
 
+    def _orientations_changed(self, choice: str) -> None:
+        set_settings(restore_orientations=choice)
+        self._update_estimate()
+
     def _level_run(self, layer: Any) -> bool:
         """Whether Run restores a W2S level of a stack with its reliability map."""
         return layer is not None and layer.data.ndim == 3 and self.reliability.isChecked()
@@ -237,6 +247,7 @@ class RestoreWidget(JobWidget):
             noise_level=level,
             threads=self.threads_value(),
             precision=self.precision.currentText(),
+            orientations=int(self.orientations.currentText()),
             weights=self.weights.text().strip() or None,
             **stack_level,
         )
