@@ -147,3 +147,17 @@ def test_cli_restore_and_batch_record_the_orientations(tmp_path, capsys):
     assert report.counts()["done"] == 1
     steps = read_provenance(next((tmp_path / "out").glob("cell*")))["pipeline"]["steps"]
     assert steps[0]["orientations"] == 2
+
+
+def test_onnx_runtime_averages_the_same_orientations(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from napari_w2s.restore import onnx_backend
+
+    monkeypatch.setenv(onnx_backend.CACHE_ENV, str(tmp_path / "onnx-cache"))
+    image = np.random.default_rng(0).normal(300, 20, (40, 56)).astype(np.float32)
+    torch_run = resolve("dncnn", device="cpu", tile=0, threads=1, orientations=2)
+    onnx_run = resolve("dncnn", device="cpu", tile=0, threads=1, orientations=2, backend="onnx")
+    a, b = torch_run.run(image), onnx_run.run(image)
+    assert onnx_run.steps[0].describe()["backend"] == "onnx"
+    assert np.abs(a - b).max() < 1e-3 * a.std()  # measured 1e-5

@@ -151,7 +151,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         choices=ORIENTATIONS,
         default=1,
         help="average each network's result over 1 (default), 2, 4 or 8 flips and quarter turns "
-        "of the image: N times slower, lower error (8: about 1-2 %% lower RMSE on held-out "
+        "of the image: N times slower, lower error (8: about 2 %% lower RMSE on held-out "
         "tests, docs/models.md)",
     )
     p.add_argument(

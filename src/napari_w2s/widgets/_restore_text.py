@@ -26,8 +26,8 @@ TIPS = {
     "CPU; bfloat16 is 1.2-2.7x faster on a CPU with native bfloat16 (AVX512-BF16, AMX) and differs "
     "from float32 by about 1 % of the result's standard deviation",
     "orientations": "average each network's result over this many flips and quarter turns of "
-    "the image (test-time augmentation): that many times slower; 8 lowers the error by about "
-    "1-2 % on held-out tests (classical methods: not used)",
+    "the image (test-time augmentation): that many times slower; 8 lowers the RMSE by about "
+    "2 % on held-out tests (classical methods: not used)",
     "threads": "CPU threads of the networks: auto = the cores free now (the cores minus the load "
     "of other programs); all = every core",
     "weights": "your own weights instead of the shipped ones: a .safetensors file with its .json "
