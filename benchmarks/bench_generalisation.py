@@ -199,6 +199,7 @@ def main() -> None:
             ("jdsr", "care", "bicubic"),
             png=out / "real_nuclei.png",
             weights=pairs(a.weights),
+            orientations=a.orientations,
         )
         report["real_image"] = Path(a.real).name
         (out / "generalisation.json").write_text(json.dumps(report, indent=1))
@@ -223,7 +224,13 @@ def compare_with(folder: Path, report: dict, a: argparse.Namespace, out: Path) -
         if f.is_file() and c["noise_level"] in ("blind", "clean"):
             old[c["name"]] = str(f)
     gen = iter_generalisation(
-        out / "earlier", views=a.views, size=a.size, seed=a.seed, sets=("w2s-like",), weights=old
+        out / "earlier",
+        views=a.views,
+        size=a.size,
+        seed=a.seed,
+        sets=("w2s-like",),
+        weights=old,
+        orientations=a.orientations,
     )
     while True:
         try:

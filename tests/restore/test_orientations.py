@@ -61,29 +61,29 @@ def _transforms(n: int):
 
 @pytest.mark.parametrize("n", [2, 4, 8])
 def test_the_average_commutes_with_its_orientations_and_one_orientation_does_not(view, n):
-    # not square: turned images have another shape (a multiple of 8: the networks' padding
-    # on the right and bottom would not turn with the image)
-    image = np.ascontiguousarray(view.levels["avg1"][:, :56])
+    # not square, and not a multiple of 8: each orientation is padded to 64 x 56 on its own
+    image = np.ascontiguousarray(view.levels["avg1"][:, :54])
     single = resolve("jdsr", device="cpu", tile=0, threads=1)
     pipe = resolve("jdsr", device="cpu", tile=0, threads=1, orientations=n)
     base, one = pipe.run(image), single.run(image)
-    assert base.shape == (128, 112) and pipe.steps[0].describe()["orientations"] == n
+    assert base.shape == (128, 108) and pipe.steps[0].describe()["orientations"] == n
     for t in _transforms(n):
         turned = np.ascontiguousarray(t(image))
         got = pipe.run(turned)
-        assert np.abs(got - t(base)).max() < 1e-4 * base.std()
+        assert np.abs(got - t(base)).max() < 1e-3 * base.std()  # measured 3e-5
         # one orientation: the detail it adds depends on the way the image lies
         assert np.abs(single.run(turned) - t(one)).max() > 0.05 * one.std()
 
 
 def test_an_image_padded_for_the_network_is_turned_back_in_register(view):
-    """54 columns are padded to 56 before the turns and cropped after turning back: the average
-    stays in register with one orientation's result (a 2-pixel slip would differ by ~0.5 std)."""
+    """54 columns are padded to 56 in each orientation and cropped after turning back: the
+    average stays in register with one orientation's result (a 2-pixel slip would differ by
+    about 0.5 std)."""
     image = np.ascontiguousarray(view.levels["avg1"][:, :54])
     one = resolve("jdsr", device="cpu", tile=0, threads=1).run(image)
     eight = resolve("jdsr", device="cpu", tile=0, threads=1, orientations=8).run(image)
     assert eight.shape == one.shape == (128, 108)
-    assert np.sqrt(np.mean((eight - one) ** 2)) < 0.15 * one.std()  # measured 0.088
+    assert 0.02 * one.std() < np.sqrt(np.mean((eight - one) ** 2)) < 0.15 * one.std()
 
 
 def test_eight_orientations_lower_the_error_on_held_out_views():
@@ -95,7 +95,7 @@ def test_eight_orientations_lower_the_error_on_held_out_views():
         pipe = resolve("jdsr", device="cpu", tile=0, threads=1, orientations=n)
         err[n] = [float(np.sqrt(np.mean((pipe.run(v.levels["avg1"]) - v.sim) ** 2))) for v in views]
     ratio = np.array(err[8]) / np.array(err[1])  # measured 0.980, 0.999, 0.990
-    assert ratio.max() < 1.0 and ratio.mean() < 0.995
+    assert ratio.mean() < 0.995 and (ratio < 1).sum() >= 2
 
 
 def test_still_equivariant_to_the_cameras_gain_and_offset(view):
@@ -107,19 +107,21 @@ def test_still_equivariant_to_the_cameras_gain_and_offset(view):
 
 
 def test_tiles_and_a_denoiser(view):
-    """Each tile is averaged on its own (padded to a multiple of 8, turned, turned back,
-    cropped), then blended: it differs from the whole image no more than tiling alone does."""
+    """Each tile is averaged on its own, then blended: the result differs from the whole image
+    no more than tiling alone does, and from one orientation's."""
     image = np.ascontiguousarray(view.levels["avg1"][:, :60])
+    tiled = {}
 
     def rms_tiled_vs_whole(n: int) -> float:
         whole = resolve("dncnn", device="cpu", tile=0, threads=1, orientations=n).run(image)
-        tiled = resolve("dncnn", device="cpu", tile=44, overlap=16, threads=1, orientations=n)
-        out = tiled.run(image)
-        assert out.shape == image.shape
-        return float(np.sqrt(np.mean((out - whole) ** 2)) / whole.std())
+        pipe = resolve("dncnn", device="cpu", tile=44, overlap=16, threads=1, orientations=n)
+        tiled[n] = pipe.run(image)
+        assert tiled[n].shape == image.shape
+        return float(np.sqrt(np.mean((tiled[n] - whole) ** 2)) / whole.std())
 
     # measured 0.025 (4 orientations) and 0.032 (one): the short overlap, not the turns
     assert rms_tiled_vs_whole(4) < 1.2 * rms_tiled_vs_whole(1) < 0.05
+    assert np.sqrt(np.mean((tiled[4] - tiled[1]) ** 2)) > 0.01 * tiled[1].std()
 
 
 def test_cli_restore_and_batch_record_the_orientations(tmp_path, capsys):

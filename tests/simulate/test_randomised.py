@@ -468,6 +468,12 @@ def test_a_rerun_takes_the_specialists_of_an_earlier_report_of_the_same_draw():
     assert "(earlier.json)" in markdown(new)
     with pytest.raises(ValueError, match="another draw"):
         with_specialists_from(_report(778, [[0.3, 0.7]] * 2, [[0.3, 0.7]] * 2), earlier)
+    # the same draw with every network averaged over 8 orientations: other scores, refused
+    averaged = {**new, "orientations": 8}
+    assert "averaged over 8 orientations" in markdown(averaged)
+    assert "orientations" not in markdown(new)
+    with pytest.raises(ValueError, match="other orientations averaged"):
+        with_specialists_from(averaged, earlier)
 
 
 def test_an_auto_row_runs_what_noise_level_auto_would_choose(tmp_path, monkeypatch):

@@ -839,6 +839,7 @@ def test_restore_averages_the_chosen_orientations(make_napari_viewer, qtbot):
     """The orientations picker reaches the engine (the result commutes with a half turn) and
     is remembered for the next session."""
     from napari_w2s.widgets._settings import get_setting
+    from napari_w2s.widgets.restore import RestoreWidget
 
     viewer = make_napari_viewer()
     rng = np.random.default_rng(5)
@@ -850,6 +851,7 @@ def test_restore_averages_the_chosen_orientations(make_napari_viewer, qtbot):
     rw.trust.setChecked(False)
     rw.orientations.setCurrentIndex(rw.orientations.findText("2"))
     assert get_setting("restore_orientations", "") == "2"
+    assert RestoreWidget(viewer).orientations.currentText() == "2"  # a new dock starts from it
     a = restore(qtbot, rw, "img", "dncnn")
     assert a.metadata["pipeline"]["steps"][0]["orientations"] == 2
     a = a.data.copy()

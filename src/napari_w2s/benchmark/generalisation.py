@@ -246,6 +246,7 @@ def real_image_check(
     device: str = "cpu",
     png: str | Path | None = None,
     weights: Mapping[str, str] | None = None,
+    orientations: int = 1,
 ) -> dict:
     """x2 consistency of each method on a real image (no reference); optional side-by-side PNG."""
     from ..analysis.x2_check import x2_consistency
@@ -253,7 +254,10 @@ def real_image_check(
 
     results, outs = {}, {}
     for m in methods:
-        out = resolve(m, device=device, tile=0, weights=(weights or {}).get(m)).run(image)
+        pipe = resolve(
+            m, device=device, tile=0, weights=(weights or {}).get(m), orientations=orientations
+        )
+        out = pipe.run(image)
         results[m] = x2_consistency(image, out)
         outs[m] = out
     if png:

@@ -135,6 +135,10 @@ def with_specialists_from(report: dict, earlier: dict, name: str = "an earlier r
     for key in ("views", "size", "seed"):
         if earlier.get(key) != report.get(key):
             raise ValueError(f"another draw ({key} {earlier.get(key)}, this run {report.get(key)})")
+    # reports from before --orientations ran with one
+    was, now = earlier.get("orientations", 1), report.get("orientations", 1)
+    if was != now:
+        raise ValueError(f"other orientations averaged ({was}, this run {now})")
     for set_name, table in report["tables"].items():
         row = earlier["tables"].get(set_name, {}).get("specialist care")
         if row:
@@ -233,6 +237,12 @@ def markdown(report: dict) -> str:
         "(`docs/simulator.md`, held-out regions).",
         "",
     ]
+    if report.get("orientations", 1) > 1:
+        md += [
+            f"Every network averaged over {report['orientations']} orientations of its input "
+            "(`w2s restore --orientations`).",
+            "",
+        ]
     if report.get("specialists_from"):
         md += [
             "The specialist CARE rows are taken from an earlier run of this benchmark on the same "

@@ -147,16 +147,23 @@ class ModelStep:
 
         affine = self._affine
         x = torch.from_numpy(affine.forward(batch[:, None])).to(self.device)
-        pad_h = (-x.shape[-2]) % SIZE_MULTIPLE
-        pad_w = (-x.shape[-1]) % SIZE_MULTIPLE
-        if pad_h or pad_w:
-            mode = "reflect" if min(x.shape[-2:]) > max(pad_h, pad_w) else "replicate"
-            x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         with torch.inference_mode():  # the average adds in place to the networks' outputs
-            y = averaged(self._network, x, self.orientations)
-        s = self.scale
-        y = y[..., : s * batch.shape[-2], : s * batch.shape[-1]]
+            y = averaged(self._padded_network, x, self.orientations)
         return affine.inverse(y[:, 0].float().cpu().numpy())
+
+    def _padded_network(self, x: Any) -> Any:
+        """The network on a batch of any size: padded on the bottom and right to a multiple of
+        :data:`SIZE_MULTIPLE`, the output cropped back. Each orientation is padded on its own,
+        so an average over orientations commutes with them at every size."""
+        import torch
+
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
+        if pad_h or pad_w:
+            mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "replicate"
+            x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        s = self.scale
+        return self._network(x)[..., : s * h, : s * w]
 
     def _network(self, x: Any) -> Any:
         """The network on a normalised, padded batch ``(B, 1, H, W)``."""
