@@ -828,7 +828,7 @@ def test_batch_dock_runs_in_the_chosen_precision(make_napari_viewer, qtbot, tmp_
     bw.device.setCurrentIndex(bw.device.findText("cpu"))
     wanted = "bfloat16" if cpu_has_native_bf16() else "float32"
     bw.precision.setCurrentIndex(bw.precision.findText(wanted))
-    bw.orientations.setCurrentIndex(bw.orientations.findText("2"))
+    bw.orientations.setCurrentIndex(bw.orientations.findText("2 (2x the time)"))
     wait(qtbot, bw.run())
     assert bw.files.item(0, 1).text() == "done"
     steps = read_provenance(next(dst.glob("cell*")))["pipeline"]["steps"]
@@ -838,6 +838,8 @@ def test_batch_dock_runs_in_the_chosen_precision(make_napari_viewer, qtbot, tmp_
 def test_restore_averages_the_chosen_orientations(make_napari_viewer, qtbot):
     """The orientations picker reaches the engine (the result commutes with a half turn) and
     is remembered for the next session."""
+    from napari_w2s.restore.orientations import ORIENTATIONS
+    from napari_w2s.widgets._restore_text import orientations_of
     from napari_w2s.widgets._settings import get_setting
     from napari_w2s.widgets.restore import RestoreWidget
 
@@ -849,9 +851,12 @@ def test_restore_averages_the_chosen_orientations(make_napari_viewer, qtbot):
     rw = dock(viewer, "Restore")
     rw.device.setCurrentIndex(rw.device.findText("cpu"))
     rw.trust.setChecked(False)
-    rw.orientations.setCurrentIndex(rw.orientations.findText("2"))
-    assert get_setting("restore_orientations", "") == "2"
-    assert RestoreWidget(viewer).orientations.currentText() == "2"  # a new dock starts from it
+    assert rw.orientations.currentText() == "1 (off)"  # the default
+    counts = [orientations_of(rw.orientations.itemText(i)) for i in range(rw.orientations.count())]
+    assert counts == list(ORIENTATIONS)
+    rw.orientations.setCurrentIndex(rw.orientations.findText("2 (2x the time)"))
+    assert get_setting("restore_orientations", "") == "2 (2x the time)"
+    assert RestoreWidget(viewer).orientations.currentText() == "2 (2x the time)"  # remembered
     a = restore(qtbot, rw, "img", "dncnn")
     assert a.metadata["pipeline"]["steps"][0]["orientations"] == 2
     a = a.data.copy()

@@ -13,6 +13,20 @@ LABELS = {
     "reliability": "add a reliability map (stacks)",
     "replace": "replace an earlier result of the same method",
 }
+# the orientations picker's items (restore.orientations.ORIENTATIONS), each with its cost
+ORIENTATION_ITEMS = {
+    1: "1 (off)",
+    2: "2 (2x the time)",
+    4: "4 (4x the time)",
+    8: "8 (8x the time, lowest error)",
+}
+
+
+def orientations_of(item: str) -> int:
+    """The count of an :data:`ORIENTATION_ITEMS` item (``"8 (8x ...)"`` -> 8)."""
+    return int(item.split()[0])
+
+
 CLASSICAL_NOTE = " (classical methods estimate the noise themselves: not used)"
 TIPS = {
     "layer": "the image to restore: a noise level (avgN), a 2-D image, or a stack (frame by frame)",

@@ -21,11 +21,10 @@ from qtpy.QtWidgets import (
 from ..averaging import W2S_LEVEL_NAMES as LEVELS
 from ..restore.device import PRECISIONS
 from ..restore.methods import missing_weights
-from ..restore.orientations import ORIENTATIONS
 from ._controls import MethodCombo, run_cancel_row, scroll_layout, wrap_label
 from ._device import device_choices, saved_combo
 from ._jobs import Bars, Job, JobWidget, info, user_error
-from ._restore_text import TIPS
+from ._restore_text import ORIENTATION_ITEMS, TIPS, orientations_of
 from ._settings import get_setting, set_settings
 
 
@@ -101,7 +100,7 @@ class BatchWidget(JobWidget):
         )
         self.precision = saved_combo(list(PRECISIONS), "restore_precision", TIPS["precision"])
         self.orientations = saved_combo(
-            [str(n) for n in ORIENTATIONS], "restore_orientations", TIPS["orientations"]
+            list(ORIENTATION_ITEMS.values()), "restore_orientations", TIPS["orientations"]
         )
         self.output_dir = QLineEdit(get_setting("batch_output", ""))
         self.output_dir.setToolTip(
@@ -219,7 +218,7 @@ class BatchWidget(JobWidget):
             self.device.currentText(),
             noise,
             self.precision.currentText(),
-            int(self.orientations.currentText()),
+            orientations_of(self.orientations.currentText()),
             on_yield=self._event,
             on_done=self._done,
             on_finish=self._finished,

@@ -29,7 +29,6 @@ from ..restore.layers import (
 )
 from ..restore.method_cards import card_html, weights_refusal
 from ..restore.methods import is_classical
-from ..restore.orientations import ORIENTATIONS
 from ._controls import (
     LayerCombo,
     LevelCombo,
@@ -56,7 +55,15 @@ from ._jobs import (
     user_error,
     warn,
 )
-from ._restore_text import AUTO_LEVEL, CLASSICAL_NOTE, LABELS, NOISE_TIP, TIPS
+from ._restore_text import (
+    AUTO_LEVEL,
+    CLASSICAL_NOTE,
+    LABELS,
+    NOISE_TIP,
+    ORIENTATION_ITEMS,
+    TIPS,
+    orientations_of,
+)
 from ._settings import get_setting, set_settings
 
 
@@ -103,7 +110,7 @@ class RestoreWidget(JobWidget):
         self.tile_choice = TileChoice(TIPS["tile_auto"], TIPS["tile"])
         self.tile_auto, self.tile = self.tile_choice.auto, self.tile_choice.size
         self.orientations = saved_combo(
-            [str(n) for n in ORIENTATIONS], "restore_orientations", TIPS["orientations"]
+            list(ORIENTATION_ITEMS.values()), "restore_orientations", TIPS["orientations"]
         )
         self.trust = checkbox(LABELS["trust"], TIPS["trust"], "restore_trust", default=True)
         self.current_only = checkbox(LABELS["current_only"], TIPS["current_only"])
@@ -247,7 +254,7 @@ class RestoreWidget(JobWidget):
             noise_level=level,
             threads=self.threads_value(),
             precision=self.precision.currentText(),
-            orientations=int(self.orientations.currentText()),
+            orientations=orientations_of(self.orientations.currentText()),
             weights=self.weights.text().strip() or None,
             **stack_level,
         )
