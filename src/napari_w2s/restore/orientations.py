@@ -81,11 +81,11 @@ def turn_back(y: Any, mirror: bool, quarter_turns: int) -> Any:
 
 def averaged(network: Callable[[Any], Any], x: Any, n: int = 1) -> Any:
     """The mean of ``network`` over the first ``n`` orientations of the batch ``x``
-    ``(B, C, H, W)``, each output turned back (float32; one network output kept at a time)."""
+    ``(B, C, H, W)``, each output turned back (float32; the first output is the accumulator)."""
     if n == 1:
         return network(x)
     acc = None
     for mirror, k in orientations(n):
         y = turn_back(network(turn(x, mirror, k).contiguous()), mirror, k).float()
-        acc = y.clone() if acc is None else acc.add_(y)
+        acc = y if acc is None else acc.add_(y)
     return acc.div_(n)
